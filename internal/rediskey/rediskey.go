@@ -1,0 +1,135 @@
+// Package rediskey is the one place that names sessionkit's Redis keys.
+//
+// Every key of one user carries the same hash tag, derived from the user id,
+// so each script touches one Cluster slot. Session ids are UUIDv8 values
+// whose first 64 bits are that tag (with the version nibble), so a command
+// holding only a session id can name every key of the owner's slot without
+// asking Redis first:
+//
+//	<prefix>{<tag>}:s:<session id>   HASH  one session
+//	<prefix>{<tag>}:idx              ZSET  active session ids, scored by deadline (ms)
+//	<prefix>{<tag>}:all              ZSET  every retained session id, scored by purge time (ms)
+//	<prefix>{<tag>}:rev              HASH  session id -> "<revoked ms>|<reason>"
+//	<prefix>{<tag>}:ev               STREAM the user's audit trail
+//	<prefix>{<tag>}:lim              STRING per-user session limit override
+//	<prefix>{<tag>}:seen             ZSET  device labels and countries seen recently
+//
+// The tag has 60 bits of SHA-256 of the user id; two users share one only by
+// a collision of that hash (about n²/2⁶¹ for n users). Every read checks the
+// owner stored in the session, so even then no session is shown to, or
+// revoked by, another user.
+package rediskey
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// MaxPrefixLen bounds the key prefix.
+const MaxPrefixLen = 64
+
+// DefaultPrefix is the key prefix used when none is configured.
+const DefaultPrefix = "sk:"
+
+// ErrBadPrefix reports a prefix that could break the key layout.
+var ErrBadPrefix = errors.New("rediskey: invalid prefix")
+
+// Tag is the per-user hash tag: the first 8 bytes of every session id of the user.
+type Tag [8]byte
+
+// UserTag derives the tag of a user.
+func UserTag(userID uuid.UUID) Tag {
+	h := sha256.New()
+	h.Write([]byte("sessionkit/user-tag/v1\x00"))
+	h.Write(userID[:])
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var t Tag
+	copy(t[:], sum[:8])
+	t[6] = 0x80 | t[6]&0x0f // UUID version 8 lives in this nibble
+	return t
+}
+
+// SessionTag returns the tag carried by a session id.
+func SessionTag(sessionID uuid.UUID) Tag {
+	var t Tag
+	copy(t[:], sessionID[:8])
+	return t
+}
+
+// NewSessionID mints a session id for userID: the user's tag, then 62 random bits.
+func NewSessionID(userID uuid.UUID) (uuid.UUID, error) {
+	var id uuid.UUID
+	t := UserTag(userID)
+	copy(id[:8], t[:])
+	if _, err := rand.Read(id[8:]); err != nil {
+		return uuid.UUID{}, err
+	}
+	id[8] = 0x80 | id[8]&0x3f // RFC 9562 variant
+	return id, nil
+}
+
+// IsSessionID reports whether id has the shape of a session id (version 8, RFC variant).
+func IsSessionID(id uuid.UUID) bool {
+	return id[6]>>4 == 8 && id[8]>>6 == 2
+}
+
+// Keys names keys under one prefix.
+type Keys struct{ prefix string }
+
+// New returns the key namer for prefix. The prefix must be printable ASCII
+// without braces (a brace would change the hash tag) and at most MaxPrefixLen bytes.
+func New(prefix string) (Keys, error) {
+	if len(prefix) > MaxPrefixLen {
+		return Keys{}, fmt.Errorf("%w: longer than %d bytes", ErrBadPrefix, MaxPrefixLen)
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		if c < 0x21 || c > 0x7e || c == '{' || c == '}' {
+			return Keys{}, fmt.Errorf("%w: byte %q at %d", ErrBadPrefix, c, i)
+		}
+	}
+	return Keys{prefix: prefix}, nil
+}
+
+// Prefix returns the configured prefix.
+func (k Keys) Prefix() string { return k.prefix }
+
+// Channel is the Pub/Sub channel on which revocations are announced.
+func (k Keys) Channel() string { return k.prefix + "revoked" }
+
+// User holds the keys of one user's slot.
+type User struct {
+	base                                     string // <prefix>{<tag>}:
+	Index, All, Revoked, Events, Limit, Seen string
+}
+
+// ForTag returns the keys of the slot of tag.
+func (k Keys) ForTag(t Tag) User {
+	var hx [16]byte
+	hex.Encode(hx[:], t[:])
+	base := k.prefix + "{" + string(hx[:]) + "}:"
+	return User{
+		base:    base,
+		Index:   base + "idx",
+		All:     base + "all",
+		Revoked: base + "rev",
+		Events:  base + "ev",
+		Limit:   base + "lim",
+		Seen:    base + "seen",
+	}
+}
+
+// ForUser returns the keys of userID.
+func (k Keys) ForUser(userID uuid.UUID) User { return k.ForTag(UserTag(userID)) }
+
+// ForSession returns the keys of the owner of sessionID.
+func (k Keys) ForSession(sessionID uuid.UUID) User { return k.ForTag(SessionTag(sessionID)) }
+
+// Session names the hash of one session in u's slot.
+func (u User) Session(sessionID uuid.UUID) string { return u.base + "s:" + sessionID.String() }

@@ -1,0 +1,88 @@
+package rediskey
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func TestLayout(t *testing.T) {
+	k, err := New("app:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := uuid.MustParse("6f1c2a7e-1b7d-4c1e-9a55-0d3b1c2e3f40")
+	sid, err := NewSessionID(uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := k.ForUser(uid)
+	if got := k.ForSession(sid); got != u {
+		t.Fatalf("ForSession: got %+v, want %+v", got, u)
+	}
+	tag := u.Index[len("app:{") : len("app:{")+16]
+	want := map[string]string{
+		u.Index:        "app:{" + tag + "}:idx",
+		u.All:          "app:{" + tag + "}:all",
+		u.Revoked:      "app:{" + tag + "}:rev",
+		u.Events:       "app:{" + tag + "}:ev",
+		u.Limit:        "app:{" + tag + "}:lim",
+		u.Seen:         "app:{" + tag + "}:seen",
+		u.Session(sid): "app:{" + tag + "}:s:" + sid.String(),
+		k.Channel():    "app:revoked",
+	}
+	for got, w := range want {
+		if got != w {
+			t.Errorf("got %q, want %q", got, w)
+		}
+	}
+	if !strings.HasPrefix(strings.ReplaceAll(sid.String(), "-", ""), tag) {
+		t.Errorf("session id %s does not start with tag %s", sid, tag)
+	}
+	if !IsSessionID(sid) || sid.Version() != 8 || sid.Variant() != uuid.RFC4122 {
+		t.Errorf("session id %s: version %d variant %v", sid, sid.Version(), sid.Variant())
+	}
+	if IsSessionID(uuid.New()) {
+		t.Error("a v4 UUID passed as a session id")
+	}
+}
+
+func TestTagsDifferPerUser(t *testing.T) {
+	seen := map[Tag]bool{}
+	for range 1000 {
+		tag := UserTag(uuid.New())
+		if seen[tag] {
+			t.Fatal("tag collision among 1000 users")
+		}
+		seen[tag] = true
+	}
+	uid := uuid.New()
+	if UserTag(uid) != UserTag(uid) {
+		t.Fatal("tag is not deterministic")
+	}
+}
+
+func TestSessionIDsDiffer(t *testing.T) {
+	uid := uuid.New()
+	seen := map[uuid.UUID]bool{}
+	for range 1000 {
+		sid, _ := NewSessionID(uid)
+		if seen[sid] {
+			t.Fatal("session id repeated")
+		}
+		seen[sid] = true
+	}
+}
+
+func TestBadPrefix(t *testing.T) {
+	for _, p := range []string{"a{b", "a}b", "sp ace", "nl\n", strings.Repeat("x", 65), "é"} {
+		if _, err := New(p); !errors.Is(err, ErrBadPrefix) {
+			t.Errorf("New(%q): got %v, want ErrBadPrefix", p, err)
+		}
+	}
+	if _, err := New(""); err != nil {
+		t.Errorf("empty prefix: %v", err)
+	}
+}
