@@ -16,18 +16,18 @@
 //     trusted proxies. The first address that is not a trusted proxy is the
 //     client: every hop to its right is a proxy we trust to have appended the
 //     address it saw, so that entry could not have been forged by the client.
-//     Entries further left can be, and are never read;
+//     Entries further left may be forged and are never read;
 //   - stops at the first entry that is not an IP address ("unknown", empty,
 //     obfuscated) and returns the last address it could vouch for (the peer or
 //     the rightmost trusted entry), never something left of the garbage;
-//   - joins repeated XFF header lines in order, as if comma-separated, as
-//     RFC 9110 requires, so a client cannot hide a value in a second line;
+//   - joins repeated XFF header lines in order, as if comma-separated (the
+//     RFC 9110 rule for list fields), so a second line cannot hide a value;
 //   - examines at most the rightmost 64 entries and 8 KiB of XFF, so a huge
 //     header costs bounded time and no allocation; a longer chain is treated as
 //     if it ended there;
-//   - returns canonical addresses (zone stripped, IPv4-mapped IPv6 unmapped), so
-//     "::ffff:10.1.2.3", "10.1.2.3" and "[10.1.2.3]" style variants compare
-//     equal and GeoIP lookups see one form.
+//   - returns canonical addresses (zone stripped, IPv4-mapped IPv6 unmapped),
+//     so "::ffff:10.1.2.3" and "10.1.2.3", or "fe80::1%eth0" and "fe80::1",
+//     compare equal, match the same trusted ranges and reach GeoIP in one form.
 //
 // Trusted proxies are configured as ranges ("10.0.0.0/8") or single addresses.
 // List only the proxies in front of the app that overwrite or append XFF; a
