@@ -15,12 +15,16 @@ import (
 	"github.com/oschwald/geoip2-golang/v2"
 )
 
+// testBudget is the lookup time budget of tests that are not about it: large
+// enough that a loaded test machine never trips it.
+const testBudget = time.Minute
+
 // openTestGeoIP opens spec's database without reloading and closes it when
 // the test ends.
 func openTestGeoIP(t testing.TB, spec dbSpec) *GeoIP {
 	t.Helper()
 	logger, _ := newTestLogger()
-	g, err := OpenGeoIP(writeDB(t, spec), GeoIPOptions{Logger: logger, ReloadInterval: -1})
+	g, err := OpenGeoIP(writeDB(t, spec), GeoIPOptions{Logger: logger, ReloadInterval: -1, LookupTimeout: testBudget})
 	if err != nil {
 		t.Fatalf("OpenGeoIP: %v", err)
 	}
@@ -185,7 +189,7 @@ func TestRecordLayout(t *testing.T) {
 func TestLookupIPv4OnlyDatabase(t *testing.T) {
 	logger, logs := newTestLogger()
 	path := writeDB(t, dbSpec{dbType: "GeoIP2-City", ipv4Only: true, places: testPlaces})
-	g, err := OpenGeoIP(path, GeoIPOptions{Logger: logger, ReloadInterval: -1})
+	g, err := OpenGeoIP(path, GeoIPOptions{Logger: logger, ReloadInterval: -1, LookupTimeout: testBudget})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +292,7 @@ func TestLookupDefaultsAndNil(t *testing.T) {
 		}
 	})
 	t.Run("after Close", func(t *testing.T) {
-		g, err := OpenGeoIP(writeDB(t, cityDB), GeoIPOptions{})
+		g, err := OpenGeoIP(writeDB(t, cityDB), GeoIPOptions{LookupTimeout: testBudget})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -336,12 +340,20 @@ func TestLookupTimeBudget(t *testing.T) {
 			t.Errorf("got %+v, want empty", got)
 		}
 	})
+	// steppingClock returns a clock that advances by step at every read, so
+	// that each lookup appears to take exactly step.
+	steppingClock := func(step time.Duration) func() time.Time {
+		now := time.Now()
+		return func() time.Time { now = now.Add(step); return now }
+	}
+	t.Run("within budget", func(t *testing.T) {
+		g.now = steppingClock(50 * time.Millisecond) // exactly the budget is still in time
+		if got := g.Lookup(context.Background(), ip); got != london {
+			t.Errorf("got %+v, want %+v", got, london)
+		}
+	})
 	t.Run("slow lookup", func(t *testing.T) {
-		// A clock that jumps 60ms between reads makes every lookup too slow.
-		base := time.Now()
-		var calls int
-		g.now = func() time.Time { calls++; return base.Add(time.Duration(calls) * 60 * time.Millisecond) }
-		defer func() { g.now = time.Now }()
+		g.now = steppingClock(51 * time.Millisecond)
 		for range 5 {
 			if got := g.Lookup(context.Background(), ip); got != (Location{}) {
 				t.Fatalf("got %+v, want empty", got)
@@ -351,9 +363,22 @@ func TestLookupTimeBudget(t *testing.T) {
 			t.Errorf("got %d timeout log lines, want 1; logs:\n%s", n, logs)
 		}
 	})
-	t.Run("within budget", func(t *testing.T) {
-		if got := g.Lookup(context.Background(), ip); got != london {
-			t.Errorf("got %+v, want %+v", got, london)
+	t.Run("deadline passes during the lookup", func(t *testing.T) {
+		g.now = steppingClock(time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// Cancel from inside the lookup by cancelling when the clock is read
+		// the second time, that is, after the record has been decoded.
+		reads := 0
+		clock := g.now
+		g.now = func() time.Time {
+			if reads++; reads == 2 {
+				cancel()
+			}
+			return clock()
+		}
+		if got := g.Lookup(ctx, ip); got != (Location{}) {
+			t.Errorf("got %+v, want empty", got)
 		}
 	})
 }
