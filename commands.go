@@ -1,0 +1,105 @@
+package sessionkit
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The six commands are plain values: they carry input and no logic. Manager
+// validates and executes each one and returns (result, error). A command
+// with a bad field fails with an error wrapping ErrInvalid that names the
+// field, and nothing is written.
+
+// CreateSession signs a user in on a new device.
+type CreateSession struct {
+	UserID    uuid.UUID
+	IPAddress string // client address; ports, brackets and zones are accepted and stripped
+	UserAgent string // raw User-Agent; sanitized and bounded before storage
+	// ExpiresAt is the absolute end of the session; zero means now plus the
+	// Manager's lifetime (default 30 days). It must lie in the future and
+	// within MaxLifetime.
+	ExpiresAt      time.Time
+	RefreshTokenID string // optional
+}
+
+// CreateSessionResult is the outcome of CreateSession.
+type CreateSessionResult struct {
+	Session Session
+	// Token is the session's secret credential, "<session id>.<secret>". It is
+	// returned once, here, and never stored: set it as the cookie and forget it.
+	Token string
+	// Evicted lists the sessions revoked to keep the user within their limit.
+	Evicted []uuid.UUID
+	// NewDevice and NewCountry are true when the user has signed in before,
+	// but not recently from this device label or country.
+	NewDevice, NewCountry bool
+}
+
+// RevokeSession signs one of the user's sessions out.
+type RevokeSession struct {
+	SessionID uuid.UUID
+	UserID    uuid.UUID // the owner: a session of another user is ErrNotFound
+	Reason    string    // printable ASCII, 1..128 bytes
+}
+
+// RevokeSessionResult is the outcome of RevokeSession.
+type RevokeSessionResult struct {
+	RevokedAt time.Time
+}
+
+// RevokeAllUserSessions signs a user out everywhere, optionally but one session.
+type RevokeAllUserSessions struct {
+	UserID          uuid.UUID
+	Reason          string
+	ExceptSessionID uuid.UUID // zero: revoke every session
+}
+
+// RevokeAllUserSessionsResult is the outcome of RevokeAllUserSessions.
+type RevokeAllUserSessionsResult struct {
+	Revoked    int
+	SessionIDs []uuid.UUID
+}
+
+// UpdateSessionActivity records that a session was used from an address.
+type UpdateSessionActivity struct {
+	SessionID uuid.UUID
+	IPAddress string // empty: do not check the address
+}
+
+// UpdateSessionActivityResult is the outcome of UpdateSessionActivity.
+type UpdateSessionActivityResult struct {
+	Session Session
+	// Written is false when the activity was throttled and nothing was stored.
+	Written bool
+	// IPChanged reports a new client address; PreviousIP is the one before.
+	IPChanged       bool
+	PreviousIP      string
+	CountryChanged  bool
+	PreviousCountry string
+}
+
+// RecordProviderAccess records that a session reached an external provider
+// (a brokerage such as "schwab").
+type RecordProviderAccess struct {
+	SessionID    uuid.UUID
+	ProviderName string // 1..64 bytes of letters, digits, '-', '_' and '.'
+}
+
+// RecordProviderAccessResult is the outcome of RecordProviderAccess.
+type RecordProviderAccessResult struct {
+	// Written is false when the same provider was recorded within the throttle.
+	Written bool
+	// First is true when this session had not accessed the provider before.
+	First bool
+	At    time.Time
+}
+
+// LinkRefreshTokenToSession attaches the id of a refresh token to a session.
+type LinkRefreshTokenToSession struct {
+	SessionID      uuid.UUID
+	RefreshTokenID string // printable ASCII, 1..128 bytes
+}
+
+// LinkRefreshTokenToSessionResult is the outcome of LinkRefreshTokenToSession.
+type LinkRefreshTokenToSessionResult struct{}

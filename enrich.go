@@ -1,0 +1,138 @@
+package sessionkit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sessionkit/sessionkit/internal/enrich"
+)
+
+// Enricher turns a User-Agent into a Device and an address into a Location.
+// Implementations must be safe for concurrent use. The Manager bounds each
+// call in time and recovers panics, so enrichment never fails a login.
+type Enricher interface {
+	// Device describes the client; ua is already sanitized.
+	Device(ua string) Device
+	// Locate returns where ip is; the zero Location when unknown.
+	Locate(ctx context.Context, ip netip.Addr) Location
+}
+
+// EnricherOptions configures NewEnricher.
+type EnricherOptions struct {
+	// GeoIPPath is a GeoIP2 or GeoLite2 City or Country database (.mmdb).
+	// Empty: no location. The file is memory-mapped and reloaded when it
+	// changes on disk. Default: none.
+	GeoIPPath string
+	// ReloadInterval is how often the database file is checked for changes. Default: 30 s.
+	ReloadInterval time.Duration
+	// Logger receives reload and lookup failures, each once. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultEnricher is the built-in Enricher: github.com/mssola/useragent for
+// devices and a MaxMind database for locations.
+type DefaultEnricher struct {
+	geo *enrich.GeoIP
+}
+
+// NewEnricher returns the built-in Enricher. A GeoIPPath that cannot be
+// opened is an error here, at start-up, rather than silent missing locations.
+func NewEnricher(opts EnricherOptions) (*DefaultEnricher, error) {
+	e := &DefaultEnricher{}
+	if opts.GeoIPPath == "" {
+		return e, nil
+	}
+	g, err := enrich.OpenGeoIP(opts.GeoIPPath, enrich.GeoIPOptions{
+		Logger: opts.Logger, ReloadInterval: opts.ReloadInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: GeoIPPath: %v", ErrInvalid, err)
+	}
+	e.geo = g
+	return e, nil
+}
+
+// Device parses ua.
+func (e *DefaultEnricher) Device(ua string) Device { return Device(enrich.ParseUserAgent(ua)) }
+
+// Locate looks ip up in the GeoIP database, if there is one.
+func (e *DefaultEnricher) Locate(ctx context.Context, ip netip.Addr) Location {
+	if e.geo == nil {
+		return Location{}
+	}
+	return Location(e.geo.Lookup(ctx, ip))
+}
+
+// Locates reports whether the enricher has a GeoIP database.
+func (e *DefaultEnricher) Locates() bool { return e.geo != nil }
+
+// Close releases the GeoIP database.
+func (e *DefaultEnricher) Close() error {
+	if e.geo == nil {
+		return nil
+	}
+	return e.geo.Close()
+}
+
+// uaOnly is the default when no Enricher is configured.
+type uaOnly struct{}
+
+func (uaOnly) Device(ua string) Device                     { return Device(enrich.ParseUserAgent(ua)) }
+func (uaOnly) Locate(context.Context, netip.Addr) Location { return Location{} }
+func (uaOnly) Locates() bool                               { return false }
+
+// SanitizeUserAgent bounds a User-Agent to 512 bytes of valid UTF-8 without
+// control characters, as stored.
+func SanitizeUserAgent(ua string) string { return enrich.SanitizeUserAgent(ua) }
+
+var enrichFailures sync.Map // reason → struct{}: each failure is logged once per process
+
+func (m *Manager) logEnrichOnce(reason string, args ...any) {
+	if _, seen := enrichFailures.LoadOrStore(reason, struct{}{}); !seen {
+		m.log.Warn("sessionkit: enrichment failed; fields left empty", append([]any{"reason", reason}, args...)...)
+	}
+}
+
+// enrich runs the enricher for a login, shielded from panics; the lookup is bounded in time.
+func (m *Manager) enrich(ctx context.Context, ua string, ip netip.Addr) (d Device, l Location) {
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				m.logEnrichOnce("panic", "panic", fmt.Sprint(p))
+			}
+		}()
+		d = m.enricher.Device(ua)
+	}()
+	if d.Label == "" {
+		d.Label = "Unknown device"
+	}
+	return d, m.locate(ctx, ip)
+}
+
+// locate finds ip, bounded by the enrich timeout and shielded from panics.
+func (m *Manager) locate(ctx context.Context, ip netip.Addr) Location {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.enrichTimeout)
+	defer cancel()
+	ch := make(chan Location, 1)
+	go func() {
+		var l Location
+		defer func() {
+			if p := recover(); p != nil {
+				m.logEnrichOnce("panic", "panic", fmt.Sprint(p))
+			}
+			ch <- l
+		}()
+		l = m.enricher.Locate(ctx, ip)
+	}()
+	select {
+	case l := <-ch:
+		return l
+	case <-ctx.Done():
+		m.logEnrichOnce("timeout", "timeout", m.cfg.enrichTimeout.String())
+		return Location{}
+	}
+}

@@ -1,0 +1,57 @@
+package sessionkit
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Match them with errors.Is; every error the package
+// returns wraps one of them.
+var (
+	// ErrInvalid reports a command or option with a bad field; the message names it.
+	ErrInvalid = errors.New("sessionkit: invalid input")
+	// ErrNotFound reports an unknown session, a session of another user, or a
+	// token whose secret does not match. The three are deliberately one answer.
+	ErrNotFound = errors.New("sessionkit: session not found")
+	// ErrRevoked reports a revoked or evicted session; errors.As to *RevokedError for the reason.
+	ErrRevoked = errors.New("sessionkit: session revoked")
+	// ErrExpired reports a session past its absolute lifetime.
+	ErrExpired = errors.New("sessionkit: session expired")
+	// ErrIdle reports a session past its idle timeout.
+	ErrIdle = errors.New("sessionkit: session idle timeout")
+	// ErrUnavailable reports that the store could not be reached or refused
+	// the operation (down, timeout, out of memory). Nothing was half-written.
+	ErrUnavailable = errors.New("sessionkit: store unavailable")
+)
+
+// Revocation reasons recorded by sessionkit itself.
+const (
+	ReasonLimitExceeded = "session_limit_exceeded"
+	ReasonLogout        = "logout"
+	ReasonLogoutAll     = "logout_everywhere"
+	ReasonUserRevoked   = "revoked_by_user"
+	ReasonLogin         = "replaced_by_login"
+	ReasonIPChanged     = "ip_changed"
+)
+
+// RevokedError carries why and when a session was revoked. It wraps ErrRevoked.
+type RevokedError struct {
+	Reason string    // e.g. ReasonLimitExceeded; empty when unknown
+	At     time.Time // zero when unknown
+}
+
+func (e *RevokedError) Error() string {
+	if e.Reason == "" {
+		return ErrRevoked.Error()
+	}
+	return fmt.Sprintf("%s (%s)", ErrRevoked.Error(), e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrRevoked) true.
+func (e *RevokedError) Unwrap() error { return ErrRevoked }
+
+// invalid returns an ErrInvalid naming field.
+func invalid(field, why string) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, why)
+}

@@ -1,0 +1,386 @@
+package sessionkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/token"
+)
+
+// Manager executes the session commands and queries against a Store. It is
+// safe for concurrent use. Close it to flush pending hook calls.
+type Manager struct {
+	store    Store
+	cfg      config
+	log      *slog.Logger
+	enricher Enricher
+	locates  bool
+	events   *dispatcher
+}
+
+// New returns a Manager over store, configured by opts.
+func New(store Store, opts ...Option) (*Manager, error) {
+	if store == nil {
+		return nil, invalid("Store", "must not be nil")
+	}
+	cfg := defaults()
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Manager{store: store, cfg: cfg, log: cfg.logger}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	m.enricher = cfg.enricher
+	if m.enricher == nil {
+		m.enricher = uaOnly{}
+	}
+	m.locates = true
+	if l, ok := m.enricher.(interface{ Locates() bool }); ok {
+		m.locates = l.Locates()
+	}
+	m.events = newDispatcher(cfg.hooks, cfg.hookQueue, m.log)
+	return m, nil
+}
+
+// Close waits, up to ctx's deadline, for queued events to reach the hooks.
+func (m *Manager) Close(ctx context.Context) error { return m.events.close(ctx) }
+
+// Now returns the Manager's current time, at the millisecond precision sessions are stored with.
+func (m *Manager) Now() time.Time { return m.now() }
+
+func (m *Manager) now() time.Time { return time.UnixMilli(m.cfg.now().UnixMilli()).UTC() }
+
+// CreateSession signs cmd.UserID in on a new device: it enriches the
+// session, enforces the user's limit by evicting the sessions that would
+// expire first, stores it, and returns it with its token, once.
+func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateSessionResult, error) {
+	now := m.now()
+	if err := checkUser("UserID", cmd.UserID); err != nil {
+		return CreateSessionResult{}, err
+	}
+	ip, err := parseIP("IPAddress", cmd.IPAddress, false)
+	if err != nil {
+		return CreateSessionResult{}, err
+	}
+	expires := time.UnixMilli(cmd.ExpiresAt.UnixMilli()).UTC()
+	if cmd.ExpiresAt.IsZero() {
+		expires = now.Add(m.cfg.lifetime)
+	}
+	switch {
+	case !expires.After(now):
+		return CreateSessionResult{}, invalid("ExpiresAt", "is not in the future")
+	case expires.Sub(now) > m.cfg.maxLifetime:
+		return CreateSessionResult{}, invalid("ExpiresAt", "is beyond the maximum lifetime")
+	}
+	if cmd.RefreshTokenID != "" {
+		if err := checkText("RefreshTokenID", cmd.RefreshTokenID, maxRefreshLen); err != nil {
+			return CreateSessionResult{}, err
+		}
+	}
+	limit, err := m.cfg.limit(ctx, cmd.UserID)
+	if err != nil {
+		return CreateSessionResult{}, fmt.Errorf("sessionkit: session limit of user: %w", err)
+	}
+	if !validLimit(limit) {
+		return CreateSessionResult{}, invalid("Limit", fmt.Sprintf("%d is neither positive nor Unlimited", limit))
+	}
+	ua := SanitizeUserAgent(cmd.UserAgent)
+	device, loc := m.enrich(ctx, ua, ip)
+
+	for attempt := 0; ; attempt++ {
+		id, err := rediskey.NewSessionID(cmd.UserID)
+		if err != nil {
+			return CreateSessionResult{}, fmt.Errorf("sessionkit: session id: %w", err)
+		}
+		tok, hash, err := token.New(id)
+		if err != nil {
+			return CreateSessionResult{}, fmt.Errorf("sessionkit: token: %w", err)
+		}
+		s := Session{
+			ID: id, UserID: cmd.UserID, Device: device, UserAgent: ua,
+			IPAddress: ip, LastIPAddress: ip, Location: loc,
+			CreatedAt: now, LastActivityAt: now, ExpiresAt: expires,
+			IdleTimeout: m.cfg.idleTimeout, RefreshTokenID: cmd.RefreshTokenID,
+		}
+		out, err := m.store.Create(ctx, CreateRequest{
+			Session: s, TokenHash: hash, Limit: limit, LimitTTL: m.cfg.limitTTL, Retention: m.cfg.retention,
+			StreamMax: m.cfg.streamMax, SeenWindow: m.cfg.seenWindow, Now: now,
+		})
+		if errors.Is(err, ErrDuplicateID) && attempt < 3 {
+			continue // 62 random bits collided with a live session of this user
+		}
+		if err != nil {
+			return CreateSessionResult{}, err
+		}
+		m.events.emit(ctx, out.Events)
+		return CreateSessionResult{
+			Session: s, Token: tok, Evicted: out.Evicted,
+			NewDevice: out.NewDevice, NewCountry: out.NewCountry,
+		}, nil
+	}
+}
+
+// ErrDuplicateID is returned by a Store whose Create finds the new session
+// id already in use; the Manager retries with a fresh id.
+var ErrDuplicateID = errors.New("sessionkit: session id already in use")
+
+// RevokeSession soft-revokes one of the user's sessions. Unknown, foreign
+// and already revoked or expired sessions all give ErrNotFound.
+func (m *Manager) RevokeSession(ctx context.Context, cmd RevokeSession) (RevokeSessionResult, error) {
+	if err := checkSessionID("SessionID", cmd.SessionID); err != nil {
+		return RevokeSessionResult{}, err
+	}
+	if err := checkUser("UserID", cmd.UserID); err != nil {
+		return RevokeSessionResult{}, err
+	}
+	if err := checkText("Reason", cmd.Reason, maxReasonLen); err != nil {
+		return RevokeSessionResult{}, err
+	}
+	now := m.now()
+	out, err := m.store.Revoke(ctx, RevokeRequest{
+		SessionID: cmd.SessionID, UserID: cmd.UserID, Reason: cmd.Reason,
+		Retention: m.cfg.retention, StreamMax: m.cfg.streamMax, Now: now,
+	})
+	if err != nil {
+		return RevokeSessionResult{}, err
+	}
+	m.events.emit(ctx, out.Events)
+	return RevokeSessionResult{RevokedAt: now}, nil
+}
+
+// RevokeAllUserSessions soft-revokes every active session of the user but
+// cmd.ExceptSessionID, atomically, and returns how many it revoked.
+func (m *Manager) RevokeAllUserSessions(ctx context.Context, cmd RevokeAllUserSessions) (RevokeAllUserSessionsResult, error) {
+	if err := checkUser("UserID", cmd.UserID); err != nil {
+		return RevokeAllUserSessionsResult{}, err
+	}
+	if err := checkText("Reason", cmd.Reason, maxReasonLen); err != nil {
+		return RevokeAllUserSessionsResult{}, err
+	}
+	if cmd.ExceptSessionID != uuid.Nil {
+		if err := checkSessionID("ExceptSessionID", cmd.ExceptSessionID); err != nil {
+			return RevokeAllUserSessionsResult{}, err
+		}
+	}
+	out, err := m.store.RevokeAll(ctx, RevokeAllRequest{
+		UserID: cmd.UserID, Except: cmd.ExceptSessionID, Reason: cmd.Reason, Retention: m.cfg.retention,
+		StreamMax: m.cfg.streamMax, Now: m.now(),
+	})
+	if err != nil {
+		return RevokeAllUserSessionsResult{}, err
+	}
+	m.events.emit(ctx, out.Events)
+	return RevokeAllUserSessionsResult{Revoked: len(out.Revoked), SessionIDs: out.Revoked}, nil
+}
+
+// UpdateSessionActivity records use of an active session. It writes only
+// when the stored activity is older than the throttle or the address
+// changed; an address change is counted and recorded as an event, and never
+// revokes the session by itself.
+func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionActivity) (UpdateSessionActivityResult, error) {
+	if err := checkSessionID("SessionID", cmd.SessionID); err != nil {
+		return UpdateSessionActivityResult{}, err
+	}
+	ip, err := parseIP("IPAddress", cmd.IPAddress, true)
+	if err != nil {
+		return UpdateSessionActivityResult{}, err
+	}
+	return m.touch(ctx, cmd.SessionID, nil, ip)
+}
+
+// Authenticate is the middleware's hot path: it checks token, finds the
+// session active, and records activity from ip, in one store round trip
+// (two when the address changed and must be located). Any malformed token
+// is ErrNotFound without a store call.
+func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {
+	id, hash, err := token.Parse(tok)
+	if err != nil || !rediskey.IsSessionID(id) {
+		return UpdateSessionActivityResult{}, ErrNotFound
+	}
+	return m.touch(ctx, id, (*[32]byte)(&hash), ip)
+}
+
+func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip netip.Addr) (UpdateSessionActivityResult, error) {
+	req := TouchRequest{
+		SessionID: id, TokenHash: hash, IP: ip, Locate: m.locates && ip.IsValid(),
+		Throttle: m.cfg.throttle, Retention: m.cfg.retention,
+		ActivityEvent: m.cfg.activityEvents, StreamMax: m.cfg.streamMax, Now: m.now(),
+	}
+	out, err := m.store.Touch(ctx, req)
+	if err == nil && out.NeedLocation {
+		loc := m.locate(ctx, ip)
+		req.Location = &loc
+		out, err = m.store.Touch(ctx, req)
+	}
+	if err != nil {
+		return UpdateSessionActivityResult{}, err
+	}
+	m.events.emit(ctx, out.Events)
+	r := UpdateSessionActivityResult{
+		Session: out.Session, Written: out.Written, IPChanged: out.IPChanged,
+		PreviousCountry: out.PreviousCountry,
+	}
+	if out.IPChanged {
+		r.PreviousIP = out.PreviousIP.String()
+		r.CountryChanged = out.PreviousCountry != out.Session.Location.CountryCode &&
+			out.PreviousCountry != "" && out.Session.Location.CountryCode != ""
+	}
+	return r, nil
+}
+
+// RecordProviderAccess remembers that an active session reached a provider.
+func (m *Manager) RecordProviderAccess(ctx context.Context, cmd RecordProviderAccess) (RecordProviderAccessResult, error) {
+	if err := checkSessionID("SessionID", cmd.SessionID); err != nil {
+		return RecordProviderAccessResult{}, err
+	}
+	if err := checkProvider("ProviderName", cmd.ProviderName); err != nil {
+		return RecordProviderAccessResult{}, err
+	}
+	now := m.now()
+	out, err := m.store.RecordProvider(ctx, ProviderRequest{
+		SessionID: cmd.SessionID, Provider: cmd.ProviderName, MaxProviders: m.cfg.maxProviders,
+		Throttle: m.cfg.throttle, Retention: m.cfg.retention, StreamMax: m.cfg.streamMax, Now: now,
+	})
+	if err != nil {
+		return RecordProviderAccessResult{}, err
+	}
+	m.events.emit(ctx, out.Events)
+	return RecordProviderAccessResult{Written: out.Written, First: out.First, At: now}, nil
+}
+
+// LinkRefreshTokenToSession attaches a refresh token id to an active session.
+func (m *Manager) LinkRefreshTokenToSession(ctx context.Context, cmd LinkRefreshTokenToSession) (LinkRefreshTokenToSessionResult, error) {
+	if err := checkSessionID("SessionID", cmd.SessionID); err != nil {
+		return LinkRefreshTokenToSessionResult{}, err
+	}
+	if err := checkText("RefreshTokenID", cmd.RefreshTokenID, maxRefreshLen); err != nil {
+		return LinkRefreshTokenToSessionResult{}, err
+	}
+	out, err := m.store.LinkRefreshToken(ctx, LinkRequest{
+		SessionID: cmd.SessionID, RefreshTokenID: cmd.RefreshTokenID, Retention: m.cfg.retention,
+		StreamMax: m.cfg.streamMax, Now: m.now(),
+	})
+	if err != nil {
+		return LinkRefreshTokenToSessionResult{}, err
+	}
+	m.events.emit(ctx, out.Events)
+	return LinkRefreshTokenToSessionResult{}, nil
+}
+
+// Session returns a session in any state while it is retained.
+func (m *Manager) Session(ctx context.Context, id uuid.UUID) (Session, error) {
+	if !rediskey.IsSessionID(id) {
+		return Session{}, ErrNotFound
+	}
+	return m.store.Get(ctx, id, m.now())
+}
+
+// UserSession returns one of userID's sessions; a session of another user is ErrNotFound.
+func (m *Manager) UserSession(ctx context.Context, userID, id uuid.UUID) (Session, error) {
+	s, err := m.Session(ctx, id)
+	if err != nil {
+		return Session{}, err
+	}
+	if s.UserID != userID {
+		return Session{}, ErrNotFound
+	}
+	return s, nil
+}
+
+// ListOptions selects which sessions ListUserSessions returns.
+type ListOptions struct {
+	// IncludeRevoked adds revoked, evicted and expired sessions that are
+	// still within the audit retention period.
+	IncludeRevoked bool
+}
+
+// ListUserSessions returns the user's sessions, oldest first. Its cost
+// depends on that user's sessions only.
+func (m *Manager) ListUserSessions(ctx context.Context, userID uuid.UUID, opts ListOptions) ([]Session, error) {
+	if err := checkUser("UserID", userID); err != nil {
+		return nil, err
+	}
+	return m.store.List(ctx, userID, opts.IncludeRevoked, m.now())
+}
+
+// Events returns a page of the user's audit trail, newest first.
+func (m *Manager) Events(ctx context.Context, userID uuid.UUID, q EventQuery) ([]Event, error) {
+	if err := checkUser("UserID", userID); err != nil {
+		return nil, err
+	}
+	switch {
+	case q.Limit < 0 || q.Limit > 500:
+		return nil, invalid("Limit", "must be within 0..500")
+	case q.Limit == 0:
+		q.Limit = 50
+	}
+	if q.Before != "" && !validStreamID(q.Before) {
+		return nil, invalid("Before", "is not an event id")
+	}
+	return m.store.Events(ctx, userID, q)
+}
+
+// SetUserLimit stores a limit for one user that wins over the LimitFunc
+// (Unlimited allowed). It takes effect at the user's next login.
+func (m *Manager) SetUserLimit(ctx context.Context, userID uuid.UUID, limit int) error {
+	if err := checkUser("UserID", userID); err != nil {
+		return err
+	}
+	if !validLimit(limit) {
+		return invalid("Limit", fmt.Sprintf("%d is neither positive nor Unlimited", limit))
+	}
+	return m.store.SetLimit(ctx, userID, limit, m.cfg.limitTTL)
+}
+
+// ClearUserLimit removes a user's stored limit override.
+func (m *Manager) ClearUserLimit(ctx context.Context, userID uuid.UUID) error {
+	if err := checkUser("UserID", userID); err != nil {
+		return err
+	}
+	return m.store.SetLimit(ctx, userID, 0, m.cfg.limitTTL)
+}
+
+// UserLimit returns the limit that applies to the user's next login.
+func (m *Manager) UserLimit(ctx context.Context, userID uuid.UUID) (int, error) {
+	if err := checkUser("UserID", userID); err != nil {
+		return 0, err
+	}
+	n, ok, err := m.store.Limit(ctx, userID)
+	if err != nil || ok {
+		return n, err
+	}
+	return m.cfg.limit(ctx, userID)
+}
+
+// validStreamID accepts "<ms>-<seq>" with decimal parts.
+func validStreamID(s string) bool {
+	if len(s) > 41 {
+		return false
+	}
+	dash := false
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '-' && !dash && digits > 0:
+			dash, digits = true, 0
+		default:
+			return false
+		}
+	}
+	return dash && digits > 0
+}

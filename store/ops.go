@@ -1,0 +1,420 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+)
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// Create implements sessionkit.Store.
+func (r *Redis) Create(ctx context.Context, req sessionkit.CreateRequest) (sessionkit.CreateOutcome, error) {
+	s := req.Session
+	u := r.keys.ForUser(s.UserID)
+	member := rediskey.Member(s.ID)
+	args := []any{
+		millis(req.Now), member, req.Limit, ms(req.Retention), req.StreamMax,
+		ms(req.SeenWindow), ms(req.LimitTTL), r.keys.Channel(), s.UserID.String(),
+		bound(s.Device.Label), bound(s.Location.CountryCode), s.IPAddress.String(),
+	}
+	args = append(args, sessionFields(s, req.TokenHash)...)
+	reply, err := run(ctx, r.c, scriptCreate, "create",
+		[]string{u.Session(s.ID), u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen}, args...)
+	if err != nil {
+		return sessionkit.CreateOutcome{}, err
+	}
+	if asString(reply[0]) == "dup" {
+		return sessionkit.CreateOutcome{}, sessionkit.ErrDuplicateID
+	}
+	if len(reply) < 5 {
+		return sessionkit.CreateOutcome{}, unavailable("create", errReply)
+	}
+	out := sessionkit.CreateOutcome{NewDevice: asInt(reply[1]) == 1, NewCountry: asInt(reply[2]) == 1}
+	tag := rediskey.UserTag(s.UserID)
+	ids := asSlice(reply[4])
+	for i, m := range asSlice(reply[3]) {
+		sid, ok := sessionOf(tag, asString(m))
+		if !ok {
+			continue
+		}
+		out.Evicted = append(out.Evicted, sid)
+		out.Events = append(out.Events, sessionkit.Event{
+			ID: asString(ids[i]), Type: sessionkit.EventEvicted, SessionID: sid, UserID: s.UserID,
+			At: req.Now, Reason: sessionkit.ReasonLimitExceeded, ByID: s.ID,
+		})
+	}
+	out.Events = append(out.Events, sessionkit.Event{
+		ID: asString(ids[len(ids)-1]), Type: sessionkit.EventCreated, SessionID: s.ID, UserID: s.UserID,
+		At: req.Now, IPAddress: s.IPAddress.String(), Country: s.Location.CountryCode,
+		DeviceLabel: s.Device.Label, NewDevice: out.NewDevice, NewCountry: out.NewCountry,
+	})
+	return out, nil
+}
+
+// Touch implements sessionkit.Store.
+func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (sessionkit.TouchOutcome, error) {
+	u := r.keys.ForSession(req.SessionID)
+	hash := ""
+	if req.TokenHash != nil {
+		hash = string(req.TokenHash[:])
+	}
+	ip := ""
+	if req.IP.IsValid() {
+		ip = req.IP.String()
+	}
+	locate, located := "0", "0"
+	if req.Location != nil {
+		located = "1"
+	} else if req.Locate {
+		locate = "1"
+	}
+	activity := "0"
+	if req.ActivityEvent {
+		activity = "1"
+	}
+	args := []any{millis(req.Now), rediskey.Member(req.SessionID), hash, ip, ms(req.Throttle),
+		ms(req.Retention), locate, located, activity, req.StreamMax}
+	if req.Location != nil {
+		args = append(args, locationFields(*req.Location)...)
+	}
+	reply, err := run(ctx, r.c, scriptTouch, "touch",
+		[]string{u.Session(req.SessionID), u.Index, u.All, u.Revoked, u.Events}, args...)
+	if err != nil {
+		return sessionkit.TouchOutcome{}, err
+	}
+	switch asString(reply[0]) {
+	case "ok":
+	case "loc":
+		return sessionkit.TouchOutcome{NeedLocation: true}, nil
+	default:
+		if err := refusal(reply); err != nil {
+			return sessionkit.TouchOutcome{}, err
+		}
+		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
+	}
+	if len(reply) < 7 {
+		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
+	}
+	s, ok := decodeSession(req.SessionID, asSlice(reply[5]))
+	if !ok {
+		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
+	}
+	out := sessionkit.TouchOutcome{Session: s, Written: asInt(reply[1]) == 1, IPChanged: asInt(reply[2]) == 1}
+	if out.IPChanged {
+		out.PreviousIP, _ = netip.ParseAddr(asString(reply[3]))
+		out.PreviousCountry = asString(reply[4])
+	}
+	ids := asSlice(reply[6])
+	if out.IPChanged && len(ids) > 0 {
+		out.Events = append(out.Events, sessionkit.Event{
+			ID: asString(ids[0]), Type: sessionkit.EventIPChanged, SessionID: s.ID, UserID: s.UserID, At: req.Now,
+			IPAddress: ip, PreviousIP: asString(reply[3]), Country: s.Location.CountryCode, PreviousCountry: out.PreviousCountry,
+		})
+		ids = ids[1:]
+	}
+	if len(ids) > 0 {
+		out.Events = append(out.Events, sessionkit.Event{
+			ID: asString(ids[0]), Type: sessionkit.EventActivity, SessionID: s.ID, UserID: s.UserID, At: req.Now,
+			IPAddress: s.LastIPAddress.String(),
+		})
+	}
+	return out, nil
+}
+
+// Revoke implements sessionkit.Store.
+func (r *Redis) Revoke(ctx context.Context, req sessionkit.RevokeRequest) (sessionkit.RevokeOutcome, error) {
+	u := r.keys.ForSession(req.SessionID)
+	if u != r.keys.ForUser(req.UserID) {
+		return sessionkit.RevokeOutcome{}, sessionkit.ErrNotFound // the id is not in this user's slot
+	}
+	reply, err := run(ctx, r.c, scriptRevoke, "revoke",
+		[]string{u.Session(req.SessionID), u.Index, u.All, u.Revoked, u.Events},
+		millis(req.Now), rediskey.Member(req.SessionID), req.UserID.String(), req.Reason,
+		ms(req.Retention), req.StreamMax, r.keys.Channel())
+	if err != nil {
+		return sessionkit.RevokeOutcome{}, err
+	}
+	if asString(reply[0]) != "ok" || len(reply) < 2 {
+		if err := refusal(reply); err != nil {
+			return sessionkit.RevokeOutcome{}, err
+		}
+		return sessionkit.RevokeOutcome{}, unavailable("revoke", errReply)
+	}
+	return sessionkit.RevokeOutcome{Events: []sessionkit.Event{{
+		ID: asString(reply[1]), Type: sessionkit.EventRevoked, SessionID: req.SessionID,
+		UserID: req.UserID, At: req.Now, Reason: req.Reason,
+	}}}, nil
+}
+
+// RevokeAll implements sessionkit.Store.
+func (r *Redis) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) (sessionkit.RevokeAllOutcome, error) {
+	u := r.keys.ForUser(req.UserID)
+	except := ""
+	if req.Except != uuid.Nil {
+		except = rediskey.Member(req.Except)
+	}
+	reply, err := run(ctx, r.c, scriptRevokeAll, "revoke all",
+		[]string{u.Index, u.All, u.Revoked, u.Events},
+		millis(req.Now), except, req.Reason, req.StreamMax, r.keys.Channel(),
+		ms(req.Retention), req.UserID.String())
+	if err != nil {
+		return sessionkit.RevokeAllOutcome{}, err
+	}
+	if asString(reply[0]) != "ok" || len(reply) < 3 {
+		return sessionkit.RevokeAllOutcome{}, unavailable("revoke all", errReply)
+	}
+	tag := rediskey.UserTag(req.UserID)
+	ids := asSlice(reply[2])
+	var out sessionkit.RevokeAllOutcome
+	for i, m := range asSlice(reply[1]) {
+		sid, ok := sessionOf(tag, asString(m))
+		if !ok {
+			continue
+		}
+		out.Revoked = append(out.Revoked, sid)
+		out.Events = append(out.Events, sessionkit.Event{
+			ID: asString(ids[i]), Type: sessionkit.EventRevoked, SessionID: sid,
+			UserID: req.UserID, At: req.Now, Reason: req.Reason,
+		})
+	}
+	return out, nil
+}
+
+// RecordProvider implements sessionkit.Store.
+func (r *Redis) RecordProvider(ctx context.Context, req sessionkit.ProviderRequest) (sessionkit.ProviderOutcome, error) {
+	u := r.keys.ForSession(req.SessionID)
+	reply, err := run(ctx, r.c, scriptProvider, "record provider",
+		[]string{u.Session(req.SessionID), u.Index, u.Revoked, u.Events, u.All},
+		millis(req.Now), rediskey.Member(req.SessionID), req.Provider, req.MaxProviders,
+		ms(req.Throttle), req.StreamMax, ms(req.Retention))
+	if err != nil {
+		return sessionkit.ProviderOutcome{}, err
+	}
+	if asString(reply[0]) != "ok" || len(reply) < 5 {
+		if err := refusal(reply); err != nil {
+			return sessionkit.ProviderOutcome{}, err
+		}
+		return sessionkit.ProviderOutcome{}, unavailable("record provider", errReply)
+	}
+	out := sessionkit.ProviderOutcome{Written: asInt(reply[1]) == 1, First: asInt(reply[2]) == 1}
+	if out.Written {
+		uid, _ := uuid.Parse(asString(reply[3]))
+		out.Events = []sessionkit.Event{{
+			ID: asString(reply[4]), Type: sessionkit.EventProviderAccessed, SessionID: req.SessionID,
+			UserID: uid, At: req.Now, Provider: req.Provider,
+		}}
+	}
+	return out, nil
+}
+
+// LinkRefreshToken implements sessionkit.Store.
+func (r *Redis) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest) (sessionkit.LinkOutcome, error) {
+	u := r.keys.ForSession(req.SessionID)
+	reply, err := run(ctx, r.c, scriptLink, "link refresh token",
+		[]string{u.Session(req.SessionID), u.Index, u.Revoked, u.Events, u.All},
+		millis(req.Now), rediskey.Member(req.SessionID), req.RefreshTokenID, req.StreamMax, ms(req.Retention))
+	if err != nil {
+		return sessionkit.LinkOutcome{}, err
+	}
+	if asString(reply[0]) != "ok" || len(reply) < 3 {
+		if err := refusal(reply); err != nil {
+			return sessionkit.LinkOutcome{}, err
+		}
+		return sessionkit.LinkOutcome{}, unavailable("link refresh token", errReply)
+	}
+	uid, _ := uuid.Parse(asString(reply[1]))
+	return sessionkit.LinkOutcome{Events: []sessionkit.Event{{
+		ID: asString(reply[2]), Type: sessionkit.EventRefreshLinked, SessionID: req.SessionID,
+		UserID: uid, At: req.Now, RefreshTokenID: req.RefreshTokenID,
+	}}}, nil
+}
+
+// Get implements sessionkit.Store in one pipelined round trip.
+func (r *Redis) Get(ctx context.Context, id uuid.UUID, now time.Time) (sessionkit.Session, error) {
+	u := r.keys.ForSession(id)
+	member := rediskey.Member(id)
+	var fields *redis.SliceCmd
+	var score *redis.FloatCmd
+	var rev *redis.StringCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fields = p.HMGet(ctx, u.Session(id), hashFields...)
+		score = p.ZScore(ctx, u.Index, member)
+		rev = p.HGet(ctx, u.Revoked, member)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return sessionkit.Session{}, unavailable("get", err)
+	}
+	s, ok := decodeSession(id, fields.Val())
+	if !ok {
+		return sessionkit.Session{}, sessionkit.ErrNotFound
+	}
+	applyState(&s, score.Err() == nil, rev.Val(), now)
+	return s, nil
+}
+
+// applyState records revocation on s from the index and the rev hash. A
+// session missing from the index without a revocation record (the index was
+// lost) counts as revoked: never served from stale state.
+func applyState(s *sessionkit.Session, indexed bool, rev string, now time.Time) {
+	if indexed {
+		return
+	}
+	if rev != "" {
+		var re *sessionkit.RevokedError
+		if errors.As(revokedError(rev), &re) {
+			s.RevokedAt, s.RevokedReason = re.At, re.Reason
+		}
+		return
+	}
+	if s.StateAt(now) == sessionkit.StateActive {
+		s.RevokedAt, s.RevokedReason = now, "unknown"
+	}
+}
+
+// List implements sessionkit.Store: two round trips, both O(the user's sessions).
+func (r *Redis) List(ctx context.Context, userID uuid.UUID, includeRevoked bool, now time.Time) ([]sessionkit.Session, error) {
+	u := r.keys.ForUser(userID)
+	tag := rediskey.UserTag(userID)
+	nowMS := strconv.FormatInt(millis(now), 10)
+	var idx, all *redis.StringSliceCmd
+	var rev *redis.MapStringStringCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		idx = p.ZRangeByScore(ctx, u.Index, &redis.ZRangeBy{Min: "(" + nowMS, Max: "+inf"})
+		if includeRevoked {
+			all = p.ZRangeByScore(ctx, u.All, &redis.ZRangeBy{Min: "(" + nowMS, Max: "+inf"})
+			rev = p.HGetAll(ctx, u.Revoked)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("list", err)
+	}
+	active := make(map[string]bool, len(idx.Val()))
+	members := idx.Val()
+	for _, m := range members {
+		active[m] = true
+	}
+	if includeRevoked {
+		for _, m := range all.Val() {
+			if !active[m] {
+				members = append(members, m)
+			}
+		}
+	}
+	if len(members) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.SliceCmd, len(members))
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			sid, _ := sessionOf(tag, m)
+			cmds[i] = p.HMGet(ctx, u.Session(sid), hashFields...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("list", err)
+	}
+	out := make([]sessionkit.Session, 0, len(members))
+	for i, m := range members {
+		sid, ok := sessionOf(tag, m)
+		if !ok {
+			continue
+		}
+		s, ok := decodeSession(sid, cmds[i].Val())
+		if !ok || s.UserID != userID {
+			continue // gone since the first round trip, or another user sharing the tag
+		}
+		revoked := ""
+		if rev != nil {
+			revoked = rev.Val()[m]
+		}
+		applyState(&s, active[m], revoked, now)
+		if !includeRevoked && s.StateAt(now) != sessionkit.StateActive {
+			continue
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b sessionkit.Session) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// Events implements sessionkit.Store.
+func (r *Redis) Events(ctx context.Context, userID uuid.UUID, q sessionkit.EventQuery) ([]sessionkit.Event, error) {
+	u := r.keys.ForUser(userID)
+	start := "+"
+	if q.Before != "" {
+		start = "(" + q.Before
+	}
+	msgs, err := r.c.XRevRangeN(ctx, u.Events, start, "-", int64(q.Limit)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable("events", err)
+	}
+	tag := rediskey.UserTag(userID)
+	out := make([]sessionkit.Event, 0, len(msgs))
+	for _, msg := range msgs {
+		if e, ok := decodeEvent(tag, userID, msg); ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func decodeEvent(tag rediskey.Tag, userID uuid.UUID, msg redis.XMessage) (sessionkit.Event, bool) {
+	v := func(k string) string { s, _ := msg.Values[k].(string); return s }
+	if v("u") != userID.String() {
+		return sessionkit.Event{}, false
+	}
+	sid, ok := sessionOf(tag, v("s"))
+	if !ok {
+		return sessionkit.Event{}, false
+	}
+	e := sessionkit.Event{
+		ID: msg.ID, Type: sessionkit.EventType(v("t")), SessionID: sid, UserID: userID,
+		At: fromMillis(v("at")), Reason: v("r"), IPAddress: v("ip"), PreviousIP: v("pip"),
+		Country: v("cc"), PreviousCountry: v("pcc"), DeviceLabel: v("dl"),
+		NewDevice: v("nd") == "1", NewCountry: v("nc") == "1", Provider: v("p"), RefreshTokenID: v("rt"),
+	}
+	if by, ok := sessionOf(tag, v("by")); ok {
+		e.ByID = by
+	}
+	return e, true
+}
+
+// SetLimit implements sessionkit.Store.
+func (r *Redis) SetLimit(ctx context.Context, userID uuid.UUID, limit int, ttl time.Duration) error {
+	key := r.keys.ForUser(userID).Limit
+	var err error
+	if limit == 0 {
+		err = r.c.Del(ctx, key).Err()
+	} else {
+		err = r.c.Set(ctx, key, limit, ttl).Err()
+	}
+	if err != nil {
+		return unavailable("set limit", err)
+	}
+	return nil
+}
+
+// Limit implements sessionkit.Store.
+func (r *Redis) Limit(ctx context.Context, userID uuid.UUID) (int, bool, error) {
+	n, err := r.c.Get(ctx, r.keys.ForUser(userID).Limit).Int()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, unavailable("limit", err)
+	}
+	return n, true, nil
+}

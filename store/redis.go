@@ -1,0 +1,158 @@
+// Package store is sessionkit's Redis store.
+//
+// It works unchanged on one node, Sentinel or Cluster through
+// redis.UniversalClient. Every change is one Lua script (embedded, run with
+// redis.Script, so a flushed script cache or a restarted server recovers by
+// itself) that touches only the keys of one user, which share a hash tag and
+// so one Cluster slot. Reads of a single session are one pipelined round
+// trip. Nothing ever uses KEYS or SCAN.
+//
+// Redis 7.0 or newer is required. Run it with persistence (AOF with
+// appendfsync everysec or always) if sessions must survive a restart, and
+// with maxmemory-policy noeviction: an evicting policy would silently drop
+// sessions and indexes.
+package store
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+)
+
+var (
+	//go:embed lua/common.lua
+	luaCommon string
+	//go:embed lua/create.lua
+	luaCreate string
+	//go:embed lua/touch.lua
+	luaTouch string
+	//go:embed lua/revoke.lua
+	luaRevoke string
+	//go:embed lua/revoke_all.lua
+	luaRevokeAll string
+	//go:embed lua/provider.lua
+	luaProvider string
+	//go:embed lua/link.lua
+	luaLink string
+)
+
+var (
+	scriptCreate    = redis.NewScript(luaCommon + luaCreate)
+	scriptTouch     = redis.NewScript(luaCommon + luaTouch)
+	scriptRevoke    = redis.NewScript(luaCommon + luaRevoke)
+	scriptRevokeAll = redis.NewScript(luaCommon + luaRevokeAll)
+	scriptProvider  = redis.NewScript(luaCommon + luaProvider)
+	scriptLink      = redis.NewScript(luaCommon + luaLink)
+)
+
+// Options configures a Redis store.
+type Options struct {
+	// Prefix starts every key and channel name; printable ASCII without
+	// braces, at most 64 bytes. Default: "sk:".
+	Prefix string
+}
+
+// Redis is a sessionkit.Store on Redis. The caller owns the client and closes it.
+type Redis struct {
+	c    redis.UniversalClient
+	keys rediskey.Keys
+}
+
+var _ sessionkit.Store = (*Redis)(nil)
+
+// NewRedis returns a store using c.
+func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: store: client must not be nil", sessionkit.ErrInvalid)
+	}
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = rediskey.DefaultPrefix
+	}
+	keys, err := rediskey.New(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("%w: store: Prefix: %v", sessionkit.ErrInvalid, err)
+	}
+	return &Redis{c: c, keys: keys}, nil
+}
+
+// Channel is the Pub/Sub channel on which revoked and evicted session ids
+// are published (comma-separated members of one user's tag: see Revoked).
+func (r *Redis) Channel() string { return r.keys.Channel() }
+
+// Client returns the Redis client the store uses.
+func (r *Redis) Client() redis.UniversalClient { return r.c }
+
+// Prefix returns the key prefix.
+func (r *Redis) Prefix() string { return r.keys.Prefix() }
+
+// unavailable wraps a Redis failure: down, timed out, out of memory, or a
+// script error. Each leaves nothing half-written (see lua/common.lua).
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", sessionkit.ErrUnavailable, op, err)
+}
+
+// refusal turns a script's refusal reply into the matching error.
+func refusal(reply []any) error {
+	code, _ := reply[0].(string)
+	switch code {
+	case "nf":
+		return sessionkit.ErrNotFound
+	case "exp":
+		return sessionkit.ErrExpired
+	case "idle":
+		return sessionkit.ErrIdle
+	case "rev":
+		v := ""
+		if len(reply) > 1 {
+			v, _ = reply[1].(string)
+		}
+		return revokedError(v)
+	}
+	return nil
+}
+
+// revokedError decodes a rev hash value "<ms>|<reason>".
+func revokedError(v string) error {
+	ms, reason, ok := strings.Cut(v, "|")
+	if !ok {
+		return &sessionkit.RevokedError{}
+	}
+	return &sessionkit.RevokedError{Reason: reason, At: fromMillis(ms)}
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func asInt(v any) int64 {
+	n, _ := v.(int64)
+	return n
+}
+
+var errReply = errors.New("unexpected script reply")
+
+func run(ctx context.Context, c redis.UniversalClient, s *redis.Script, op string, keys []string, args ...any) ([]any, error) {
+	v, err := s.Run(ctx, c, keys, args...).Result()
+	if err != nil {
+		return nil, unavailable(op, err)
+	}
+	reply := asSlice(v)
+	if len(reply) == 0 {
+		return nil, unavailable(op, errReply)
+	}
+	return reply, nil
+}
