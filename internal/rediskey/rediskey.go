@@ -6,13 +6,16 @@
 // holding only a session id can name every key of the owner's slot without
 // asking Redis first:
 //
-//	<prefix>{<tag>}:s:<session id>   HASH  one session
-//	<prefix>{<tag>}:idx              ZSET  active session ids, scored by deadline (ms)
-//	<prefix>{<tag>}:all              ZSET  every retained session id, scored by purge time (ms)
-//	<prefix>{<tag>}:rev              HASH  session id -> "<revoked ms>|<reason>"
+//	<prefix>{<tag>}:s:<member>       HASH  one session
+//	<prefix>{<tag>}:idx              ZSET  active members, scored by deadline (ms)
+//	<prefix>{<tag>}:all              ZSET  every retained member, scored by purge time (ms)
+//	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"
 //	<prefix>{<tag>}:ev               STREAM the user's audit trail
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
 //	<prefix>{<tag>}:seen             ZSET  device labels and countries seen recently
+//
+// A member is the session id's last 64 bits in hex: the tag is already in
+// the key, so members stay short (memory per session is a budget).
 //
 // The tag has 60 bits of SHA-256 of the user id; two users share one only by
 // a collision of that hash (about n²/2⁶¹ for n users). Every read checks the
@@ -132,4 +135,24 @@ func (k Keys) ForUser(userID uuid.UUID) User { return k.ForTag(UserTag(userID)) 
 func (k Keys) ForSession(sessionID uuid.UUID) User { return k.ForTag(SessionTag(sessionID)) }
 
 // Session names the hash of one session in u's slot.
-func (u User) Session(sessionID uuid.UUID) string { return u.base + "s:" + sessionID.String() }
+func (u User) Session(sessionID uuid.UUID) string { return u.base + "s:" + Member(sessionID) }
+
+// Member is how a session is named inside its owner's keys.
+func Member(sessionID uuid.UUID) string {
+	var b [16]byte
+	hex.Encode(b[:], sessionID[8:])
+	return string(b[:])
+}
+
+// SessionID rebuilds a session id from its tag and member.
+func SessionID(t Tag, member string) (uuid.UUID, bool) {
+	var id uuid.UUID
+	if len(member) != 16 {
+		return id, false
+	}
+	copy(id[:8], t[:])
+	if _, err := hex.Decode(id[8:], []byte(member)); err != nil {
+		return id, false
+	}
+	return id, IsSessionID(id)
+}

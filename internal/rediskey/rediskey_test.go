@@ -30,7 +30,7 @@ func TestLayout(t *testing.T) {
 		u.Events:       "app:{" + tag + "}:ev",
 		u.Limit:        "app:{" + tag + "}:lim",
 		u.Seen:         "app:{" + tag + "}:seen",
-		u.Session(sid): "app:{" + tag + "}:s:" + sid.String(),
+		u.Session(sid): "app:{" + tag + "}:s:" + strings.ReplaceAll(sid.String(), "-", "")[16:],
 		k.Channel():    "app:revoked",
 	}
 	for got, w := range want {
@@ -43,6 +43,14 @@ func TestLayout(t *testing.T) {
 	}
 	if !IsSessionID(sid) || sid.Version() != 8 || sid.Variant() != uuid.RFC4122 {
 		t.Errorf("session id %s: version %d variant %v", sid, sid.Version(), sid.Variant())
+	}
+	if got, ok := SessionID(SessionTag(sid), Member(sid)); !ok || got != sid {
+		t.Errorf("SessionID(Member): got %v %v, want %v", got, ok, sid)
+	}
+	for _, bad := range []string{"", "zz", "0123456789abcdeg", "0123456789abcdef0"} {
+		if _, ok := SessionID(SessionTag(sid), bad); ok {
+			t.Errorf("SessionID(%q) accepted", bad)
+		}
 	}
 	if IsSessionID(uuid.New()) {
 		t.Error("a v4 UUID passed as a session id")
