@@ -26,6 +26,7 @@ func (r *Redis) Create(ctx context.Context, req sessionkit.CreateRequest) (sessi
 		millis(req.Now), member, req.Limit, ms(req.Retention), req.StreamMax,
 		ms(req.SeenWindow), ms(req.LimitTTL), r.keys.Channel(), s.UserID.String(),
 		bound(s.Device.Label), bound(s.Location.CountryCode), s.IPAddress.String(),
+		rediskey.TagHex(rediskey.UserTag(s.UserID)),
 	}
 	args = append(args, sessionFields(s, req.TokenHash)...)
 	reply, err := run(ctx, r.c, scriptCreate, "create",
@@ -140,7 +141,7 @@ func (r *Redis) Revoke(ctx context.Context, req sessionkit.RevokeRequest) (sessi
 	reply, err := run(ctx, r.c, scriptRevoke, "revoke",
 		[]string{u.Session(req.SessionID), u.Index, u.All, u.Revoked, u.Events},
 		millis(req.Now), rediskey.Member(req.SessionID), req.UserID.String(), req.Reason,
-		ms(req.Retention), req.StreamMax, r.keys.Channel())
+		ms(req.Retention), req.StreamMax, r.keys.Channel(), rediskey.TagHex(rediskey.SessionTag(req.SessionID)))
 	if err != nil {
 		return sessionkit.RevokeOutcome{}, err
 	}
@@ -166,7 +167,7 @@ func (r *Redis) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) 
 	reply, err := run(ctx, r.c, scriptRevokeAll, "revoke all",
 		[]string{u.Index, u.All, u.Revoked, u.Events},
 		millis(req.Now), except, req.Reason, req.StreamMax, r.keys.Channel(),
-		ms(req.Retention), req.UserID.String())
+		ms(req.Retention), req.UserID.String(), rediskey.TagHex(rediskey.UserTag(req.UserID)))
 	if err != nil {
 		return sessionkit.RevokeAllOutcome{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -748,6 +749,35 @@ func TestMemoryPerSession(t *testing.T) {
 			per, perUser, userBytes/users)
 		if per >= 1024 {
 			t.Errorf("memory per session: got %d bytes, want < 1024", per)
+		}
+	})
+}
+
+func TestRevocationsAreAnnounced(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, sessionkit.WithLimit(sessionkit.FixedLimit(2)))
+		sub := b.client.Subscribe(f.ctx, f.st.Channel())
+		defer sub.Close()
+		if _, err := sub.Receive(f.ctx); err != nil { // subscription confirmed
+			t.Fatal(err)
+		}
+		user := uuid.New()
+		a, b2 := f.login(t, user), f.login(t, user)
+		c := f.login(t, user) // evicts a
+		f.m.RevokeSession(f.ctx, sessionkit.RevokeSession{SessionID: b2.Session.ID, UserID: user, Reason: "logout"})
+		f.m.RevokeAllUserSessions(f.ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_everywhere"})
+		want := []uuid.UUID{a.Session.ID, b2.Session.ID, c.Session.ID}
+		for i, w := range want {
+			ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+			msg, err := sub.ReceiveMessage(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("announcement %d: %v", i, err)
+			}
+			got := rediskey.ParseAnnouncement(msg.Payload)
+			if len(got) != 1 || got[0] != w {
+				t.Errorf("announcement %d: got %v, want [%v]", i, got, w)
+			}
 		}
 	})
 }

@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -103,7 +104,8 @@ func New(prefix string) (Keys, error) {
 // Prefix returns the configured prefix.
 func (k Keys) Prefix() string { return k.prefix }
 
-// Channel is the Pub/Sub channel on which revocations are announced.
+// Channel is the Pub/Sub channel on which revoked and evicted sessions are
+// announced (see ParseAnnouncement).
 func (k Keys) Channel() string { return k.prefix + "revoked" }
 
 // User holds the keys of one user's slot.
@@ -112,11 +114,32 @@ type User struct {
 	Index, All, Revoked, Events, Limit, Seen string
 }
 
+// TagHex is the tag as written in keys and revocation announcements.
+func TagHex(t Tag) string { return hex.EncodeToString(t[:]) }
+
+// ParseAnnouncement decodes a revocation announcement "<tag hex>:<member>,<member>..."
+// into session ids; malformed parts are skipped.
+func ParseAnnouncement(msg string) []uuid.UUID {
+	tagHex, members, ok := strings.Cut(msg, ":")
+	var t Tag
+	if !ok || len(tagHex) != 16 {
+		return nil
+	}
+	if _, err := hex.Decode(t[:], []byte(tagHex)); err != nil {
+		return nil
+	}
+	var ids []uuid.UUID
+	for m := range strings.SplitSeq(members, ",") {
+		if id, ok := SessionID(t, m); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // ForTag returns the keys of the slot of tag.
 func (k Keys) ForTag(t Tag) User {
-	var hx [16]byte
-	hex.Encode(hx[:], t[:])
-	base := k.prefix + "{" + string(hx[:]) + "}:"
+	base := k.prefix + "{" + TagHex(t) + "}:"
 	return User{
 		base:    base,
 		Index:   base + "idx",

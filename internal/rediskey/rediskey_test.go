@@ -94,3 +94,19 @@ func TestBadPrefix(t *testing.T) {
 		t.Errorf("empty prefix: %v", err)
 	}
 }
+
+func TestParseAnnouncement(t *testing.T) {
+	uid := uuid.New()
+	a, _ := NewSessionID(uid)
+	b, _ := NewSessionID(uid)
+	msg := TagHex(UserTag(uid)) + ":" + Member(a) + "," + Member(b)
+	got := ParseAnnouncement(msg)
+	if len(got) != 2 || got[0] != a || got[1] != b {
+		t.Fatalf("got %v, want [%v %v]", got, a, b)
+	}
+	for _, bad := range []string{"", "nocolon", "zz:" + Member(a), TagHex(UserTag(uid)) + ":", TagHex(UserTag(uid)) + ":xyz"} {
+		if got := ParseAnnouncement(bad); len(got) != 0 {
+			t.Errorf("ParseAnnouncement(%q): got %v, want none", bad, got)
+		}
+	}
+}

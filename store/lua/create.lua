@@ -3,8 +3,8 @@
 -- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev, 6 lim, 7 seen
 -- ARGV: 1 now, 2 member, 3 limit (-1 unlimited), 4 retention ms, 5 stream max,
 --       6 seen window ms, 7 limit override ttl ms, 8 channel, 9 user id,
---       10 device label, 11 country code, 12 ip,
---       13.. field/value pairs of the session hash (without la/ca)
+--       10 device label, 11 country code, 12 ip, 13 tag (hex, for announcements),
+--       14.. field/value pairs of the session hash (without la/ca)
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup'} end
@@ -16,7 +16,7 @@ local maxlen = ARGV[5]
 
 local fields = {'ca', ARGV[1], 'la', ARGV[1]}
 local ea, it = nil, '0'
-for i = 13, #ARGV, 2 do
+for i = 14, #ARGV, 2 do
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
   if ARGV[i] == 'ea' then ea = ARGV[i + 1] end
@@ -70,5 +70,5 @@ end
 ids[#ids + 1] = redis.call('XADD', KEYS[5], 'MAXLEN', maxlen, '*', 't', 'session_created', 'u', ARGV[9],
   's', member, 'at', ARGV[1], 'ip', ARGV[12], 'dl', ARGV[10], 'cc', ARGV[11], 'nd', nd, 'nc', nc)
 expire_events(KEYS[5], retained, now, retention)
-if #evicted > 0 then redis.call('PUBLISH', ARGV[8], table.concat(evicted, ',')) end
+if #evicted > 0 then redis.call('PUBLISH', ARGV[8], ARGV[13] .. ':' .. table.concat(evicted, ',')) end
 return {'ok', nd, nc, evicted, ids}

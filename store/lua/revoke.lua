@@ -1,7 +1,7 @@
 -- revoke: soft-revoke one active session of a user. Unknown, foreign,
 -- revoked and expired sessions get the same answer.
 -- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev
--- ARGV: 1 now, 2 member, 3 user id, 4 reason, 5 retention ms, 6 stream max, 7 channel
+-- ARGV: 1 now, 2 member, 3 user id, 4 reason, 5 retention ms, 6 stream max, 7 channel, 8 tag
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[3] then return {'nf'} end
@@ -20,5 +20,5 @@ local retained = expire_user(KEYS[2], KEYS[3], KEYS[4])
 local id = redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[6], '*', 't', 'session_revoked', 'u', ARGV[3],
   's', member, 'at', ARGV[1], 'r', ARGV[4])
 expire_events(KEYS[5], retained, now, retention)
-redis.call('PUBLISH', ARGV[7], member)
+redis.call('PUBLISH', ARGV[7], ARGV[8] .. ':' .. member)
 return {'ok', id}

@@ -1,7 +1,7 @@
 -- revoke_all: soft-revoke every active session of a user but one.
 -- KEYS: 1 idx, 2 all, 3 rev, 4 ev
 -- ARGV: 1 now, 2 member to keep or '', 3 reason, 4 stream max, 5 channel,
---       6 retention ms, 7 user id
+--       6 retention ms, 7 user id, 8 tag
 local now = tonumber(ARGV[1])
 local active = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
 local victims = {}
@@ -30,5 +30,5 @@ for _, m in ipairs(victims) do
     's', m, 'at', ARGV[1], 'r', ARGV[3])
 end
 expire_events(KEYS[4], retained, now, tonumber(ARGV[6]))
-redis.call('PUBLISH', ARGV[5], table.concat(victims, ','))
+redis.call('PUBLISH', ARGV[5], ARGV[8] .. ':' .. table.concat(victims, ','))
 return {'ok', victims, ids}
