@@ -762,8 +762,11 @@ func TestRevocationsAreAnnounced(t *testing.T) {
 			t.Fatal(err)
 		}
 		user := uuid.New()
-		a, b2 := f.login(t, user), f.login(t, user)
-		c := f.login(t, user) // evicts a
+		a := f.login(t, user)
+		f.clock.Advance(time.Millisecond)
+		b2 := f.login(t, user)
+		f.clock.Advance(time.Millisecond)
+		c := f.login(t, user) // evicts a, the one that expires first
 		f.m.RevokeSession(f.ctx, sessionkit.RevokeSession{SessionID: b2.Session.ID, UserID: user, Reason: "logout"})
 		f.m.RevokeAllUserSessions(f.ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_everywhere"})
 		want := []uuid.UUID{a.Session.ID, b2.Session.ID, c.Session.ID}
