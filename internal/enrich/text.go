@@ -6,17 +6,20 @@ import (
 	"unicode/utf8"
 )
 
-// truncateUTF8 cuts s to at most limit bytes without splitting a rune.
-// s must already be valid UTF-8.
+// truncateUTF8 cuts s to at most limit bytes without splitting a rune. It
+// backs off at most utf8.UTFMax-1 bytes looking for the start of a rune, so
+// on invalid input (stray continuation bytes) it still keeps almost limit
+// bytes, which later become U+FFFD.
 func truncateUTF8(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	for cut := limit; cut > limit-utf8.UTFMax && cut > 0; cut-- {
+		if utf8.RuneStart(s[cut]) {
+			return s[:cut]
+		}
 	}
-	return s[:cut]
+	return s[:limit]
 }
 
 // isDropped reports whether r is removed from untrusted text: C0 and C1
@@ -36,15 +39,19 @@ func isDropped(r rune) bool {
 	return false
 }
 
-// cleanText makes s valid UTF-8 (each invalid byte becomes U+FFFD), drops the
-// characters isDropped rejects and keeps at most limit bytes of whole runes.
-// The result is a fixed point: cleanText(cleanText(s, n), n) == cleanText(s, n).
+// cleanText keeps the first limit bytes of s without splitting a rune, makes
+// them valid UTF-8 (each invalid byte becomes U+FFFD), drops the characters
+// isDropped rejects, cuts again to limit bytes (a U+FFFD is longer than the
+// byte it replaces) and trims surrounding white space. Cutting first bounds
+// the work by limit however long s is. The result is a fixed point:
+// cleanText(cleanText(s, n), n) == cleanText(s, n).
 func cleanText(s string, limit int) string {
+	s = truncateUTF8(s, limit)
 	if isPlainASCII(s) {
-		return strings.TrimSpace(truncateUTF8(s, limit))
+		return strings.TrimSpace(s)
 	}
 	var b strings.Builder
-	b.Grow(min(len(s), limit))
+	b.Grow(len(s))
 	for _, r := range s { // range yields U+FFFD for every invalid byte
 		if isDropped(r) {
 			continue

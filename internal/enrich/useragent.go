@@ -35,11 +35,13 @@ type Device struct {
 }
 
 // SanitizeUserAgent makes a client-supplied User-Agent safe to store: it keeps
-// at most MaxUserAgentBytes bytes without splitting a rune, replaces each
+// the first MaxUserAgentBytes bytes without splitting a rune, replaces each
 // invalid UTF-8 byte with U+FFFD, drops NUL and every other control character
 // (and the Unicode bidirectional formatting characters, which can make text
-// display as something it is not), and trims surrounding white space.
-// Applying it twice gives the same result as applying it once.
+// display as something it is not), and trims surrounding white space. The
+// result is at most MaxUserAgentBytes long, and its cost does not grow with
+// the input's length. Applying it twice gives the same result as applying it
+// once.
 func SanitizeUserAgent(ua string) string {
 	return cleanText(ua, MaxUserAgentBytes)
 }

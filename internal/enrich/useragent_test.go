@@ -245,6 +245,9 @@ func TestSanitizeUserAgent(t *testing.T) {
 		{"literal U+FFFD kept", "a\uFFFDb", "a\uFFFDb"},
 		{"surrounding space trimmed", "  curl/8.5.0  ", "curl/8.5.0"},
 		{"invalid bytes near the limit", max[:MaxUserAgentBytes-2] + "\xff", max[:MaxUserAgentBytes-2]},
+		{"controls count against the limit", strings.Repeat("\x00", MaxUserAgentBytes) + "curl/8.5.0", ""},
+		{"stray continuation bytes", strings.Repeat("\x80", 600), strings.Repeat("\uFFFD", MaxUserAgentBytes/3)},
+		{"100 KB of NUL", strings.Repeat("\x00", 100<<10), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
