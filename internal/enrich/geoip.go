@@ -159,6 +159,9 @@ func (g *GeoIP) Lookup(ctx context.Context, ip netip.Addr) (loc Location) {
 	if g == nil {
 		return Location{}
 	}
+	if ctx == nil { // a nil ctx is a caller bug, but Lookup must not panic
+		ctx = context.Background()
+	}
 	ip = ip.Unmap().WithZone("")
 	if !isPublic(ip) || ctx.Err() != nil {
 		return Location{}

@@ -291,6 +291,13 @@ func TestLookupDefaultsAndNil(t *testing.T) {
 			t.Errorf("Close: got %v, want nil", err)
 		}
 	})
+	t.Run("nil context", func(t *testing.T) {
+		g := openTestGeoIP(t, cityDB)
+		//nolint:staticcheck // a nil context is the point of the test
+		if got := g.Lookup(nil, netip.MustParseAddr("81.2.69.142")); got != london {
+			t.Errorf("got %+v, want %+v", got, london)
+		}
+	})
 	t.Run("after Close", func(t *testing.T) {
 		g, err := OpenGeoIP(writeDB(t, cityDB), GeoIPOptions{LookupTimeout: testBudget})
 		if err != nil {

@@ -112,8 +112,12 @@ func leadingDigits(s string) string {
 }
 
 // majorMinor returns the first two numeric components of v ("8.5.0" → "8.5",
-// "1.1" → "1.1", "7" → "7") and "" when v does not start with a digit.
+// "1.1" → "1.1", "7" → "7", "v1.4.8" → "1.4") and "" when v does not start
+// with a digit (after an optional "v").
 func majorMinor(v string) string {
+	if len(v) > 1 && (v[0] == 'v' || v[0] == 'V') && isDigit(v[1]) {
+		v = v[1:]
+	}
 	major := leadingDigits(v)
 	if major == "" {
 		return ""

@@ -125,6 +125,8 @@ var userAgentTests = []struct {
 		Device{"YandexBot", "YandexBot", "3.0", "", "", "", false, true}},
 	{"facebookexternalhit", "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
 		Device{"facebookexternalhit", "facebookexternalhit", "1.1", "", "", "", false, true}},
+	{"MJ12bot with a v-prefixed version", "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)",
+		Device{"MJ12bot", "MJ12bot", "1.4", "", "", "", false, true}},
 
 	// Tools.
 	{"curl", uaCurl,
@@ -280,7 +282,8 @@ func TestVersionHelpers(t *testing.T) {
 		{"majorMinor", majorMinor, "7", "7"},
 		{"majorMinor", majorMinor, "2.x", "2"},
 		{"majorMinor", majorMinor, "2.", "2"},
-		{"majorMinor", majorMinor, "v2.1", ""},
+		{"majorMinor", majorMinor, "v2.1", "2.1"},
+		{"majorMinor", majorMinor, "version", ""},
 		{"majorMinor", majorMinor, "", ""},
 		{"majorMinor", majorMinor, "123456789012.3", "12345678"},
 		{"leadingDigits", leadingDigits, "131.0.0.0", "131"},
