@@ -293,7 +293,7 @@ func TestLookupDefaultsAndNil(t *testing.T) {
 	})
 	t.Run("nil context", func(t *testing.T) {
 		g := openTestGeoIP(t, cityDB)
-		//nolint:staticcheck // a nil context is the point of the test
+		//lint:ignore SA1012 a nil context is the point of the test
 		if got := g.Lookup(nil, netip.MustParseAddr("81.2.69.142")); got != london {
 			t.Errorf("got %+v, want %+v", got, london)
 		}

@@ -126,6 +126,10 @@ func parseDevice(ua string) Device {
 		d.Browser, d.BrowserVersion = classifyBrowser(ua, p, d.OS)
 	}
 	d.Label = label(d)
+	if d.Label == unknownDevice {
+		// Nothing recognisable: do not keep stray flags either.
+		return Device{Label: unknownDevice}
+	}
 	return d
 }
 

@@ -145,6 +145,8 @@ var userAgentTests = []struct {
 		Device{"OkHttp 4.12", "OkHttp", "4.12", "", "", "", true, false}},
 	{"Java", "Java/17.0.2",
 		Device{"Java 17.0", "Java", "17.0", "", "", "", false, false}},
+	{"OkHttp without a version", "okhttp",
+		Device{"Unknown device", "", "", "", "", "", false, false}},
 
 	// Nothing useful, hostile or broken.
 	{"empty", "",
