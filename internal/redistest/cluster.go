@@ -214,7 +214,7 @@ func (c *Cluster) MasterForSlot(ctx context.Context, slot int) (*Server, error) 
 		if !n.Running() {
 			continue
 		}
-		slots, err := n.adminClient().ClusterSlots(ctx).Result()
+		slots, err := clusterSlots(ctx, n.adminClient())
 		if err != nil {
 			lastErr = err
 			continue
@@ -306,7 +306,7 @@ func (c *Cluster) checkHealthy(ctx context.Context, wantReplicas int) error {
 // slotMap returns n's view of slot ownership as "start-end=addr" ranges,
 // checking that every owner is a running node.
 func (c *Cluster) slotMap(ctx context.Context, n *Server) (string, error) {
-	slots, err := n.adminClient().ClusterSlots(ctx).Result()
+	slots, err := clusterSlots(ctx, n.adminClient())
 	if err != nil {
 		return "", fmt.Errorf("%s: CLUSTER SLOTS: %w", n.Addr(), err)
 	}
@@ -480,7 +480,7 @@ func (c *Cluster) MigrateSlot(ctx context.Context, slot int, toMaster int) error
 			if !n.Running() {
 				continue
 			}
-			slots, err := n.adminClient().ClusterSlots(ctx).Result()
+			slots, err := clusterSlots(ctx, n.adminClient())
 			if err != nil {
 				return err
 			}
@@ -490,6 +490,14 @@ func (c *Cluster) MigrateSlot(ctx context.Context, slot int, toMaster int) error
 		}
 		return nil
 	})
+}
+
+// clusterSlots runs CLUSTER SLOTS, which go-redis deprecates in favour of
+// CLUSTER SHARDS; SLOTS also works on the Redis 6 some distributions ship.
+func clusterSlots(ctx context.Context, c *redis.Client) ([]redis.ClusterSlot, error) {
+	cmd := redis.NewClusterSlotsCmd(ctx, "cluster", "slots")
+	_ = c.Process(ctx, cmd)
+	return cmd.Result()
 }
 
 func ownerOf(slots []redis.ClusterSlot, slot int) string {

@@ -1,0 +1,108 @@
+# sessionkit: `make test` is the one command for all checks, from a fresh
+# clone. It installs what is missing (redis-server and redis-cli; Chromium
+# for the browser test, when it can), then vets, lints, runs the unit tests
+# with the race detector and gives each fuzz target a short run.
+#
+# Targets: test (default), deps, vet, staticcheck, unit, fuzz-short, fuzz.
+
+SHELL := /bin/bash
+
+GO ?= go
+
+# staticcheck v0.8.2 is release 2026.2.2, which supports Go 1.26.
+STATICCHECK_VERSION ?= 0.8.2
+
+# Fuzz targets, as space-separated ./pkg:FuzzName pairs, for example
+#   ./internal/enrich:FuzzParseUserAgent
+# Each gets FUZZ_SHORT_TIME in `make test` and FUZZTIME in `make fuzz`.
+FUZZ_TARGETS ?=
+FUZZTIME ?= 60s
+FUZZ_SHORT_TIME ?= 5s
+
+# The steps run one after another, in the order listed.
+.NOTPARALLEL:
+
+.PHONY: test deps vet staticcheck unit fuzz-short fuzz
+
+test: deps vet staticcheck unit fuzz-short
+
+# deps installs redis-server and redis-cli if either is missing (the tests
+# start their own servers on free ports, so they need the binaries, never a
+# running service), and tries to install Chromium for the browser test,
+# which skips and says why when Chromium is absent. Packages are installed
+# with services held back by policy-rc.d, and a redis-server service the
+# install started anyway is stopped again.
+deps:
+	@if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; \
+	else sudo=none; fi; \
+	updated=""; \
+	apt_install() { \
+		if [ "$$sudo" = none ]; then \
+			echo "make: cannot install $$*: not root and sudo is not available; install them and run make again" >&2; return 1; \
+		fi; \
+		if ! command -v apt-get >/dev/null 2>&1; then \
+			echo "make: cannot install $$*: apt-get not found; install them and run make again" >&2; return 1; \
+		fi; \
+		if [ -z "$$updated" ]; then \
+			$$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq || return 1; \
+			updated=1; \
+		fi; \
+		policy=""; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null && \
+				$$sudo chmod 755 /usr/sbin/policy-rc.d && policy=1; \
+		fi; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$$@"; rc=$$?; \
+		if [ -n "$$policy" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
+		return $$rc; \
+	}; \
+	if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then \
+		echo "make: installing redis-server and redis-tools"; \
+		apt_install redis-server redis-tools || exit 1; \
+		if command -v service >/dev/null 2>&1; then $$sudo service redis-server stop >/dev/null 2>&1 || true; fi; \
+		if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then \
+			echo "make: redis-server or redis-cli still not on PATH after installing redis-server and redis-tools" >&2; exit 1; \
+		fi; \
+	fi; \
+	echo "make: $$(redis-server --version)"; \
+	if ! command -v chromium >/dev/null 2>&1; then \
+		echo "make: installing chromium for the browser test"; \
+		apt_install chromium || echo "make: warning: chromium could not be installed; the browser test will skip" >&2; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+# staticcheck is installed into GOBIN (or the first GOPATH's bin), pinned,
+# and reinstalled only when the version there differs.
+staticcheck:
+	@gobin="$$($(GO) env GOBIN)"; \
+	if [ -z "$$gobin" ]; then gobin="$$($(GO) env GOPATH | cut -d: -f1)/bin"; fi; \
+	sc="$$gobin/staticcheck"; \
+	if ! "$$sc" -version 2>/dev/null | grep -qF "($(STATICCHECK_VERSION))"; then \
+		echo "make: installing staticcheck v$(STATICCHECK_VERSION)"; \
+		$(GO) install "honnef.co/go/tools/cmd/staticcheck@v$(STATICCHECK_VERSION)" || exit 1; \
+	fi; \
+	echo "$$sc ./..."; \
+	"$$sc" ./...
+
+unit: deps
+	$(GO) test -race -count=1 ./...
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SHORT_TIME)
+
+fuzz:
+	@targets="$(FUZZ_TARGETS)"; \
+	if [ -z "$${targets// /}" ]; then echo "make: FUZZ_TARGETS is empty, nothing to fuzz"; exit 0; fi; \
+	for t in $$targets; do \
+		case "$$t" in \
+			*:Fuzz*) ;; \
+			*) echo "make: bad FUZZ_TARGETS entry '$$t', want ./pkg:FuzzName" >&2; exit 2 ;; \
+		esac; \
+		pkg="$${t%:*}"; name="$${t##*:}"; \
+		case "$$pkg" in ./*|../*|/*|*.*/*) ;; *) pkg="./$$pkg" ;; esac; \
+		echo "make: fuzzing $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$pkg" || exit 1; \
+	done
