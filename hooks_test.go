@@ -1,0 +1,55 @@
+package sessionkit
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestDispatcherSurvivesPanicsAndBlocks(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	release := make(chan struct{})
+	var got atomic.Int64
+	var once sync.Once
+	d := newDispatcher([]Hook{
+		func(context.Context, Event) { panic("boom") },
+		func(context.Context, Event) { once.Do(func() { <-release }) },
+		func(context.Context, Event) { got.Add(1) },
+	}, 4, log)
+	start := time.Now()
+	for range 100 {
+		d.emit(context.Background(), []Event{{Type: EventCreated}})
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("emit blocked on a blocking hook")
+	}
+	close(release)
+	if err := d.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "hook panicked") || !strings.Contains(logs.String(), "events dropped") {
+		t.Errorf("logs: %s", logs.String())
+	}
+	if n := got.Load(); n == 0 || n == 100 {
+		t.Errorf("delivered %d of 100 with a queue of 4 and a blocked worker; want some, not all", n)
+	}
+	d.emit(context.Background(), []Event{{}}) // after close: dropped, no panic
+}
+
+func TestDispatcherCloseHonoursDeadline(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	d := newDispatcher([]Hook{func(context.Context, Event) { <-block }}, 4, slog.New(slog.DiscardHandler))
+	d.emit(context.Background(), []Event{{}, {}, {}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := d.close(ctx); err == nil {
+		t.Fatal("close returned nil while hooks were blocked")
+	}
+}
