@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -69,6 +70,35 @@ func TestCluster(t *testing.T) {
 			if got := redistest.KeySlot(keys[i]); int64(got) != want {
 				t.Errorf("KeySlot(%q) = %d, CLUSTER KEYSLOT = %d", keys[i], got, want)
 			}
+		}
+	})
+
+	t.Run("KillMasterWithoutReplicasThenRestart", func(t *testing.T) {
+		cc := c.Client(t)
+		key := redistest.Prefix(t) + "k"
+		if err := cc.Set(ctx, key, "v", time.Minute).Err(); err != nil {
+			t.Fatalf("SET: %v", err)
+		}
+		m, err := c.KillMasterOf(key)
+		if err != nil {
+			t.Fatalf("KillMasterOf: %v", err)
+		}
+		if err := cc.Get(ctxT(t, time.Second), key).Err(); err == nil {
+			t.Error("GET with the slot's only master dead succeeded, want an error")
+		}
+		if err := m.Restart(); err != nil {
+			t.Fatalf("Restart: %v", err)
+		}
+		if err := c.WaitHealthy(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The master is back with its slots, but without persistence its
+		// data is gone.
+		if err := cc.Get(ctx, key).Err(); !errors.Is(err, redis.Nil) {
+			t.Errorf("GET after restart without AOF: %v, want redis.Nil", err)
+		}
+		if err := cc.Set(ctx, key, "v2", time.Minute).Err(); err != nil {
+			t.Errorf("SET after restart: %v", err)
 		}
 	})
 

@@ -34,7 +34,7 @@ func freePort() (int, error) {
 		if handedOut[p] || handedOut[p+busOffset] || !canListen(p) || !canListen(p+busOffset) {
 			continue
 		}
-		handedOut[p] = true
+		handedOut[p], handedOut[p+busOffset] = true, true
 		return p, nil
 	}
 	return 0, fmt.Errorf("redistest: no free loopback port pair (p, p+%d) found in [%d, %d)", busOffset, portMin, portMax)

@@ -3,6 +3,7 @@ package redistest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -199,4 +200,51 @@ func TestPrefix(t *testing.T) {
 			t.Errorf("Prefix = %q, want the end of the subtest name kept", p)
 		}
 	})
+}
+
+// fatalTB records Fatal calls and stops the caller by panicking, as a real
+// t.Fatal stops the test goroutine.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+type fatalStop struct{}
+
+func (f *fatalTB) Helper() {}
+func (f *fatalTB) Fatal(args ...any) {
+	f.msg = fmt.Sprint(args...)
+	panic(fatalStop{})
+}
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic(fatalStop{})
+}
+
+// Not parallel: it empties PATH, which parallel tests must not see.
+func TestMissingRedisServer(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	const hint = "redis-server not found: run `make test`, which installs it"
+
+	if _, err := redistest.StartServer(redistest.Options{}); !errors.Is(err, redistest.ErrNoRedisServer) || err.Error() != hint {
+		t.Errorf("StartServer without redis-server: %v, want %q", err, hint)
+	}
+	if _, err := redistest.StartCluster(redistest.ClusterOptions{}); err == nil || !strings.Contains(err.Error(), "make test") {
+		t.Errorf("StartCluster without redis: %v, want a hint to run make test", err)
+	}
+
+	tb := &fatalTB{TB: t}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(fatalStop); !ok {
+					panic(r)
+				}
+			}
+		}()
+		redistest.Start(tb, redistest.Options{})
+	}()
+	if tb.msg != hint {
+		t.Errorf("Start without redis-server failed the test with %q, want %q", tb.msg, hint)
+	}
 }
