@@ -23,6 +23,7 @@ if not changed and now - tonumber(f[4]) < tonumber(ARGV[5]) then
 end
 if changed and ARGV[7] == '1' then return {'loc'} end
 
+local unchanged = {unpack(f)}
 local prev_cc = f[25] or ''
 local LOC = {ll = 21, lci = 22, lr = 23, lco = 24, cc = 25}
 local w, clear = {'la', ARGV[1]}, {}
@@ -42,7 +43,12 @@ if changed then
     end
   end
 end
-redis.call('HSET', KEYS[1], unpack(w)) -- first write: deny-oom
+-- First write, deny-oom. If the server is out of memory the session is still
+-- valid: answer as if throttled rather than refuse a good session.
+local written = redis.pcall('HSET', KEYS[1], unpack(w))
+if type(written) == 'table' and written.err then
+  return {'ok', 0, 0, '', '', unchanged, {}}
+end
 if #clear > 0 then redis.call('HDEL', KEYS[1], unpack(clear)) end
 f[4] = ARGV[1]
 local dl = deadline(f[5], f[4], f[6])

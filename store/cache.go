@@ -1,0 +1,578 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+)
+
+// Cache bounds.
+const (
+	// DefaultCacheTTL is how long a verified session is served from memory
+	// when CacheOptions.TTL is zero.
+	DefaultCacheTTL = 500 * time.Millisecond
+	// MaxCacheTTL is the longest CacheOptions.TTL accepted: a revocation whose
+	// announcement is lost is still honoured within it.
+	MaxCacheTTL = 5 * time.Second
+	// DefaultCacheEntries is CacheOptions.MaxEntries when it is zero.
+	DefaultCacheEntries = 100_000
+	// DefaultCacheHealthCheck is CacheOptions.HealthCheck when it is zero.
+	DefaultCacheHealthCheck = time.Second
+)
+
+const (
+	cacheShards     = 64
+	resubscribeMin  = 20 * time.Millisecond
+	resubscribeMax  = time.Second
+	pingTimeoutMult = 2 // silence, in health-check intervals, that counts as a dead connection
+)
+
+// CacheOptions configures a Cache. The zero value gives the defaults.
+type CacheOptions struct {
+	// TTL is the longest a verified session is answered from memory, at
+	// most MaxCacheTTL. Default: DefaultCacheTTL (500 ms).
+	TTL time.Duration
+	// MaxEntries bounds the sessions held in memory; past it an arbitrary
+	// entry makes room. Default: DefaultCacheEntries (100,000).
+	MaxEntries int
+	// HealthCheck is how often the Pub/Sub connection is pinged. A
+	// connection silent for twice this is taken as dropped: the cache
+	// empties and stays off until a new subscription is confirmed.
+	// Default: DefaultCacheHealthCheck (1 s).
+	HealthCheck time.Duration
+	// Logger receives the cache's state changes. Default: slog.Default().
+	Logger *slog.Logger
+	// Clock measures entry age, for tests. Default: time.Now.
+	Clock func() time.Time
+}
+
+// CacheStats is a snapshot of a Cache's counters.
+type CacheStats struct {
+	On            bool   // the subscription is confirmed and hits are served
+	Entries       int    // sessions held
+	Hits, Misses  uint64 // Touch calls answered from memory, and sent to Redis
+	Invalidations uint64 // sessions dropped by an announcement or a local write
+	Subscribed    uint64 // times a subscription was confirmed (the cache turned on)
+	Dropped       uint64 // times the subscription was lost (the cache turned off)
+}
+
+// Cache is a sessionkit.Store that answers repeated authentications of a
+// recently verified session from memory, without a Redis round trip. It
+// decorates a *Redis and is opt-in:
+//
+//	st, _ := store.NewRedis(client, store.Options{})
+//	cache, _ := store.NewCache(st, store.CacheOptions{})
+//	defer cache.Close()
+//	m, _ := sessionkit.New(cache)
+//
+// A Touch that carries a token hash is answered from memory only when the
+// entry is younger than the TTL, the hash matches (compared in constant
+// time), the session is neither expired nor idle at the request's time, the
+// activity throttle has not elapsed and the address is unchanged: exactly
+// the case in which Redis would write nothing. Anything else goes to Redis
+// and refreshes the entry. Every other method goes to Redis.
+//
+// Revocations and evictions are announced by the store's scripts on
+// Redis Pub/Sub (Redis.Channel); the cache drops announced sessions as the
+// announcement arrives, and its own writes drop theirs at once. Until a
+// subscription is confirmed, and from the moment the Pub/Sub connection
+// fails or falls silent, the cache is empty and off: every Touch goes to
+// Redis. So a revoked session is refused on every instance within the
+// Pub/Sub delivery time, and never later than the TTL even if an
+// announcement is lost.
+//
+// Within the TTL an instance may also serve a session whose other fields
+// (last activity, address, providers) another instance has just changed; an
+// address change seen elsewhere is recorded again only after the entry
+// ages out. Sessions deleted from Redis by hand, without a revocation, are
+// served until their entry ages out.
+type Cache struct {
+	r      *Redis
+	ttl    time.Duration
+	health time.Duration
+	log    *slog.Logger
+	clock  func() time.Time
+	base   time.Time
+
+	shards [cacheShards]cacheShard
+	mask   uint8
+
+	stateMu sync.Mutex // serializes turning on and off
+	on      atomic.Bool
+	epoch   atomic.Uint64 // bumped on every on/off transition
+
+	subscribed, dropped, invalidations atomic.Uint64
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type cacheShard struct {
+	mu           sync.RWMutex
+	m            map[uuid.UUID]*cacheEntry
+	max          int
+	gen          atomic.Uint64 // bumped whenever an entry of this shard is invalidated
+	hits, misses atomic.Uint64
+	_            [64]byte // keep hot shards on separate cache lines
+}
+
+// cacheEntry is immutable once stored.
+type cacheEntry struct {
+	hash     [32]byte
+	session  sessionkit.Session
+	deadline int64 // on the cache clock, in ns since Cache.base
+}
+
+var _ sessionkit.Store = (*Cache)(nil)
+
+// NewCache returns a cache over r and starts its subscription to r's
+// announcement channel, on r's client. It is off until that subscription is
+// confirmed. Close it to stop the subscription; the caller still owns and
+// closes the client.
+func NewCache(r *Redis, opts CacheOptions) (*Cache, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: store: cache: Redis must not be nil", sessionkit.ErrInvalid)
+	}
+	ttl, maxEntries, health := opts.TTL, opts.MaxEntries, opts.HealthCheck
+	switch {
+	case ttl < 0 || ttl > MaxCacheTTL:
+		return nil, fmt.Errorf("%w: store: cache: TTL must be within 0..%v", sessionkit.ErrInvalid, MaxCacheTTL)
+	case maxEntries < 0:
+		return nil, fmt.Errorf("%w: store: cache: MaxEntries must not be negative", sessionkit.ErrInvalid)
+	case health < 0:
+		return nil, fmt.Errorf("%w: store: cache: HealthCheck must not be negative", sessionkit.ErrInvalid)
+	}
+	if ttl == 0 {
+		ttl = DefaultCacheTTL
+	}
+	if maxEntries == 0 {
+		maxEntries = DefaultCacheEntries
+	}
+	if health == 0 {
+		health = DefaultCacheHealthCheck
+	}
+	c := &Cache{r: r, ttl: ttl, health: health, log: opts.Logger, clock: opts.Clock, done: make(chan struct{})}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.clock == nil {
+		c.clock = time.Now
+	}
+	c.base = c.clock()
+	n := cacheShards // a power of two, so a mask picks the shard
+	for n > 1 && n > maxEntries {
+		n /= 2
+	}
+	c.mask = uint8(n - 1)
+	for i := range n {
+		c.shards[i].m = make(map[uuid.UUID]*cacheEntry)
+		c.shards[i].max = maxEntries / n
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go c.run(ctx)
+	return c, nil
+}
+
+// Close stops the subscription and empties the cache; later calls go
+// straight to Redis. It waits for the subscription to wind down.
+func (c *Cache) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		<-c.done
+	})
+	return nil
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() CacheStats {
+	st := CacheStats{
+		On: c.on.Load(), Invalidations: c.invalidations.Load(),
+		Subscribed: c.subscribed.Load(), Dropped: c.dropped.Load(),
+	}
+	for i := 0; i <= int(c.mask); i++ {
+		sh := &c.shards[i]
+		st.Hits += sh.hits.Load()
+		st.Misses += sh.misses.Load()
+		sh.mu.RLock()
+		st.Entries += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return st
+}
+
+// Redis returns the store the cache decorates.
+func (c *Cache) Redis() *Redis { return c.r }
+
+func (c *Cache) now() int64 { return int64(c.clock().Sub(c.base)) }
+
+func (c *Cache) shard(id uuid.UUID) *cacheShard {
+	return &c.shards[id[15]&c.mask] // the last byte of a session id is random
+}
+
+// Touch implements sessionkit.Store, from memory when it safely can.
+func (c *Cache) Touch(ctx context.Context, req sessionkit.TouchRequest) (sessionkit.TouchOutcome, error) {
+	if req.TokenHash == nil || req.Location != nil {
+		// No token to check, or the second half of an address change:
+		// Redis decides, and this instance's entry may now be out of date.
+		out, err := c.r.Touch(ctx, req)
+		c.forget(req.SessionID)
+		return out, err
+	}
+	sh := c.shard(req.SessionID)
+	if c.on.Load() {
+		sh.mu.RLock()
+		e := sh.m[req.SessionID]
+		sh.mu.RUnlock()
+		if e != nil && c.serves(e, &req) {
+			sh.hits.Add(1)
+			s := e.session
+			s.ProvidersAccessed = slices.Clone(s.ProvidersAccessed) // the entry stays immutable
+			return sessionkit.TouchOutcome{Session: s}, nil
+		}
+	}
+	sh.misses.Add(1)
+	// Read before the round trip: an invalidation or a subscription change
+	// that happens while it is in flight keeps its answer out of the cache.
+	epoch, gen := c.epoch.Load(), sh.gen.Load()
+	out, err := c.r.Touch(ctx, req)
+	if err != nil || out.NeedLocation {
+		c.forget(req.SessionID)
+		return out, err
+	}
+	c.store(sh, req.SessionID, *req.TokenHash, out.Session, epoch, gen)
+	return out, nil
+}
+
+// serves reports whether e answers req exactly as Redis would, without a write.
+func (c *Cache) serves(e *cacheEntry, req *sessionkit.TouchRequest) bool {
+	s := &e.session
+	if c.now() >= e.deadline || subtle.ConstantTimeCompare(e.hash[:], req.TokenHash[:]) != 1 {
+		return false
+	}
+	switch {
+	case !s.RevokedAt.IsZero(), !req.Now.Before(s.ExpiresAt):
+		return false
+	case s.IdleTimeout > 0 && !req.Now.Before(s.LastActivityAt.Add(s.IdleTimeout)):
+		return false
+	case req.Now.Sub(s.LastActivityAt) >= req.Throttle: // Redis would write activity
+		return false
+	}
+	if req.IP.IsValid() {
+		current := s.LastIPAddress
+		if !current.IsValid() {
+			current = s.IPAddress
+		}
+		if req.IP != current {
+			return false
+		}
+	}
+	return true
+}
+
+// store keeps a session Redis just verified, unless the shard saw an
+// invalidation or the cache changed state since epoch and gen were read.
+func (c *Cache) store(sh *cacheShard, id uuid.UUID, hash [32]byte, s sessionkit.Session, epoch, gen uint64) {
+	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
+		return
+	}
+	e := &cacheEntry{hash: hash, session: s, deadline: c.now() + int64(c.ttl)}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	// Checked again under the lock: turning off bumps the epoch before it
+	// clears the shards, and an invalidation bumps gen under this lock.
+	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen || sh.max == 0 {
+		return
+	}
+	if _, ok := sh.m[id]; !ok && len(sh.m) >= sh.max {
+		for k := range sh.m { // map order is random: an arbitrary entry goes
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.m[id] = e
+}
+
+// forget drops the given sessions from this instance at once.
+func (c *Cache) forget(ids ...uuid.UUID) {
+	for _, id := range ids {
+		sh := c.shard(id)
+		sh.mu.Lock()
+		sh.gen.Add(1)
+		if _, ok := sh.m[id]; ok {
+			delete(sh.m, id)
+			c.invalidations.Add(1)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// clearAll empties every shard and keeps in-flight answers out.
+func (c *Cache) clearAll() {
+	for i := 0; i <= int(c.mask); i++ {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.gen.Add(1)
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
+}
+
+// sweep drops aged-out entries, so memory follows the sessions in use.
+func (c *Cache) sweep() {
+	now := c.now()
+	for i := 0; i <= int(c.mask); i++ {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.m {
+			if now >= e.deadline {
+				delete(sh.m, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Create implements sessionkit.Store; evicted sessions are dropped at once.
+func (c *Cache) Create(ctx context.Context, req sessionkit.CreateRequest) (sessionkit.CreateOutcome, error) {
+	out, err := c.r.Create(ctx, req)
+	c.forget(out.Evicted...)
+	return out, err
+}
+
+// Revoke implements sessionkit.Store; the session is dropped at once.
+func (c *Cache) Revoke(ctx context.Context, req sessionkit.RevokeRequest) (sessionkit.RevokeOutcome, error) {
+	out, err := c.r.Revoke(ctx, req)
+	c.forget(req.SessionID)
+	return out, err
+}
+
+// RevokeAll implements sessionkit.Store; revoked sessions are dropped at once.
+func (c *Cache) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) (sessionkit.RevokeAllOutcome, error) {
+	out, err := c.r.RevokeAll(ctx, req)
+	c.forget(out.Revoked...)
+	return out, err
+}
+
+// RecordProvider implements sessionkit.Store; this instance's entry is
+// dropped so it reads its own write.
+func (c *Cache) RecordProvider(ctx context.Context, req sessionkit.ProviderRequest) (sessionkit.ProviderOutcome, error) {
+	out, err := c.r.RecordProvider(ctx, req)
+	c.forget(req.SessionID)
+	return out, err
+}
+
+// LinkRefreshToken implements sessionkit.Store; this instance's entry is
+// dropped so it reads its own write.
+func (c *Cache) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest) (sessionkit.LinkOutcome, error) {
+	out, err := c.r.LinkRefreshToken(ctx, req)
+	c.forget(req.SessionID)
+	return out, err
+}
+
+// Get implements sessionkit.Store, always from Redis.
+func (c *Cache) Get(ctx context.Context, id uuid.UUID, now time.Time) (sessionkit.Session, error) {
+	return c.r.Get(ctx, id, now)
+}
+
+// List implements sessionkit.Store, always from Redis.
+func (c *Cache) List(ctx context.Context, userID uuid.UUID, includeRevoked bool, now time.Time) ([]sessionkit.Session, error) {
+	return c.r.List(ctx, userID, includeRevoked, now)
+}
+
+// Events implements sessionkit.Store, always from Redis.
+func (c *Cache) Events(ctx context.Context, userID uuid.UUID, q sessionkit.EventQuery) ([]sessionkit.Event, error) {
+	return c.r.Events(ctx, userID, q)
+}
+
+// SetLimit implements sessionkit.Store.
+func (c *Cache) SetLimit(ctx context.Context, userID uuid.UUID, limit int, ttl time.Duration) error {
+	return c.r.SetLimit(ctx, userID, limit, ttl)
+}
+
+// Limit implements sessionkit.Store.
+func (c *Cache) Limit(ctx context.Context, userID uuid.UUID) (int, bool, error) {
+	return c.r.Limit(ctx, userID)
+}
+
+// subscription is one Pub/Sub connection attempt. Once dead it can never
+// turn the cache on again.
+type subscription struct {
+	ps        *redis.PubSub
+	dead      bool // guarded by Cache.stateMu
+	confirmed bool // guarded by Cache.stateMu
+	lastRecv  atomic.Int64
+}
+
+var (
+	errResubscribed = errors.New("subscription confirmed again: the connection was replaced")
+	errSilent       = errors.New("no reply to health-check pings")
+)
+
+// run keeps a subscription alive until ctx ends, backing off between attempts.
+func (c *Cache) run(ctx context.Context) {
+	defer close(c.done)
+	sweep := time.NewTicker(c.ttl)
+	defer sweep.Stop()
+	wait := resubscribeMin
+	for {
+		confirmed, err := c.subscribe(ctx, sweep.C)
+		if ctx.Err() != nil {
+			return
+		}
+		if confirmed {
+			wait = resubscribeMin
+		}
+		c.log.LogAttrs(ctx, slog.LevelDebug, "sessionkit: cache subscription ended",
+			slog.String("channel", c.r.Channel()), slog.String("error", err.Error()), slog.Duration("retry_in", wait))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, resubscribeMax)
+	}
+}
+
+// subscribe runs one subscription until it fails. The cache is off again
+// when it returns; confirmed tells whether it had turned on.
+func (c *Cache) subscribe(ctx context.Context, sweep <-chan time.Time) (bool, error) {
+	sub := &subscription{ps: c.r.Client().Subscribe(ctx, c.r.Channel())}
+	sub.lastRecv.Store(c.mono())
+	failed := make(chan error, 1)
+	received := make(chan struct{})
+	go func() {
+		defer close(received)
+		c.receive(ctx, sub, failed)
+	}()
+
+	ping := time.NewTicker(c.health)
+	defer ping.Stop()
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break loop
+		case err = <-failed:
+			break loop
+		case <-sweep:
+			c.sweep()
+		case <-ping.C:
+			if time.Duration(c.mono()-sub.lastRecv.Load()) > pingTimeoutMult*c.health {
+				err = errSilent
+				break loop
+			}
+			pctx, cancel := context.WithTimeout(ctx, c.health)
+			err = sub.ps.Ping(pctx)
+			cancel()
+			if err != nil {
+				break loop
+			}
+		}
+	}
+	confirmed := c.turnOff(sub, err)
+	_ = sub.ps.Close() // unblocks the receiver
+	<-received
+	return confirmed, err
+}
+
+// receive reads the subscription until it fails.
+func (c *Cache) receive(ctx context.Context, sub *subscription, failed chan<- error) {
+	for {
+		msg, err := sub.ps.Receive(ctx)
+		if err != nil {
+			failed <- err
+			return
+		}
+		sub.lastRecv.Store(c.mono())
+		switch msg := msg.(type) {
+		case *redis.Message:
+			c.announced(msg.Payload)
+		case *redis.Subscription:
+			if msg.Kind != "subscribe" || msg.Channel != c.r.Channel() {
+				continue
+			}
+			if !c.turnOn(sub) {
+				// go-redis reconnected underneath: announcements may have
+				// been missed in between, so start over from off.
+				failed <- errResubscribed
+				return
+			}
+		}
+	}
+}
+
+// announced drops the sessions an announcement names.
+func (c *Cache) announced(payload string) {
+	ids := rediskey.ParseAnnouncement(payload)
+	if len(ids) == 0 {
+		// Not in the format the scripts publish: whatever it meant, no entry
+		// may outlive it.
+		c.log.LogAttrs(context.Background(), slog.LevelWarn, "sessionkit: cache emptied on an unreadable announcement",
+			slog.String("channel", c.r.Channel()), slog.Int("bytes", len(payload)))
+		c.clearAll()
+		return
+	}
+	c.forget(ids...)
+}
+
+// turnOn starts serving from memory on sub's confirmation. It reports false
+// when sub had already been confirmed once, or is dead.
+func (c *Cache) turnOn(sub *subscription) bool {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if sub.dead || sub.confirmed {
+		return false
+	}
+	sub.confirmed = true
+	c.clearAll()
+	c.epoch.Add(1)
+	c.on.Store(true)
+	c.subscribed.Add(1)
+	c.log.LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: session cache on", slog.String("channel", c.r.Channel()))
+	return true
+}
+
+// turnOff stops serving from memory and empties the cache, for good as far
+// as sub is concerned. It reports whether sub had been confirmed.
+func (c *Cache) turnOff(sub *subscription, cause error) bool {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	sub.dead = true
+	wasOn := c.on.Load()
+	c.on.Store(false)
+	c.epoch.Add(1)
+	c.clearAll()
+	if wasOn {
+		c.dropped.Add(1)
+		level := slog.LevelWarn
+		if errors.Is(cause, context.Canceled) {
+			level = slog.LevelInfo
+		}
+		c.log.LogAttrs(context.Background(), level, "sessionkit: session cache off until Pub/Sub is back",
+			slog.String("channel", c.r.Channel()), slog.String("error", cause.Error()))
+	}
+	return sub.confirmed
+}
+
+// mono is a monotonic reading for the health check, independent of Clock.
+func (c *Cache) mono() int64 { return int64(time.Since(monoBase)) }
+
+var monoBase = time.Now()

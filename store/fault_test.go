@@ -1,0 +1,200 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// ownServer gives a test its own redis-server, for faults that would disturb others.
+func ownServer(t *testing.T, opts redistest.Options) (*redistest.Server, *redis.Client, *sessionkit.Manager) {
+	t.Helper()
+	srv := redistest.Start(t, opts)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { c.Close() })
+	st, err := store.NewRedis(c, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sessionkit.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, m
+}
+
+func TestRestartRecovers(t *testing.T) {
+	srv, _, m := ownServer(t, redistest.Options{AppendOnly: true})
+	ctx := context.Background()
+	user := uuid.New()
+	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: gone.Session.ID, UserID: user, Reason: "logout"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The restarted server has an empty script cache: Script.Run reloads it.
+	if _, err := m.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if _, err := m.Authenticate(ctx, gone.Token, netip.Addr{}); !errors.Is(err, sessionkit.ErrRevoked) {
+		t.Fatalf("revoked session after restart: got %v, want ErrRevoked", err)
+	}
+	if _, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"}); err != nil {
+		t.Fatalf("login after restart: %v", err)
+	}
+}
+
+func TestUnavailableWhenDown(t *testing.T) {
+	srv, _, m := ownServer(t, redistest.Options{})
+	ctx := context.Background()
+	user := uuid.New()
+	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Session.ID
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func() error{
+		"CreateSession": func() error {
+			_, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"})
+			return err
+		},
+		"Authenticate": func() error { _, err := m.Authenticate(ctx, res.Token, netip.Addr{}); return err },
+		"RevokeSession": func() error {
+			_, err := m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: "x"})
+			return err
+		},
+		"RevokeAllUserSessions": func() error {
+			_, err := m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "x"})
+			return err
+		},
+		"UpdateSessionActivity": func() error {
+			_, err := m.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: id})
+			return err
+		},
+		"RecordProviderAccess": func() error {
+			_, err := m.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: "schwab"})
+			return err
+		},
+		"LinkRefreshTokenToSession": func() error {
+			_, err := m.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: id, RefreshTokenID: "rt"})
+			return err
+		},
+		"Session": func() error { _, err := m.Session(ctx, id); return err },
+		"ListUserSessions": func() error {
+			_, err := m.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: true})
+			return err
+		},
+		"Events":       func() error { _, err := m.Events(ctx, user, sessionkit.EventQuery{}); return err },
+		"SetUserLimit": func() error { return m.SetUserLimit(ctx, user, 3) },
+		"UserLimit":    func() error { _, err := m.UserLimit(ctx, user); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			if err := call(); !errors.Is(err, sessionkit.ErrUnavailable) {
+				t.Fatalf("got %v, want ErrUnavailable", err)
+			}
+		})
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"}); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func TestOutOfMemoryWritesNothing(t *testing.T) {
+	srv, c, m := ownServer(t, redistest.Options{})
+	ctx := context.Background()
+	user := uuid.New()
+	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", UserAgent: chromeMac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := dumpKeys(t, c)
+	if err := c.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil { // below what is used: every deny-oom write fails
+		t.Fatal(err)
+	}
+	defer c.ConfigSet(ctx, "maxmemory", "0")
+	_, err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", UserAgent: chromeMac})
+	if !errors.Is(err, sessionkit.ErrUnavailable) || !strings.Contains(err.Error(), "OOM") {
+		t.Fatalf("login under OOM: got %v, want ErrUnavailable (OOM)", err)
+	}
+	_, err = m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "x"})
+	if !errors.Is(err, sessionkit.ErrUnavailable) {
+		t.Fatalf("revoke all under OOM: got %v, want ErrUnavailable", err)
+	}
+	// Validation still works, throttled or not: an activity write that the
+	// server refuses is skipped, and a good session is served.
+	if _, err := m.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
+		t.Fatalf("authenticate under OOM: %v", err)
+	}
+	r, err := m.Authenticate(ctx, res.Token, netip.MustParseAddr("198.51.100.9")) // an IP change wants a write
+	if err != nil || r.Written {
+		t.Fatalf("authenticate with a due write under OOM: %+v, %v", r, err)
+	}
+	if after := dumpKeys(t, c); !equalDumps(before, after) {
+		t.Errorf("keys changed under OOM:\nbefore %v\nafter  %v", keysOf(before), keysOf(after))
+	}
+	_ = srv
+}
+
+func dumpKeys(t *testing.T, c *redis.Client) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	it := c.Scan(ctx, 0, "*", 1000).Iterator()
+	for it.Next(ctx) {
+		d, err := c.Dump(ctx, it.Val()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[it.Val()] = d
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func equalDumps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func keysOf(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
