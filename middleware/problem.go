@@ -1,0 +1,151 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/sessionkit/sessionkit"
+)
+
+// Machine-readable reasons carried by a Problem. Clients switch on these,
+// never on Title or Detail.
+const (
+	ReasonNoSession            = "no_session"             // 401: no, malformed, unknown or ambiguous token
+	ReasonSessionRevoked       = "session_revoked"        // 401: signed out (logout, revoke, IP policy)
+	ReasonSessionLimitExceeded = "session_limit_exceeded" // 401: evicted by a newer login
+	ReasonSessionExpired       = "session_expired"        // 401: past its absolute lifetime
+	ReasonSessionIdle          = "session_idle"           // 401: past its idle timeout
+	ReasonStoreUnavailable     = "store_unavailable"      // 503: Redis down, slow or failing
+	ReasonInvalidID            = "invalid_id"             // 400: a session id that is not a UUID
+	ReasonNotFound             = "not_found"              // 404: unknown or foreign session
+	ReasonCurrentSession       = "current_session"        // 400: revoke-by-id of the caller's own session
+	ReasonCrossOrigin          = "cross_origin"           // 403: refused cross-site request
+	ReasonInvalidRequest       = "invalid_request"        // 400: malformed body or parameter
+	ReasonInvalidCredentials   = "invalid_credentials"    // 401: the login check refused
+	ReasonRequestTooLarge      = "request_too_large"      // 413: body over the limit
+	ReasonUnsupportedMedia     = "unsupported_media_type" // 415: body neither JSON nor a form
+	ReasonInternal             = "internal_error"         // 500: anything else
+)
+
+// ProblemTypePrefix starts the type URI of every Problem: the type of a
+// "no_session" problem is "urn:sessionkit:problem:no_session".
+const ProblemTypePrefix = "urn:sessionkit:problem:"
+
+// Problem is an RFC 9457 problem detail with a machine-readable reason.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// Reason is the stable machine-readable cause, one of the Reason constants
+	// or an app-defined value.
+	Reason string `json:"reason"`
+}
+
+var titles = map[string]string{
+	ReasonNoSession:            "Not signed in",
+	ReasonSessionRevoked:       "Session revoked",
+	ReasonSessionLimitExceeded: "Session ended by the session limit",
+	ReasonSessionExpired:       "Session expired",
+	ReasonSessionIdle:          "Session timed out",
+	ReasonStoreUnavailable:     "Session store unavailable",
+	ReasonInvalidID:            "Invalid session id",
+	ReasonNotFound:             "Session not found",
+	ReasonCurrentSession:       "Cannot revoke the current session here",
+	ReasonCrossOrigin:          "Cross-origin request refused",
+	ReasonInvalidRequest:       "Invalid request",
+	ReasonInvalidCredentials:   "Invalid credentials",
+	ReasonRequestTooLarge:      "Request too large",
+	ReasonUnsupportedMedia:     "Unsupported media type",
+	ReasonInternal:             "Internal error",
+}
+
+// NewProblem returns the Problem with the given status, reason and detail;
+// its type is ProblemTypePrefix+reason and its title the reason's title (the
+// status text for an app-defined reason).
+func NewProblem(status int, reason, detail string) Problem {
+	title, ok := titles[reason]
+	if !ok {
+		title = http.StatusText(status)
+	}
+	return Problem{Type: ProblemTypePrefix + reason, Title: title, Status: status, Detail: detail, Reason: reason}
+}
+
+// Prebuilt problems: the hot path of a refusal allocates nothing to build them.
+var (
+	problemNoSession   = NewProblem(http.StatusUnauthorized, ReasonNoSession, "The request carries no valid session.")
+	problemRevoked     = NewProblem(http.StatusUnauthorized, ReasonSessionRevoked, "The session was signed out.")
+	problemEvicted     = NewProblem(http.StatusUnauthorized, ReasonSessionLimitExceeded, "The session was signed out because a newer sign-in exceeded the session limit.")
+	problemExpired     = NewProblem(http.StatusUnauthorized, ReasonSessionExpired, "The session reached the end of its lifetime.")
+	problemIdle        = NewProblem(http.StatusUnauthorized, ReasonSessionIdle, "The session was unused for too long.")
+	problemUnavailable = NewProblem(http.StatusServiceUnavailable, ReasonStoreUnavailable, "The session store is unavailable; try again shortly.")
+	problemNotFound    = NewProblem(http.StatusNotFound, ReasonNotFound, "No such session.")
+	problemInvalid     = NewProblem(http.StatusBadRequest, ReasonInvalidRequest, "The request is malformed.")
+	problemInternal    = NewProblem(http.StatusInternalServerError, ReasonInternal, "The request could not be completed.")
+)
+
+// ProblemFor maps an error of sessionkit or of this package to its Problem:
+//
+//	sessionkit.ErrNoSession (and this package's token errors)  401 no_session
+//	*sessionkit.RevokedError / ErrRevoked                       401 session_revoked (evicted: session_limit_exceeded)
+//	sessionkit.ErrExpired                                       401 session_expired
+//	sessionkit.ErrIdle                                          401 session_idle
+//	sessionkit.ErrUnavailable, context deadline or cancellation 503 store_unavailable
+//	sessionkit.ErrNotFound                                      404 not_found
+//	sessionkit.ErrInvalid                                       400 invalid_request
+//	anything else                                               500 internal_error
+//
+// The Manager reports an unknown token as ErrNotFound; Authenticator turns
+// that into ErrInvalidToken (401) before it gets here. Detail never repeats
+// the error text, which may name servers or addresses.
+func ProblemFor(err error) Problem {
+	var rev *sessionkit.RevokedError
+	switch {
+	case errors.Is(err, sessionkit.ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled):
+		return problemUnavailable
+	case errors.Is(err, sessionkit.ErrNoSession):
+		return problemNoSession
+	case errors.As(err, &rev):
+		if rev.Reason == sessionkit.ReasonLimitExceeded {
+			return problemEvicted
+		}
+		return problemRevoked
+	case errors.Is(err, sessionkit.ErrRevoked):
+		return problemRevoked
+	case errors.Is(err, sessionkit.ErrExpired):
+		return problemExpired
+	case errors.Is(err, sessionkit.ErrIdle):
+		return problemIdle
+	case errors.Is(err, sessionkit.ErrNotFound):
+		return problemNotFound
+	case errors.Is(err, sessionkit.ErrInvalid):
+		return problemInvalid
+	}
+	return problemInternal
+}
+
+// ErrorWriter writes a Problem as the response. The middleware and the
+// handlers set Vary, Cache-Control and WWW-Authenticate on w before they
+// call it; a replacement keeps those and writes the body of its choice.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, p Problem)
+
+// WriteProblem is the default ErrorWriter: p as application/problem+json,
+// with Cache-Control: no-store.
+func WriteProblem(w http.ResponseWriter, _ *http.Request, p Problem) {
+	body, err := json.Marshal(p)
+	if err != nil { // a Problem always marshals; keep the status regardless
+		body = []byte(`{"status":` + strconv.Itoa(p.Status) + `}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(p.Status)
+	w.Write(append(body, '\n'))
+}

@@ -1,0 +1,85 @@
+package middleware
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/sessionkit/sessionkit"
+)
+
+// ProviderOptions configures RecordProvider and RecordProviderFromPath.
+type ProviderOptions struct {
+	// ErrorWriter writes refusals. Default: WriteProblem.
+	ErrorWriter ErrorWriter
+	// Logger receives recording failures that do not refuse the request.
+	// Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// RecordProvider returns middleware that records, before each request of a
+// route group reaches next, that the request's session accessed provider
+// (sessionkit.RecordProviderAccess). Put it behind the session middleware:
+//
+//	mux.Handle("/schwab/", mw(middleware.RecordProvider("schwab", middleware.ProviderOptions{})(schwabRoutes)))
+//
+// Provider data is what the audit trail is for, so the request is refused
+// rather than served unrecorded when recording cannot be trusted:
+//   - no session in the context: 401 no_session;
+//   - the session was revoked, expired or went idle since it was
+//     authenticated: 401 with that reason;
+//   - the store is unavailable: 503 store_unavailable;
+//   - a provider name the Manager refuses: 400 invalid_request.
+//
+// Any other failure is logged and the request is served.
+func RecordProvider(provider string, opts ProviderOptions) func(http.Handler) http.Handler {
+	return recordProvider(func(*http.Request) string { return provider }, opts)
+}
+
+// RecordProviderFromPath is RecordProvider with the provider taken from the
+// request's path wildcard of that name (r.PathValue(wildcard)), for a group
+// such as "GET /providers/{name}/accounts". A name the Manager refuses (more
+// than 64 bytes, or other than letters, digits, '-', '_' and '.') is 400
+// invalid_request before the handler runs.
+func RecordProviderFromPath(wildcard string, opts ProviderOptions) func(http.Handler) http.Handler {
+	return recordProvider(func(r *http.Request) string { return r.PathValue(wildcard) }, opts)
+}
+
+func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(http.Handler) http.Handler {
+	write := opts.ErrorWriter
+	if write == nil {
+		write = WriteProblem
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			provider := name(r)
+			err := sessionkit.RecordProvider(r.Context(), provider)
+			if err == nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			p := ProblemFor(err)
+			if errors.Is(err, sessionkit.ErrNotFound) { // gone since it was authenticated
+				p = problemNoSession
+			}
+			switch {
+			case p.Status == http.StatusUnauthorized, p.Status == http.StatusServiceUnavailable:
+			case errors.Is(err, sessionkit.ErrInvalid):
+				p = NewProblem(http.StatusBadRequest, ReasonInvalidRequest, "The provider name is not valid.")
+			default:
+				log.Warn("sessionkit: provider access not recorded", "provider", provider, "err", err)
+				next.ServeHTTP(w, r)
+				return
+			}
+			if p.Status == http.StatusServiceUnavailable {
+				log.Error("sessionkit: provider access not recorded", "provider", provider, "err", err)
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			write(w, r, p)
+		})
+	}
+}

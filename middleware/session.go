@@ -1,0 +1,350 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/clientip"
+)
+
+// DefaultCookieName is the session cookie's name. The __Host- prefix makes
+// browsers accept it only with Secure, Path=/ and no Domain, so no
+// subdomain can plant or overwrite it.
+const DefaultCookieName = "__Host-session"
+
+// DevCookieName is the cookie name when Options.InsecureDevCookies is set:
+// browsers refuse __Host- cookies without Secure, which plain HTTP cannot have.
+const DevCookieName = "session"
+
+// Options configures the middleware. The zero value is the secure default:
+// the __Host-session cookie, sessions required, RemoteAddr as the client
+// address, address changes flagged, problem JSON errors.
+type Options struct {
+	// CookieName is the session cookie. It must start with "__Host-" unless
+	// InsecureDevCookies is set. Default: DefaultCookieName, or DevCookieName
+	// with InsecureDevCookies.
+	CookieName string
+	// AllowBearer also accepts the token as "Authorization: Bearer <token>",
+	// for non-browser clients. Responses then vary on Authorization too.
+	// Default: off.
+	AllowBearer bool
+	// Optional lets requests without a valid session through, anonymous
+	// (sessionkit.FromContext reports false). An unknown, revoked, expired
+	// or idle token is then anonymous too, but two session cookies are
+	// still 401 and a store failure is still 503: never anonymous.
+	// Default: off (401 without a valid session).
+	Optional bool
+	// TrustedProxies lists the proxies (CIDR ranges or addresses) whose
+	// X-Forwarded-For is believed: the client is then the rightmost entry
+	// that is not a trusted proxy. Default: none, so RemoteAddr is the client.
+	TrustedProxies []string
+	// IPPolicy is what a change of client address does. Default: IPFlag.
+	IPPolicy IPPolicy
+	// IPDecision, when set, decides each address change instead of
+	// IPPolicy (which must then be IPFlag, the default). Default: none.
+	IPDecision IPDecision
+	// StoreTimeout bounds the store call of each request (the Redis client
+	// needs ContextTimeoutEnabled for a deadline to cut network I/O short);
+	// past it the request is 503. Default: none beyond the request's own
+	// context and the Redis client's read and write timeouts.
+	StoreTimeout time.Duration
+	// ErrorWriter writes every failure of the middleware and the handlers.
+	// Default: WriteProblem.
+	ErrorWriter ErrorWriter
+	// Logger receives refusals (debug), address changes (info) and store
+	// failures (error). Tokens and cookies are never logged. Default: slog.Default().
+	Logger *slog.Logger
+	// InsecureDevCookies allows a cookie name without the __Host- prefix,
+	// and makes the handlers set the cookie without Secure, for
+	// development on http://localhost only: anyone on the network path can
+	// then steal the cookie. A warning is logged. Default: off.
+	InsecureDevCookies bool
+}
+
+// Authenticator is the configured middleware. New is the one-line way to
+// get its Middleware; handlers and apps with their own routing use the
+// Authenticator to authenticate a request, read its token or client
+// address, and write failures the same way. It is safe for concurrent use.
+type Authenticator struct {
+	m          *sessionkit.Manager
+	opts       Options
+	ips        *clientip.Resolver
+	log        *slog.Logger
+	writeErr   ErrorWriter
+	vary       string
+	challenges []string // for a request that presented no token
+	badToken   []string // for a request whose token was refused
+	badPeer    sync.Once
+}
+
+// New returns the session middleware: it authenticates each request and
+// puts the session in its context (sessionkit.FromContext), or refuses it
+// through the error writer. It is NewAuthenticator(m, opts).Middleware.
+func New(m *sessionkit.Manager, opts Options) (func(http.Handler) http.Handler, error) {
+	a, err := NewAuthenticator(m, opts)
+	if err != nil {
+		return nil, err
+	}
+	return a.Middleware, nil
+}
+
+// NewAuthenticator checks opts and returns an Authenticator over m.
+func NewAuthenticator(m *sessionkit.Manager, opts Options) (*Authenticator, error) {
+	if m == nil {
+		return nil, invalid("Manager", "must not be nil")
+	}
+	if opts.CookieName == "" {
+		opts.CookieName = DefaultCookieName
+		if opts.InsecureDevCookies {
+			opts.CookieName = DevCookieName
+		}
+	}
+	if err := checkCookieName(opts.CookieName, opts.InsecureDevCookies); err != nil {
+		return nil, err
+	}
+	switch {
+	case opts.IPPolicy < IPFlag || opts.IPPolicy > IPRevoke:
+		return nil, invalid("IPPolicy", fmt.Sprintf("unknown policy %d", int(opts.IPPolicy)))
+	case opts.IPDecision != nil && opts.IPPolicy != IPFlag:
+		return nil, invalid("IPDecision", "set together with a non-default IPPolicy")
+	case opts.StoreTimeout < 0:
+		return nil, invalid("StoreTimeout", "must not be negative")
+	}
+	ips, err := clientip.New(opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%w: middleware: TrustedProxies: %w", sessionkit.ErrInvalid, err)
+	}
+	a := &Authenticator{m: m, opts: opts, ips: ips, log: opts.Logger, writeErr: opts.ErrorWriter, vary: "Cookie"}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.writeErr == nil {
+		a.writeErr = WriteProblem
+	}
+	cookie := fmt.Sprintf(`Cookie realm="sessionkit", cookie-name=%q`, opts.CookieName)
+	a.challenges, a.badToken = []string{cookie}, []string{cookie}
+	if opts.AllowBearer {
+		a.vary = "Cookie, Authorization"
+		a.challenges = append(a.challenges, `Bearer realm="sessionkit"`)
+		a.badToken = append(a.badToken, `Bearer realm="sessionkit", error="invalid_token"`)
+	}
+	if opts.InsecureDevCookies {
+		a.log.Warn("sessionkit: InsecureDevCookies is on: session cookies work without Secure; never use it in production",
+			"cookie", opts.CookieName)
+	}
+	return a, nil
+}
+
+func invalid(field, why string) error {
+	return fmt.Errorf("%w: middleware: %s: %s", sessionkit.ErrInvalid, field, why)
+}
+
+// checkCookieName accepts an RFC 6265 cookie name, with the __Host- prefix
+// unless insecure, and without any prefix a browser would refuse then.
+func checkCookieName(name string, insecure bool) error {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return invalid("CookieName", fmt.Sprintf("byte %d is not allowed in a cookie name", i))
+		}
+	}
+	hostPrefix := strings.HasPrefix(name, "__Host-")
+	switch {
+	case !insecure && !hostPrefix:
+		return invalid("CookieName", `must start with "__Host-" (set InsecureDevCookies for plain-HTTP development)`)
+	case insecure && (hostPrefix || strings.HasPrefix(name, "__Secure-")):
+		return invalid("CookieName", "a __Host- or __Secure- cookie needs Secure, which InsecureDevCookies drops")
+	}
+	return nil
+}
+
+// Options returns the options in effect, defaults filled in.
+func (a *Authenticator) Options() Options { return a.opts }
+
+// Manager returns the Manager that authenticates requests.
+func (a *Authenticator) Manager() *sessionkit.Manager { return a.m }
+
+// Middleware authenticates each request before next sees it. It sets
+// "Vary: Cookie" (and Authorization with AllowBearer) on every response and
+// "Cache-Control: no-store" on authenticated ones; next may override the
+// latter by setting its own. It does not wrap the ResponseWriter.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		addVary(h, a.vary)
+		ar, err := a.Authenticate(r)
+		switch {
+		case err == nil:
+			h.Set("Cache-Control", "no-store")
+			next.ServeHTTP(w, ar)
+		case a.opts.Optional && Anonymous(err):
+			next.ServeHTTP(w, r)
+		default:
+			a.Fail(w, r, err)
+		}
+	})
+}
+
+// Anonymous reports whether err, from Authenticate, means only that the
+// request has no usable session (which optional mode lets through), rather
+// than an ambiguous token or a store failure (which it never does).
+func Anonymous(err error) bool {
+	if errors.Is(err, ErrAmbiguousToken) {
+		return false
+	}
+	return ProblemFor(err).Status == http.StatusUnauthorized
+}
+
+// Authenticate checks the request's session token and returns the request
+// with the session in its context (sessionkit.FromContext, and
+// IPChanged when the address changed and was flagged). It costs one store
+// round trip; a token that fails the length and alphabet check costs none.
+//
+// A request whose context already holds a session authenticated by the same
+// Manager is returned as is, so stacking the middleware (an app-wide
+// optional one, then the handlers' required one) costs one round trip.
+//
+// Errors: ErrNoToken, ErrInvalidToken or ErrAmbiguousToken; a
+// *sessionkit.RevokedError, sessionkit.ErrExpired or sessionkit.ErrIdle;
+// or a store failure wrapping sessionkit.ErrUnavailable.
+func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, error) {
+	ctx := r.Context()
+	if m, ok := sessionkit.ManagerFromContext(ctx); ok && m == a.m {
+		return r, nil
+	}
+	tok, err := a.Token(r)
+	if err != nil {
+		return nil, err
+	}
+	var ip netip.Addr
+	if a.opts.IPPolicy != IPAllow {
+		ip, _ = a.ClientIP(r)
+	}
+	sctx := ctx
+	if a.opts.StoreTimeout > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, a.opts.StoreTimeout)
+		defer cancel()
+	}
+	res, err := a.m.Authenticate(sctx, tok, ip)
+	if err != nil {
+		if errors.Is(err, sessionkit.ErrNotFound) {
+			return nil, ErrInvalidToken
+		}
+		return nil, err
+	}
+	s := res.Session
+	if res.IPChanged {
+		var flag bool
+		if flag, err = a.ipChanged(sctx, r, s, res, ip); err != nil {
+			return nil, err
+		}
+		if flag {
+			ctx = withIPChange(ctx, changeOf(res, ip))
+		}
+	}
+	return r.WithContext(sessionkit.NewContext(ctx, a.m, s)), nil
+}
+
+func changeOf(res sessionkit.UpdateSessionActivityResult, ip netip.Addr) IPChange {
+	prev, _ := clientip.Parse(res.PreviousIP)
+	return IPChange{
+		Previous: prev, Current: ip,
+		PreviousCountry: res.PreviousCountry, Country: res.Session.Location.CountryCode,
+		CountryChanged: res.CountryChanged,
+	}
+}
+
+// ipChanged applies the policy to an address change the Manager has
+// recorded, and reports whether to flag the request.
+func (a *Authenticator) ipChanged(ctx context.Context, r *http.Request, s sessionkit.Session, res sessionkit.UpdateSessionActivityResult, ip netip.Addr) (bool, error) {
+	c := changeOf(res, ip)
+	policy := a.opts.IPPolicy
+	if a.opts.IPDecision != nil {
+		policy = a.opts.IPDecision(r, s, c)
+	}
+	attrs := []any{"session_id", s.ID.String(), "user_id", s.UserID.String(),
+		"previous_ip", c.Previous.String(), "ip", c.Current.String(), "policy", policy.String()}
+	if policy != IPRevoke {
+		a.log.Info("sessionkit: session used from a new address", attrs...)
+		return policy == IPFlag, nil
+	}
+	out, err := a.m.RevokeSession(ctx, sessionkit.RevokeSession{
+		SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonIPChanged,
+	})
+	if err != nil && !errors.Is(err, sessionkit.ErrNotFound) { // not found: revoked meanwhile
+		return false, err
+	}
+	a.log.Warn("sessionkit: session revoked after an address change", attrs...)
+	return false, &sessionkit.RevokedError{Reason: sessionkit.ReasonIPChanged, At: out.RevokedAt}
+}
+
+// ClientIP returns the request's canonical client address: RemoteAddr, or
+// with TrustedProxies the rightmost X-Forwarded-For entry that is not a
+// trusted proxy. ok is false when RemoteAddr is not an address (a Unix
+// socket listener, a misconfigured proxy); that is logged once, and the
+// middleware then authenticates without tracking the address.
+func (a *Authenticator) ClientIP(r *http.Request) (netip.Addr, bool) {
+	ip, ok := a.ips.ClientIP(r)
+	if !ok {
+		a.badPeer.Do(func() {
+			remote := r.RemoteAddr
+			if len(remote) > 64 {
+				remote = remote[:64]
+			}
+			a.log.Warn("sessionkit: RemoteAddr is not an IP address; client addresses are not tracked", "remote_addr", remote)
+		})
+	}
+	return ip, ok
+}
+
+// Fail writes the Problem for err (see ProblemFor) through the error
+// writer, and logs store failures and unexpected errors.
+func (a *Authenticator) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := ProblemFor(err)
+	switch {
+	case p.Status >= 500:
+		a.log.Error("sessionkit: request failed", "reason", p.Reason, "method", r.Method, "path", r.URL.Path, "err", err)
+	case p.Status == http.StatusUnauthorized:
+		a.log.Debug("sessionkit: request refused", "reason", p.Reason, "method", r.Method, "path", r.URL.Path)
+	}
+	a.writeProblem(w, r, p, !errors.Is(err, ErrNoToken))
+}
+
+// WriteProblem writes p through the error writer, with the headers every
+// session response carries: Vary, Cache-Control: no-store, and on a 401 the
+// WWW-Authenticate challenges.
+func (a *Authenticator) WriteProblem(w http.ResponseWriter, r *http.Request, p Problem) {
+	a.writeProblem(w, r, p, false)
+}
+
+func (a *Authenticator) writeProblem(w http.ResponseWriter, r *http.Request, p Problem, refused bool) {
+	h := w.Header()
+	addVary(h, a.vary)
+	h.Set("Cache-Control", "no-store")
+	if p.Status == http.StatusUnauthorized {
+		if refused {
+			h["Www-Authenticate"] = append([]string(nil), a.badToken...)
+		} else {
+			h["Www-Authenticate"] = append([]string(nil), a.challenges...)
+		}
+	}
+	a.writeErr(w, r, p)
+}
+
+// addVary adds v to the Vary header unless it is already there.
+func addVary(h http.Header, v string) {
+	for _, have := range h["Vary"] {
+		if have == v {
+			return
+		}
+	}
+	h.Add("Vary", v)
+}
