@@ -784,3 +784,45 @@ func TestRevocationsAreAnnounced(t *testing.T) {
 		}
 	})
 }
+
+func TestRevokedStayListableUntilRetentionEnds(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, sessionkit.WithAuditRetention(time.Hour))
+		user := uuid.New()
+		gone := f.login(t, user)
+		kept := f.login(t, user)
+		if _, err := f.m.RevokeSession(f.ctx, sessionkit.RevokeSession{SessionID: gone.Session.ID, UserID: user, Reason: "revoked_by_user"}); err != nil {
+			t.Fatal(err)
+		}
+		ids := func() []uuid.UUID {
+			l, err := f.m.ListUserSessions(f.ctx, user, sessionkit.ListOptions{IncludeRevoked: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []uuid.UUID
+			for _, s := range l {
+				out = append(out, s.ID)
+			}
+			return out
+		}
+		if got := ids(); len(got) != 2 {
+			t.Fatalf("within retention: got %v, want both", got)
+		}
+		s, err := f.m.Session(f.ctx, gone.Session.ID)
+		if err != nil || s.RevokedReason != "revoked_by_user" || !s.RevokedAt.Equal(f.m.Now()) {
+			t.Fatalf("revoked session: %+v, %v", s, err)
+		}
+		f.clock.Advance(time.Hour)
+		if got := ids(); len(got) != 1 || got[0] != kept.Session.ID {
+			t.Fatalf("after retention: got %v, want [%v]", got, kept.Session.ID)
+		}
+		// The next write prunes the forgotten session from the per-user keys.
+		f.login(t, user)
+		if _, err := f.st.Client().HGet(f.ctx, f.prefix+"{"+tagOf(gone.Session.ID)+"}:rev", memberOf(gone.Session.ID)).Result(); !errors.Is(err, redis.Nil) {
+			t.Errorf("revocation record after retention: got %v, want redis.Nil", err)
+		}
+	})
+}
+
+func tagOf(id uuid.UUID) string    { return strings.ReplaceAll(id.String(), "-", "")[:16] }
+func memberOf(id uuid.UUID) string { return strings.ReplaceAll(id.String(), "-", "")[16:] }
