@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,6 +195,10 @@ func (s *Server) Kill() error {
 // reloads its AOF (or RDB) and, in a cluster, its nodes.conf. A running
 // server is first shut down gracefully. Restart returns once the server
 // answers PING and has finished loading.
+//
+// A go-redis client whose dials failed while the server was down may keep
+// returning the last dial error for up to a second after Restart, while its
+// pool backs off: poll, or use a new client.
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -277,14 +282,16 @@ func (s *Server) args() []string {
 }
 
 // waitReadyLocked polls until the server answers PING and reports that it
-// is not loading, or the process exits, or ctx ends.
+// is not loading, or the process exits, or ctx ends. It probes with plain
+// TCP connects until the port accepts: a go-redis pool whose dials keep
+// failing backs off for a second, which would slow every start.
 func (s *Server) waitReadyLocked(ctx context.Context) error {
-	admin := s.adminLocked()
+	s.closeAdminLocked() // a fresh pool, with no dial failures behind it
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	var lastErr error
 	for {
-		if lastErr = ready(ctx, admin); lastErr == nil {
+		if lastErr = s.readyLocked(ctx); lastErr == nil {
 			return nil
 		}
 		select {
@@ -297,9 +304,16 @@ func (s *Server) waitReadyLocked(ctx context.Context) error {
 	}
 }
 
-func ready(ctx context.Context, c *redis.Client) error {
+func (s *Server) readyLocked(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr())
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	c := s.adminLocked()
 	if err := c.Ping(ctx).Err(); err != nil {
 		return err
 	}
