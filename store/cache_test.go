@@ -1,0 +1,586 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+var loginIP = netip.MustParseAddr("203.0.113.7")
+
+// evalCounter counts the scripts a client runs: one per Touch that reaches
+// Redis. An EVALSHA refused with NOSCRIPT (a new server) and its EVAL
+// fallback count as one.
+type evalCounter struct{ n atomic.Int64 }
+
+func (h *evalCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *evalCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if n := cmd.Name(); (n == "evalsha" || n == "eval") && (err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT")) {
+			h.n.Add(1)
+		}
+		return err
+	}
+}
+
+func (h *evalCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// cacheEnv is one app instance: its own client, store, cache and Manager.
+type cacheEnv struct {
+	m     *sessionkit.Manager
+	cache *store.Cache
+	evals *evalCounter
+	clock *fakeClock
+}
+
+// newClient returns a new client to the same deployment as c.
+func newClient(t testing.TB, c redis.UniversalClient) redis.UniversalClient {
+	t.Helper()
+	var nc redis.UniversalClient
+	switch c := c.(type) {
+	case *redis.Client:
+		nc = redis.NewClient(&redis.Options{Addr: c.Options().Addr, ContextTimeoutEnabled: true, MaxRetries: c.Options().MaxRetries})
+	case *redis.ClusterClient:
+		nc = redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Options().Addrs, ContextTimeoutEnabled: true, MaxRedirects: 8})
+	default:
+		t.Fatalf("client type %T", c)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+func newCacheEnv(t *testing.T, client redis.UniversalClient, prefix string, clock *fakeClock, copts store.CacheOptions, opts ...sessionkit.Option) *cacheEnv {
+	t.Helper()
+	client = newClient(t, client)
+	evals := &evalCounter{}
+	client.AddHook(evals)
+	st, err := store.NewRedis(client, store.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clock == nil {
+		clock = newClock()
+	}
+	cache, err := store.NewCache(st, copts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cache.Close() })
+	m, err := sessionkit.New(cache, append([]sessionkit.Option{sessionkit.WithClock(clock.Now)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	waitCache(t, cache, "on", func(s store.CacheStats) bool { return s.On })
+	return &cacheEnv{m: m, cache: cache, evals: evals, clock: clock}
+}
+
+// waitCache polls the cache's stats until cond holds, failing after a generous deadline.
+func waitCache(t *testing.T, c *store.Cache, what string, cond func(store.CacheStats) bool) store.CacheStats {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := c.Stats()
+		if cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cache never %s: %+v", what, s)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (e *cacheEnv) login(t *testing.T, user uuid.UUID) sessionkit.CreateSessionResult {
+	t.Helper()
+	res, err := e.m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac})
+	if err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	return res
+}
+
+// auth authenticates tok from ip and tells how many scripts it ran.
+func (e *cacheEnv) auth(tok string, ip netip.Addr) (sessionkit.UpdateSessionActivityResult, int64, error) {
+	before := e.evals.n.Load()
+	res, err := e.m.Authenticate(context.Background(), tok, ip)
+	return res, e.evals.n.Load() - before, err
+}
+
+// mustAuth authenticates and checks whether it reached Redis.
+func (e *cacheEnv) mustAuth(t *testing.T, tok string, wantRoundTrips int64) sessionkit.UpdateSessionActivityResult {
+	t.Helper()
+	res, n, err := e.auth(tok, loginIP)
+	if err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	if n != wantRoundTrips {
+		t.Fatalf("scripts run by Authenticate: got %d, want %d", n, wantRoundTrips)
+	}
+	return res
+}
+
+func TestCacheOptions(t *testing.T) {
+	st, err := store.NewRedis(backends[0].client, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		r    *store.Redis
+		opts store.CacheOptions
+		want string // "" means valid
+	}{
+		{"defaults", st, store.CacheOptions{}, ""},
+		{"max ttl", st, store.CacheOptions{TTL: store.MaxCacheTTL}, ""},
+		{"nil store", nil, store.CacheOptions{}, "Redis"},
+		{"ttl above bound", st, store.CacheOptions{TTL: store.MaxCacheTTL + time.Millisecond}, "TTL"},
+		{"negative ttl", st, store.CacheOptions{TTL: -time.Second}, "TTL"},
+		{"negative entries", st, store.CacheOptions{MaxEntries: -1}, "MaxEntries"},
+		{"negative health check", st, store.CacheOptions{HealthCheck: -1}, "HealthCheck"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := store.NewCache(tt.r, tt.opts)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				c.Close()
+				return
+			}
+			if !errors.Is(err, sessionkit.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want ErrInvalid naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCacheHitAvoidsRedis(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newCacheEnv(t, b.client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+		res := e.login(t, uuid.New())
+		first := e.mustAuth(t, res.Token, 1)
+		for range 3 {
+			got := e.mustAuth(t, res.Token, 0)
+			if got.Session.ID != res.Session.ID || got.Session.UserID != res.Session.UserID {
+				t.Fatalf("cached session: got %s of %s, want %s of %s", got.Session.ID, got.Session.UserID, res.Session.ID, res.Session.UserID)
+			}
+			if got.Written || !got.Session.LastActivityAt.Equal(first.Session.LastActivityAt) {
+				t.Fatalf("cached answer: written %v, last activity %v, want false, %v", got.Written, got.Session.LastActivityAt, first.Session.LastActivityAt)
+			}
+		}
+		if s := e.cache.Stats(); s.Hits != 3 || s.Misses != 1 || s.Entries != 1 {
+			t.Fatalf("stats: got %+v, want 3 hits, 1 miss, 1 entry", s)
+		}
+	})
+}
+
+// otherSecret keeps tok's session id and replaces its secret.
+func otherSecret(t *testing.T, tok string) string {
+	t.Helper()
+	id, _, ok := strings.Cut(tok, ".")
+	if !ok {
+		t.Fatalf("token without a dot")
+	}
+	var secret [32]byte
+	rand.Read(secret[:])
+	return id + "." + base64.RawURLEncoding.EncodeToString(secret[:])
+}
+
+func TestCacheNeverServesWrongToken(t *testing.T) {
+	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	res := e.login(t, uuid.New())
+	e.mustAuth(t, res.Token, 1)
+	e.mustAuth(t, res.Token, 0)
+	for i := range 5 {
+		_, n, err := e.auth(otherSecret(t, res.Token), loginIP)
+		if !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Fatalf("attempt %d with a wrong secret: got %v, want ErrNotFound", i, err)
+		}
+		if n != 1 {
+			t.Fatalf("attempt %d with a wrong secret: scripts run: got %d, want 1 (checked by Redis)", i, n)
+		}
+	}
+	e.mustAuth(t, res.Token, 1) // the wrong attempts dropped the entry; the right token still works
+	e.mustAuth(t, res.Token, 0)
+}
+
+func TestCacheRevocationReachesOtherInstance(t *testing.T) {
+	tests := []struct {
+		name   string
+		revoke func(t *testing.T, a *cacheEnv, victim sessionkit.CreateSessionResult)
+		reason string
+	}{
+		{"revoke", func(t *testing.T, a *cacheEnv, v sessionkit.CreateSessionResult) {
+			if _, err := a.m.RevokeSession(context.Background(), sessionkit.RevokeSession{
+				SessionID: v.Session.ID, UserID: v.Session.UserID, Reason: sessionkit.ReasonUserRevoked}); err != nil {
+				t.Fatal(err)
+			}
+		}, sessionkit.ReasonUserRevoked},
+		{"revoke all", func(t *testing.T, a *cacheEnv, v sessionkit.CreateSessionResult) {
+			if _, err := a.m.RevokeAllUserSessions(context.Background(), sessionkit.RevokeAllUserSessions{
+				UserID: v.Session.UserID, Reason: sessionkit.ReasonLogoutAll}); err != nil {
+				t.Fatal(err)
+			}
+		}, sessionkit.ReasonLogoutAll},
+		{"eviction by the limit", func(t *testing.T, a *cacheEnv, v sessionkit.CreateSessionResult) {
+			if err := a.m.SetUserLimit(context.Background(), v.Session.UserID, 1); err != nil {
+				t.Fatal(err)
+			}
+			if got := a.login(t, v.Session.UserID); len(got.Evicted) != 1 || got.Evicted[0] != v.Session.ID {
+				t.Fatalf("evicted: got %v, want [%s]", got.Evicted, v.Session.ID)
+			}
+		}, sessionkit.ReasonLimitExceeded},
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				prefix := redistest.Prefix(t)
+				a := newCacheEnv(t, b.client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+				bb := newCacheEnv(t, b.client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+				v := a.login(t, uuid.New())
+				bb.mustAuth(t, v.Token, 1)
+				bb.mustAuth(t, v.Token, 0) // cached on B
+				a.mustAuth(t, v.Token, 1)  // and on A
+				tt.revoke(t, a, v)
+
+				// On A its own write dropped the entry at once.
+				_, _, err := a.auth(v.Token, loginIP)
+				var re *sessionkit.RevokedError
+				if !errors.As(err, &re) || re.Reason != tt.reason {
+					t.Fatalf("A right after the revocation: got %v, want revoked (%s)", err, tt.reason)
+				}
+				// B hears of it through Pub/Sub, well within the TTL.
+				start := time.Now()
+				for {
+					_, _, err := bb.auth(v.Token, loginIP)
+					if errors.As(err, &re) {
+						if re.Reason != tt.reason {
+							t.Fatalf("B: got reason %q, want %q", re.Reason, tt.reason)
+						}
+						break
+					}
+					if err != nil {
+						t.Fatalf("B: got %v, want the session or a revocation", err)
+					}
+					if time.Since(start) > 3*time.Second {
+						t.Fatalf("B still serves the session %v after the revocation", time.Since(start))
+					}
+					time.Sleep(100 * time.Microsecond)
+				}
+				if s := bb.cache.Stats(); s.Invalidations == 0 {
+					t.Fatalf("B's invalidations: got 0, want the announcement to have dropped the entry (%+v)", s)
+				}
+			})
+		}
+	})
+}
+
+func TestCacheRevocationPropagation(t *testing.T) {
+	// Functional twin of BenchmarkRevocationPropagation: every revocation is
+	// refused on the second instance, long before the entry would age out.
+	prefix := redistest.Prefix(t)
+	a := newCacheEnv(t, backends[0].client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	b := newCacheEnv(t, backends[0].client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	user := uuid.New()
+	var worst time.Duration
+	for i := range 50 {
+		v := a.login(t, user)
+		b.mustAuth(t, v.Token, 1)
+		d, err := propagate(context.Background(), a.m, b.m, v)
+		if err != nil {
+			t.Fatalf("revocation %d: %v", i, err)
+		}
+		worst = max(worst, d)
+	}
+	t.Logf("slowest of 50 revocations to reach the second instance: %v", worst)
+}
+
+// propagate revokes v on a and returns how long b kept accepting it.
+func propagate(ctx context.Context, a, b *sessionkit.Manager, v sessionkit.CreateSessionResult) (time.Duration, error) {
+	start := time.Now()
+	if _, err := a.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: v.Session.UserID, Reason: sessionkit.ReasonLogout}); err != nil {
+		return 0, err
+	}
+	for {
+		_, err := b.Authenticate(ctx, v.Token, loginIP)
+		if errors.Is(err, sessionkit.ErrRevoked) {
+			return time.Since(start), nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if time.Since(start) > 4*time.Second {
+			return 0, errors.New("still accepted after 4s")
+		}
+	}
+}
+
+func TestCacheLocalWritesInvalidateAtOnce(t *testing.T) {
+	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	user := uuid.New()
+	v := e.login(t, user)
+	e.mustAuth(t, v.Token, 1)
+	e.mustAuth(t, v.Token, 0)
+	if _, err := e.m.RecordProviderAccess(context.Background(), sessionkit.RecordProviderAccess{SessionID: v.Session.ID, ProviderName: "schwab"}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.mustAuth(t, v.Token, 1) // reads its own write
+	if got.Session.LastProviderAccessed != "schwab" {
+		t.Fatalf("last provider: got %q, want schwab", got.Session.LastProviderAccessed)
+	}
+	if _, err := e.m.RevokeSession(context.Background(), sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.auth(v.Token, loginIP); !errors.Is(err, sessionkit.ErrRevoked) {
+		t.Fatalf("right after the revocation: got %v, want ErrRevoked", err)
+	}
+}
+
+func TestCacheTTL(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	clock := newClock()
+	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now})
+	v := e.login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1)
+	clock.Advance(ttl - time.Millisecond)
+	e.mustAuth(t, v.Token, 0)
+	clock.Advance(time.Millisecond) // the entry is TTL old: back to Redis
+	e.mustAuth(t, v.Token, 1)
+	e.mustAuth(t, v.Token, 0)
+}
+
+func TestCacheBoundaries(t *testing.T) {
+	const (
+		throttle = 2 * time.Second
+		idle     = 3 * time.Second
+	)
+	tests := []struct {
+		name    string
+		expires time.Duration // lifetime from login; 0: default
+		steps   []time.Duration
+		want    error // at the last step
+	}{
+		{"throttle edge writes", 0, []time.Duration{throttle - time.Millisecond, time.Millisecond}, nil},
+		{"idle edge refused", 0, []time.Duration{idle}, sessionkit.ErrIdle},
+		{"expiry edge refused", 1500 * time.Millisecond, []time.Duration{1500*time.Millisecond - time.Millisecond, time.Millisecond}, sessionkit.ErrExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newClock()
+			e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: store.MaxCacheTTL},
+				sessionkit.WithActivityThrottle(throttle), sessionkit.WithIdleTimeout(idle))
+			cmd := sessionkit.CreateSession{UserID: uuid.New(), IPAddress: loginIP.String(), UserAgent: chromeMac}
+			if tt.expires > 0 {
+				cmd.ExpiresAt = clock.Now().Add(tt.expires)
+			}
+			v, err := e.m.CreateSession(context.Background(), cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.mustAuth(t, v.Token, 1)
+			for i, step := range tt.steps {
+				clock.Advance(step)
+				res, n, err := e.auth(v.Token, loginIP)
+				if i < len(tt.steps)-1 {
+					if err != nil || n != 0 {
+						t.Fatalf("step %d, before the edge: got %v with %d scripts, want a hit", i, err, n)
+					}
+					continue
+				}
+				if n != 1 {
+					t.Fatalf("at the edge: scripts run: got %d, want 1 (Redis decides)", n)
+				}
+				if !errors.Is(err, tt.want) && err != tt.want {
+					t.Fatalf("at the edge: got %v, want %v", err, tt.want)
+				}
+				if tt.want == nil && !res.Written {
+					t.Fatalf("at the throttle edge: written false, want true")
+				}
+			}
+		})
+	}
+}
+
+func TestCacheAddressChange(t *testing.T) {
+	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	v := e.login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1)
+	other := netip.MustParseAddr("198.51.100.9")
+	res, n, err := e.auth(v.Token, other)
+	if err != nil || n < 1 || !res.IPChanged {
+		t.Fatalf("from a new address: got changed %v, %d scripts, %v; want changed, >= 1 script, no error", res.IPChanged, n, err)
+	}
+	if _, n, err := e.auth(v.Token, other); err != nil || n != 0 {
+		t.Fatalf("again from the new address: got %d scripts, %v; want a hit", n, err)
+	}
+	if res, n, err := e.auth(v.Token, loginIP); err != nil || n != 1 || !res.IPChanged {
+		t.Fatalf("back to the first address: got changed %v, %d scripts, %v; want changed, 1 script", res.IPChanged, n, err)
+	}
+}
+
+func TestCacheMaxEntries(t *testing.T) {
+	const limit = 8
+	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, MaxEntries: limit})
+	var toks []string
+	for range 40 {
+		toks = append(toks, e.login(t, uuid.New()).Token)
+	}
+	for _, tok := range toks {
+		e.mustAuth(t, tok, 1)
+		if s := e.cache.Stats(); s.Entries > limit {
+			t.Fatalf("entries: got %d, want at most %d", s.Entries, limit)
+		}
+	}
+	for _, tok := range toks { // evicted or not, every session still authenticates
+		if _, _, err := e.auth(tok, loginIP); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCachePubSubDrop(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newCacheEnv(t, b.client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, HealthCheck: 200 * time.Millisecond})
+		v := e.login(t, uuid.New())
+		e.mustAuth(t, v.Token, 1)
+		e.mustAuth(t, v.Token, 0)
+		before := e.cache.Stats()
+		err := b.masters(context.Background(), func(ctx context.Context, c *redis.Client) error {
+			return c.ClientKillByFilter(ctx, "TYPE", "pubsub").Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitCache(t, e.cache, "dropped", func(s store.CacheStats) bool { return s.Dropped > before.Dropped })
+		e.mustAuth(t, v.Token, 1) // emptied: back to Redis
+		waitCache(t, e.cache, "back on", func(s store.CacheStats) bool { return s.On && s.Subscribed > before.Subscribed })
+		e.mustAuth(t, v.Token, 1)
+		e.mustAuth(t, v.Token, 0)
+	})
+}
+
+func TestCacheRedisRestart(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	e := newCacheEnv(t, client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, HealthCheck: 100 * time.Millisecond})
+	v := e.login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1)
+	e.mustAuth(t, v.Token, 0)
+
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitCache(t, e.cache, "off", func(s store.CacheStats) bool { return !s.On && s.Dropped == 1 })
+	for i := range 5 { // off while Redis is away: nothing is served from memory
+		if _, _, err := e.auth(v.Token, loginIP); !errors.Is(err, sessionkit.ErrUnavailable) {
+			t.Fatalf("attempt %d with Redis down: got %v, want ErrUnavailable", i, err)
+		}
+		if s := e.cache.Stats(); s.On || s.Entries != 0 {
+			t.Fatalf("attempt %d with Redis down: got %+v, want off and empty", i, s)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitCache(t, e.cache, "back on", func(s store.CacheStats) bool { return s.On && s.Subscribed == 2 })
+	// go-redis's pool may fail fast for up to a second after dial errors.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, _, err := e.auth(v.Token, loginIP)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sessionkit.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("after the restart: got %v, want the session", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.mustAuth(t, v.Token, 0)
+}
+
+func TestCacheUnreadableAnnouncementEmpties(t *testing.T) {
+	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	v := e.login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1)
+	if err := backends[0].client.Publish(context.Background(), e.cache.Redis().Channel(), "not an announcement").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitCache(t, e.cache, "emptied", func(s store.CacheStats) bool { return s.Entries == 0 })
+	e.mustAuth(t, v.Token, 1)
+}
+
+func TestCacheClose(t *testing.T) {
+	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	v := e.login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1)
+	e.cache.Close()
+	if s := e.cache.Stats(); s.On || s.Entries != 0 {
+		t.Fatalf("after Close: got %+v, want off and empty", s)
+	}
+	e.mustAuth(t, v.Token, 1)
+	e.mustAuth(t, v.Token, 1)
+}
+
+// TestCacheConcurrentRevoke races hits against a revocation on the same
+// instance: once RevokeSession has returned, no Authenticate that starts
+// afterwards may succeed.
+func TestCacheConcurrentRevoke(t *testing.T) {
+	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	user := uuid.New()
+	for round := range 20 {
+		v := e.login(t, user)
+		var revoked atomic.Bool
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 200 {
+					after := revoked.Load()
+					_, err := e.m.Authenticate(context.Background(), v.Token, loginIP)
+					if after && err == nil {
+						errs <- errors.New("accepted after RevokeSession returned")
+						return
+					}
+					if err != nil && !errors.Is(err, sessionkit.ErrRevoked) {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Millisecond)
+		if _, err := e.m.RevokeSession(context.Background(), sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+			t.Fatal(err)
+		}
+		revoked.Store(true)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
