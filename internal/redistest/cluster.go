@@ -74,15 +74,25 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
-	if err := c.create(ctx, cli); err != nil {
-		c.Stop()
-		return nil, err
+	err = c.create(ctx, cli)
+	if err == nil {
+		err = c.waitHealthy(ctx, len(c.nodes)-opts.Masters)
 	}
-	if err := c.waitHealthy(ctx, len(c.nodes)-opts.Masters); err != nil {
+	if err != nil {
+		err = fmt.Errorf("%w\n%s", err, c.logTails(8)) // before Stop removes the logs
 		c.Stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// logTails returns the last n log lines of every node.
+func (c *Cluster) logTails(n int) string {
+	var b strings.Builder
+	for _, node := range c.nodes {
+		fmt.Fprintf(&b, "node %s:\n%s", node.Addr(), node.logTail(n))
+	}
+	return b.String()
 }
 
 // StartClusterT starts a cluster like StartCluster and stops it when the
@@ -97,9 +107,7 @@ func StartClusterT(tb testing.TB, opts ClusterOptions) *Cluster {
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			for _, n := range c.nodes {
-				tb.Logf("redistest: log of cluster node %s:\n%s", n.Addr(), n.logTail(15))
-			}
+			tb.Logf("redistest: cluster logs:\n%s", c.logTails(15))
 		}
 		if err := c.Stop(); err != nil {
 			tb.Error(err)
