@@ -83,10 +83,11 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // fixture is a Manager on its own key prefix of a server, with a command counter.
 type fixture struct {
-	m     *sessionkit.Manager
-	calls *counter
-	clock *fakeClock
-	rdb   *redis.Client
+	m      *sessionkit.Manager
+	calls  *counter
+	clock  *fakeClock
+	rdb    *redis.Client
+	prefix string
 }
 
 func newFixture(t testing.TB, opts ...sessionkit.Option) *fixture {
@@ -96,14 +97,21 @@ func newFixture(t testing.TB, opts ...sessionkit.Option) *fixture {
 
 func newFixtureOn(t testing.TB, srv *redistest.Server, opts ...sessionkit.Option) *fixture {
 	t.Helper()
+	return newFixtureAt(t, srv.Addr(), redistest.Prefix(t), opts...)
+}
+
+// newFixtureAt is a fixture on the Redis at addr with the given key prefix:
+// two fixtures with one prefix share their sessions.
+func newFixtureAt(t testing.TB, addr, prefix string, opts ...sessionkit.Option) *fixture {
+	t.Helper()
 	rdb := redis.NewClient(&redis.Options{
-		Addr: srv.Addr(), ContextTimeoutEnabled: true,
+		Addr: addr, ContextTimeoutEnabled: true,
 		MaxRetries: 1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	t.Cleanup(func() { rdb.Close() })
 	calls := &counter{}
 	rdb.AddHook(calls)
-	st, err := store.NewRedis(rdb, store.Options{Prefix: redistest.Prefix(t)})
+	st, err := store.NewRedis(rdb, store.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +121,7 @@ func newFixtureOn(t testing.TB, srv *redistest.Server, opts ...sessionkit.Option
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(context.Background()) })
-	return &fixture{m: m, calls: calls, clock: clock, rdb: rdb}
+	return &fixture{m: m, calls: calls, clock: clock, rdb: rdb, prefix: prefix}
 }
 
 // login creates a session for user from ip.
