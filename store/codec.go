@@ -60,6 +60,9 @@ const (
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n == 0 {
 		return time.Time{}
@@ -67,9 +70,18 @@ func fromMillis(s string) time.Time {
 	return time.UnixMilli(n).UTC()
 }
 
-// bound truncates s to maxValue bytes of valid UTF-8.
+// bound truncates s to maxValue bytes of valid UTF-8 without control
+// characters (the unit separator packs replies; see lua/common.lua).
 func bound(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.ContainsFunc(s, isControl) {
+		s = strings.Map(func(r rune) rune {
+			if isControl(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
 	if len(s) <= maxValue {
 		return s
 	}
@@ -79,6 +91,8 @@ func bound(s string) string {
 	}
 	return s[:cut]
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // sessionFields returns the field/value pairs of a new session's hash,
 // leaving out empty values (a missing field reads as empty).
@@ -114,6 +128,14 @@ func sessionFields(s sessionkit.Session, hash [32]byte) []any {
 	add("df", flags)
 	f = append(f, locationFields(s.Location)...)
 	ua := s.UserAgent
+	if strings.ContainsFunc(ua, isControl) {
+		ua = strings.Map(func(r rune) rune {
+			if isControl(r) {
+				return -1
+			}
+			return r
+		}, ua)
+	}
 	for i := 0; i < uaChunks && ua != ""; i++ {
 		n := min(maxValue, len(ua))
 		add("u"+strconv.Itoa(i), ua[:n])
@@ -129,12 +151,24 @@ func locationFields(l sessionkit.Location) []any {
 		"lco", bound(l.Country), "cc", bound(l.CountryCode)}
 }
 
+// unpack splits a packed reply of touch.lua into hashFields values.
+func unpack(packed string) []string { return strings.Split(packed, "\x1f") }
+
+// strs converts an HMGET reply; missing fields become "".
+func strs(v []any) []string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = asString(x)
+	}
+	return out
+}
+
 // decodeSession builds a session from the values of hashFields.
-func decodeSession(id uuid.UUID, v []any) (sessionkit.Session, bool) {
-	if len(v) < fieldCount {
+func decodeSession(id uuid.UUID, v []string) (sessionkit.Session, bool) {
+	if len(v) < fieldCount || v[fUID] == "" {
 		return sessionkit.Session{}, false
 	}
-	get := func(i int) string { return asString(v[i]) }
+	get := func(i int) string { return v[i] }
 	uid, err := uuid.Parse(get(fUID))
 	if err != nil {
 		return sessionkit.Session{}, false
@@ -158,25 +192,28 @@ func decodeSession(id uuid.UUID, v []any) (sessionkit.Session, bool) {
 		LastProviderAccessed: get(fLastProvider),
 		LastProviderAccessAt: fromMillis(get(fLastProviderAt)),
 	}
-	if ms, err := strconv.ParseInt(get(fIdle), 10, 64); err == nil {
-		s.IdleTimeout = time.Duration(ms) * time.Millisecond
+	if v := get(fIdle); v != "" {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			s.IdleTimeout = time.Duration(ms) * time.Millisecond
+		}
 	}
 	s.IPAddress, _ = netip.ParseAddr(get(fIP))
-	s.LastIPAddress, _ = netip.ParseAddr(get(fLastIP))
+	if v := get(fLastIP); v != "" {
+		s.LastIPAddress, _ = netip.ParseAddr(v)
+	}
 	if !s.LastIPAddress.IsValid() {
 		s.LastIPAddress = s.IPAddress
 	}
-	if n, err := strconv.Atoi(get(fIPChanges)); err == nil {
-		s.IPChangeCount = n
+	if v := get(fIPChanges); v != "" {
+		s.IPChangeCount, _ = strconv.Atoi(v)
 	}
 	if p := get(fProviders); p != "" {
 		s.ProvidersAccessed = strings.Split(p, ",")
 	}
-	var ua strings.Builder
-	for i := range uaChunks {
-		ua.WriteString(get(fUA0 + i))
+	s.UserAgent = get(fUA0)
+	if get(fUA0+1) != "" {
+		s.UserAgent = strings.Join(v[fUA0:fUA0+uaChunks], "")
 	}
-	s.UserAgent = ua.String()
 	return s, true
 }
 

@@ -106,7 +106,7 @@ func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (session
 	if len(reply) < 7 {
 		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
 	}
-	s, ok := decodeSession(req.SessionID, asSlice(reply[5]))
+	s, ok := decodeSession(req.SessionID, unpack(asString(reply[5])))
 	if !ok {
 		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
 	}
@@ -256,7 +256,7 @@ func (r *Redis) Get(ctx context.Context, id uuid.UUID, now time.Time) (sessionki
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return sessionkit.Session{}, unavailable("get", err)
 	}
-	s, ok := decodeSession(id, fields.Val())
+	s, ok := decodeSession(id, strs(fields.Val()))
 	if !ok {
 		return sessionkit.Session{}, sessionkit.ErrNotFound
 	}
@@ -333,7 +333,7 @@ func (r *Redis) List(ctx context.Context, userID uuid.UUID, includeRevoked bool,
 		if !ok {
 			continue
 		}
-		s, ok := decodeSession(sid, cmds[i].Val())
+		s, ok := decodeSession(sid, strs(cmds[i].Val()))
 		if !ok || s.UserID != userID {
 			continue // gone since the first round trip, or another user sharing the tag
 		}

@@ -67,7 +67,8 @@ func TestTagsDifferPerUser(t *testing.T) {
 		seen[tag] = true
 	}
 	uid := uuid.New()
-	if UserTag(uid) != UserTag(uid) {
+	first, again := UserTag(uid), UserTag(uid)
+	if first != again {
 		t.Fatal("tag is not deterministic")
 	}
 }

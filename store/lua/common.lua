@@ -12,6 +12,14 @@ local FIELDS = {'uid', 'th', 'ca', 'la', 'ea', 'it', 'ip', 'lip', 'ic', 'rt', 'l
 
 local function int(n) return string.format('%d', n) end
 
+-- pack joins a session's fields with the unit separator (no stored value
+-- contains control characters): one reply string instead of one per field.
+local function pack(f)
+  local out = {}
+  for i = 1, #FIELDS do out[i] = f[i] or '' end
+  return table.concat(out, '\31')
+end
+
 -- same compares two strings in time independent of where they differ.
 local function same(a, b)
   if not a or #a ~= #b then return false end

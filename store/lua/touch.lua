@@ -19,7 +19,7 @@ if refused then return refused end
 local current = f[8] or f[7] or ''
 local changed = ARGV[4] ~= '' and ARGV[4] ~= current
 if not changed and now - tonumber(f[4]) < tonumber(ARGV[5]) then
-  return {'ok', 0, 0, '', '', f, {}}
+  return {'ok', 0, 0, '', '', pack(f), {}}
 end
 if changed and ARGV[7] == '1' then return {'loc'} end
 
@@ -47,7 +47,7 @@ end
 -- valid: answer as if throttled rather than refuse a good session.
 local written = redis.pcall('HSET', KEYS[1], unpack(w))
 if type(written) == 'table' and written.err then
-  return {'ok', 0, 0, '', '', unchanged, {}}
+  return {'ok', 0, 0, '', '', pack(unchanged), {}}
 end
 if #clear > 0 then redis.call('HDEL', KEYS[1], unpack(clear)) end
 f[4] = ARGV[1]
@@ -70,4 +70,4 @@ if ARGV[9] == '1' then
     's', member, 'at', ARGV[1], 'ip', f[8] or f[7] or '')
 end
 if #ids > 0 then expire_events(KEYS[5], retained, now, retention) end
-return {'ok', 1, changed and 1 or 0, current, prev_cc, f, ids}
+return {'ok', 1, changed and 1 or 0, current, prev_cc, pack(f), ids}
