@@ -1,0 +1,454 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// Benchmarks of the store's hot paths against the standalone test server.
+// The scale benchmark loads a million sessions into its own server and runs
+// only with SESSIONKIT_SCALE=1.
+
+// quiet keeps the cache's state changes out of benchmark output.
+var quiet = slog.New(slog.DiscardHandler)
+
+// benchManager returns a Manager on the standalone backend, over the cache
+// when cached, with a prefix of its own.
+func benchManager(b *testing.B, cached bool, opts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache) {
+	b.Helper()
+	m, cache, _ := benchManagerPrefix(b, cached, opts...)
+	return m, cache
+}
+
+func benchManagerPrefix(b *testing.B, cached bool, opts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache, string) {
+	b.Helper()
+	prefix := redistest.Prefix(b)
+	st, err := store.NewRedis(backends[0].client, store.Options{Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s sessionkit.Store = st
+	var cache *store.Cache
+	if cached {
+		cache, err = store.NewCache(st, store.CacheOptions{Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cache.Close() })
+		waitOn(b, cache)
+		s = cache
+	}
+	m, err := sessionkit.New(s, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	return m, cache, prefix
+}
+
+func waitOn(tb testing.TB, c *store.Cache) {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !c.Stats().On {
+		if time.Now().After(deadline) {
+			tb.Fatal("cache never turned on")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func benchLogin(tb testing.TB, m *sessionkit.Manager, user uuid.UUID) sessionkit.CreateSessionResult {
+	tb.Helper()
+	res, err := m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return res
+}
+
+// BenchmarkAuthenticate is the middleware's round trip on the throttled
+// path: token check, state check, no write.
+func BenchmarkAuthenticate(b *testing.B) {
+	m, _ := benchManager(b, false)
+	v := benchLogin(b, m, uuid.New())
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Authenticate(ctx, v.Token, loginIP); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAuthenticateCached is the same over the verified-session cache
+// (default TTL): most calls are answered from memory.
+func BenchmarkAuthenticateCached(b *testing.B) {
+	m, cache := benchManager(b, true)
+	v := benchLogin(b, m, uuid.New())
+	ctx := context.Background()
+	before := cache.Stats()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Authenticate(ctx, v.Token, loginIP); err != nil {
+			b.Fatal(err)
+		}
+	}
+	after := cache.Stats()
+	if n := after.Hits + after.Misses - before.Hits - before.Misses; n > 0 {
+		b.ReportMetric(float64(after.Hits-before.Hits)/float64(n), "hit-ratio")
+	}
+}
+
+// BenchmarkCreateSession is a login with the default enricher (User-Agent
+// parsing, no GeoIP): one Redis round trip plus enrichment. Users have a
+// handful of sessions each, so some logins evict.
+func BenchmarkCreateSession(b *testing.B) {
+	m, _ := benchManager(b, false)
+	users := make([]uuid.UUID, 1000)
+	for i := range users {
+		users[i] = uuid.New()
+	}
+	ctx := context.Background()
+	var lat []time.Duration
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		if _, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: users[i%len(users)], IPAddress: loginIP.String(), UserAgent: chromeMac}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		i++
+	}
+	reportPercentiles(b, lat, "µs", time.Microsecond, 50, 99)
+}
+
+// reportPercentiles reports the given percentiles of d in unit.
+func reportPercentiles(b *testing.B, d []time.Duration, unit string, scale time.Duration, ps ...int) {
+	if len(d) == 0 {
+		return
+	}
+	slices.Sort(d)
+	for _, p := range ps {
+		b.ReportMetric(float64(percentile(d, p))/float64(scale), fmt.Sprintf("p%d-%s", p, unit))
+	}
+}
+
+func percentile(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}
+
+// BenchmarkListUserSessions lists a user's 20 active sessions.
+func BenchmarkListUserSessions(b *testing.B) {
+	m, _ := benchManager(b, false, sessionkit.WithLimit(sessionkit.FixedLimit(20)))
+	user := uuid.New()
+	for range 20 {
+		benchLogin(b, m, user)
+	}
+	benchList(b, m, user)
+}
+
+func benchList(b *testing.B, m *sessionkit.Manager, user uuid.UUID) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		list, err := m.ListUserSessions(ctx, user, sessionkit.ListOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(list) != 20 {
+			b.Fatalf("sessions listed: got %d, want 20", len(list))
+		}
+	}
+}
+
+// BenchmarkRevokeAll revokes a user's 20 sessions at once. Signing the
+// sessions in, and deleting them afterwards, is not timed.
+func BenchmarkRevokeAll(b *testing.B) {
+	m, _, prefix := benchManagerPrefix(b, false, sessionkit.WithLimit(sessionkit.FixedLimit(20)))
+	benchRevokeAll(b, m, backends[0].client, prefix)
+}
+
+func benchRevokeAll(b *testing.B, m *sessionkit.Manager, c redis.UniversalClient, prefix string) {
+	ctx := context.Background()
+	keys, err := rediskey.New(prefix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		user := uuid.New()
+		ids := loginMany(b, m, user, 20)
+		b.StartTimer()
+		res, err := m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: sessionkit.ReasonLogoutAll})
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Revoked != 20 {
+			b.Fatalf("revoked: got %d, want 20", res.Revoked)
+		}
+		// Keep the number of sessions in Redis where it was.
+		u := keys.ForUser(user)
+		del := []string{u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen}
+		for _, id := range ids {
+			del = append(del, u.Session(id))
+		}
+		if err := c.Del(ctx, del...).Err(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// loginMany signs user in n times, concurrently.
+func loginMany(tb testing.TB, m *sessionkit.Manager, user uuid.UUID, n int) []uuid.UUID {
+	ids := make([]uuid.UUID, n)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for i := range n {
+		wg.Go(func() {
+			res, err := m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac})
+			if err != nil {
+				failed.Store(err)
+				return
+			}
+			ids[i] = res.Session.ID
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		tb.Fatal(err)
+	}
+	return ids
+}
+
+// BenchmarkRevocationPropagation measures how long a revocation made on
+// one instance is still accepted by a second one that had the session in
+// its cache: from the start of RevokeSession on A to B's first refusal.
+// Run it with -benchtime=1000x for the figure over 1,000 revocations.
+func BenchmarkRevocationPropagation(b *testing.B) {
+	prefix := redistest.Prefix(b)
+	mk := func() *sessionkit.Manager {
+		c := newClient(b, backends[0].client)
+		st, err := store.NewRedis(c, store.Options{Prefix: prefix})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cache, err := store.NewCache(st, store.CacheOptions{TTL: store.MaxCacheTTL, Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cache.Close() })
+		waitOn(b, cache)
+		m, err := sessionkit.New(cache, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { m.Close(context.Background()) })
+		return m
+	}
+	a, bb := mk(), mk()
+	user := uuid.New()
+	ctx := context.Background()
+	var fromStart, fromReturn []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		v := benchLogin(b, a, user)
+		if _, err := bb.Authenticate(ctx, v.Token, loginIP); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		if _, err := a.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+			b.Fatal(err)
+		}
+		returned := time.Now()
+		for {
+			_, err := bb.Authenticate(ctx, v.Token, loginIP)
+			if errors.Is(err, sessionkit.ErrRevoked) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if time.Since(start) > 10*time.Second {
+				b.Fatal("the second instance still accepts the session after 10s")
+			}
+			// Poll the way requests arrive: a goroutine that never blocks
+			// would starve the network poller, and the measure with it.
+			time.Sleep(20 * time.Microsecond)
+		}
+		end := time.Now()
+		fromStart = append(fromStart, end.Sub(start))
+		fromReturn = append(fromReturn, end.Sub(returned))
+	}
+	b.StopTimer()
+	reportPercentiles(b, fromStart, "µs", time.Microsecond, 50, 99)
+	slices.Sort(fromReturn)
+	b.ReportMetric(float64(percentile(fromReturn, 50))/float64(time.Microsecond), "p50-after-return-µs")
+	b.ReportMetric(float64(percentile(fromReturn, 99))/float64(time.Microsecond), "p99-after-return-µs")
+}
+
+// BenchmarkScale compares listing and revoking a 20-session user with 1,000
+// and with 1,000,000 sessions in Redis (10,000 users of 100 sessions), and
+// measures Redis memory per session. It needs SESSIONKIT_SCALE=1 and takes
+// a few minutes (loading is most of it).
+func BenchmarkScale(b *testing.B) {
+	if os.Getenv("SESSIONKIT_SCALE") != "1" {
+		b.Skip("set SESSIONKIT_SCALE=1 to load 1,000,000 sessions")
+	}
+	srv, err := redistest.StartServer(redistest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Stop() })
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, PoolSize: 64})
+	b.Cleanup(func() { c.Close() })
+	const prefix = "sk:"
+	st, err := store.NewRedis(c, store.Options{Prefix: prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := sessionkit.New(st, sessionkit.WithLimit(sessionkit.FixedLimit(100)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	ctx := context.Background()
+
+	baseline := usedMemory(b, c)
+	target := uuid.New()
+	loginMany(b, m, target, 20)
+	loaded := 20
+	results := map[string]float64{}
+	for _, scale := range []int{1_000, 1_000_000} {
+		start := time.Now()
+		users := (scale - loaded + 99) / 100
+		load(b, m, users, 100)
+		loaded += users * 100
+		dbsize, _ := c.DBSize(ctx).Result()
+		b.Logf("loaded %d sessions in %v; DBSIZE %d", loaded, time.Since(start).Round(time.Second), dbsize)
+		for _, op := range []string{"ListUserSessions", "RevokeAllUserSessions"} {
+			name := fmt.Sprintf("sessions=%d/%s", scale, op)
+			b.Run(name, func(b *testing.B) {
+				if op == "ListUserSessions" {
+					benchList(b, m, target)
+				} else {
+					benchRevokeAll(b, m, c, prefix)
+				}
+				results[name] = float64(b.Elapsed()) / float64(b.N) // the last, longest run wins
+			})
+		}
+	}
+	for _, op := range []string{"ListUserSessions", "RevokeAllUserSessions"} {
+		small, large := results["sessions=1000/"+op], results["sessions=1000000/"+op]
+		if small > 0 {
+			b.Logf("%s: %.1f µs/op at 1,000 sessions, %.1f µs/op at 1,000,000: ratio %.3f (target < 1.2)",
+				op, small/1e3, large/1e3, large/small)
+		}
+	}
+	total := usedMemory(b, c) - baseline
+	b.Logf("used_memory grew by %d bytes for %d sessions (10,000 users + 1): %.0f bytes per session, per-user keys included (target < 1024)",
+		total, loaded, float64(total)/float64(loaded))
+	sessionBytes, userBytes := memoryOfUser(b, c, prefix, target)
+	b.Logf("MEMORY USAGE of one session hash: %d bytes; of a 20-session user's other keys (idx, all, rev, ev, seen): %d bytes, %d per session",
+		sessionBytes, userBytes, userBytes/20)
+}
+
+// load signs in users new users with perUser sessions each, from many goroutines.
+func load(b *testing.B, m *sessionkit.Manager, users, perUser int) {
+	if users <= 0 {
+		return
+	}
+	work := make(chan uuid.UUID)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range 64 {
+		wg.Go(func() {
+			for user := range work {
+				for range perUser {
+					if _, err := m.CreateSession(context.Background(), sessionkit.CreateSession{
+						UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac}); err != nil {
+						failed.Store(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	for range users {
+		work <- uuid.New()
+	}
+	close(work)
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func usedMemory(b *testing.B, c *redis.Client) int64 {
+	info, err := c.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO memory")
+	return 0
+}
+
+// memoryOfUser returns MEMORY USAGE of one of user's session hashes, and of
+// the user's other keys together.
+func memoryOfUser(b *testing.B, c *redis.Client, prefix string, user uuid.UUID) (session, rest int64) {
+	ctx := context.Background()
+	keys, err := rediskey.New(prefix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := keys.ForUser(user)
+	members, err := c.ZRange(ctx, u.Index, 0, 0).Result()
+	if err != nil || len(members) == 0 {
+		b.Fatalf("the target user's index: %v, %d members", err, len(members))
+	}
+	id, _ := rediskey.SessionID(rediskey.UserTag(user), members[0])
+	session, err = c.MemoryUsage(ctx, u.Session(id), 0).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []string{u.Index, u.All, u.Revoked, u.Events, u.Seen} {
+		n, err := c.MemoryUsage(ctx, k, 0).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			b.Fatal(err)
+		}
+		rest += n
+	}
+	return session, rest
+}
