@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/middleware"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// app is the example server: a Manager on Redis, the session middleware,
+// the /sessions API and the pages.
+type app struct {
+	cfg      config
+	log      *slog.Logger
+	redis    *redisConn
+	enricher *sessionkit.DefaultEnricher
+	m        *sessionkit.Manager
+	// auth authenticates the example's own routes; its refusals of a page
+	// request redirect to /login with the reason.
+	auth    *middleware.Authenticator
+	users   *users
+	pages   *template.Template
+	handler http.Handler
+}
+
+// newApp connects to Redis and builds the server. Close releases what it opened.
+func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, users: demoUsers()}
+	defer func() {
+		if err != nil {
+			a.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if a.pages, err = template.New("").Funcs(templateFuncs).ParseFS(templateFS, "templates/*.html"); err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	if a.redis, err = openRedis(ctx, cfg); err != nil {
+		return nil, err
+	}
+	a.redis.warnEvictionPolicy(ctx, log)
+	st, err := store.NewRedis(a.redis.client, store.Options{Prefix: cfg.prefix})
+	if err != nil {
+		return nil, err
+	}
+	// The default enricher: device from the User-Agent, location from
+	// GEOIP_DB when set (a file that cannot be opened fails here, at start-up).
+	if a.enricher, err = sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: cfg.GeoIPPath, Logger: log}); err != nil {
+		return nil, fmt.Errorf("GEOIP_DB: %w", err)
+	}
+	a.m, err = sessionkit.New(st,
+		sessionkit.WithLimit(sessionTiers.Limit(a.users.tierOf)),
+		sessionkit.WithEnricher(a.enricher),
+		sessionkit.WithHook(logEvent(log)),
+		sessionkit.WithLogger(log),
+	)
+	if err != nil {
+		return nil, err
+	}
+	a.auth, err = middleware.NewAuthenticator(a.m, a.middlewareOptions(a.pageError))
+	if err != nil {
+		return nil, err
+	}
+	if a.handler, err = a.routes(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// middlewareOptions are the session middleware's options, the same for the
+// pages and the /sessions API but for how refusals are written.
+func (a *app) middlewareOptions(errs middleware.ErrorWriter) middleware.Options {
+	return middleware.Options{
+		TrustedProxies:     a.cfg.TrustedProxies,
+		InsecureDevCookies: a.cfg.InsecureCookies,
+		ErrorWriter:        errs,
+		Logger:             a.log,
+	}
+}
+
+// routes is the example's whole URL space.
+func (a *app) routes() (http.Handler, error) {
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(http.FileServerFS(static))))
+	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("GET /login", a.loginPage)
+	mux.HandleFunc("POST /login", a.login)
+	mux.Handle("GET /devices", a.auth.Middleware(http.HandlerFunc(a.devicesPage)))
+	mux.Handle("POST /devices/{id}/revoke", a.auth.Middleware(http.HandlerFunc(a.revokeDevice)))
+	mux.Handle("POST /devices/revoke-others", a.auth.Middleware(http.HandlerFunc(a.revokeOthers)))
+	mux.Handle("POST /logout", a.auth.Middleware(http.HandlerFunc(a.logout)))
+	// Provider access is recorded before the handler runs; a browser that
+	// navigates here gets a page, an API client JSON.
+	mux.Handle("GET /providers/{name}/accounts", a.auth.Middleware(
+		middleware.RecordProviderFromPath("name", middleware.ProviderOptions{ErrorWriter: a.pageError, Logger: a.log})(
+			http.HandlerFunc(a.providerAccounts))))
+
+	// Every state-changing request must come from this site's own pages.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.pageError(w, r, middleware.NewProblem(http.StatusForbidden, middleware.ReasonCrossOrigin,
+			"The request came from another site."))
+	}))
+	return securityHeaders(cop.Handler(mux)), nil
+}
+
+// Close shuts the Manager down (flushing queued hook calls, bounded by
+// ctx), then the GeoIP database and Redis.
+func (a *app) Close(ctx context.Context) error {
+	var errs []error
+	if a.m != nil {
+		errs = append(errs, a.m.Close(ctx))
+	}
+	if a.enricher != nil {
+		errs = append(errs, a.enricher.Close())
+	}
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// logEvent is a sessionkit hook that logs every session event. Apps hang
+// alerts and metrics on the same hook: a sign-in from a new country, say.
+func logEvent(log *slog.Logger) sessionkit.Hook {
+	return func(ctx context.Context, e sessionkit.Event) {
+		attrs := []any{"event", string(e.Type), "session_id", e.SessionID.String(), "user_id", e.UserID.String()}
+		if e.Reason != "" {
+			attrs = append(attrs, "reason", e.Reason)
+		}
+		if e.Provider != "" {
+			attrs = append(attrs, "provider", e.Provider)
+		}
+		level := slog.LevelInfo
+		if e.NewCountry {
+			level = slog.LevelWarn
+			attrs = append(attrs, "new_country", e.Country)
+		}
+		log.Log(ctx, level, "sessionkit example: session event", attrs...)
+	}
+}
+
+// securityHeaders sets the headers every response of the example carries:
+// no scripts at all, no framing, no referrer to other sites.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cacheFor lets browsers keep the stylesheet for an hour.
+func cacheFor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
+}

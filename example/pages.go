@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/middleware"
+)
+
+// loginReasons are the messages the login page shows for ?reason=. Only
+// these keys are shown; anything else in the URL is ignored, so the page
+// never echoes text from a link.
+var loginReasons = map[string]string{
+	middleware.ReasonSessionLimitExceeded: "You were signed out because you signed in on another device (session limit).",
+	middleware.ReasonSessionRevoked:       "This session was revoked: it was signed out from another device.",
+	middleware.ReasonSessionExpired:       "Your session expired. Please sign in again.",
+	middleware.ReasonSessionIdle:          "You were signed out after a period of inactivity.",
+	middleware.ReasonNoSession:            "Please sign in to see your devices.",
+	"signed_out":                          "You signed out.",
+}
+
+// home sends signed-in visitors to their devices and everyone else to the login page.
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.auth.Authenticate(r); err == nil {
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+type loginView struct {
+	Reason   string // why the visitor landed here
+	Error    string // why the last attempt failed
+	Username string
+}
+
+// loginPage shows the sign-in form, and why the visitor was signed out.
+func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.auth.Authenticate(r); err == nil {
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+		return
+	}
+	a.render(w, http.StatusOK, "login.html", loginView{Reason: loginReasons[r.URL.Query().Get("reason")]})
+}
+
+// maxFormBytes bounds the body of every form the example accepts.
+const maxFormBytes = 4 << 10
+
+// login checks the demo credentials and starts a session: a new one every
+// time (the session the request carried, if any, is revoked: no fixation).
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		a.render(w, http.StatusBadRequest, "login.html", loginView{Error: "The form could not be read. Please try again."})
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("username"))
+	usr, ok := a.users.check(name, r.PostForm.Get("password"))
+	if !ok {
+		a.render(w, http.StatusUnauthorized, "login.html", loginView{Error: "Wrong username or password.", Username: name})
+		return
+	}
+	ctx := r.Context()
+	if ar, err := a.auth.Authenticate(r); err == nil {
+		if old, ok := sessionkit.FromContext(ar.Context()); ok {
+			_, err := a.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: old.ID, UserID: old.UserID, Reason: sessionkit.ReasonLogin})
+			if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
+				a.fail(w, r, err)
+				return
+			}
+		}
+	}
+	ip, _ := a.auth.ClientIP(r)
+	var ipText string
+	if ip.IsValid() {
+		ipText = ip.String()
+	}
+	res, err := a.m.CreateSession(ctx, sessionkit.CreateSession{UserID: usr.ID, IPAddress: ipText, UserAgent: r.UserAgent()})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.setSessionCookie(w, res.Token, res.Session.ExpiresAt)
+	to := "/devices"
+	if n := len(res.Evicted); n > 0 {
+		to += "?evicted=" + strconv.Itoa(n)
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// logout signs this browser out.
+func (a *app) logout(w http.ResponseWriter, r *http.Request) {
+	s, _ := sessionkit.FromContext(r.Context())
+	_, err := a.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout})
+	if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
+		a.fail(w, r, err)
+		return
+	}
+	a.clearSessionCookie(w)
+	http.Redirect(w, r, "/login?reason=signed_out", http.StatusSeeOther)
+}
+
+// revokeDevice signs one of the user's other sessions out.
+func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
+	s, _ := sessionkit.FromContext(r.Context())
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		a.pageError(w, r, middleware.NewProblem(http.StatusBadRequest, middleware.ReasonInvalidID, "That is not a session id."))
+		return
+	}
+	if id == s.ID { // this browser signs out with the sign-out button
+		a.pageError(w, r, middleware.NewProblem(http.StatusBadRequest, middleware.ReasonCurrentSession, "Use “Sign out” to end this session."))
+		return
+	}
+	_, err = a.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: s.UserID, Reason: sessionkit.ReasonUserRevoked})
+	switch {
+	case errors.Is(err, sessionkit.ErrNotFound): // already gone: the page is simply out of date
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
+	case err != nil:
+		a.fail(w, r, err)
+	default:
+		http.Redirect(w, r, "/devices?revoked=1", http.StatusSeeOther)
+	}
+}
+
+// revokeOthers signs the user out everywhere but this browser.
+func (a *app) revokeOthers(w http.ResponseWriter, r *http.Request) {
+	s, _ := sessionkit.FromContext(r.Context())
+	res, err := a.m.RevokeAllUserSessions(r.Context(), sessionkit.RevokeAllUserSessions{
+		UserID: s.UserID, ExceptSessionID: s.ID, Reason: sessionkit.ReasonLogoutAll,
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/devices?revoked="+strconv.Itoa(res.Revoked), http.StatusSeeOther)
+}
+
+// devicesPage is "your devices": every active session of the user and the
+// recent audit trail.
+func (a *app) devicesPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s, _ := sessionkit.FromContext(ctx)
+	usr := a.users.byUserID(s.UserID)
+	if usr == nil { // a session of a user this process does not know
+		a.fail(w, r, sessionkit.ErrNotFound)
+		return
+	}
+	// Revoked sessions too, to name the devices in the timeline.
+	all, err := a.m.ListUserSessions(ctx, s.UserID, sessionkit.ListOptions{IncludeRevoked: true})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	events, err := a.m.Events(ctx, s.UserID, sessionkit.EventQuery{Limit: timelineLength})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v := buildDevicesView(usr, s.ID, all, events, a.m.Now())
+	v.Notice = notice(r.URL.Query())
+	a.render(w, http.StatusOK, "devices.html", v)
+}
+
+// notice is the confirmation shown after a redirect back to /devices.
+func notice(q url.Values) string {
+	if n, err := strconv.Atoi(q.Get("revoked")); err == nil && n >= 0 {
+		switch n {
+		case 0:
+			return "There were no other sessions to sign out."
+		case 1:
+			return "Signed out 1 session."
+		default:
+			return "Signed out " + strconv.Itoa(n) + " sessions."
+		}
+	}
+	if n, err := strconv.Atoi(q.Get("evicted")); err == nil && n > 0 {
+		if n == 1 {
+			return "Your plan allows fewer devices, so your oldest session elsewhere was signed out."
+		}
+		return "Your plan allows fewer devices, so " + strconv.Itoa(n) + " of your sessions elsewhere were signed out."
+	}
+	return ""
+}
+
+// providerAccounts returns the (fake) accounts held at a provider. The
+// access was recorded for the session by middleware.RecordProviderFromPath.
+func (a *app) providerAccounts(w http.ResponseWriter, r *http.Request) {
+	p := fakeProvider(r.PathValue("name"))
+	w.Header().Set("Cache-Control", "no-store")
+	if wantsHTML(r) {
+		a.render(w, http.StatusOK, "accounts.html", p)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// pageError is the error writer of the example's routes. A browser whose
+// session was refused is sent to the login page, which says why; other
+// failures get a small error page. API clients (no text/html in Accept)
+// get the usual problem JSON.
+func (a *app) pageError(w http.ResponseWriter, r *http.Request, p middleware.Problem) {
+	if !wantsHTML(r) {
+		middleware.WriteProblem(w, r, p)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Del("Www-Authenticate")
+		a.clearSessionCookie(w)
+		http.Redirect(w, r, "/login?reason="+url.QueryEscape(p.Reason), http.StatusSeeOther)
+		return
+	}
+	a.render(w, p.Status, "error.html", p)
+}
+
+// fail writes err the way the middleware would: a store failure is 503,
+// never a page that pretends the user has no sessions.
+func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := middleware.ProblemFor(err)
+	if p.Status >= 500 {
+		a.log.Error("sessionkit example: request failed", "method", r.Method, "path", r.URL.Path, "reason", p.Reason, "err", err)
+	}
+	a.pageError(w, r, p)
+}
+
+// wantsHTML reports whether the client is a browser asking for a page.
+func wantsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(v, "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+// render executes a page template into a buffer first, so a template error
+// never leaves a half-written page behind a 200.
+func (a *app) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := a.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		a.log.Error("sessionkit example: render", "template", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// setSessionCookie sets the session cookie with the middleware's name:
+// HttpOnly, SameSite=Lax, Path=/, no Domain, and Secure unless
+// INSECURE_DEV_COOKIES is on (loopback only).
+func (a *app) setSessionCookie(w http.ResponseWriter, token string, expires time.Time) {
+	http.SetCookie(w, a.sessionCookie(token, int(time.Until(expires)/time.Second)))
+}
+
+// clearSessionCookie removes the session cookie from the browser.
+func (a *app) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, a.sessionCookie("", -1))
+}
+
+func (a *app) sessionCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     a.auth.Options().CookieName,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		Secure:   !a.cfg.InsecureCookies,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
