@@ -83,13 +83,14 @@ func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (session
 	if req.ActivityEvent {
 		activity = "1"
 	}
-	args := []any{millis(req.Now), rediskey.Member(req.SessionID), hash, ip, ms(req.Throttle),
+	key := u.Session(req.SessionID)
+	args := []any{millis(req.Now), rediskey.MemberOfKey(key), hash, ip, ms(req.Throttle),
 		ms(req.Retention), locate, located, activity, req.StreamMax}
 	if req.Location != nil {
 		args = append(args, locationFields(*req.Location)...)
 	}
 	reply, err := run(ctx, r.c, scriptTouch, "touch",
-		[]string{u.Session(req.SessionID), u.Index, u.All, u.Revoked, u.Events}, args...)
+		[]string{key, u.Index, u.All, u.Revoked, u.Events}, args...)
 	if err != nil {
 		return sessionkit.TouchOutcome{}, err
 	}

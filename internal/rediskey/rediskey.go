@@ -137,17 +137,39 @@ func ParseAnnouncement(msg string) []uuid.UUID {
 	return ids
 }
 
-// ForTag returns the keys of the slot of tag.
+// ForTag returns the keys of the slot of tag. All of them share one
+// allocation: this runs on every request.
 func (k Keys) ForTag(t Tag) User {
-	base := k.prefix + "{" + TagHex(t) + "}:"
+	var b strings.Builder
+	baseLen := len(k.prefix) + 1 + 2*len(t) + 2
+	b.Grow(6*baseLen + len("idxallrevevlimseen"))
+	ends := [6]int{}
+	for i, suffix := range [6]string{"idx", "all", "rev", "ev", "lim", "seen"} {
+		b.WriteString(k.prefix)
+		b.WriteByte('{')
+		var hx [16]byte
+		hex.Encode(hx[:], t[:])
+		b.Write(hx[:])
+		b.WriteString("}:")
+		b.WriteString(suffix)
+		ends[i] = b.Len()
+	}
+	all := b.String()
+	key := func(i int) string {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		return all[start:ends[i]]
+	}
 	return User{
-		base:    base,
-		Index:   base + "idx",
-		All:     base + "all",
-		Revoked: base + "rev",
-		Events:  base + "ev",
-		Limit:   base + "lim",
-		Seen:    base + "seen",
+		base:    all[:baseLen],
+		Index:   key(0),
+		All:     key(1),
+		Revoked: key(2),
+		Events:  key(3),
+		Limit:   key(4),
+		Seen:    key(5),
 	}
 }
 
@@ -157,8 +179,22 @@ func (k Keys) ForUser(userID uuid.UUID) User { return k.ForTag(UserTag(userID)) 
 // ForSession returns the keys of the owner of sessionID.
 func (k Keys) ForSession(sessionID uuid.UUID) User { return k.ForTag(SessionTag(sessionID)) }
 
-// Session names the hash of one session in u's slot.
-func (u User) Session(sessionID uuid.UUID) string { return u.base + "s:" + Member(sessionID) }
+// Session names the hash of one session in u's slot. The key ends with the
+// session's member (see MemberOfKey).
+func (u User) Session(sessionID uuid.UUID) string {
+	var b strings.Builder
+	b.Grow(len(u.base) + 2 + 16)
+	b.WriteString(u.base)
+	b.WriteString("s:")
+	var hx [16]byte
+	hex.Encode(hx[:], sessionID[8:])
+	b.Write(hx[:])
+	return b.String()
+}
+
+// MemberOfKey returns the member at the end of a key made by User.Session,
+// without allocating.
+func MemberOfKey(sessionKey string) string { return sessionKey[len(sessionKey)-16:] }
 
 // Member is how a session is named inside its owner's keys.
 func Member(sessionID uuid.UUID) string {

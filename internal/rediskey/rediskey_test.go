@@ -44,6 +44,12 @@ func TestLayout(t *testing.T) {
 	if !IsSessionID(sid) || sid.Version() != 8 || sid.Variant() != uuid.RFC4122 {
 		t.Errorf("session id %s: version %d variant %v", sid, sid.Version(), sid.Variant())
 	}
+	if got := MemberOfKey(u.Session(sid)); got != Member(sid) {
+		t.Errorf("MemberOfKey: got %q, want %q", got, Member(sid))
+	}
+	if n := testing.AllocsPerRun(100, func() { k.ForSession(sid) }); n != 1 {
+		t.Errorf("ForSession allocations: got %v, want 1", n)
+	}
 	if got, ok := SessionID(SessionTag(sid), Member(sid)); !ok || got != sid {
 		t.Errorf("SessionID(Member): got %v %v, want %v", got, ok, sid)
 	}
