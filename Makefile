@@ -15,7 +15,13 @@ STATICCHECK_VERSION ?= 0.8.2
 # Fuzz targets, as space-separated ./pkg:FuzzName pairs, for example
 #   ./internal/enrich:FuzzParseUserAgent
 # Each gets FUZZ_SHORT_TIME in `make test` and FUZZTIME in `make fuzz`.
-FUZZ_TARGETS ?=
+FUZZ_TARGETS ?= \
+	./internal/token:FuzzParse \
+	./internal/clientip:FuzzClientIP \
+	./internal/clientip:FuzzParse \
+	./internal/enrich:FuzzSanitizeUserAgent \
+	./internal/enrich:FuzzParseUserAgent \
+	./internal/enrich:FuzzLookup
 FUZZTIME ?= 60s
 FUZZ_SHORT_TIME ?= 5s
 
