@@ -1,0 +1,13 @@
+// Package faulttest holds sessionkit's reliability and security suites:
+// fault injection against real redis-server processes (a killed and
+// restarted server, a flushed script cache, a server slower than the
+// request deadline, an out-of-memory server, a deleted index, Cluster
+// failover and slot migration), a load test whose invariants are checked
+// against Redis directly, fuzz targets for the commands, and a test per
+// security promise of ARCHITECTURE.md.
+//
+// The package has no API: everything is in its _test.go files, which run
+// with `go test ./...` (and so `make test`). The long soak runs with
+// `make soak`; the fuzz targets run briefly in `make test` and for longer
+// with `make fuzz`.
+package faulttest

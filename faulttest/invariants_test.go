@@ -1,0 +1,279 @@
+package faulttest
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+)
+
+// stored is what Redis holds under one prefix, read directly (SCAN, HMGET,
+// ZRANGE...), never through sessionkit.
+type stored struct {
+	keys    int
+	active  map[uuid.UUID]uuid.UUID // session id -> user id, from the indexes
+	revoked map[uuid.UUID]string    // session id -> reason, from the rev hashes
+}
+
+// checkStore checks, from Redis directly, what must hold of every user's
+// keys under prefix at any quiet moment:
+//   - every key has a TTL;
+//   - each user's index (members whose deadline is after now) equals their
+//     live session keys: session hashes that exist, are not in the user's
+//     rev hash and whose deadline is after now;
+//   - no user holds more active sessions than limitOf(user) (nil: no check).
+//
+// It returns the active and revoked sessions it found.
+func checkStore(tb testing.TB, rdb redis.UniversalClient, prefix string, limitOf func(uuid.UUID) int) stored {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	all := checkTTLs(tb, rdb, prefix)
+	out := stored{keys: len(all), active: map[uuid.UUID]uuid.UUID{}, revoked: map[uuid.UUID]string{}}
+
+	var problems []string
+	fail := func(format string, args ...any) {
+		if len(problems) < 30 {
+			problems = append(problems, fmt.Sprintf(format, args...))
+		}
+	}
+	defer func() {
+		if len(problems) > 0 {
+			tb.Errorf("store invariants under %s:\n%s", prefix, strings.Join(problems, "\n"))
+		}
+	}()
+
+	// Group the keys by user tag.
+	type user struct {
+		sessions []string // members with a session hash
+		hasIndex bool
+	}
+	users := map[string]*user{}
+	for _, k := range all {
+		rest := strings.TrimPrefix(k, prefix)
+		if !strings.HasPrefix(rest, "{") {
+			continue // e.g. nothing but user keys is expected; ignore others
+		}
+		tagHex, suffix, ok := strings.Cut(rest[1:], "}:")
+		if !ok {
+			fail("key %s does not follow the layout", k)
+			continue
+		}
+		u := users[tagHex]
+		if u == nil {
+			u = &user{}
+			users[tagHex] = u
+		}
+		switch {
+		case strings.HasPrefix(suffix, "s:"):
+			u.sessions = append(u.sessions, strings.TrimPrefix(suffix, "s:"))
+		case suffix == "idx":
+			u.hasIndex = true
+		}
+	}
+
+	now := time.Now().UnixMilli()
+	tags := make([]string, 0, len(users))
+	for t := range users {
+		tags = append(tags, t)
+	}
+	type userCmds struct {
+		idx *redis.ZSliceCmd
+		rev *redis.MapStringStringCmd
+		ses []*redis.SliceCmd
+	}
+	cmds := make([]userCmds, len(tags))
+	batches(len(tags), func(lo, hi int) {
+		pipe(tb, ctx, rdb, func(p redis.Pipeliner) {
+			for i := lo; i < hi; i++ {
+				base := prefix + "{" + tags[i] + "}:"
+				cmds[i].idx = p.ZRangeWithScores(ctx, base+"idx", 0, -1)
+				cmds[i].rev = p.HGetAll(ctx, base+"rev")
+				for _, m := range users[tags[i]].sessions {
+					cmds[i].ses = append(cmds[i].ses, p.HMGet(ctx, base+"s:"+m, "uid", "ea", "la", "it"))
+				}
+			}
+		})
+	})
+	for i, tagHex := range tags {
+		u, c := users[tagHex], cmds[i]
+		b, err := hex.DecodeString(tagHex)
+		if err != nil || len(b) != len(rediskey.Tag{}) {
+			fail("tag %q is not 8 hex bytes", tagHex)
+			continue
+		}
+		var tag rediskey.Tag
+		copy(tag[:], b)
+		rev := c.rev.Val()
+		idx := map[string]int64{}
+		for _, z := range c.idx.Val() {
+			if int64(z.Score) > now {
+				idx[z.Member.(string)] = int64(z.Score)
+			}
+		}
+		var owner uuid.UUID
+		live := 0
+		for j, m := range u.sessions {
+			v := c.ses[j].Val()
+			id, ok := rediskey.SessionID(tag, m)
+			if !ok {
+				fail("session key member %q of tag %s is not a session id", m, tagHex)
+				continue
+			}
+			uid, err := uuid.Parse(str(v[0]))
+			if err != nil {
+				continue // expired between SCAN and HMGET
+			}
+			owner = uid
+			if reason, ok := rev[m]; ok {
+				_, why, _ := strings.Cut(reason, "|")
+				out.revoked[id] = why
+				if _, listed := idx[m]; listed {
+					fail("user %s: revoked session %s is still in the index", uid, id)
+				}
+				continue
+			}
+			dl := deadline(str(v[1]), str(v[2]), str(v[3]))
+			if dl <= now {
+				continue // expired: neither active nor required in the index
+			}
+			score, listed := idx[m]
+			switch {
+			case !listed:
+				fail("user %s: live session %s is missing from the index", uid, id)
+			case score != dl:
+				fail("user %s: session %s has index score %d, want its deadline %d", uid, id, score, dl)
+			default:
+				live++
+				out.active[id] = uid
+			}
+		}
+		known := map[string]bool{}
+		for _, m := range u.sessions {
+			known[m] = true
+		}
+		for m := range idx {
+			if !known[m] {
+				fail("tag %s: index member %s has no session key", tagHex, m)
+			}
+		}
+		if len(idx) > 0 && !u.hasIndex {
+			fail("tag %s: index read but not scanned", tagHex)
+		}
+		if limitOf != nil && owner != uuid.Nil {
+			if lim := limitOf(owner); lim != sessionkit.Unlimited && live > lim {
+				fail("user %s holds %d active sessions, over the limit %d", owner, live, lim)
+			}
+		}
+	}
+	return out
+}
+
+// checkTTLs fails the test for every key under prefix without a TTL, and
+// returns the keys.
+func checkTTLs(tb testing.TB, rdb redis.UniversalClient, prefix string) []string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	all := keys(tb, rdb, prefix)
+	ttls := make([]*redis.DurationCmd, len(all))
+	batches(len(all), func(lo, hi int) {
+		pipe(tb, ctx, rdb, func(p redis.Pipeliner) {
+			for i := lo; i < hi; i++ {
+				ttls[i] = p.PTTL(ctx, all[i])
+			}
+		})
+	})
+	bad := 0
+	for i, k := range all {
+		if d := ttls[i].Val(); d <= 0 {
+			if bad++; bad <= 30 {
+				tb.Errorf("key %s has no TTL (PTTL %v)", k, d)
+			}
+		}
+	}
+	return all
+}
+
+// deadline is when a session with these stored fields stops being valid, in ms.
+func deadline(ea, la, it string) int64 {
+	d, _ := strconv.ParseInt(ea, 10, 64)
+	last, _ := strconv.ParseInt(la, 10, 64)
+	idle, _ := strconv.ParseInt(it, 10, 64)
+	if idle > 0 && last+idle < d {
+		return last + idle
+	}
+	return d
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// batches calls fn on consecutive ranges of at most 1000 of n items.
+func batches(n int, fn func(lo, hi int)) {
+	for lo := 0; lo < n; lo += 1000 {
+		fn(lo, min(lo+1000, n))
+	}
+}
+
+// pipe runs the commands fn queues in one pipeline, failing the test on
+// any error but a missing value.
+func pipe(tb testing.TB, ctx context.Context, rdb redis.UniversalClient, fn func(p redis.Pipeliner)) {
+	tb.Helper()
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fn(p)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		tb.Fatalf("pipeline: %v", err)
+	}
+}
+
+// verifySessions authenticates every session the model tracks and checks
+// the answer against the model: active ones are served, revoked ones are
+// refused with the recorded reason, uncertain ones either way. It returns
+// the number of sessions checked.
+func verifySessions(tb testing.TB, f *fixture, m *model) int {
+	tb.Helper()
+	var problems []string
+	list := m.snapshotList()
+	for _, s := range list {
+		err := f.auth(s.token)
+		var re *sessionkit.RevokedError
+		switch s.st {
+		case stActive:
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("active session %s: got %v, want served", s.id, err))
+			}
+		case stRevoked:
+			if !errors.As(err, &re) || re.Reason != s.reason {
+				problems = append(problems, fmt.Sprintf("revoked session %s: got %v, want refused with reason %q", s.id, err, s.reason))
+			}
+		case stUncertain:
+			if err != nil && !errors.As(err, &re) {
+				problems = append(problems, fmt.Sprintf("session %s (revocation outcome unknown): got %v, want served or revoked", s.id, err))
+			}
+		default:
+			problems = append(problems, fmt.Sprintf("session %s left %v", s.id, s.st))
+		}
+		if len(problems) >= 30 {
+			break
+		}
+	}
+	if len(problems) > 0 {
+		tb.Errorf("after the run:\n%s", strings.Join(problems, "\n"))
+	}
+	return len(list)
+}

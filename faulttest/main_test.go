@@ -1,0 +1,292 @@
+package faulttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// reqTimeout is the deadline every call gets, as an app's request context
+// would give it (SECURITY-NOTES 20: at least one second; generous, because
+// the machine running the tests is shared and noisy).
+const reqTimeout = 5 * time.Second
+
+// The client every test session logs in from.
+const (
+	testUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	testIP = "203.0.113.7"
+)
+
+var testAddr = netip.MustParseAddr(testIP)
+
+// shared holds the servers started on first use and stopped by TestMain:
+// one standalone node and one three-master Cluster, for the tests that do
+// not break them. Tests that kill, slow down or fill a server start their own.
+var shared struct {
+	mu      sync.Mutex
+	srv     *redistest.Server
+	cluster *redistest.Cluster
+}
+
+func TestMain(m *testing.M) {
+	// go-redis logs dial failures while a fault is on; keep its lines for the
+	// security test, which checks that none carries a token.
+	redis.SetLogger(&redisLog)
+	code := m.Run()
+	shared.mu.Lock()
+	if shared.srv != nil {
+		shared.srv.Stop()
+	}
+	if shared.cluster != nil {
+		shared.cluster.Stop()
+	}
+	shared.mu.Unlock()
+	os.Exit(code)
+}
+
+// redisLog keeps what go-redis logs during the package's tests.
+var redisLog logLines
+
+// logLines is a go-redis logger that keeps the last 10,000 lines.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+	total int
+}
+
+// Printf implements go-redis's logger interface.
+func (l *logLines) Printf(_ context.Context, format string, v ...any) {
+	line := fmt.Sprintf(format, v...)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total++
+	if len(l.lines) == 10000 {
+		l.lines = l.lines[1:]
+	}
+	l.lines = append(l.lines, line)
+}
+
+// snapshot returns the lines kept and how many were logged in all.
+func (l *logLines) snapshot() ([]string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...), l.total
+}
+
+// sharedServer returns the package's standalone server, starting it on first use.
+func sharedServer(tb testing.TB) *redistest.Server {
+	tb.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.srv == nil {
+		srv, err := redistest.StartServer(redistest.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		shared.srv = srv
+	}
+	return shared.srv
+}
+
+// sharedCluster returns the package's three-master Cluster, starting it on first use.
+func sharedCluster(tb testing.TB) *redistest.Cluster {
+	tb.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.cluster == nil {
+		c, err := redistest.StartCluster(redistest.ClusterOptions{Masters: 3})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		shared.cluster = c
+	}
+	return shared.cluster
+}
+
+// fixture is a Manager over a Redis store on its own key prefix.
+type fixture struct {
+	rdb    redis.UniversalClient
+	st     *store.Redis
+	m      *sessionkit.Manager
+	prefix string
+}
+
+func newFixture(tb testing.TB, rdb redis.UniversalClient, opts ...sessionkit.Option) *fixture {
+	tb.Helper()
+	prefix := redistest.Prefix(tb)
+	st, err := store.NewRedis(rdb, store.Options{Prefix: prefix})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := sessionkit.New(st, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		m.Close(ctx)
+	})
+	return &fixture{rdb: rdb, st: st, m: m, prefix: prefix}
+}
+
+// login creates a session for user from the test client, within reqTimeout.
+func (f *fixture) login(user uuid.UUID) (sessionkit.CreateSessionResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
+	defer cancel()
+	return f.m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: testIP, UserAgent: testUA})
+}
+
+// mustLogin is login that fails the test on error.
+func (f *fixture) mustLogin(tb testing.TB, user uuid.UUID) sessionkit.CreateSessionResult {
+	tb.Helper()
+	res, err := f.login(user)
+	if err != nil {
+		tb.Fatalf("CreateSession: %v", err)
+	}
+	return res
+}
+
+// auth runs the middleware's hot path for tok from the test address, within reqTimeout.
+func (f *fixture) auth(tok string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
+	defer cancel()
+	_, err := f.m.Authenticate(ctx, tok, testAddr)
+	return err
+}
+
+// revoke revokes one session of user, within reqTimeout.
+func (f *fixture) revoke(user, id uuid.UUID) error {
+	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
+	defer cancel()
+	_, err := f.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: sessionkit.ReasonUserRevoked})
+	return err
+}
+
+// kind names the class of a Manager error, for counting and for asserting
+// which classes may occur.
+func kind(err error) string {
+	var re *sessionkit.RevokedError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, sessionkit.ErrUnavailable):
+		return "unavailable"
+	case errors.As(err, &re):
+		return "revoked"
+	case errors.Is(err, sessionkit.ErrRevoked):
+		return "revoked"
+	case errors.Is(err, sessionkit.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, sessionkit.ErrExpired):
+		return "expired"
+	case errors.Is(err, sessionkit.ErrIdle):
+		return "idle"
+	case errors.Is(err, sessionkit.ErrInvalid):
+		return "invalid"
+	}
+	return "other"
+}
+
+// forEachMaster runs fn on every master of rdb: the node itself, or each
+// Cluster master.
+func forEachMaster(ctx context.Context, rdb redis.UniversalClient, fn func(ctx context.Context, c *redis.Client) error) error {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return fn(ctx, c)
+	case *redis.ClusterClient:
+		var mu sync.Mutex // one master at a time keeps callers simple
+		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return fn(ctx, n)
+		})
+	}
+	return fmt.Errorf("faulttest: unsupported client %T", rdb)
+}
+
+// keys returns every key under prefix, across all masters, with SCAN (only
+// tests scan; sessionkit itself never does).
+func keys(tb testing.TB, rdb redis.UniversalClient, prefix string) []string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out []string
+	err := forEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			out = append(out, it.Val())
+		}
+		return it.Err()
+	})
+	if err != nil {
+		tb.Fatalf("scan %s*: %v", prefix, err)
+	}
+	return out
+}
+
+// snapshot returns every key under prefix with its serialized value (DUMP)
+// and whether it has a TTL, to show that a refused operation changed nothing.
+func snapshot(tb testing.TB, rdb redis.UniversalClient, prefix string) map[string]string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out := map[string]string{}
+	for _, k := range keys(tb, rdb, prefix) {
+		v, err := rdb.Dump(ctx, k).Result()
+		if err != nil {
+			tb.Fatalf("DUMP %s: %v", k, err)
+		}
+		ttl, err := rdb.PTTL(ctx, k).Result()
+		if err != nil {
+			tb.Fatalf("PTTL %s: %v", k, err)
+		}
+		out[k] = fmt.Sprintf("ttl=%t %x", ttl > 0, v)
+	}
+	return out
+}
+
+// diffSnapshots lists the keys created, deleted or changed between two snapshots.
+func diffSnapshots(before, after map[string]string) []string {
+	var d []string
+	for k, v := range before {
+		w, ok := after[k]
+		switch {
+		case !ok:
+			d = append(d, "deleted "+k)
+		case v != w:
+			d = append(d, "changed "+k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			d = append(d, "created "+k)
+		}
+	}
+	return d
+}
+
+// waitFor polls cond every 50 ms until it returns nil or timeout passes,
+// and returns its last error.
+func waitFor(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,221 @@
+package faulttest
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+)
+
+// Phases of a fault, as seen by the load.
+const (
+	phaseUp int32 = iota
+	phaseKilling
+	phaseDown
+	phaseRestarting
+	phaseBack
+)
+
+var phaseNames = []string{"up", "killing", "down", "restarting", "back"}
+
+// load runs fn on n goroutines, each with its own random source, until the
+// returned stop function is called; stop waits for them.
+func load(n int, fn func(r *rand.Rand)) (stop func()) {
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
+			for !done.Load() {
+				fn(r)
+			}
+		})
+	}
+	return func() {
+		done.Store(true)
+		wg.Wait()
+	}
+}
+
+// seed logs users in, sessions each, and revokes every third session.
+func seed(tb testing.TB, f *fixture, m *model, users []uuid.UUID, sessions int) {
+	tb.Helper()
+	for _, u := range users {
+		for range sessions {
+			m.addCreated(f.mustLogin(tb, u))
+		}
+	}
+	for i, s := range m.list {
+		if i%3 != 0 || !m.beginRevoke(s) {
+			continue
+		}
+		if err := f.revoke(s.user, s.id); !m.endRevoke(s, sessionkit.ReasonUserRevoked, err) || err != nil {
+			tb.Fatalf("RevokeSession: %v", err)
+		}
+	}
+}
+
+func newUsers(n int) []uuid.UUID {
+	users := make([]uuid.UUID, n)
+	for i := range users {
+		users[i] = uuid.New()
+	}
+	return users
+}
+
+// TestRedisKilledMidLoad kills redis-server (SIGKILL, as a crash would) while
+// logins, authentications and revocations run, keeps it down, then restarts
+// it from its append-only file. While it is down every authentication and
+// login fails with ErrUnavailable (the middleware's 503): never served, never
+// treated as no session. After the restart every session that existed is
+// served again and no acknowledged revocation is undone.
+func TestRedisKilledMidLoad(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	f := newFixture(t, srv.Client(t), sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+	m := newModel()
+	users := newUsers(30)
+	seed(t, f, m, users, 3)
+
+	var phase atomic.Int32
+	var cnt counter
+	// judge checks one outcome against the phases at the call's start and end.
+	judge := func(op string, p0, p1 int32, err error) {
+		cnt.add(phaseNames[p0]+"/"+op, err)
+		k := kind(err)
+		switch {
+		case p0 == phaseDown && p1 == phaseDown && k != "unavailable":
+			m.problem("%s while Redis was down: got %v, want ErrUnavailable", op, err)
+		case k == "unavailable" && (p0 == phaseUp && p1 == phaseUp || p0 == phaseBack):
+			m.problem("%s while Redis was up (%s): got %v", op, phaseNames[p0], err)
+		case k != "ok" && k != "unavailable" && k != "revoked":
+			m.problem("%s (%s): unexpected %v", op, phaseNames[p0], err)
+		}
+	}
+	stopAuth := load(3, func(r *rand.Rand) {
+		s := m.pick(r)
+		before, _ := m.stateOf(s)
+		p0 := phase.Load()
+		err := f.auth(s.token)
+		judge("authenticate", p0, phase.Load(), err)
+		m.checkAuth(s, before, err)
+	})
+	stopWrites := load(1, func(r *rand.Rand) {
+		time.Sleep(10 * time.Millisecond)
+		p0 := phase.Load()
+		res, err := f.login(users[r.IntN(len(users))])
+		judge("login", p0, phase.Load(), err)
+		if err == nil {
+			m.addCreated(res)
+		}
+		if s := m.pick(r); m.beginRevoke(s) {
+			p0 := phase.Load()
+			err := f.revoke(s.user, s.id)
+			judge("revoke", p0, phase.Load(), err)
+			m.endRevoke(s, sessionkit.ReasonUserRevoked, err)
+		}
+	})
+
+	time.Sleep(500 * time.Millisecond)
+	phase.Store(phaseKilling)
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	phase.Store(phaseDown)
+	// While down, check a sample directly too, so the phase surely saw requests.
+	sample := m.snapshotList()[:20]
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		for _, s := range sample {
+			if err := f.auth(s.token); !errors.Is(err, sessionkit.ErrUnavailable) {
+				t.Errorf("authenticate while down: got %v, want ErrUnavailable", err)
+			}
+		}
+		if _, err := f.login(users[0]); !errors.Is(err, sessionkit.ErrUnavailable) {
+			t.Errorf("login while down: got %v, want ErrUnavailable", err)
+		}
+	}
+	phase.Store(phaseRestarting)
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	probe := sample[1] // not revoked by seed (every third is), maybe by the load
+	if err := waitFor(10*time.Second, func() error {
+		err := f.auth(probe.token)
+		if errors.Is(err, sessionkit.ErrRevoked) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	phase.Store(phaseBack)
+	time.Sleep(500 * time.Millisecond)
+	stopWrites()
+	stopAuth()
+
+	m.settle()
+	if p := m.report(); p != "" {
+		t.Errorf("during the load:\n%s", p)
+	}
+	if n := cnt.get("down/authenticate", "unavailable"); n == 0 {
+		t.Errorf("the load made no authentication while Redis was down: %s", &cnt)
+	}
+	checked := verifySessions(t, f, m)
+	st := checkStore(t, f.rdb, f.prefix, nil)
+	compareStore(t, m, st)
+	active, revoked, uncertain := m.counts()
+	t.Logf("sessions checked after restart: %d (active %d, revoked %d, revocation outcome unknown %d); operations: %s",
+		checked, active, revoked, uncertain, &cnt)
+}
+
+// compareStore checks the model against what Redis holds: every session the
+// model holds active is in its user's index, every one it holds revoked is
+// recorded revoked with the same reason, and the number of active sessions
+// is created minus revoked (sessions whose revocation outcome is unknown may
+// be either).
+func compareStore(tb testing.TB, m *model, st stored) {
+	tb.Helper()
+	var problems []string
+	active, uncertainActive := 0, 0
+	for _, s := range m.snapshotList() {
+		_, isActive := st.active[s.id]
+		reason, isRevoked := st.revoked[s.id]
+		switch s.st {
+		case stActive:
+			active++
+			if !isActive {
+				problems = append(problems, fmt.Sprintf("session %s: active in the model, not in the index", s.id))
+			}
+		case stRevoked:
+			if !isRevoked || reason != s.reason {
+				problems = append(problems, fmt.Sprintf("session %s: revoked (%s) in the model; stored revoked=%t reason %q", s.id, s.reason, isRevoked, reason))
+			}
+		case stUncertain:
+			if isActive {
+				uncertainActive++
+			}
+		}
+	}
+	m.mu.Lock()
+	created, revoked := m.created, m.revoked
+	m.mu.Unlock()
+	if got, want := len(st.active), active+uncertainActive; got != want {
+		problems = append(problems, fmt.Sprintf("active sessions in Redis: got %d, want %d", got, want))
+	}
+	if _, _, uncertain := m.counts(); uncertain == 0 && created-revoked != len(st.active) {
+		problems = append(problems, fmt.Sprintf("created %d - revoked %d = %d, but Redis holds %d active", created, revoked, created-revoked, len(st.active)))
+	}
+	if len(problems) > 30 {
+		problems = problems[:30]
+	}
+	for _, p := range problems {
+		tb.Error(p)
+	}
+}
