@@ -77,12 +77,6 @@ local function expire_events(ev, retained_until, now, retention)
   redis.call('PEXPIREAT', ev, int(t))
 end
 
-local function max_retained(all)
-  local top = redis.call('ZRANGE', all, -1, -1, 'WITHSCORES')
-  if top[2] then return tonumber(top[2]) end
-  return 0
-end
-
 -- active_or_refusal checks a session member against the index: nil when
 -- active, else a reply refusing it.
 local function check_index(idx, rev, member)

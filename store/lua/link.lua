@@ -12,5 +12,6 @@ if refused then return refused end
 redis.call('HSET', KEYS[1], 'rt', ARGV[3]) -- first write: deny-oom
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[4], '*', 't', 'refresh_token_linked', 'u', f[1],
   's', ARGV[2], 'at', ARGV[1], 'rt', ARGV[3])
-expire_events(KEYS[4], max_retained(KEYS[5]), now, tonumber(ARGV[5]))
+prune(KEYS[2], KEYS[5], KEYS[3], now)
+expire_events(KEYS[4], expire_user(KEYS[2], KEYS[5], KEYS[3]), now, tonumber(ARGV[5]))
 return {'ok', f[1], id}

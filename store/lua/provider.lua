@@ -26,5 +26,6 @@ while #list > tonumber(ARGV[4]) do table.remove(list, 1) end
 redis.call('HSET', KEYS[1], 'lp', name, 'lpa', ARGV[1], 'pa', table.concat(list, ',')) -- first write: deny-oom
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[6], '*', 't', 'provider_accessed', 'u', f[1],
   's', ARGV[2], 'at', ARGV[1], 'p', name)
-expire_events(KEYS[4], max_retained(KEYS[5]), now, tonumber(ARGV[7]))
+prune(KEYS[2], KEYS[5], KEYS[3], now)
+expire_events(KEYS[4], expire_user(KEYS[2], KEYS[5], KEYS[3]), now, tonumber(ARGV[7]))
 return {'ok', 1, present and 0 or 1, f[1], id}
