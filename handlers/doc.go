@@ -1,0 +1,30 @@
+// Package handlers serves the /sessions routes of sessionkit's HTTP
+// contract: login, logout, sign out everywhere else, list, get and revoke
+// sessions, and the audit trail. It needs no router: New returns an
+// http.Handler built on an http.ServeMux with Go 1.22 method patterns, and
+// Mount registers it on the app's mux under /sessions and /sessions/.
+//
+//	h, err := handlers.New(m, handlers.Options{
+//		Login: func(r *http.Request) (uuid.UUID, error) {
+//			user, pass, err := handlers.Credentials(r)
+//			if err != nil {
+//				return uuid.Nil, err
+//			}
+//			id, ok := users.Check(r.Context(), user, pass)
+//			if !ok {
+//				return uuid.Nil, handlers.ErrBadCredentials
+//			}
+//			return id, nil
+//		},
+//	})
+//	if err != nil { ... }
+//	h.Mount(mux)
+//
+// Every route but login needs a valid session; the routes authenticate with
+// a middleware.Authenticator built from Options.Session, and a request that
+// an app-wide middleware of the same Manager has already authenticated is
+// not authenticated twice. State-changing routes (POST and DELETE) are
+// wrapped in http.CrossOriginProtection. Failures are RFC 9457 problem JSON
+// written by the same ErrorWriter as the middleware's. The routes are
+// listed by Routes and described in openapi.json at the repository root.
+package handlers

@@ -1,0 +1,200 @@
+package handlers
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/middleware"
+)
+
+// DefaultMaxBodyBytes bounds a login request body when Options.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Options configures the /sessions routes.
+type Options struct {
+	// Login checks a login request's credentials and returns the user's id.
+	// The body is already read and bounded: call Credentials for the
+	// username and password (or r.PostFormValue, or decode r.Body, which is
+	// replayable, for other fields). Return an error wrapping
+	// ErrBadCredentials to refuse the login (401 invalid_credentials); any
+	// other error is 503 when it wraps sessionkit.ErrUnavailable or a
+	// context error, 500 otherwise. Required.
+	Login func(r *http.Request) (uuid.UUID, error)
+	// Session configures how the routes read and check the session cookie
+	// and write errors; use the same value as the app's middleware. Its
+	// Optional field is ignored: the routes decide per route. Its
+	// InsecureDevCookies also makes the login cookie lose Secure and the
+	// __Host- prefix. Default: the middleware defaults.
+	Session middleware.Options
+	// TrustedOrigins are origins ("https://app.example.com") whose
+	// cross-origin POST and DELETE requests are allowed. Default: none.
+	TrustedOrigins []string
+	// MaxBodyBytes bounds the login body; larger is 413. Default: 64 KiB.
+	MaxBodyBytes int64
+}
+
+// Route is one route of the HTTP contract.
+type Route struct {
+	Method string // "GET", "POST" or "DELETE"
+	Path   string // as in OpenAPI: "/sessions/{id}"
+	// Session reports whether the route requires a valid session (401 without).
+	Session bool
+	// CrossOrigin reports whether the route is guarded by http.CrossOriginProtection.
+	CrossOrigin bool
+}
+
+// Pattern is the route's http.ServeMux pattern, "GET /sessions/{id}".
+func (rt Route) Pattern() string { return rt.Method + " " + rt.Path }
+
+// routes is the one table of what is served; the OpenAPI test compares the
+// document against it.
+var routes = []Route{
+	{Method: http.MethodPost, Path: "/sessions", CrossOrigin: true},
+	{Method: http.MethodGet, Path: "/sessions", Session: true},
+	{Method: http.MethodDelete, Path: "/sessions", Session: true, CrossOrigin: true},
+	{Method: http.MethodGet, Path: "/sessions/current", Session: true},
+	{Method: http.MethodDelete, Path: "/sessions/current", CrossOrigin: true},
+	{Method: http.MethodGet, Path: "/sessions/events", Session: true},
+	{Method: http.MethodGet, Path: "/sessions/{id}", Session: true},
+	{Method: http.MethodDelete, Path: "/sessions/{id}", Session: true, CrossOrigin: true},
+}
+
+// Routes returns every route the Handler serves.
+func Routes() []Route { return slices.Clone(routes) }
+
+// Handler serves the /sessions routes. It is safe for concurrent use.
+type Handler struct {
+	m        *sessionkit.Manager
+	auth     *middleware.Authenticator
+	login    func(*http.Request) (uuid.UUID, error)
+	cookie   string
+	insecure bool
+	maxBody  int64
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// New checks opts and returns the Handler for the routes over m.
+func New(m *sessionkit.Manager, opts Options) (*Handler, error) {
+	if opts.Login == nil {
+		return nil, invalid("Login", "must not be nil")
+	}
+	if opts.MaxBodyBytes < 0 {
+		return nil, invalid("MaxBodyBytes", "must not be negative")
+	}
+	sess := opts.Session
+	sess.Optional = false
+	auth, err := middleware.NewAuthenticator(m, sess)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		m: m, auth: auth, login: opts.Login, cookie: auth.Options().CookieName,
+		insecure: sess.InsecureDevCookies, maxBody: opts.MaxBodyBytes, log: sess.Logger,
+		mux: http.NewServeMux(),
+	}
+	if h.maxBody == 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range opts.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("%w: handlers: TrustedOrigins: %w", sessionkit.ErrInvalid, err)
+		}
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.problem(w, r, http.StatusForbidden, middleware.ReasonCrossOrigin, "Cross-origin requests may not change sessions.")
+	}))
+	serve := map[string]http.HandlerFunc{
+		"POST /sessions":           h.createSession,
+		"GET /sessions":            h.listSessions,
+		"DELETE /sessions":         h.revokeAll,
+		"GET /sessions/current":    h.currentSession,
+		"DELETE /sessions/current": h.logout,
+		"GET /sessions/events":     h.events,
+		"GET /sessions/{id}":       h.getSession,
+		"DELETE /sessions/{id}":    h.revokeSession,
+	}
+	for _, rt := range routes {
+		var hh http.Handler = serve[rt.Pattern()]
+		if rt.Session {
+			hh = auth.Middleware(hh)
+		}
+		if rt.CrossOrigin {
+			hh = cop.Handler(hh)
+		}
+		h.mux.Handle(rt.Pattern(), hh)
+	}
+	return h, nil
+}
+
+func invalid(field, why string) error {
+	return fmt.Errorf("%w: handlers: %s: %s", sessionkit.ErrInvalid, field, why)
+}
+
+// Mount registers h on mux for /sessions and everything under /sessions/.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.Handle("/sessions", h)
+	mux.Handle("/sessions/", h)
+}
+
+// ServeHTTP serves one of the routes; another path under /sessions is 404
+// and another method 405 (with Allow), both as problem JSON.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := h.mux.Handler(r); pattern != "" {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		h.problem(w, r, http.StatusNotFound, middleware.ReasonNotFound, "No such route.")
+		return
+	}
+	if slices.Contains(allow, http.MethodGet) {
+		allow = append(allow, http.MethodHead)
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	h.problem(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "The route does not support this method.")
+}
+
+func (h *Handler) problem(w http.ResponseWriter, r *http.Request, status int, reason, detail string) {
+	h.auth.WriteProblem(w, r, middleware.NewProblem(status, reason, detail))
+}
+
+// writeJSON answers v as JSON that must not be cached: it is session data.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // the wire types always marshal
+		http.Error(w, "sessionkit: encoding the response failed", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// session is the authenticated session of a route that requires one.
+func session(r *http.Request) sessionkit.Session {
+	s, _ := sessionkit.FromContext(r.Context())
+	return s
+}

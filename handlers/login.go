@@ -1,0 +1,186 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/middleware"
+)
+
+// ErrBadCredentials is what Options.Login returns (or wraps) to refuse a
+// login: 401 invalid_credentials, no session, no cookie.
+var ErrBadCredentials = errors.New("sessionkit: bad credentials")
+
+// ErrNoCredentials is returned by Credentials for a request that is not a
+// login request of this package.
+var ErrNoCredentials = errors.New("sessionkit: no credentials in the request")
+
+type credentialsKey struct{}
+
+type credentials struct{ username, password string }
+
+// Credentials returns the username and password of a login request, read
+// from its JSON body ({"username": ..., "password": ...}) or its
+// application/x-www-form-urlencoded form. Call it from Options.Login; both
+// are non-empty there, since a login without them is refused with 400
+// before Login runs.
+func Credentials(r *http.Request) (username, password string, err error) {
+	c, ok := r.Context().Value(credentialsKey{}).(credentials)
+	if !ok {
+		return "", "", ErrNoCredentials
+	}
+	return c.username, c.password, nil
+}
+
+// createSession is POST /sessions: the login.
+//
+// The body is read first, bounded, and must hold a username and password;
+// then the app's check runs; then the session the request carried, if any,
+// is revoked (reason replaced_by_login: no fixation, and a user at their
+// limit is not evicted by their own re-login); then the new session is
+// created and its token set as the cookie, and only there.
+//
+// A request carrying two session cookies revokes neither (which one it
+// "carried" is unknowable) and still logs in.
+func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Cookie")
+	c, status, detail := h.readCredentials(w, r)
+	if status != 0 {
+		reason := middleware.ReasonInvalidRequest
+		switch status {
+		case http.StatusRequestEntityTooLarge:
+			reason = middleware.ReasonRequestTooLarge
+		case http.StatusUnsupportedMediaType:
+			reason = middleware.ReasonUnsupportedMedia
+		}
+		h.problem(w, r, status, reason, detail)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), credentialsKey{}, c))
+	user, err := h.login(r)
+	switch {
+	case errors.Is(err, ErrBadCredentials):
+		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidCredentials, "The username or password is wrong.")
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	case user == uuid.Nil:
+		h.log.Error("sessionkit: Login returned the nil user id without an error")
+		h.fail(w, r, errors.New("sessionkit: Login returned the nil user id"))
+		return
+	}
+	ip, ok := h.auth.ClientIP(r)
+	if !ok {
+		h.fail(w, r, errors.New("sessionkit: login: RemoteAddr is not an IP address"))
+		return
+	}
+	if err := h.revokeCarried(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res, err := h.m.CreateSession(r.Context(), sessionkit.CreateSession{
+		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(),
+	})
+	if err != nil {
+		if !errors.Is(err, sessionkit.ErrUnavailable) {
+			err = internal(err) // a refused command is the server's fault, not the client's
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.setCookie(w, res.Token, res.Session.ExpiresAt)
+	h.log.Info("sessionkit: signed in", "user_id", user.String(), "session_id", res.Session.ID.String(), "evicted", len(res.Evicted))
+	w.Header().Set("Location", "/sessions/"+res.Session.ID.String())
+	writeJSON(w, http.StatusCreated, res.Session.JSON(true))
+}
+
+// internalError hides a sentinel that would map to a 4xx: the error is the server's.
+type internalError struct{ err error }
+
+func (e internalError) Error() string { return e.err.Error() }
+
+func internal(err error) error { return internalError{err} }
+
+// fail writes the problem for err, logging store failures and internal errors.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.auth.Fail(w, r, err)
+}
+
+// revokeCarried revokes the valid session the login request carried, if
+// any. Only a store failure is an error.
+func (h *Handler) revokeCarried(r *http.Request) error {
+	ar, err := h.auth.Authenticate(r)
+	if err != nil {
+		if middleware.Anonymous(err) || errors.Is(err, middleware.ErrAmbiguousToken) {
+			return nil
+		}
+		return err
+	}
+	old := session(ar)
+	_, err = h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{
+		SessionID: old.ID, UserID: old.UserID, Reason: sessionkit.ReasonLogin,
+	})
+	if errors.Is(err, sessionkit.ErrNotFound) { // revoked meanwhile
+		return nil
+	}
+	return err
+}
+
+// readCredentials reads the bounded body as JSON or a form and returns the
+// credentials, or the status and detail of the refusal. The body is left
+// replayable for Options.Login.
+func (h *Handler) readCredentials(w http.ResponseWriter, r *http.Request) (credentials, int, string) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
+		return credentials{}, http.StatusUnsupportedMediaType, "The body must be application/json or application/x-www-form-urlencoded."
+	}
+	if r.ContentLength > h.maxBody {
+		return credentials{}, http.StatusRequestEntityTooLarge, "The body is too large."
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return credentials{}, http.StatusRequestEntityTooLarge, "The body is too large."
+		}
+		return credentials{}, http.StatusBadRequest, "The body could not be read."
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var c credentials
+	if mt == "application/json" {
+		var in struct {
+			Username *string `json:"username"`
+			Password *string `json:"password"`
+		}
+		if err := json.Unmarshal(body, &in); err != nil {
+			return credentials{}, http.StatusBadRequest, "The body is not a JSON object with string fields username and password."
+		}
+		if in.Username != nil {
+			c.username = *in.Username
+		}
+		if in.Password != nil {
+			c.password = *in.Password
+		}
+	} else {
+		form, err := url.ParseQuery(string(body))
+		if err != nil || len(form["username"]) > 1 || len(form["password"]) > 1 {
+			return credentials{}, http.StatusBadRequest, "The form is malformed."
+		}
+		r.PostForm = form
+		r.ParseForm() // fills r.Form from the query and PostForm
+		c = credentials{username: form.Get("username"), password: form.Get("password")}
+	}
+	if c.username == "" || c.password == "" {
+		return credentials{}, http.StatusBadRequest, "The username and password are required."
+	}
+	return c, 0, ""
+}

@@ -1,0 +1,323 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/middleware"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+var shared *redistest.Server
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	srv, err := redistest.StartServer(redistest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer srv.Stop()
+	shared = srv
+	return m.Run()
+}
+
+const (
+	chromeMac  = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	cookieName = middleware.DefaultCookieName
+)
+
+// counter is a go-redis hook counting the commands a client sends.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// users is the app's credential check: alice and bob, password "password".
+type users struct {
+	ids   map[string]uuid.UUID
+	calls atomic.Int64
+	err   atomic.Pointer[error] // when set, Login fails with it
+}
+
+func (u *users) login(r *http.Request) (uuid.UUID, error) {
+	u.calls.Add(1)
+	if e := u.err.Load(); e != nil {
+		return uuid.Nil, *e
+	}
+	name, pass, err := handlers.Credentials(r)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	id, ok := u.ids[name]
+	if !ok || pass != "password" {
+		return uuid.Nil, handlers.ErrBadCredentials
+	}
+	return id, nil
+}
+
+// setup varies a fixture.
+type setup struct {
+	server  *redistest.Server // default: shared
+	mopts   []sessionkit.Option
+	options func(*handlers.Options)
+	plain   bool // plain HTTP instead of TLS
+}
+
+type fixture struct {
+	m           *sessionkit.Manager
+	clock       *fakeClock
+	calls       *counter
+	users       *users
+	h           *handlers.Handler
+	srv         *httptest.Server
+	alice, bob  uuid.UUID
+	logs        *logBuffer
+	sessionOpts middleware.Options
+}
+
+func newFixture(t *testing.T, s setup) *fixture {
+	t.Helper()
+	if s.server == nil {
+		s.server = shared
+	}
+	rdb := redis.NewClient(&redis.Options{
+		Addr: s.server.Addr(), ContextTimeoutEnabled: true,
+		MaxRetries: 1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+	})
+	t.Cleanup(func() { rdb.Close() })
+	calls := &counter{}
+	rdb.AddHook(calls)
+	st, err := store.NewRedis(rdb, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{calls: calls, alice: uuid.New(), bob: uuid.New(), logs: &logBuffer{}}
+	f.clock = &fakeClock{t: time.UnixMilli(time.Now().UnixMilli())}
+	tiers := sessionkit.Tiers{"plus": 10, "free": 1}.Limit(func(_ context.Context, id uuid.UUID) (string, error) {
+		if id == f.bob {
+			return "free", nil
+		}
+		return "plus", nil
+	})
+	mopts := append([]sessionkit.Option{sessionkit.WithClock(f.clock.Now), sessionkit.WithLimit(tiers)}, s.mopts...)
+	if f.m, err = sessionkit.New(st, mopts...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.m.Close(context.Background()) })
+	f.users = &users{ids: map[string]uuid.UUID{"alice": f.alice, "bob": f.bob}}
+	opts := handlers.Options{Login: f.users.login, Session: middleware.Options{Logger: f.logs.logger()}}
+	if s.options != nil {
+		s.options(&opts)
+	}
+	f.sessionOpts = opts.Session
+	if f.h, err = handlers.New(f.m, opts); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	f.h.Mount(mux)
+	if s.plain {
+		f.srv = httptest.NewServer(mux)
+	} else {
+		f.srv = httptest.NewTLSServer(mux)
+	}
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// client is one device: a browser-like client with its own cookie jar.
+func (f *fixture) client(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{
+		Transport:     f.srv.Client().Transport,
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// response is a read HTTP response.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	resp   *http.Response
+}
+
+func (r response) problem(t *testing.T) middleware.Problem {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type: got %q, want application/problem+json (status %d, body %q)", ct, r.status, r.body)
+	}
+	var p middleware.Problem
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("problem %q: %v", r.body, err)
+	}
+	if p.Status != r.status {
+		t.Errorf("problem status: got %d, want %d", p.Status, r.status)
+	}
+	return p
+}
+
+// wantProblem fails the test unless r is the problem status/reason.
+func (r response) wantProblem(t *testing.T, status int, reason string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("got status %d (%s), want %d", r.status, r.body, status)
+	}
+	if p := r.problem(t); p.Reason != reason {
+		t.Errorf("reason: got %q, want %q", p.Reason, reason)
+	}
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+}
+
+// sessionCookie returns the Set-Cookie for the session cookie, if any.
+func (r response) sessionCookie() *http.Cookie {
+	for _, c := range r.resp.Cookies() {
+		if c.Name == cookieName || c.Name == middleware.DevCookieName {
+			return c
+		}
+	}
+	return nil
+}
+
+// do sends a request from c (nil: a client without cookies) with extra headers.
+func (f *fixture) do(t *testing.T, c *http.Client, method, path string, body io.Reader, header http.Header) response {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if c == nil {
+		c = &http.Client{Transport: f.srv.Client().Transport}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b, resp: resp}
+}
+
+// withToken is a header carrying token as the session cookie.
+func withToken(token string) http.Header {
+	return http.Header{"Cookie": {cookieName + "=" + token}}
+}
+
+var jsonType = http.Header{"Content-Type": {"application/json"}}
+
+// login signs user in from c and returns the session and its token.
+func (f *fixture) login(t *testing.T, c *http.Client, user string) (sessionkit.SessionJSON, string) {
+	t.Helper()
+	r := f.do(t, c, "POST", "/sessions", strings.NewReader(`{"username":"`+user+`","password":"password"}`),
+		http.Header{"Content-Type": {"application/json"}, "User-Agent": {chromeMac}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("login %s: got %d (%s), want 201", user, r.status, r.body)
+	}
+	var s sessionkit.SessionJSON
+	r.decode(t, &s)
+	ck := r.sessionCookie()
+	if ck == nil {
+		t.Fatalf("login %s: no session cookie", user)
+	}
+	return s, ck.Value
+}
+
+// countSessions returns how many sessions, in any state, the user has.
+func (f *fixture) countSessions(t *testing.T, user uuid.UUID) int {
+	t.Helper()
+	list, err := f.m.ListUserSessions(context.Background(), user, sessionkit.ListOptions{IncludeRevoked: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

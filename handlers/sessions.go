@@ -1,0 +1,166 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/middleware"
+)
+
+// listResponse is the body of GET /sessions.
+type listResponse struct {
+	Sessions []sessionkit.SessionJSON `json:"sessions"`
+	Total    int                      `json:"total"`
+}
+
+// revokedResponse is the body of DELETE /sessions.
+type revokedResponse struct {
+	Revoked int `json:"revoked"`
+}
+
+// listSessions is GET /sessions[?include_revoked=true].
+func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) {
+	includeRevoked, ok := boolParam(r, "include_revoked")
+	if !ok {
+		h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidRequest, "include_revoked must be true or false.")
+		return
+	}
+	cur := session(r)
+	list, err := h.m.ListUserSessions(r.Context(), cur.UserID, sessionkit.ListOptions{IncludeRevoked: includeRevoked})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := listResponse{Sessions: make([]sessionkit.SessionJSON, len(list)), Total: len(list)}
+	for i, s := range list {
+		out.Sessions[i] = s.JSON(s.ID == cur.ID)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// currentSession is GET /sessions/current.
+func (h *Handler) currentSession(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, session(r).JSON(true))
+}
+
+// getSession is GET /sessions/{id}: one of the caller's sessions, in any
+// state while retained. Unknown and foreign ids are the same 404.
+func (h *Handler) getSession(w http.ResponseWriter, r *http.Request) {
+	id, ok := h.pathID(w, r)
+	if !ok {
+		return
+	}
+	cur := session(r)
+	s, err := h.m.UserSession(r.Context(), cur.UserID, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.JSON(s.ID == cur.ID))
+}
+
+// revokeSession is DELETE /sessions/{id}: sign another of the caller's
+// sessions out. Unknown, foreign and already revoked ids are the same 404;
+// the caller's own session is 400 (use DELETE /sessions/current).
+func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
+	id, ok := h.pathID(w, r)
+	if !ok {
+		return
+	}
+	cur := session(r)
+	if !rediskey.IsSessionID(id) { // a UUID no session can have: unknown, like any other
+		h.fail(w, r, sessionkit.ErrNotFound)
+		return
+	}
+	if id == cur.ID {
+		h.problem(w, r, http.StatusBadRequest, middleware.ReasonCurrentSession, "This is the current session: sign out with DELETE /sessions/current.")
+		return
+	}
+	_, err := h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: cur.UserID, Reason: sessionkit.ReasonUserRevoked})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// revokeAll is DELETE /sessions[?include_current=true]: sign out
+// everywhere else, or everywhere.
+func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
+	includeCurrent, ok := boolParam(r, "include_current")
+	if !ok {
+		h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidRequest, "include_current must be true or false.")
+		return
+	}
+	cur := session(r)
+	cmd := sessionkit.RevokeAllUserSessions{UserID: cur.UserID, Reason: sessionkit.ReasonLogoutAll, ExceptSessionID: cur.ID}
+	if includeCurrent {
+		cmd.ExceptSessionID = uuid.Nil
+	}
+	res, err := h.m.RevokeAllUserSessions(r.Context(), cmd)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if includeCurrent {
+		h.clearCookie(w)
+	}
+	h.log.Info("sessionkit: signed out everywhere", "user_id", cur.UserID.String(), "revoked", res.Revoked, "include_current", includeCurrent)
+	writeJSON(w, http.StatusOK, revokedResponse{Revoked: res.Revoked})
+}
+
+// logout is DELETE /sessions/current. It is idempotent: without a valid
+// session it still answers 204 and clears the cookie. A store failure is
+// 503 and leaves the cookie, so the client can retry rather than believe
+// a session is gone that is still valid.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Cookie")
+	ar, err := h.auth.Authenticate(r)
+	switch {
+	case err == nil:
+		s := session(ar)
+		_, err = h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout})
+		if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
+			h.fail(w, r, err)
+			return
+		}
+		h.log.Info("sessionkit: signed out", "user_id", s.UserID.String(), "session_id", s.ID.String())
+	case !middleware.Anonymous(err) && !errors.Is(err, middleware.ErrAmbiguousToken):
+		h.fail(w, r, err)
+		return
+	}
+	h.clearCookie(w)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pathID parses the {id} wildcard as a session id, or answers 400 invalid_id.
+func (h *Handler) pathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
+	s := r.PathValue("id")
+	if len(s) == 36 { // the canonical form only: no braces, urn: or bare hex
+		if id, err := uuid.Parse(s); err == nil {
+			return id, true
+		}
+	}
+	h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidID, "The session id is not a UUID.")
+	return uuid.Nil, false
+}
+
+// boolParam reads an optional boolean query parameter; absent is false.
+func boolParam(r *http.Request, name string) (v, ok bool) {
+	q := r.URL.Query()[name]
+	switch {
+	case len(q) == 0:
+		return false, true
+	case len(q) > 1:
+		return false, false
+	}
+	v, err := strconv.ParseBool(q[0])
+	return v, err == nil
+}
