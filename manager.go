@@ -384,3 +384,20 @@ func validStreamID(s string) bool {
 	}
 	return dash && digits > 0
 }
+
+// ReasonRenewed is the revocation reason of a session replaced by RenewSession.
+const ReasonRenewed = "renewed"
+
+// RenewSession replaces the user's session old with a new one on the same
+// device: call it when privileges change (a second factor passed, a password
+// changed) so that a token captured before the change is worthless. The old
+// session is revoked first, so renewing never evicts another device; if the
+// new session cannot be created the user is signed out (fail closed).
+func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, userAgent string) (CreateSessionResult, error) {
+	if _, err := m.RevokeSession(ctx, RevokeSession{SessionID: old.ID, UserID: old.UserID, Reason: ReasonRenewed}); err != nil {
+		return CreateSessionResult{}, err
+	}
+	return m.CreateSession(ctx, CreateSession{
+		UserID: old.UserID, IPAddress: ipAddress, UserAgent: userAgent, RefreshTokenID: old.RefreshTokenID,
+	})
+}

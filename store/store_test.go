@@ -826,3 +826,31 @@ func TestRevokedStayListableUntilRetentionEnds(t *testing.T) {
 
 func tagOf(id uuid.UUID) string    { return strings.ReplaceAll(id.String(), "-", "")[:16] }
 func memberOf(id uuid.UUID) string { return strings.ReplaceAll(id.String(), "-", "")[16:] }
+
+func TestRenewSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, sessionkit.WithLimit(sessionkit.FixedLimit(2)))
+		user := uuid.New()
+		other := f.login(t, user)
+		old := f.login(t, user) // the user is at the limit
+		res, err := f.m.RenewSession(f.ctx, old.Session, "203.0.113.7", chromeMac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Evicted) != 0 || res.Session.ID == old.Session.ID || res.Token == old.Token {
+			t.Fatalf("renew: %+v", res)
+		}
+		var re *sessionkit.RevokedError
+		if _, err := f.m.Authenticate(f.ctx, old.Token, netip.Addr{}); !errors.As(err, &re) || re.Reason != sessionkit.ReasonRenewed {
+			t.Errorf("old token: got %v, want revoked (renewed)", err)
+		}
+		for _, tok := range []string{other.Token, res.Token} {
+			if _, err := f.m.Authenticate(f.ctx, tok, netip.Addr{}); err != nil {
+				t.Errorf("after renew: %v", err)
+			}
+		}
+		if _, err := f.m.RenewSession(f.ctx, old.Session, "203.0.113.7", chromeMac); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("renewing a revoked session: got %v, want ErrNotFound", err)
+		}
+	})
+}
