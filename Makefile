@@ -112,3 +112,26 @@ fuzz:
 		echo "make: fuzzing $$name in $$pkg for $(FUZZTIME)"; \
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$pkg" || exit 1; \
 	done
+
+# bench runs the load harness in bench/ (its own module, so the peers it
+# compares against stay out of the library's go.mod): it starts its own
+# redis-server, loads each configuration with wrk and prints the table,
+# then runs the Go benchmarks of the hot path. Results go to bench/results/.
+# BENCH_FLAGS passes flags to the harness (go run ./cmd/bench -h lists them).
+# wrk is installed from Debian when missing; redis-server through deps.
+BENCH_FLAGS ?=
+BENCH_GO ?= -run='^$$' -bench='Authenticate|CreateSession|ListUserSessions|RevokeAll$$|RevocationPropagation|Middleware|Parse$$' -benchtime=1000x
+
+.PHONY: bench
+bench:
+	@command -v redis-server >/dev/null 2>&1 || $(MAKE) --no-print-directory deps
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+		echo "make: installing wrk"; \
+		$$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk || \
+		{ echo "make: could not install wrk; install it and run make bench again" >&2; exit 1; }; \
+	fi
+	cd bench && $(GO) run ./cmd/bench $(BENCH_FLAGS)
+	@mkdir -p bench/results
+	set -o pipefail; $(GO) test $(BENCH_GO) ./store/ ./middleware/ ./internal/token/ 2>&1 | grep -v '^[0-9/: ]* \(INFO\|WARN\) ' | tee bench/results/go-bench.txt

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed session.lua
+var wrkScript string
+
+// loadResult is one wrk run against one row.
+type loadResult struct {
+	requests     int64
+	duration     time.Duration
+	p50, p99     time.Duration
+	statusErrors int64
+	socketErrors int64
+	roundTrips   float64 // top-level Redis commands per request
+	writes       float64 // Redis write commands (inside scripts too) per request
+}
+
+func (r loadResult) rps() float64 { return float64(r.requests) / r.duration.Seconds() }
+
+// loader runs wrk from its own process against a row.
+type loader struct {
+	wrk     string
+	dir     string // script and cookie files
+	threads int
+	conns   int
+}
+
+func newLoader(threads, conns int) (*loader, error) {
+	bin, err := exec.LookPath("wrk")
+	if err != nil {
+		return nil, errors.New("wrk not found: install it (apt-get install wrk; make bench does) and run again")
+	}
+	dir, err := os.MkdirTemp("", "sessionkit-bench-wrk-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "session.lua"), []byte(wrkScript), 0o600); err != nil {
+		return nil, err
+	}
+	return &loader{wrk: bin, dir: dir, threads: threads, conns: conns}, nil
+}
+
+func (l *loader) close() { os.RemoveAll(l.dir) }
+
+func (l *loader) cookieFile(r *row) (string, error) {
+	path := filepath.Join(l.dir, r.key+".cookies")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	return path, os.WriteFile(path, []byte(strings.Join(r.cookies, "\n")+"\n"), 0o600)
+}
+
+// run loads r for d and counts the Redis commands it caused.
+func (l *loader) run(ctx context.Context, admin *redis.Client, r *row, d time.Duration) (loadResult, error) {
+	cookies, err := l.cookieFile(r)
+	if err != nil {
+		return loadResult{}, err
+	}
+	before, err := commandStats(ctx, admin)
+	if err != nil {
+		return loadResult{}, err
+	}
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	cmd := exec.CommandContext(ctx, l.wrk, "-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.conns),
+		"-d", strconv.Itoa(secs)+"s", "--timeout", "5s", "-s", filepath.Join(l.dir, "session.lua"), r.url, "--", cookies)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)
+	}
+	after, err := commandStats(ctx, admin)
+	if err != nil {
+		return loadResult{}, err
+	}
+	res, err := parseWrk(string(out))
+	if err != nil {
+		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)
+	}
+	if res.requests > 0 {
+		res.roundTrips = float64(after.roundTrips-before.roundTrips) / float64(res.requests)
+		res.writes = float64(after.writes-before.writes) / float64(res.requests)
+	}
+	return res, nil
+}
+
+func parseWrk(out string) (loadResult, error) {
+	for line := range strings.SplitSeq(out, "\n") {
+		rest, ok := strings.CutPrefix(line, "RESULT ")
+		if !ok {
+			continue
+		}
+		v := map[string]int64{}
+		for f := range strings.FieldsSeq(rest) {
+			k, s, _ := strings.Cut(f, "=")
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return loadResult{}, fmt.Errorf("field %q: %w", f, err)
+			}
+			v[k] = n
+		}
+		if v["duration_us"] <= 0 {
+			return loadResult{}, errors.New("no duration")
+		}
+		return loadResult{
+			requests: v["requests"], duration: time.Duration(v["duration_us"]) * time.Microsecond,
+			p50: time.Duration(v["p50_us"]) * time.Microsecond, p99: time.Duration(v["p99_us"]) * time.Microsecond,
+			statusErrors: v["status_errors"], socketErrors: v["socket_errors"],
+		}, nil
+	}
+	return loadResult{}, errors.New("no RESULT line")
+}
+
+// cmdCounts sums INFO commandstats: commands clients send (one round trip
+// each, as nothing here pipelines) and write commands, wherever they ran.
+type cmdCounts struct{ roundTrips, writes int64 }
+
+// topLevel are the commands the rows send themselves; the commands that
+// sessionkit's scripts run inside EVALSHA are counted by Redis too, but are
+// no round trip.
+var topLevel = map[string]bool{"get": true, "set": true, "del": true, "evalsha": true, "eval": true}
+
+var writeCommands = map[string]bool{
+	"set": true, "del": true, "hset": true, "hdel": true, "zadd": true, "zrem": true,
+	"zremrangebyscore": true, "zremrangebyrank": true, "zpopmin": true, "pexpire": true,
+	"pexpireat": true, "expire": true, "xadd": true, "xtrim": true,
+}
+
+func commandStats(ctx context.Context, c *redis.Client) (cmdCounts, error) {
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return cmdCounts{}, err
+	}
+	var n cmdCounts
+	for line := range strings.SplitSeq(info, "\r\n") {
+		rest, ok := strings.CutPrefix(line, "cmdstat_")
+		if !ok {
+			continue
+		}
+		name, stats, _ := strings.Cut(rest, ":")
+		calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+		k, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			return cmdCounts{}, fmt.Errorf("commandstats line %q: %w", line, err)
+		}
+		if topLevel[name] {
+			n.roundTrips += k
+		}
+		if writeCommands[name] {
+			n.writes += k
+		}
+	}
+	return n, nil
+}

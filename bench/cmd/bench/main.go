@@ -1,0 +1,175 @@
+// Command bench is sessionkit's load harness (make bench). It starts its
+// own redis-server, serves one small protected route on loopback behind
+// each of six configurations, loads them in turn with wrk (a second
+// process) over many keep-alive connections for several alternating
+// rounds, and prints requests per second, p50 and p99 latency, each row's
+// ratio to a handler doing one plain Redis GET and to no session layer at
+// all, and the Redis commands each request cost, counted by the server
+// (INFO commandstats). It then measures how long a revocation takes to
+// be refused by a second instance that had the session cached.
+//
+// The table and the raw figures go to stdout and to bench/results/.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+type config struct {
+	rounds      int
+	duration    time.Duration
+	warmup      time.Duration
+	threads     int
+	conns       int
+	sessions    int
+	pool        int
+	revocations int
+	out         string
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds over all rows")
+	flag.DurationVar(&c.duration, "duration", 8*time.Second, "load per row and round (whole seconds)")
+	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unrecorded load per row before the first round")
+	flag.IntVar(&c.threads, "threads", 1, "wrk threads")
+	flag.IntVar(&c.conns, "conns", 64, "concurrent keep-alive connections")
+	flag.IntVar(&c.sessions, "sessions", 1000, "sessions per row, one per user, used in turn")
+	flag.IntVar(&c.pool, "pool", 64, "Redis connection pool size of every row")
+	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance")
+	flag.StringVar(&c.out, "out", "results", "directory for the results")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, c)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config) error {
+	srv, err := startRedis(ctx)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	e := &env{addr: srv.addr, poolSize: c.pool, sessions: c.sessions, quiet: slog.New(slog.DiscardHandler)}
+	defer e.close()
+	admin := e.client()
+
+	rows, err := buildRows(ctx, e)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := r.serve(); err != nil {
+			return err
+		}
+		defer r.srv.Close()
+	}
+	l, err := newLoader(c.threads, c.conns)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+
+	m := machine(ctx, admin, c)
+	fmt.Print(m)
+	if c.warmup > 0 {
+		fmt.Printf("warming up each row for %v\n", c.warmup)
+		for _, r := range rows {
+			if _, err := l.run(ctx, admin, r, c.warmup); err != nil {
+				return err
+			}
+		}
+	}
+	results := make([][]loadResult, len(rows)) // [row][round]
+	for round := range c.rounds {
+		for k := range rows {
+			i := (k + round) % len(rows) // each round starts one row later
+			res, err := l.run(ctx, admin, rows[i], c.duration)
+			if err != nil {
+				return err
+			}
+			if res.statusErrors > 0 || res.socketErrors > 0 {
+				return fmt.Errorf("row %s, round %d: %d bad statuses and %d socket errors in %d requests",
+					rows[i].key, round+1, res.statusErrors, res.socketErrors, res.requests)
+			}
+			fmt.Printf("round %d  %-28s %9.0f req/s  p50 %-9v p99 %-9v  %.3f round trips/req\n",
+				round+1, rows[i].name, res.rps(), res.p50, res.p99, res.roundTrips)
+			results[i] = append(results[i], res)
+		}
+	}
+
+	fmt.Printf("timing %d revocations seen by a second instance\n", c.revocations)
+	prop, err := propagation(ctx, e, c.revocations)
+	if err != nil {
+		return err
+	}
+	cached := rows[len(rows)-1].cache.Stats()
+
+	var report io.Writer = os.Stdout
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Join(c.out, time.Now().UTC().Format("20060102-150405")+".txt")
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	report = io.MultiWriter(os.Stdout, f)
+	fmt.Fprintln(report)
+	fmt.Fprint(f, m)
+	writeTable(report, rows, results, c)
+	fmt.Fprintf(report, "\nrevocation reaching a second instance (cache on, %d revocations, from the start of RevokeSession to the first refusal): p50 %v, p99 %v, max %v\n",
+		len(prop), pct(prop, 50).Round(time.Microsecond), pct(prop, 99).Round(time.Microsecond), prop[len(prop)-1].Round(time.Microsecond))
+	fmt.Fprintf(report, "cache row: %d hits, %d misses (hit ratio %.3f)\n", cached.Hits, cached.Misses,
+		float64(cached.Hits)/float64(max(1, cached.Hits+cached.Misses)))
+	fmt.Printf("\nresults written to %s\n", name)
+	return os.WriteFile(filepath.Join(c.out, "latest.txt"), mustRead(name), 0o644)
+}
+
+func mustRead(name string) []byte {
+	b, _ := os.ReadFile(name)
+	return b
+}
+
+// machine describes where and how the run happened.
+func machine(ctx context.Context, admin *redis.Client, c config) string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range splitLines(string(b)) {
+			if k, v, ok := cut(line, ":"); ok && k == "model name" {
+				cpu = v
+				break
+			}
+		}
+	}
+	version := "?"
+	if info, err := admin.Info(ctx, "server").Result(); err == nil {
+		for _, line := range splitLines(info) {
+			if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
+				version = v
+			}
+		}
+	}
+	return fmt.Sprintf("machine: %s, %d CPUs (shared by redis-server, this server and wrk), %s/%s, %s, redis %s\n"+
+		"load: wrk -t%d -c%d, %v per row per round, %d rounds; %d sessions per row; Redis pool %d per row\n",
+		cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), version, c.threads, c.conns, c.duration, c.rounds, c.sessions, c.pool)
+}

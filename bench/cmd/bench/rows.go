@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/middleware"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// row is one configuration under load: a protected route on its own
+// loopback port, and the Cookie header values of its sessions.
+type row struct {
+	key, name string
+	handler   http.Handler
+	cookies   []string
+	url       string
+	srv       *http.Server
+	cache     *store.Cache // row "cached" only
+}
+
+const userKey = "user_id"
+
+// env is what the rows share: the Redis address and how to make clients.
+type env struct {
+	addr     string
+	poolSize int
+	sessions int
+	quiet    *slog.Logger
+	closers  []func()
+}
+
+func (e *env) client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: e.addr, PoolSize: e.poolSize, ContextTimeoutEnabled: true})
+	e.closers = append(e.closers, func() { c.Close() })
+	return c
+}
+
+func (e *env) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+// buildRows makes the six rows, in the order the table shows them.
+func buildRows(ctx context.Context, e *env) ([]*row, error) {
+	users := make([]uuid.UUID, e.sessions)
+	for i := range users {
+		users[i] = uuid.New()
+	}
+	var rows []*row
+
+	// (a) No session layer: the ceiling.
+	rows = append(rows, &row{key: "none", name: "no session layer", cookies: []string{"x=1"},
+		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, users[0].String()) })})
+
+	// (b) One plain GET per request: the floor for anything that asks Redis.
+	plain := e.client()
+	if err := plain.Set(ctx, "bench:plain", users[0].String(), 0).Err(); err != nil {
+		return nil, err
+	}
+	rows = append(rows, &row{key: "get", name: "one Redis GET", cookies: []string{"x=1"},
+		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v, err := plain.Get(r.Context(), "bench:plain").Result()
+			if err != nil {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			reply(w, v)
+		})})
+
+	// (c), (d) scs with its go-redis store, reading the session, then also
+	// writing a last-activity value on every request.
+	for _, write := range []bool{false, true} {
+		sm := scs.New()
+		sm.Store = goredisstore.NewWithPrefix(e.client(), "bench:scs:")
+		sm.Lifetime = 24 * time.Hour
+		sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+			// wrk closing its connections at the end of a run cancels
+			// requests in flight: not worth a log line.
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		}
+		cookies := make([]string, len(users))
+		for i, u := range users {
+			c, err := sm.Load(ctx, "")
+			if err != nil {
+				return nil, err
+			}
+			sm.Put(c, userKey, u.String())
+			tok, _, err := sm.Commit(c)
+			if err != nil {
+				return nil, fmt.Errorf("scs commit: %w", err)
+			}
+			cookies[i] = sm.Cookie.Name + "=" + tok
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u := sm.GetString(r.Context(), userKey)
+			if u == "" {
+				http.Error(w, "no session", http.StatusUnauthorized)
+				return
+			}
+			if write {
+				sm.Put(r.Context(), "last_activity", time.Now().UnixMilli())
+			}
+			reply(w, u)
+		})
+		r := &row{key: "scs", name: "scs, read", cookies: cookies, handler: sm.LoadAndSave(h)}
+		if write {
+			r.key, r.name = "scs-write", "scs, read + write activity"
+		}
+		rows = append(rows, r)
+	}
+
+	// (e), (f) sessionkit's middleware (validate + activity + IP check),
+	// then the same over the verified-session cache. Both share the sessions.
+	st, err := store.NewRedis(e.client(), store.Options{Prefix: "bench:sk:"})
+	if err != nil {
+		return nil, err
+	}
+	m, err := sessionkit.New(st, sessionkit.WithLogger(e.quiet))
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { m.Close(context.Background()) })
+	cookies := make([]string, len(users))
+	for i, u := range users {
+		res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: u, IPAddress: "127.0.0.1", UserAgent: benchUA})
+		if err != nil {
+			return nil, err
+		}
+		cookies[i] = middleware.DefaultCookieName + "=" + res.Token
+	}
+	mw, err := middleware.New(m, middleware.Options{Logger: e.quiet})
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, &row{key: "sessionkit", name: "sessionkit middleware", cookies: cookies, handler: mw(sessionHandler())})
+
+	cst, err := store.NewRedis(e.client(), store.Options{Prefix: "bench:sk:"})
+	if err != nil {
+		return nil, err
+	}
+	cache, err := store.NewCache(cst, store.CacheOptions{Logger: e.quiet})
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { cache.Close() })
+	cm, err := sessionkit.New(cache, sessionkit.WithLogger(e.quiet))
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { cm.Close(context.Background()) })
+	cmw, err := middleware.New(cm, middleware.Options{Logger: e.quiet})
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, &row{key: "cached", name: "sessionkit + cache", cookies: cookies, handler: cmw(sessionHandler()), cache: cache})
+	if err := waitCacheOn(ctx, cache); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+const benchUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+func sessionHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := sessionkit.FromContext(r.Context())
+		if !ok {
+			http.Error(w, "no session", http.StatusUnauthorized)
+			return
+		}
+		reply(w, s.UserID.String())
+	})
+}
+
+func reply(w http.ResponseWriter, user string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte(user))
+}
+
+func waitCacheOn(ctx context.Context, c *store.Cache) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.Stats().On {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the session cache did not turn on")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// serve starts r's server on a free loopback port.
+func (r *row) serve() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	r.url = "http://" + l.Addr().String() + "/"
+	r.srv = &http.Server{Handler: r.handler, ReadHeaderTimeout: 5 * time.Second, ErrorLog: nil}
+	go r.srv.Serve(l)
+	return nil
+}

@@ -1,0 +1,24 @@
+-- wrk script for the sessionkit harness: each request carries the next
+-- Cookie header from the file named by the first argument, and done()
+-- prints one machine-readable line.
+local cookies = {}
+local i = 0
+
+function init(args)
+  for line in io.lines(args[1]) do
+    cookies[#cookies + 1] = line
+  end
+  i = math.random(#cookies)
+end
+
+function request()
+  i = i % #cookies + 1
+  return wrk.format("GET", "/", {["Cookie"] = cookies[i]})
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT requests=%d duration_us=%d p50_us=%d p99_us=%d status_errors=%d socket_errors=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
