@@ -221,8 +221,11 @@ func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip ne
 	}
 	out, err := m.store.Touch(ctx, req)
 	if err == nil && out.NeedLocation {
-		loc := m.locate(ctx, ip)
-		req.Location = &loc
+		// An address GeoIP does not know keeps the last known location.
+		if loc := m.locate(ctx, ip); loc != (Location{}) {
+			req.Location = &loc
+		}
+		req.Locate = false
 		out, err = m.store.Touch(ctx, req)
 	}
 	if err != nil {

@@ -1,0 +1,84 @@
+package store_test
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/geoiptest"
+)
+
+// Enrichment through the whole path: login locates the address, an IP
+// change to another country is recorded on the session and in the event,
+// and a sign-in from a new country is flagged.
+func TestLocationAndCountryChange(t *testing.T) {
+	path, err := geoiptest.WriteCity(t.TempDir(), geoiptest.Demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	forEachBackend(t, func(t *testing.T, b backend) {
+		var mu sync.Mutex
+		var hooked []sessionkit.Event
+		f := newFixture(t, b, sessionkit.WithEnricher(e), sessionkit.WithHook(func(_ context.Context, ev sessionkit.Event) {
+			mu.Lock()
+			hooked = append(hooked, ev)
+			mu.Unlock()
+		}))
+		user := uuid.New()
+		res := f.login(t, user) // 203.0.113.7: London
+		want := sessionkit.Location{Label: "London, England, GB", City: "London", Region: "England", Country: "United Kingdom", CountryCode: "GB"}
+		if res.Session.Location != want {
+			t.Fatalf("login location: got %+v, want %+v", res.Session.Location, want)
+		}
+		stored, _ := f.m.Session(f.ctx, res.Session.ID)
+		if stored.Location != want {
+			t.Errorf("stored location: got %+v", stored.Location)
+		}
+
+		r, err := f.m.Authenticate(f.ctx, res.Token, netip.MustParseAddr("198.51.100.23")) // Paris
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.IPChanged || !r.CountryChanged || r.PreviousCountry != "GB" || r.Session.Location.CountryCode != "FR" {
+			t.Fatalf("country change: %+v", r)
+		}
+		stored, _ = f.m.Session(f.ctx, res.Session.ID)
+		if stored.Location.City != "Paris" || stored.IPChangeCount != 1 {
+			t.Errorf("after change: %+v", stored)
+		}
+		evs, _ := f.m.Events(f.ctx, user, sessionkit.EventQuery{Limit: 1})
+		if len(evs) != 1 || evs[0].Type != sessionkit.EventIPChanged || evs[0].Country != "FR" || evs[0].PreviousCountry != "GB" {
+			t.Fatalf("ip_changed event: %+v", evs)
+		}
+
+		// A move to an address GeoIP does not know keeps the last known location.
+		r, err = f.m.Authenticate(f.ctx, res.Token, netip.MustParseAddr("10.1.2.3"))
+		if err != nil || !r.IPChanged || r.CountryChanged || r.Session.Location.City != "Paris" {
+			t.Fatalf("move to a private address: %+v, %v", r, err)
+		}
+
+		second, err := f.m.CreateSession(f.ctx, sessionkit.CreateSession{UserID: user, IPAddress: "192.0.2.10", UserAgent: chromeMac})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !second.NewCountry || second.NewDevice || second.Session.Location.CountryCode != "US" {
+			t.Errorf("sign-in from the US: new country %v, new device %v, location %+v", second.NewCountry, second.NewDevice, second.Session.Location)
+		}
+		f.m.Close(f.ctx)
+		mu.Lock()
+		defer mu.Unlock()
+		last := hooked[len(hooked)-1]
+		if last.Type != sessionkit.EventCreated || !last.NewCountry || last.Country != "US" {
+			t.Errorf("hook for the new-country sign-in: %+v", last)
+		}
+	})
+}
