@@ -10,7 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
 	"github.com/sessionkit/sessionkit/middleware"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -100,28 +103,53 @@ func (a *app) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(http.FileServerFS(static))))
-	mux.HandleFunc("GET /{$}", a.home)
-	mux.HandleFunc("GET /login", a.loginPage)
-	mux.HandleFunc("POST /login", a.login)
-	mux.Handle("GET /devices", a.auth.Middleware(http.HandlerFunc(a.devicesPage)))
-	mux.Handle("POST /devices/{id}/revoke", a.auth.Middleware(http.HandlerFunc(a.revokeDevice)))
-	mux.Handle("POST /devices/revoke-others", a.auth.Middleware(http.HandlerFunc(a.revokeOthers)))
-	mux.Handle("POST /logout", a.auth.Middleware(http.HandlerFunc(a.logout)))
-	// Provider access is recorded before the handler runs; a browser that
-	// navigates here gets a page, an API client JSON.
-	mux.Handle("GET /providers/{name}/accounts", a.auth.Middleware(
-		middleware.RecordProviderFromPath("name", middleware.ProviderOptions{ErrorWriter: a.pageError, Logger: a.log})(
-			http.HandlerFunc(a.providerAccounts))))
-
-	// Every state-changing request must come from this site's own pages.
+	// The JSON API of the HTTP contract, with the same cookie and client-IP
+	// settings as the pages, and problem JSON errors.
+	api, err := handlers.New(a.m, handlers.Options{
+		Login:   a.apiLogin,
+		Session: a.middlewareOptions(nil),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Every state-changing form must come from this site's own pages.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.pageError(w, r, middleware.NewProblem(http.StatusForbidden, middleware.ReasonCrossOrigin,
-			"The request came from another site."))
+			"The form was sent from another site."))
 	}))
-	return securityHeaders(cop.Handler(mux)), nil
+	page := func(h http.HandlerFunc) http.Handler { return a.auth.Middleware(h) }
+	form := func(h http.Handler) http.Handler { return cop.Handler(h) }
+
+	mux := http.NewServeMux()
+	api.Mount(mux)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(http.FileServerFS(static))))
+	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("GET /login", a.loginPage)
+	mux.Handle("POST /login", form(http.HandlerFunc(a.login)))
+	mux.Handle("GET /devices", page(a.devicesPage))
+	mux.Handle("POST /devices/{id}/revoke", form(page(a.revokeDevice)))
+	mux.Handle("POST /devices/revoke-others", form(page(a.revokeOthers)))
+	mux.Handle("POST /logout", form(page(a.logout)))
+	// Provider access is recorded before the handler runs; a browser that
+	// navigates here gets a page, an API client JSON.
+	mux.Handle("GET /providers/{name}/accounts", page(
+		middleware.RecordProviderFromPath("name", middleware.ProviderOptions{ErrorWriter: a.pageError, Logger: a.log})(
+			http.HandlerFunc(a.providerAccounts)).ServeHTTP))
+	return securityHeaders(mux), nil
+}
+
+// apiLogin is the credential check of POST /sessions.
+func (a *app) apiLogin(r *http.Request) (uuid.UUID, error) {
+	name, password, err := handlers.Credentials(r)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	usr, ok := a.users.check(name, password)
+	if !ok {
+		return uuid.Nil, handlers.ErrBadCredentials
+	}
+	return usr.ID, nil
 }
 
 // Close shuts the Manager down (flushing queued hook calls, bounded by

@@ -122,7 +122,9 @@ func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = a.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: s.UserID, Reason: sessionkit.ReasonUserRevoked})
 	switch {
-	case errors.Is(err, sessionkit.ErrNotFound): // already gone: the page is simply out of date
+	case errors.Is(err, sessionkit.ErrNotFound), errors.Is(err, sessionkit.ErrInvalid):
+		// Gone already, or an id no session of this user can have: the
+		// page was out of date, and an unknown id answers like a revoked one.
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 	case err != nil:
 		a.fail(w, r, err)
@@ -260,11 +262,12 @@ func (a *app) render(w http.ResponseWriter, status int, name string, data any) {
 	w.Write(buf.Bytes())
 }
 
-// setSessionCookie sets the session cookie with the middleware's name:
-// HttpOnly, SameSite=Lax, Path=/, no Domain, and Secure unless
-// INSECURE_DEV_COOKIES is on (loopback only).
+// setSessionCookie sets the session cookie exactly as POST /sessions does:
+// the middleware's cookie name, HttpOnly, SameSite=Lax, Path=/, no Domain,
+// Secure unless INSECURE_DEV_COOKIES is on (loopback only), and a Max-Age
+// that ends with the session.
 func (a *app) setSessionCookie(w http.ResponseWriter, token string, expires time.Time) {
-	http.SetCookie(w, a.sessionCookie(token, int(time.Until(expires)/time.Second)))
+	http.SetCookie(w, a.sessionCookie(token, max(int(expires.Sub(a.m.Now())/time.Second), 1)))
 }
 
 // clearSessionCookie removes the session cookie from the browser.

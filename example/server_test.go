@@ -1,0 +1,447 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sessionkit/sessionkit/internal/redistest"
+)
+
+var (
+	sessionIDs = regexp.MustCompile(`data-session-id="([0-9a-f-]{36})"`)
+	revokeIDs  = regexp.MustCompile(`action="/devices/([0-9a-f-]{36})/revoke"`)
+)
+
+// devices fetches /devices (or the page at path) and returns it and the
+// session ids it lists.
+func devices(t *testing.T, c *client, path ...string) (string, []string) {
+	t.Helper()
+	r := c.get(append(path, "/devices")[0])
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /devices: got %d (to %q), want 200", r.Status, r.Location)
+	}
+	var ids []string
+	for _, m := range sessionIDs.FindAllStringSubmatch(r.Body, -1) {
+		ids = append(ids, m[1])
+	}
+	return r.Body, ids
+}
+
+func TestLoginPage(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	tests := []struct {
+		query string
+		want  string // in the page; empty: no reason shown
+	}{
+		{"", ""},
+		{"?reason=session_limit_exceeded", "You were signed out because you signed in on another device (session limit)."},
+		{"?reason=session_revoked", "This session was revoked"},
+		{"?reason=session_expired", "Your session expired"},
+		{"?reason=session_idle", "period of inactivity"},
+		{"?reason=signed_out", "You signed out."},
+		{"?reason=%3Cscript%3Ealert(1)%3C/script%3E", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			r := newClient(t, ra.URL).get("/login" + tt.query)
+			if r.Status != http.StatusOK {
+				t.Fatalf("got status %d, want 200", r.Status)
+			}
+			if !strings.Contains(r.Body, `<form method="post" action="/login"`) {
+				t.Errorf("got no login form in the page")
+			}
+			hasReason := strings.Contains(r.Body, `id="reason"`)
+			if tt.want == "" && hasReason {
+				t.Errorf("got a reason shown, want none")
+			}
+			if tt.want != "" && !strings.Contains(r.Body, tt.want) {
+				t.Errorf("got page without %q", tt.want)
+			}
+			if strings.Contains(r.Body, "<script") {
+				t.Errorf("got a <script> element in the page, want none")
+			}
+			if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+				t.Errorf("got Content-Security-Policy %q, want default-src 'none'", csp)
+			}
+		})
+	}
+}
+
+func TestLoginForm(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	tests := []struct {
+		name, user, password string
+		wantStatus           int
+		wantText             string
+	}{
+		{"alice", "alice", "password", http.StatusSeeOther, ""},
+		{"bob", "bob", "password", http.StatusSeeOther, ""},
+		{"wrong password", "alice", "passw0rd", http.StatusUnauthorized, "Wrong username or password."},
+		{"unknown user", "mallory", "password", http.StatusUnauthorized, "Wrong username or password."},
+		{"empty", "", "", http.StatusUnauthorized, "Wrong username or password."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t, ra.URL)
+			r := c.post("/login", url.Values{"username": {tt.user}, "password": {tt.password}})
+			if r.Status != tt.wantStatus {
+				t.Fatalf("got status %d, want %d", r.Status, tt.wantStatus)
+			}
+			if tt.wantStatus != http.StatusSeeOther {
+				if !strings.Contains(r.Body, tt.wantText) {
+					t.Errorf("got page without %q", tt.wantText)
+				}
+				if len(r.Cookies) != 0 {
+					t.Errorf("got %d cookies on a refused login, want none", len(r.Cookies))
+				}
+				return
+			}
+			if r.Location != "/devices" {
+				t.Errorf("got Location %q, want /devices", r.Location)
+			}
+			if len(r.Cookies) != 1 {
+				t.Fatalf("got %d cookies, want 1", len(r.Cookies))
+			}
+			ck := r.Cookies[0]
+			if ck.Name != "__Host-session" || !ck.Secure || !ck.HttpOnly || ck.Path != "/" || ck.Domain != "" ||
+				ck.SameSite != http.SameSiteLaxMode || ck.MaxAge <= 0 {
+				t.Errorf("got cookie %s; want __Host-session, Secure, HttpOnly, Path=/, no Domain, SameSite=Lax, Max-Age > 0", ck)
+			}
+			body, ids := devices(t, c)
+			if len(ids) != 1 {
+				t.Errorf("got %d devices, want 1", len(ids))
+			}
+			if !strings.Contains(body, ">"+tt.user+" <") {
+				t.Errorf("got devices page not naming %s", tt.user)
+			}
+		})
+	}
+}
+
+func TestPagesWithoutSession(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	c := newClient(t, ra.URL)
+	tests := []struct {
+		method, path string
+	}{
+		{http.MethodGet, "/devices"},
+		{http.MethodPost, "/logout"},
+		{http.MethodPost, "/devices/revoke-others"},
+		{http.MethodGet, "/providers/schwab/accounts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			r := c.do(tt.method, tt.path, url.Values{})
+			if r.Status != http.StatusSeeOther || r.Location != "/login?reason=no_session" {
+				t.Errorf("browser: got %d to %q, want 303 to /login?reason=no_session", r.Status, r.Location)
+			}
+			r = c.do(tt.method, tt.path, url.Values{}, "Accept", "application/json")
+			if r.Status != http.StatusUnauthorized || !strings.Contains(r.Header.Get("Content-Type"), "application/problem+json") ||
+				!strings.Contains(r.Body, `"reason":"no_session"`) {
+				t.Errorf("API client: got %d %q %s, want 401 problem JSON with reason no_session", r.Status, r.Header.Get("Content-Type"), r.Body)
+			}
+		})
+	}
+	if r := c.get("/"); r.Status != http.StatusSeeOther || r.Location != "/login" {
+		t.Errorf("GET /: got %d to %q, want 303 to /login", r.Status, r.Location)
+	}
+}
+
+func TestTwoDevicesRevoke(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	laptop, phone := newClient(t, ra.URL), newClient(t, ra.URL)
+	phone.header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1")
+	laptop.login("alice")
+	phone.login("alice")
+
+	body, ids := devices(t, laptop)
+	if len(ids) != 2 {
+		t.Fatalf("got %d devices, want 2", len(ids))
+	}
+	if n := strings.Count(body, `id="this-device"`); n != 1 {
+		t.Errorf("got %d \"this device\" badges, want 1", n)
+	}
+	for _, want := range []string{"Chrome 131 on Linux", "Safari on iPhone", "Sign out everywhere else", "This computer"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("got devices page without %q", want)
+		}
+	}
+	revoke := revokeIDs.FindAllStringSubmatch(body, -1)
+	if len(revoke) != 1 {
+		t.Fatalf("got %d revoke buttons, want 1 (none on this device)", len(revoke))
+	}
+	other := revoke[0][1]
+	if other != ids[1] {
+		t.Errorf("got the revoke button on %s, want it on the other device %s (this device is listed first)", other, ids[1])
+	}
+
+	r := laptop.post("/devices/"+other+"/revoke", nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/devices?revoked=1" {
+		t.Fatalf("revoke: got %d to %q, want 303 to /devices?revoked=1", r.Status, r.Location)
+	}
+	body, ids = devices(t, laptop, r.Location)
+	if len(ids) != 1 || !strings.Contains(body, "Signed out 1 session.") {
+		t.Errorf("after revoking: got %d devices and notice %v, want 1 and \"Signed out 1 session.\"", len(ids), strings.Contains(body, "Signed out 1 session."))
+	}
+	if !strings.Contains(body, "Signed out from another device") {
+		t.Errorf("got a timeline without the revocation")
+	}
+
+	r = phone.get("/devices")
+	if r.Status != http.StatusSeeOther || r.Location != "/login?reason=session_revoked" {
+		t.Fatalf("revoked phone: got %d to %q, want 303 to /login?reason=session_revoked", r.Status, r.Location)
+	}
+	if len(phone.cookies) != 0 {
+		t.Errorf("got the revoked cookie kept, want it cleared")
+	}
+	if page := phone.get(r.Location); !strings.Contains(page.Body, "This session was revoked") {
+		t.Errorf("got a login page without the reason")
+	}
+
+	// The page's revoke of an id that is gone, foreign or malformed.
+	for _, tt := range []struct {
+		id         string
+		wantStatus int
+	}{
+		{other, http.StatusSeeOther},                                  // already revoked: back to the list
+		{"00000000-0000-0000-0000-000000000000", http.StatusSeeOther}, // unknown: the same
+		{"not-a-uuid", http.StatusBadRequest},
+		{ids[0], http.StatusBadRequest}, // this device: use sign out
+	} {
+		if r := laptop.post("/devices/"+tt.id+"/revoke", nil); r.Status != tt.wantStatus {
+			t.Errorf("revoke %s: got %d, want %d", tt.id, r.Status, tt.wantStatus)
+		}
+	}
+	if _, ids := devices(t, laptop); len(ids) != 1 {
+		t.Errorf("got %d devices after the refused revokes, want 1", len(ids))
+	}
+}
+
+func TestSignOutEverywhereElseAndSignOut(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	cs := []*client{newClient(t, ra.URL), newClient(t, ra.URL), newClient(t, ra.URL)}
+	for _, c := range cs {
+		c.login("alice")
+	}
+	r := cs[0].post("/devices/revoke-others", nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/devices?revoked=2" {
+		t.Fatalf("sign out everywhere else: got %d to %q, want 303 to /devices?revoked=2", r.Status, r.Location)
+	}
+	for i, c := range cs[1:] {
+		if r := c.get("/devices"); r.Location != "/login?reason=session_revoked" {
+			t.Errorf("other browser %d: got %d to %q, want /login?reason=session_revoked", i+1, r.Status, r.Location)
+		}
+	}
+	if _, ids := devices(t, cs[0]); len(ids) != 1 {
+		t.Errorf("got %d devices left, want 1", len(ids))
+	}
+
+	old := cs[0].cookies["__Host-session"]
+	r = cs[0].post("/logout", nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/login?reason=signed_out" {
+		t.Fatalf("sign out: got %d to %q, want 303 to /login?reason=signed_out", r.Status, r.Location)
+	}
+	if len(cs[0].cookies) != 0 {
+		t.Errorf("got the cookie kept after signing out, want it cleared")
+	}
+	// Replaying the old cookie is refused with the reason.
+	cs[0].cookies[old.Name] = old
+	if r := cs[0].get("/devices"); r.Location != "/login?reason=session_revoked" {
+		t.Errorf("replayed cookie: got %d to %q, want /login?reason=session_revoked", r.Status, r.Location)
+	}
+}
+
+func TestSessionLimit(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	first, second := newClient(t, ra.URL), newClient(t, ra.URL)
+	first.login("bob")
+	r := second.login("bob")
+	if r.Location != "/devices?evicted=1" {
+		t.Errorf("second login: got Location %q, want /devices?evicted=1", r.Location)
+	}
+	body, ids := devices(t, second, r.Location)
+	if len(ids) != 1 || !strings.Contains(body, "oldest session elsewhere was signed out") {
+		t.Errorf("second browser: got %d devices, notice shown %v; want 1 device and the eviction notice", len(ids), strings.Contains(body, "oldest session elsewhere"))
+	}
+	if !strings.Contains(body, "Signed out by the session limit") {
+		t.Errorf("got a timeline without the eviction")
+	}
+	r = first.get("/devices")
+	if r.Status != http.StatusSeeOther || r.Location != "/login?reason=session_limit_exceeded" {
+		t.Fatalf("evicted browser: got %d to %q, want 303 to /login?reason=session_limit_exceeded", r.Status, r.Location)
+	}
+	if page := first.get(r.Location); !strings.Contains(page.Body, "You were signed out because you signed in on another device (session limit).") {
+		t.Errorf("got a login page without the eviction reason")
+	}
+	// Signing in again in the same browser replaces the session without
+	// evicting anyone (bob's limit is one).
+	second.login("bob")
+	if _, ids := devices(t, second); len(ids) != 1 {
+		t.Errorf("after a re-login: got %d devices, want 1", len(ids))
+	}
+}
+
+func TestProviderAccounts(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	c := newClient(t, ra.URL)
+	c.login("alice")
+
+	r := c.get("/providers/schwab/accounts", "Accept", "application/json")
+	if r.Status != http.StatusOK {
+		t.Fatalf("JSON: got %d, want 200", r.Status)
+	}
+	var got providerAccountsView
+	if err := json.Unmarshal([]byte(r.Body), &got); err != nil {
+		t.Fatalf("JSON: %v in %s", err, r.Body)
+	}
+	if got.Provider != "schwab" || len(got.Accounts) == 0 {
+		t.Errorf("JSON: got provider %q with %d accounts, want schwab with some", got.Provider, len(got.Accounts))
+	}
+	if r := c.get("/providers/fidelity/accounts"); r.Status != http.StatusOK || !strings.Contains(r.Body, "Fidelity accounts") {
+		t.Errorf("page: got %d, want 200 with the Fidelity accounts page", r.Status)
+	}
+	if r := c.get("/providers/bad%20name/accounts", "Accept", "application/json"); r.Status != http.StatusBadRequest {
+		t.Errorf("invalid provider name: got %d, want 400", r.Status)
+	}
+
+	body, _ := devices(t, c)
+	for _, want := range []string{`<span class="chip">Fidelity</span><span class="chip">Schwab</span>`, "Opened Schwab accounts", "Opened Fidelity accounts"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("got devices page without %q", want)
+		}
+	}
+}
+
+func TestCrossOriginFormsRefused(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	victim, other := newClient(t, ra.URL), newClient(t, ra.URL)
+	victim.login("alice")
+	other.login("alice")
+	for _, path := range []string{"/devices/revoke-others", "/logout", "/login"} {
+		r := victim.post(path, url.Values{"username": {"alice"}, "password": {"password"}},
+			"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+		if r.Status != http.StatusForbidden {
+			t.Errorf("cross-site POST %s: got %d, want 403", path, r.Status)
+		}
+	}
+	if _, ids := devices(t, victim); len(ids) != 2 {
+		t.Errorf("got %d devices after refused cross-site forms, want 2", len(ids))
+	}
+	// Same-origin forms, as a browser sends them, pass.
+	if r := victim.post("/devices/revoke-others", nil, "Sec-Fetch-Site", "same-origin", "Origin", ra.URL); r.Status != http.StatusSeeOther {
+		t.Errorf("same-origin POST: got %d, want 303", r.Status)
+	}
+}
+
+func TestSessionsAPI(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	c := newClient(t, ra.URL)
+	c.header.Set("Accept", "application/json")
+	r := c.do(http.MethodPost, "/sessions", nil)
+	if r.Status != http.StatusUnsupportedMediaType {
+		t.Errorf("POST /sessions without a body: got %d, want 415", r.Status)
+	}
+	r = c.post("/sessions", url.Values{"username": {"alice"}, "password": {"wrong"}})
+	if r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, "invalid_credentials") {
+		t.Errorf("bad password: got %d %s, want 401 invalid_credentials", r.Status, r.Body)
+	}
+	r = c.post("/sessions", url.Values{"username": {"alice"}, "password": {"password"}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("login: got %d %s, want 201", r.Status, r.Body)
+	}
+	// The page login and the API login share the cookie: the page works.
+	if _, ids := devices(t, c); len(ids) != 1 {
+		t.Errorf("devices page after an API login: got %d devices, want 1", len(ids))
+	}
+	c.get("/providers/vanguard/accounts")
+	r = c.get("/sessions")
+	var list struct {
+		Sessions []struct {
+			IsCurrent         bool     `json:"is_current"`
+			ProvidersAccessed []string `json:"providers_accessed"`
+		} `json:"sessions"`
+		Total int `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &list); err != nil || r.Status != http.StatusOK {
+		t.Fatalf("GET /sessions: got %d %s (%v), want 200 JSON", r.Status, r.Body, err)
+	}
+	if list.Total != 1 || !list.Sessions[0].IsCurrent || strings.Join(list.Sessions[0].ProvidersAccessed, ",") != "vanguard" {
+		t.Errorf("GET /sessions: got %+v, want one current session that accessed vanguard", list)
+	}
+	if r := c.get("/sessions/events"); r.Status != http.StatusOK || !strings.Contains(r.Body, `"provider_accessed"`) {
+		t.Errorf("GET /sessions/events: got %d %s, want 200 with provider_accessed", r.Status, r.Body)
+	}
+}
+
+func TestStoreDownIs503(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	cfg := testConfig(t)
+	cfg.RedisURL = "redis://" + srv.Addr()
+	ra := startApp(t, cfg)
+	c := newClient(t, ra.URL)
+	c.login("alice")
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r := c.get("/devices")
+	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "store_unavailable") {
+		t.Errorf("Redis down: got %d to %q, want 503 store_unavailable, never a redirect to sign in", r.Status, r.Location)
+	}
+	if len(c.cookies) != 1 {
+		t.Errorf("Redis down: got the cookie cleared, want it kept")
+	}
+	r = c.post("/login", url.Values{"username": {"bob"}, "password": {"password"}})
+	if r.Status != http.StatusServiceUnavailable || len(r.Cookies) != 0 {
+		t.Errorf("login with Redis down: got %d with %d cookies, want 503 and none", r.Status, len(r.Cookies))
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The server lost its data (no persistence): the session is gone, and
+	// the browser is sent to sign in.
+	if r := c.get("/devices"); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/login") {
+		t.Errorf("after Redis restarted empty: got %d to %q, want 303 to /login", r.Status, r.Location)
+	}
+}
+
+func TestEmbeddedRedis(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RedisURL = ""
+	ra := startApp(t, cfg)
+	if out := ra.stdout.String(); !strings.Contains(out, "embedded in-memory Redis") || !strings.Contains(out, "REDIS_URL=redis://") {
+		t.Errorf("got start-up output %q, want it to say Redis is embedded and how to use a real one", out)
+	}
+	laptop, phone := newClient(t, ra.URL), newClient(t, ra.URL)
+	laptop.login("alice")
+	phone.login("alice")
+	if _, ids := devices(t, laptop); len(ids) != 2 {
+		t.Fatalf("got %d devices, want 2", len(ids))
+	}
+	laptop.post("/devices/revoke-others", nil)
+	if r := phone.get("/devices"); r.Location != "/login?reason=session_revoked" {
+		t.Errorf("revoked browser: got %d to %q, want /login?reason=session_revoked", r.Status, r.Location)
+	}
+	c := newClient(t, ra.URL)
+	c.header.Set("Accept", "application/json")
+	if r := c.get("/providers/schwab/accounts"); r.Status != http.StatusUnauthorized {
+		t.Errorf("no session: got %d, want 401", r.Status)
+	}
+}
+
+func TestInsecureDevCookies(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.InsecureCookies = true
+	ra := startApp(t, cfg)
+	c := newClient(t, ra.URL)
+	r := c.login("alice")
+	if len(r.Cookies) != 1 || r.Cookies[0].Name != "session" || r.Cookies[0].Secure || !r.Cookies[0].HttpOnly {
+		t.Fatalf("got cookies %v, want one HttpOnly cookie \"session\" without Secure", r.Cookies)
+	}
+	if _, ids := devices(t, c); len(ids) != 1 {
+		t.Errorf("got %d devices, want 1", len(ids))
+	}
+}
