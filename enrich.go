@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/sessionkit/sessionkit/internal/enrich"
@@ -89,10 +88,9 @@ func (uaOnly) Locates() bool                               { return false }
 // control characters, as stored.
 func SanitizeUserAgent(ua string) string { return enrich.SanitizeUserAgent(ua) }
 
-var enrichFailures sync.Map // reason → struct{}: each failure is logged once per process
-
+// logEnrichOnce logs each kind of enrichment failure once per Manager.
 func (m *Manager) logEnrichOnce(reason string, args ...any) {
-	if _, seen := enrichFailures.LoadOrStore(reason, struct{}{}); !seen {
+	if _, seen := m.enrichFailures.LoadOrStore(reason, struct{}{}); !seen {
 		m.log.Warn("sessionkit: enrichment failed; fields left empty", append([]any{"reason", reason}, args...)...)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,6 +24,8 @@ type Manager struct {
 	enricher Enricher
 	locates  bool
 	events   *dispatcher
+
+	enrichFailures sync.Map // reason → struct{}
 }
 
 // New returns a Manager over store, configured by opts.

@@ -1,10 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -81,4 +85,58 @@ func TestLocationAndCountryChange(t *testing.T) {
 			t.Errorf("hook for the new-country sign-in: %+v", last)
 		}
 	})
+}
+
+type hostileEnricher struct {
+	panicDevice bool
+	block       chan struct{}
+}
+
+func (h hostileEnricher) Device(string) sessionkit.Device {
+	if h.panicDevice {
+		panic("parser bug")
+	}
+	return sessionkit.Device{Label: "Fine"}
+}
+
+func (h hostileEnricher) Locate(ctx context.Context, _ netip.Addr) sessionkit.Location {
+	if h.block != nil {
+		<-h.block // ignores ctx: the Manager must not wait for it
+	}
+	return sessionkit.Location{Label: "Somewhere"}
+}
+
+func TestEnrichmentNeverFailsLogin(t *testing.T) {
+	b := backends[0]
+	block := make(chan struct{})
+	defer close(block)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	cases := map[string]hostileEnricher{
+		"panicking parser": {panicDevice: true},
+		"blocking lookup":  {block: block},
+	}
+	for name, e := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, b, sessionkit.WithEnricher(e), sessionkit.WithLogger(logger), sessionkit.WithEnrichTimeout(50*time.Millisecond))
+			for range 3 {
+				res, err := f.m.CreateSession(f.ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "203.0.113.7", UserAgent: chromeMac})
+				if err != nil {
+					t.Fatalf("login failed: %v", err)
+				}
+				if e.panicDevice && res.Session.Device.Label != "Unknown device" {
+					t.Errorf("device after a panic: %+v", res.Session.Device)
+				}
+				if e.block != nil && res.Session.Location != (sessionkit.Location{}) {
+					t.Errorf("location after a timeout: %+v", res.Session.Location)
+				}
+			}
+		})
+	}
+	// Each failure is logged once, not per login.
+	for _, reason := range []string{"reason=panic", "reason=timeout"} {
+		if n := strings.Count(logs.String(), reason); n != 1 {
+			t.Errorf("%s logged %d times, want 1:\n%s", reason, n, logs.String())
+		}
+	}
 }
