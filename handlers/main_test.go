@@ -135,7 +135,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 	}
 	rdb := redis.NewClient(&redis.Options{
 		Addr: s.server.Addr(), ContextTimeoutEnabled: true,
-		MaxRetries: 1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		MaxRetries: 1, DialTimeout: time.Second, DialerRetries: 1, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	t.Cleanup(func() { rdb.Close() })
 	calls := &counter{}
