@@ -20,6 +20,9 @@
 //	if err != nil { ... }
 //	h.Mount(mux)
 //
+// Mount the routes outside any required-mode session middleware (login
+// needs no session); behind an optional-mode one is fine.
+//
 // Every route but login needs a valid session; the routes authenticate with
 // a middleware.Authenticator built from Options.Session, and a request that
 // an app-wide middleware of the same Manager has already authenticated is

@@ -52,7 +52,7 @@ func Credentials(r *http.Request) (username, password string, err error) {
 // A request carrying two session cookies revokes neither (which one it
 // "carried" is unknowable) and still logs in.
 func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
-	w.Header().Add("Vary", "Cookie")
+	h.auth.SessionHeaders(w.Header())
 	c, status, detail := h.readCredentials(w, r)
 	if status != 0 {
 		reason := middleware.ReasonInvalidRequest

@@ -120,7 +120,7 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 // 503 and leaves the cookie, so the client can retry rather than believe
 // a session is gone that is still valid.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	w.Header().Add("Vary", "Cookie")
+	h.auth.SessionHeaders(w.Header())
 	ar, err := h.auth.Authenticate(r)
 	switch {
 	case err == nil:
@@ -136,7 +136,6 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.clearCookie(w)
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -20,6 +20,8 @@ type sessionList struct {
 
 func TestRoutesNeedASession(t *testing.T) {
 	f := newFixture(t, setup{})
+	_, tok1 := f.login(t, f.client(t), "alice")
+	_, tok2 := f.login(t, f.client(t), "alice")
 	for _, route := range []struct{ method, path string }{
 		{"GET", "/sessions"}, {"GET", "/sessions/current"}, {"GET", "/sessions/events"},
 		{"GET", "/sessions/" + uuid.NewString()}, {"DELETE", "/sessions/" + uuid.NewString()}, {"DELETE", "/sessions"},
@@ -28,6 +30,9 @@ func TestRoutesNeedASession(t *testing.T) {
 			f.calls.n.Store(0)
 			r := f.do(t, nil, route.method, route.path, nil, nil)
 			r.wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
+			// Two session cookies, each valid: nothing is accepted.
+			r2 := f.do(t, nil, route.method, route.path, nil, http.Header{"Cookie": {cookieName + "=" + tok1 + "; " + cookieName + "=" + tok2}})
+			r2.wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
 			if f.calls.n.Load() != 0 {
 				t.Errorf("redis commands: got %d, want 0", f.calls.n.Load())
 			}

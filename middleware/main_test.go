@@ -106,7 +106,7 @@ func newFixtureAt(t testing.TB, addr, prefix string, opts ...sessionkit.Option) 
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{
 		Addr: addr, ContextTimeoutEnabled: true,
-		MaxRetries: 1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		MaxRetries: 1, DialTimeout: time.Second, DialerRetries: 1, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	t.Cleanup(func() { rdb.Close() })
 	calls := &counter{}

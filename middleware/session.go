@@ -171,6 +171,14 @@ func (a *Authenticator) Options() Options { return a.opts }
 // Manager returns the Manager that authenticates requests.
 func (a *Authenticator) Manager() *sessionkit.Manager { return a.m }
 
+// SessionHeaders sets the headers of a response that carries session data
+// or sets the session cookie: Vary on the token's headers and
+// Cache-Control: no-store.
+func (a *Authenticator) SessionHeaders(h http.Header) {
+	addVary(h, a.vary)
+	h.Set("Cache-Control", "no-store")
+}
+
 // Middleware authenticates each request before next sees it. It sets
 // "Vary: Cookie" (and Authorization with AllowBearer) on every response and
 // "Cache-Control: no-store" on authenticated ones; next may override the
@@ -182,7 +190,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		ar, err := a.Authenticate(r)
 		switch {
 		case err == nil:
-			h.Set("Cache-Control", "no-store")
+			a.SessionHeaders(h)
 			next.ServeHTTP(w, ar)
 		case a.opts.Optional && Anonymous(err):
 			next.ServeHTTP(w, r)
@@ -327,8 +335,7 @@ func (a *Authenticator) WriteProblem(w http.ResponseWriter, r *http.Request, p P
 
 func (a *Authenticator) writeProblem(w http.ResponseWriter, r *http.Request, p Problem, refused bool) {
 	h := w.Header()
-	addVary(h, a.vary)
-	h.Set("Cache-Control", "no-store")
+	a.SessionHeaders(h)
 	if p.Status == http.StatusUnauthorized {
 		if refused {
 			h["Www-Authenticate"] = append([]string(nil), a.badToken...)
