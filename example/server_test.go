@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -444,4 +445,10 @@ func TestInsecureDevCookies(t *testing.T) {
 	if _, ids := devices(t, c); len(ids) != 1 {
 		t.Errorf("got %d devices, want 1", len(ids))
 	}
+}
+
+// containsHTML reports whether page holds text, escaped as html/template
+// escapes it.
+func containsHTML(page, text string) bool {
+	return strings.Contains(page, template.HTMLEscapeString(text))
 }
