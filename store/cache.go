@@ -65,7 +65,7 @@ type CacheStats struct {
 	Hits, Misses  uint64 // Touch calls answered from memory, and sent to Redis
 	Invalidations uint64 // sessions dropped by an announcement or a local write
 	Subscribed    uint64 // times a subscription was confirmed (the cache turned on)
-	Dropped       uint64 // times the subscription was lost (the cache turned off)
+	Dropped       uint64 // times the subscription was lost while on (the cache turned off)
 }
 
 // Cache is a sessionkit.Store that answers repeated authentications of a
@@ -560,13 +560,13 @@ func (c *Cache) turnOff(sub *subscription, cause error) bool {
 	c.on.Store(false)
 	c.epoch.Add(1)
 	c.clearAll()
-	if wasOn {
+	switch {
+	case !wasOn:
+	case errors.Is(cause, context.Canceled):
+		c.log.LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: session cache closed", slog.String("channel", c.r.Channel()))
+	default:
 		c.dropped.Add(1)
-		level := slog.LevelWarn
-		if errors.Is(cause, context.Canceled) {
-			level = slog.LevelInfo
-		}
-		c.log.LogAttrs(context.Background(), level, "sessionkit: session cache off until Pub/Sub is back",
+		c.log.LogAttrs(context.Background(), slog.LevelWarn, "sessionkit: session cache off until Pub/Sub is back",
 			slog.String("channel", c.r.Channel()), slog.String("error", cause.Error()))
 	}
 	return sub.confirmed

@@ -584,3 +584,28 @@ func TestCacheConcurrentRevoke(t *testing.T) {
 		}
 	}
 }
+
+// ExampleNewCache puts the verified-session cache in front of the Redis
+// store: a Manager over it answers repeated authentications of a session
+// from memory for up to the TTL, and hears of revocations on other
+// instances through Redis Pub/Sub.
+func ExampleNewCache() {
+	client := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+	defer client.Close()
+	st, err := store.NewRedis(client, store.Options{})
+	if err != nil {
+		panic(err)
+	}
+	cache, err := store.NewCache(st, store.CacheOptions{TTL: 500 * time.Millisecond})
+	if err != nil {
+		panic(err)
+	}
+	defer cache.Close()
+	m, err := sessionkit.New(cache)
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close(context.Background())
+	// Use m as usual: m.Authenticate costs a Redis round trip only when
+	// the session is not cached, has aged out, or would be written.
+}
