@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -371,24 +373,20 @@ func (m *Manager) UserLimit(ctx context.Context, userID uuid.UUID) (int, error) 
 	return m.cfg.limit(ctx, userID)
 }
 
-// validStreamID accepts "<ms>-<seq>" with decimal parts.
+// validStreamID accepts "<ms>-<seq>" as Redis accepts it for an exclusive
+// upper bound: decimal parts that fit in 64 bits, other than 0-0. Anything
+// else would reach Redis and fail there as a store error.
 func validStreamID(s string) bool {
 	if len(s) > 41 {
 		return false
 	}
-	dash := false
-	digits := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '-' && !dash && digits > 0:
-			dash, digits = true, 0
-		default:
-			return false
-		}
+	ms, seq, ok := strings.Cut(s, "-")
+	if !ok {
+		return false
 	}
-	return dash && digits > 0
+	a, errA := strconv.ParseUint(ms, 10, 64)
+	b, errB := strconv.ParseUint(seq, 10, 64)
+	return errA == nil && errB == nil && a|b != 0
 }
 
 // ReasonRenewed is the revocation reason of a session replaced by RenewSession.

@@ -119,7 +119,9 @@ func TestOptionValidation(t *testing.T) {
 }
 
 func TestValidStreamID(t *testing.T) {
-	for s, want := range map[string]bool{"1-0": true, "1700000000000-12": true, "": false, "-1": false, "1-": false, "1-2-3": false, "a-1": false, "1700000000000": false} {
+	for s, want := range map[string]bool{"1-0": true, "1700000000000-12": true, "": false, "-1": false, "1-": false, "1-2-3": false, "a-1": false, "1700000000000": false,
+		"18446744073709551615-18446744073709551615": true, "18446744073709551616-0": false, "99999999999999999999999-1": false,
+		"0-0": false, "0-1": true, "+1-0": false} {
 		if got := validStreamID(s); got != want {
 			t.Errorf("validStreamID(%q): got %v, want %v", s, got, want)
 		}
