@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,8 +58,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// redisLog keeps what go-redis logs during the package's tests.
-var redisLog logLines
+// redisLog keeps what go-redis logs during the package's tests; appLog
+// what sessionkit logs through every fixture's Manager (and the HTTP
+// layers' loggers in the security test).
+var redisLog, appLog logLines
+
+// appLogger writes to appLog.
+var appLogger = slog.New(slog.NewTextHandler(&appLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 // logLines is a go-redis logger that keeps the last 10,000 lines.
 type logLines struct {
@@ -76,6 +83,12 @@ func (l *logLines) Printf(_ context.Context, format string, v ...any) {
 		l.lines = l.lines[1:]
 	}
 	l.lines = append(l.lines, line)
+}
+
+// Write implements io.Writer for a slog handler: each call is one record.
+func (l *logLines) Write(p []byte) (int, error) {
+	l.Printf(context.Background(), "%s", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // snapshot returns the lines kept and how many were logged in all.
@@ -130,7 +143,7 @@ func newFixture(tb testing.TB, rdb redis.UniversalClient, opts ...sessionkit.Opt
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := sessionkit.New(st, opts...)
+	m, err := sessionkit.New(st, append([]sessionkit.Option{sessionkit.WithLogger(appLogger)}, opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -47,9 +47,15 @@ type model struct {
 	// them active: legal only if a concurrent operation revoked them, which
 	// settle checks once every operation has reported.
 	refusedEarly []uuid.UUID
+	// early holds revocations reported before the login that created the
+	// session reported (a concurrent revoke-all or eviction can win that
+	// race); addCreated applies them.
+	early map[uuid.UUID]string
 }
 
-func newModel() *model { return &model{byID: map[uuid.UUID]*tracked{}} }
+func newModel() *model {
+	return &model{byID: map[uuid.UUID]*tracked{}, early: map[uuid.UUID]string{}}
+}
 
 // problem records an invariant violation; at most 50 are kept.
 func (m *model) problem(format string, args ...any) {
@@ -64,7 +70,7 @@ func (m *model) problemLocked(format string, args ...any) {
 	}
 }
 
-// created records a login and the sessions it evicted.
+// addCreated records a login and the sessions it evicted.
 func (m *model) addCreated(res sessionkit.CreateSessionResult) *tracked {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -75,6 +81,11 @@ func (m *model) addCreated(res sessionkit.CreateSessionResult) *tracked {
 	m.list = append(m.list, s)
 	m.byID[s.id] = s
 	m.created++
+	if reason, ok := m.early[s.id]; ok {
+		delete(m.early, s.id)
+		s.st, s.reason = stRevoked, reason
+		m.revoked++
+	}
 	for _, id := range res.Evicted {
 		m.recordRevokedLocked(id, sessionkit.ReasonLimitExceeded, "eviction")
 	}
@@ -85,7 +96,10 @@ func (m *model) addCreated(res sessionkit.CreateSessionResult) *tracked {
 func (m *model) recordRevokedLocked(id uuid.UUID, reason, by string) {
 	s, ok := m.byID[id]
 	if !ok {
-		m.problemLocked("%s reported unknown session %s", by, id)
+		if _, dup := m.early[id]; dup {
+			m.problemLocked("session %s revoked twice before its login reported (%s)", id, by)
+		}
+		m.early[id] = reason
 		return
 	}
 	if s.st == stRevoked {
@@ -104,6 +118,23 @@ func (m *model) pick(r *rand.Rand) *tracked {
 		return nil
 	}
 	return m.list[r.IntN(len(m.list))]
+}
+
+// pickLive returns a random session, preferring active ones: it draws up to
+// four times and returns the first active draw, else the last.
+func (m *model) pickLive(r *rand.Rand) *tracked {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.list) == 0 {
+		return nil
+	}
+	var s *tracked
+	for range 4 {
+		if s = m.list[r.IntN(len(m.list))]; s.st == stActive {
+			break
+		}
+	}
+	return s
 }
 
 // stateOf returns s's state and reason now.
@@ -199,6 +230,9 @@ func (m *model) settle() {
 		}
 	}
 	m.refusedEarly = nil
+	for id := range m.early {
+		m.problemLocked("session %s: revoked by an operation, but no login reported creating it", id)
+	}
 	for _, s := range m.list {
 		switch s.st {
 		case stRevoking:

@@ -1,0 +1,270 @@
+package faulttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// fuzzEnv is the one Manager a fuzzing process drives: it lives as long as
+// the process, on its own key prefix of the shared server, with a pool of
+// real sessions of one user that the fuzzed commands may target.
+type fuzzEnv struct {
+	m     *sessionkit.Manager
+	rdb   *redis.Client
+	keys  rediskey.Keys
+	user  uuid.UUID
+	mu    sync.Mutex
+	pool  []sessionkit.CreateSessionResult
+	ready error
+}
+
+var (
+	fuzzOnce sync.Once
+	fuzzE    fuzzEnv
+)
+
+func fuzzSetup(tb testing.TB) *fuzzEnv {
+	tb.Helper()
+	srv := sharedServer(tb)
+	fuzzOnce.Do(func() {
+		e := &fuzzE
+		e.rdb = redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+		prefix := fmt.Sprintf("t:FuzzCommands:%06x:", rand.Uint32()&0xffffff)
+		st, err := store.NewRedis(e.rdb, store.Options{Prefix: prefix})
+		if err != nil {
+			e.ready = err
+			return
+		}
+		if e.keys, err = rediskey.New(prefix); err != nil {
+			e.ready = err
+			return
+		}
+		e.m, e.ready = sessionkit.New(st, sessionkit.WithLogger(appLogger))
+		e.user = uuid.New()
+	})
+	if fuzzE.ready != nil {
+		tb.Fatal(fuzzE.ready)
+	}
+	return &fuzzE
+}
+
+// refill keeps at least three active sessions of the fuzz user in the pool.
+func (e *fuzzEnv) refill(tb testing.TB, ctx context.Context) {
+	tb.Helper()
+	for len(e.pool) < 3 {
+		res, err := e.m.CreateSession(ctx, sessionkit.CreateSession{UserID: e.user, IPAddress: testIP, UserAgent: testUA})
+		if err != nil {
+			tb.Fatalf("CreateSession for the pool: %v", err)
+		}
+		e.pool = append(e.pool, res)
+	}
+}
+
+// fuzzUUID makes a UUID of up to 16 fuzzed bytes.
+func fuzzUUID(b []byte) uuid.UUID {
+	var id uuid.UUID
+	copy(id[:], b)
+	return id
+}
+
+// fuzzFields names the fields each operation may reject as invalid.
+var fuzzFields = [][]string{
+	{"UserID", "IPAddress", "ExpiresAt", "RefreshTokenID", "Limit"}, // CreateSession
+	{"SessionID", "UserID", "Reason"},                               // RevokeSession
+	{"UserID", "Reason", "ExceptSessionID"},                         // RevokeAllUserSessions
+	{"SessionID", "IPAddress"},                                      // UpdateSessionActivity
+	{"SessionID", "ProviderName"},                                   // RecordProviderAccess
+	{"SessionID", "RefreshTokenID"},                                 // LinkRefreshTokenToSession
+	{},                                                              // Authenticate
+	{"UserID", "Limit", "Before"},                                   // queries
+}
+
+// FuzzCommands executes the six commands, the hot path and the queries with
+// fuzzed fields against a real Redis. Each call either succeeds or answers
+// cleanly (ErrInvalid naming one of the command's fields, ErrNotFound,
+// ErrRevoked or ErrExpired): never a panic, never ErrUnavailable or another
+// error, and never a corrupted state: after every call the user's keys all
+// have TTLs, the index lists exactly the live sessions, and the pool's
+// sessions are revoked only by a command that may revoke them.
+//
+// real makes the command target the pool's user and one of its sessions
+// (by pick) instead of the fuzzed ids, so fuzzed text reaches the scripts.
+func FuzzCommands(f *testing.F) {
+	f.Add(uint8(0), uint8(0), true, []byte{}, []byte{}, testUA, testIP, int64(0))
+	f.Add(uint8(0), uint8(1), true, []byte{}, []byte{}, "rt-1", "[2001:db8::1%eth0]:443", int64(3600_000))
+	f.Add(uint8(1), uint8(0), true, []byte{}, []byte{}, "revoked_by_user", "", int64(0))
+	f.Add(uint8(2), uint8(1), true, []byte{}, []byte{}, "logout_everywhere", "", int64(0))
+	f.Add(uint8(3), uint8(2), true, []byte{}, []byte{}, "", "::ffff:198.51.100.1", int64(0))
+	f.Add(uint8(4), uint8(0), true, []byte{}, []byte{}, "schwab", "", int64(0))
+	f.Add(uint8(5), uint8(0), true, []byte{}, []byte{}, "rt-2", "", int64(0))
+	f.Add(uint8(6), uint8(0), true, []byte{}, []byte{}, "", "", int64(0))
+	f.Add(uint8(7), uint8(3), true, []byte{}, []byte{}, "1-0", "", int64(0))
+	f.Add(uint8(1), uint8(0), false, []byte("0123456789abcdef"), []byte("fedcba9876543210"), "x", "", int64(0))
+
+	f.Fuzz(func(t *testing.T, op, pick uint8, real bool, sid, uid []byte, text, ip string, expiresMs int64) {
+		e := fuzzSetup(t)
+		e.mu.Lock() // the pool is shared by the inputs one process runs
+		defer e.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.refill(t, ctx)
+
+		sessionID, userID := fuzzUUID(sid), fuzzUUID(uid)
+		target := -1
+		if real {
+			target = int(pick) % len(e.pool)
+			sessionID, userID = e.pool[target].Session.ID, e.user
+		}
+		m := e.m
+		op %= uint8(len(fuzzFields))
+		var err error
+		mayRevoke := false // whether this call may revoke pool sessions
+		switch op {
+		case 0:
+			cmd := sessionkit.CreateSession{UserID: userID, IPAddress: ip, UserAgent: text}
+			if expiresMs != 0 {
+				cmd.ExpiresAt = m.Now().Add(time.Duration(expiresMs) * time.Millisecond)
+			}
+			if pick&1 == 1 {
+				cmd.RefreshTokenID = text
+			}
+			var res sessionkit.CreateSessionResult
+			res, err = m.CreateSession(ctx, cmd)
+			mayRevoke = true // evictions at the limit
+			if err == nil && userID == e.user && cmd.ExpiresAt.IsZero() {
+				e.pool = append(e.pool, res)
+			}
+		case 1:
+			_, err = m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: sessionID, UserID: userID, Reason: text})
+			mayRevoke = true
+		case 2:
+			cmd := sessionkit.RevokeAllUserSessions{UserID: userID, Reason: text}
+			if pick&1 == 1 {
+				cmd.ExceptSessionID = sessionID
+			}
+			_, err = m.RevokeAllUserSessions(ctx, cmd)
+			mayRevoke = true
+		case 3:
+			_, err = m.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: sessionID, IPAddress: ip})
+		case 4:
+			_, err = m.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: sessionID, ProviderName: text})
+		case 5:
+			_, err = m.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: sessionID, RefreshTokenID: text})
+		case 6:
+			tok := text
+			if real {
+				tok = e.pool[target].Token
+				if pick&1 == 1 && len(text) > 0 { // a real token with fuzzed bytes spliced in
+					i := int(pick) % len(tok)
+					tok = tok[:i] + text + tok[min(len(tok), i+len(text)):]
+				}
+			}
+			addr, _ := netip.ParseAddr(ip)
+			var res sessionkit.UpdateSessionActivityResult
+			res, err = m.Authenticate(ctx, tok, addr)
+			if err == nil && res.Session.UserID != e.user {
+				t.Fatalf("Authenticate served session %s of user %s, not of the pool's user", res.Session.ID, res.Session.UserID)
+			}
+		case 7:
+			switch pick % 3 {
+			case 0:
+				_, err = m.ListUserSessions(ctx, userID, sessionkit.ListOptions{IncludeRevoked: real})
+			case 1:
+				_, err = m.UserSession(ctx, userID, sessionID)
+			case 2:
+				_, err = m.Events(ctx, userID, sessionkit.EventQuery{Before: text, Limit: int(expiresMs % 1000)})
+			}
+		}
+		checkAnswer(t, op, err)
+		e.checkPool(t, ctx, mayRevoke)
+		e.checkUser(t, ctx, e.user)
+		if userID != e.user && userID != uuid.Nil {
+			e.checkUser(t, ctx, userID)
+		}
+	})
+}
+
+// checkAnswer fails the test unless err is nil or a clean refusal.
+func checkAnswer(t *testing.T, op uint8, err error) {
+	t.Helper()
+	switch kind(err) {
+	case "ok", "not_found", "revoked", "expired":
+	case "invalid":
+		named := false
+		for _, field := range fuzzFields[op] {
+			named = named || strings.Contains(err.Error(), "invalid input: "+field+":")
+		}
+		if !named {
+			t.Fatalf("operation %d: ErrInvalid that names none of %v: %v", op, fuzzFields[op], err)
+		}
+	default:
+		t.Fatalf("operation %d: got %v, want success or a clean refusal", op, err)
+	}
+}
+
+// checkPool authenticates every pooled session: each must still be served,
+// unless the call may revoke sessions, in which case revoked ones leave the pool.
+func (e *fuzzEnv) checkPool(t *testing.T, ctx context.Context, mayRevoke bool) {
+	t.Helper()
+	live := e.pool[:0]
+	for _, s := range e.pool {
+		_, err := e.m.Authenticate(ctx, s.Token, testAddr)
+		switch {
+		case err == nil:
+			live = append(live, s)
+		case mayRevoke && errors.Is(err, sessionkit.ErrRevoked):
+		default:
+			t.Fatalf("pooled session %s after the call: got %v, want served", s.Session.ID, err)
+		}
+	}
+	e.pool = live
+}
+
+// checkUser checks user's keys directly in Redis: each has a TTL, and the
+// index lists exactly the live, unrevoked sessions.
+func (e *fuzzEnv) checkUser(t *testing.T, ctx context.Context, user uuid.UUID) {
+	t.Helper()
+	u := e.keys.ForUser(user)
+	for _, k := range []string{u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen} {
+		if ttl, err := e.rdb.PTTL(ctx, k).Result(); err != nil || ttl == -1 {
+			t.Fatalf("key %s: PTTL %v, %v; want a TTL or no key", k, ttl, err)
+		}
+	}
+	now := float64(time.Now().UnixMilli())
+	idx, err := e.rdb.ZRangeWithScores(ctx, u.Index, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := rediskey.UserTag(user)
+	for _, z := range idx {
+		m := z.Member.(string)
+		id, ok := rediskey.SessionID(tag, m)
+		if !ok {
+			t.Fatalf("index member %q is not a session id", m)
+		}
+		if z.Score <= now {
+			continue
+		}
+		key := u.Session(id)
+		if ttl, err := e.rdb.PTTL(ctx, key).Result(); err != nil || ttl <= 0 {
+			t.Fatalf("indexed session %s: PTTL %v, %v; want a live key with a TTL", id, ttl, err)
+		}
+		if e.rdb.HExists(ctx, u.Revoked, m).Val() {
+			t.Fatalf("indexed session %s is recorded revoked", id)
+		}
+	}
+}
