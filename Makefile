@@ -3,7 +3,8 @@
 # for the browser test, when it can), then vets, lints, runs the unit tests
 # with the race detector and gives each fuzz target a short run.
 #
-# Targets: test (default), deps, vet, staticcheck, unit, fuzz-short, fuzz.
+# Targets: test (default), deps, vet, staticcheck, unit, fuzz-short, fuzz,
+# soak.
 
 SHELL := /bin/bash
 
@@ -21,7 +22,8 @@ FUZZ_TARGETS ?= \
 	./internal/clientip:FuzzParse \
 	./internal/enrich:FuzzSanitizeUserAgent \
 	./internal/enrich:FuzzParseUserAgent \
-	./internal/enrich:FuzzLookup
+	./internal/enrich:FuzzLookup \
+	./faulttest:FuzzCommands
 FUZZTIME ?= 60s
 FUZZ_SHORT_TIME ?= 5s
 
@@ -135,3 +137,18 @@ bench:
 	cd bench && $(GO) run ./cmd/bench $(BENCH_FLAGS)
 	@mkdir -p bench/results
 	set -o pipefail; $(GO) test $(BENCH_GO) ./store/ ./middleware/ ./internal/token/ 2>&1 | grep -v '^[0-9/: ]* \(INFO\|WARN\) ' | tee bench/results/go-bench.txt
+
+# soak runs the long load test of faulttest (not part of make test):
+# SOAK_USERS users and SOAK_SESSIONS sessions, then concurrent logins,
+# requests, revocations and sign-outs from many goroutines for
+# SOAK_DURATION; afterwards it checks every store invariant against Redis
+# and logs the figures. `go test ./...` runs a short version (500 users,
+# 2,500 sessions, 5 s).
+SOAK_USERS ?= 10000
+SOAK_SESSIONS ?= 50000
+SOAK_DURATION ?= 60s
+
+.PHONY: soak
+soak: deps
+	SOAK_USERS=$(SOAK_USERS) SOAK_SESSIONS=$(SOAK_SESSIONS) SOAK_DURATION=$(SOAK_DURATION) \
+		$(GO) test -race -count=1 -v -timeout=60m -run='^TestSoak$$' ./faulttest
