@@ -56,6 +56,11 @@ const maxFormBytes = 4 << 10
 
 // login checks the demo credentials and starts a session: a new one every
 // time (the session the request carried, if any, is revoked: no fixation).
+//
+// POST /sessions of package handlers does the same for API clients and
+// answers 201 with JSON; a browser form needs a redirect instead, so the
+// page has this route of its own, built from the same commands and setting
+// the same cookie.
 func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
@@ -88,6 +93,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	a.auth.SessionHeaders(w.Header())
 	a.setSessionCookie(w, res.Token, res.Session.ExpiresAt)
 	to := "/devices"
 	if n := len(res.Evicted); n > 0 {
@@ -104,6 +110,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	a.auth.SessionHeaders(w.Header())
 	a.clearSessionCookie(w)
 	http.Redirect(w, r, "/login?reason=signed_out", http.StatusSeeOther)
 }
@@ -214,7 +221,7 @@ func (a *app) pageError(w http.ResponseWriter, r *http.Request, p middleware.Pro
 		middleware.WriteProblem(w, r, p)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
+	a.auth.SessionHeaders(w.Header())
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Del("Www-Authenticate")
 		a.clearSessionCookie(w)
