@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -60,7 +60,7 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
-// device is one browser with its own cookies: an isolated browser context
+// browserDevice is one browser with its own cookies: an isolated browser context
 // (like a separate profile) in the shared Chromium process.
 type browserDevice struct {
 	t    *testing.T
@@ -78,7 +78,7 @@ func newDevice(t *testing.T, browser context.Context, base, name, ip string, dev
 	t.Cleanup(cancel)
 	emulate := chromedp.Steps(
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: desktopUA})
+			_, err := cdp.Call(ctx, tg, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: desktopUA})
 			return err
 		}),
 		chromedp.EmulateViewport(1280, 900),
@@ -88,10 +88,10 @@ func newDevice(t *testing.T, browser context.Context, base, name, ip string, dev
 	}
 	err := chromedp.Do(ctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
 				return err
 			}
-			_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 				Headers: network.Headers{"X-Forwarded-For": ip},
 			})
 			return err
@@ -236,11 +236,9 @@ func TestBrowser(t *testing.T) {
 	t.Cleanup(cancelAlloc)
 	browser, cancelBrowser := chromedp.NewContext(alloc)
 	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browser); err != nil { // starts Chromium
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) || errors.Is(err, exec.ErrNotFound) || strings.Contains(err.Error(), "chrome failed to start") {
-			t.Skipf("browser test skipped: Chromium at %s could not be started: %v", bin, err)
-		}
+	// Start Chromium. Only this step may skip the test: every failure after
+	// it is a failure of the example.
+	if err := chromedp.Do(browser); err != nil {
 		t.Skipf("browser test skipped: Chromium at %s could not be started: %v", bin, err)
 	}
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -225,5 +227,33 @@ func TestMoney(t *testing.T) {
 		if got := money(in); got != want {
 			t.Errorf("money(%v): got %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestWarnsOnEvictingRedis(t *testing.T) {
+	tests := []struct {
+		policy   string
+		wantWarn bool
+	}{
+		{"noeviction", false},
+		{"allkeys-lru", true},
+		{"volatile-lru", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy, func(t *testing.T) {
+			srv := redistest.Start(t, redistest.Options{MaxMemory: "64mb", MaxMemoryPolicy: tt.policy})
+			cfg := testConfig(t)
+			cfg.RedisURL = "redis://" + srv.Addr()
+			var logs lockedBuffer
+			a, err := newApp(t.Context(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close(context.WithoutCancel(t.Context()))
+			warned := strings.Contains(logs.String(), "maxmemory_policy="+tt.policy)
+			if warned != tt.wantWarn {
+				t.Errorf("got warning %v (logs %q), want %v", warned, logs.String(), tt.wantWarn)
+			}
+		})
 	}
 }
