@@ -2,6 +2,7 @@ package sessionkit
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -206,16 +207,44 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 	return m.touch(ctx, cmd.SessionID, nil, ip)
 }
 
-// Authenticate is the middleware's hot path: it checks token, finds the
-// session active, and records activity from ip, in one store round trip
-// (two when the address changed and must be located). Any malformed token
-// is ErrNotFound without a store call.
+// Authenticate is the middleware's hot path: it checks the token, finds the
+// session active, and records activity from ip. With a store that is a
+// Peeker (store.Redis), a request within the activity throttle from the
+// known address costs one read-only round trip (GET and ZSCORE, pipelined);
+// the request that finds the throttle elapsed or the address changed makes
+// a second, the activity script, which checks everything again atomically
+// before it writes. Any malformed token is ErrNotFound without a store call.
 func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {
 	id, hash, err := token.Parse(tok)
 	if err != nil || !rediskey.IsSessionID(id) {
 		return UpdateSessionActivityResult{}, ErrNotFound
 	}
-	return m.touch(ctx, id, (*[32]byte)(&hash), ip)
+	p, ok := m.store.(Peeker)
+	if !ok {
+		return m.touch(ctx, id, (*[32]byte)(&hash), ip)
+	}
+	pk, err := p.Peek(ctx, id)
+	if err != nil {
+		return UpdateSessionActivityResult{}, err
+	}
+	if subtle.ConstantTimeCompare(pk.TokenHash[:], hash[:]) != 1 {
+		return UpdateSessionActivityResult{}, ErrNotFound
+	}
+	now := m.now()
+	s := pk.Session
+	if !pk.Indexed && s.RevokedAt.IsZero() && s.StateAt(now) == StateActive {
+		// Not in the index and no record of why: the index was lost. Fail closed.
+		return UpdateSessionActivityResult{}, &RevokedError{}
+	}
+	if err := s.Err(now); err != nil {
+		return UpdateSessionActivityResult{}, err
+	}
+	changed := ip.IsValid() && ip != s.LastIPAddress
+	if !changed && now.Sub(s.LastActivityAt) < m.cfg.throttle {
+		return UpdateSessionActivityResult{Session: s}, nil
+	}
+	// The write is due: the script checks everything again, atomically.
+	return m.touch(ctx, id, nil, ip)
 }
 
 func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip netip.Addr) (UpdateSessionActivityResult, error) {

@@ -43,6 +43,24 @@ type Store interface {
 	Limit(ctx context.Context, userID uuid.UUID) (limit int, ok bool, err error)
 }
 
+// Peeker is implemented by a Store that can read a session for
+// authentication in one read-only round trip (store.Redis does). With it,
+// Manager.Authenticate checks the token and the session's state itself and
+// calls Touch only when the activity throttle has elapsed or the address
+// changed: the common request costs one cheap read and no script.
+type Peeker interface {
+	// Peek returns the stored session, its token hash, whether it is in the
+	// active index, and its revocation record; ErrNotFound when it is gone.
+	Peek(ctx context.Context, sessionID uuid.UUID) (Peeked, error)
+}
+
+// Peeked is what Peeker.Peek read.
+type Peeked struct {
+	Session   Session  // RevokedAt/RevokedReason set from the revocation record
+	TokenHash [32]byte // SHA-256 of the token's secret
+	Indexed   bool     // in the user's active index
+}
+
 // CreateRequest is what Store.Create needs.
 type CreateRequest struct {
 	Session    Session       // fully formed, with ID, times, device and location

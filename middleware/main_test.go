@@ -44,21 +44,35 @@ func run(m *testing.M) int {
 const chromeMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 // counter is a go-redis hook counting the commands a client sends, to prove
-// that a refusal made no Redis call.
-type counter struct{ n atomic.Int64 }
+// that a refusal made no Redis call, the round trips (a pipeline is one),
+// and the scripts run (the only commands of the hot path that can write).
+type counter struct{ n, trips, scripts atomic.Int64 }
+
+func (c *counter) reset() { c.n.Store(0); c.trips.Store(0); c.scripts.Store(0) }
+
+func (c *counter) count(cmds ...redis.Cmder) {
+	c.n.Add(int64(len(cmds)))
+	for _, cmd := range cmds {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			c.scripts.Add(1)
+		}
+	}
+}
 
 func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
+		c.trips.Add(1)
+		c.count(cmd)
 		return next(ctx, cmd)
 	}
 }
 
 func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
+		c.trips.Add(1)
+		c.count(cmds...)
 		return next(ctx, cmds)
 	}
 }

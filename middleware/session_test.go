@@ -131,14 +131,17 @@ func TestValidSessionReachesTheHandler(t *testing.T) {
 		h.ServeHTTP(rec, request(cookie+res.Token, "203.0.113.7:4711"))
 		return rec
 	}
-	serve() // loads the script into Redis's cache
-	f.calls.n.Store(0)
+	serve()
+	f.calls.reset()
 	rec := serve()
 	if rec.Code != http.StatusOK || !s.ok {
 		t.Fatalf("got status %d, session %v; want 200 with a session", rec.Code, s.ok)
 	}
-	if n := f.calls.n.Load(); n != 1 {
-		t.Errorf("redis commands per request: got %d, want 1", n)
+	if n := f.calls.trips.Load(); n != 1 {
+		t.Errorf("redis round trips per request: got %d, want 1", n)
+	}
+	if n := f.calls.scripts.Load(); n != 0 {
+		t.Errorf("scripts run within the activity throttle: got %d, want 0 (no write)", n)
 	}
 	if s.session.ID != res.Session.ID || s.session.UserID != user {
 		t.Errorf("session: got %s of %s, want %s of %s", s.session.ID, s.session.UserID, res.Session.ID, user)
@@ -323,15 +326,15 @@ func TestStackedMiddlewareAuthenticatesOnce(t *testing.T) {
 	inner := f.auth(t, middleware.Options{})
 	var s seen
 	h := outer.Middleware(inner.Middleware(probe(&s)))
-	h.ServeHTTP(httptest.NewRecorder(), request(cookie+tok, "203.0.113.7:1")) // script cache warm-up
-	f.calls.n.Store(0)
+	h.ServeHTTP(httptest.NewRecorder(), request(cookie+tok, "203.0.113.7:1"))
+	f.calls.reset()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, request(cookie+tok, "203.0.113.7:1"))
 	if rec.Code != http.StatusOK || !s.ok {
 		t.Fatalf("got status %d, session %v; want 200 with a session", rec.Code, s.ok)
 	}
-	if n := f.calls.n.Load(); n != 1 {
-		t.Errorf("redis commands: got %d, want 1", n)
+	if n := f.calls.trips.Load(); n != 1 {
+		t.Errorf("redis round trips: got %d, want 1", n)
 	}
 	if got := rec.Header().Values("Vary"); len(got) != 1 {
 		t.Errorf("Vary: got %q, want one Cookie", got)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/base64"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -13,48 +14,46 @@ import (
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 )
 
-// Positions in the FIELDS list of lua/common.lua (0-based).
+// A session is stored as one string: its fields joined by the unit
+// separator, hot-path fields first (see lua/common.lua, which must agree).
+// One string makes the hot path's read one GET, the cheapest read Redis
+// has, and keeps a session in about half the memory of a hash.
 const (
-	fUID = iota
-	fTokenHash
-	fCreated
-	fLastActivity
-	fExpires
-	fIdle
-	fIP
-	fLastIP
-	fIPChanges
-	fRefresh
-	fLastProvider
-	fLastProviderAt
-	fProviders
-	fDevLabel
-	fDevBrowser
-	fDevBrowserVersion
-	fDevOS
-	fDevOSVersion
-	fDevPlatform
-	fDevFlags
-	fLocLabel
-	fLocCity
-	fLocRegion
-	fLocCountry
-	fLocCode
-	fUA0
-	fieldCount = fUA0 + uaChunks
+	pVersion = iota
+	pTokenHash
+	pExpires
+	pLastActivity
+	pIdle
+	pIP
+	pLastIP
+	pUID
+	pCreated
+	pIPChanges
+	pRefresh
+	pLastProvider
+	pLastProviderAt
+	pProviders
+	pDevLabel
+	pDevBrowser
+	pDevBrowserVersion
+	pDevOS
+	pDevOSVersion
+	pDevPlatform
+	pDevFlags
+	pLocLabel
+	pLocCity
+	pLocRegion
+	pLocCountry
+	pLocCode
+	pUserAgent
+	fieldCount
 )
 
-// hashFields is FIELDS for pipelined reads; keep in step with lua/common.lua.
-var hashFields = []string{"uid", "th", "ca", "la", "ea", "it", "ip", "lip", "ic", "rt", "lp", "lpa", "pa",
-	"dl", "db", "dbv", "do", "dov", "dp", "df", "ll", "lci", "lr", "lco", "cc",
-	"u0", "u1", "u2", "u3", "u4", "u5", "u6", "u7"}
-
-// Redis keeps a small hash in the compact listpack encoding only while every
-// value is at most 64 bytes (hash-max-listpack-value), so each stored string
-// is bounded to that and the User-Agent is split into 64-byte chunks.
 const (
+	formatVersion = "1"
+	sep           = "\x1f"
+	// maxValue bounds each enrichment string; the User-Agent arrives bounded.
 	maxValue = 64
-	uaChunks = 8
 )
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
@@ -70,9 +69,10 @@ func fromMillis(s string) time.Time {
 	return time.UnixMilli(n).UTC()
 }
 
-// bound truncates s to maxValue bytes of valid UTF-8 without control
-// characters (the unit separator packs replies; see lua/common.lua).
-func bound(s string) string {
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// clean makes s valid UTF-8 without control characters (the separator is one).
+func clean(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if strings.ContainsFunc(s, isControl) {
 		s = strings.Map(func(r rune) rune {
@@ -82,6 +82,12 @@ func bound(s string) string {
 			return r
 		}, s)
 	}
+	return s
+}
+
+// bound cleans s and truncates it to maxValue bytes on a rune boundary.
+func bound(s string) string {
+	s = clean(s)
 	if len(s) <= maxValue {
 		return s
 	}
@@ -92,127 +98,106 @@ func bound(s string) string {
 	return s[:cut]
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+func hashText(h [32]byte) string { return base64.RawURLEncoding.EncodeToString(h[:]) }
 
-// sessionFields returns the field/value pairs of a new session's hash,
-// leaving out empty values (a missing field reads as empty).
-func sessionFields(s sessionkit.Session, hash [32]byte) []any {
-	f := make([]any, 0, 2*fieldCount)
-	add := func(k, v string) {
-		if v != "" {
-			f = append(f, k, v)
-		}
+// decodeHash reads the token hash of a stored session into h.
+func decodeHash(v string, h *[32]byte) bool {
+	_, rest, ok := strings.Cut(v, sep)
+	if !ok || len(rest) < 43 || (len(rest) > 43 && rest[43] != sep[0]) {
+		return false
 	}
-	add("uid", s.UserID.String())
-	add("th", string(hash[:]))
-	add("ea", strconv.FormatInt(millis(s.ExpiresAt), 10))
+	var src [43]byte
+	copy(src[:], rest[:43])
+	var dst [33]byte
+	n, err := base64.RawURLEncoding.Decode(dst[:], src[:])
+	if err != nil || n != 32 {
+		return false
+	}
+	copy(h[:], dst[:32])
+	return true
+}
+
+func flag(b bool, c string) string {
+	if b {
+		return c
+	}
+	return ""
+}
+
+// encodeSession returns the stored form of a new session.
+func encodeSession(s sessionkit.Session, hash [32]byte) string {
+	f := make([]string, fieldCount)
+	f[pVersion] = formatVersion
+	f[pTokenHash] = hashText(hash)
+	f[pExpires] = strconv.FormatInt(millis(s.ExpiresAt), 10)
+	f[pLastActivity] = strconv.FormatInt(millis(s.LastActivityAt), 10)
 	if s.IdleTimeout > 0 {
-		add("it", strconv.FormatInt(s.IdleTimeout.Milliseconds(), 10))
+		f[pIdle] = strconv.FormatInt(s.IdleTimeout.Milliseconds(), 10)
 	}
-	add("ip", s.IPAddress.String())
-	add("rt", s.RefreshTokenID)
+	f[pIP] = s.IPAddress.String()
+	f[pLastIP] = s.LastIPAddress.String()
+	f[pUID] = s.UserID.String()
+	f[pCreated] = strconv.FormatInt(millis(s.CreatedAt), 10)
+	f[pRefresh] = clean(s.RefreshTokenID)
 	d := s.Device
-	add("dl", bound(d.Label))
-	add("db", bound(d.Browser))
-	add("dbv", bound(d.BrowserVersion))
-	add("do", bound(d.OS))
-	add("dov", bound(d.OSVersion))
-	add("dp", bound(d.Platform))
-	flags := ""
-	if d.Mobile {
-		flags += "m"
-	}
-	if d.Bot {
-		flags += "b"
-	}
-	add("df", flags)
-	f = append(f, locationFields(s.Location)...)
-	ua := s.UserAgent
-	if strings.ContainsFunc(ua, isControl) {
-		ua = strings.Map(func(r rune) rune {
-			if isControl(r) {
-				return -1
-			}
-			return r
-		}, ua)
-	}
-	for i := 0; i < uaChunks && ua != ""; i++ {
-		n := min(maxValue, len(ua))
-		add("u"+strconv.Itoa(i), ua[:n])
-		ua = ua[n:]
-	}
-	return f
+	f[pDevLabel], f[pDevBrowser], f[pDevBrowserVersion] = bound(d.Label), bound(d.Browser), bound(d.BrowserVersion)
+	f[pDevOS], f[pDevOSVersion], f[pDevPlatform] = bound(d.OS), bound(d.OSVersion), bound(d.Platform)
+	f[pDevFlags] = flag(d.Mobile, "m") + flag(d.Bot, "b")
+	copy(f[pLocLabel:pLocCode+1], locationValues(s.Location))
+	f[pUserAgent] = clean(s.UserAgent)
+	return strings.Join(f, sep)
 }
 
-// locationFields returns all five location fields, empty ones included, so
-// a location update can clear what the new address does not have.
-func locationFields(l sessionkit.Location) []any {
-	return []any{"ll", bound(l.Label), "lci", bound(l.City), "lr", bound(l.Region),
-		"lco", bound(l.Country), "cc", bound(l.CountryCode)}
+// locationValues are the five location fields in stored order.
+func locationValues(l sessionkit.Location) []string {
+	return []string{bound(l.Label), bound(l.City), bound(l.Region), bound(l.Country), bound(l.CountryCode)}
 }
 
-// unpack splits a packed reply of touch.lua into hashFields values.
-func unpack(packed string) []string { return strings.Split(packed, "\x1f") }
-
-// strs converts an HMGET reply; missing fields become "".
-func strs(v []any) []string {
-	out := make([]string, len(v))
-	for i, x := range v {
-		out[i] = asString(x)
-	}
-	return out
-}
-
-// decodeSession builds a session from the values of hashFields.
-func decodeSession(id uuid.UUID, v []string) (sessionkit.Session, bool) {
-	if len(v) < fieldCount || v[fUID] == "" {
+// decodeSession builds a session from its stored form; the token hash stays behind.
+func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
+	f := strings.SplitN(v, sep, fieldCount)
+	if len(f) != fieldCount || f[pVersion] != formatVersion {
 		return sessionkit.Session{}, false
 	}
-	get := func(i int) string { return v[i] }
-	uid, err := uuid.Parse(get(fUID))
+	uid, err := uuid.Parse(f[pUID])
 	if err != nil {
 		return sessionkit.Session{}, false
 	}
 	s := sessionkit.Session{
 		ID:             id,
 		UserID:         uid,
-		CreatedAt:      fromMillis(get(fCreated)),
-		LastActivityAt: fromMillis(get(fLastActivity)),
-		ExpiresAt:      fromMillis(get(fExpires)),
-		RefreshTokenID: get(fRefresh),
+		CreatedAt:      fromMillis(f[pCreated]),
+		LastActivityAt: fromMillis(f[pLastActivity]),
+		ExpiresAt:      fromMillis(f[pExpires]),
+		RefreshTokenID: f[pRefresh],
 		Device: sessionkit.Device{
-			Label: get(fDevLabel), Browser: get(fDevBrowser), BrowserVersion: get(fDevBrowserVersion),
-			OS: get(fDevOS), OSVersion: get(fDevOSVersion), Platform: get(fDevPlatform),
-			Mobile: strings.Contains(get(fDevFlags), "m"), Bot: strings.Contains(get(fDevFlags), "b"),
+			Label: f[pDevLabel], Browser: f[pDevBrowser], BrowserVersion: f[pDevBrowserVersion],
+			OS: f[pDevOS], OSVersion: f[pDevOSVersion], Platform: f[pDevPlatform],
+			Mobile: strings.Contains(f[pDevFlags], "m"), Bot: strings.Contains(f[pDevFlags], "b"),
 		},
 		Location: sessionkit.Location{
-			Label: get(fLocLabel), City: get(fLocCity), Region: get(fLocRegion),
-			Country: get(fLocCountry), CountryCode: get(fLocCode),
+			Label: f[pLocLabel], City: f[pLocCity], Region: f[pLocRegion],
+			Country: f[pLocCountry], CountryCode: f[pLocCode],
 		},
-		LastProviderAccessed: get(fLastProvider),
-		LastProviderAccessAt: fromMillis(get(fLastProviderAt)),
+		LastProviderAccessed: f[pLastProvider],
+		LastProviderAccessAt: fromMillis(f[pLastProviderAt]),
+		UserAgent:            f[pUserAgent],
 	}
-	if v := get(fIdle); v != "" {
-		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+	if f[pIdle] != "" {
+		if ms, err := strconv.ParseInt(f[pIdle], 10, 64); err == nil {
 			s.IdleTimeout = time.Duration(ms) * time.Millisecond
 		}
 	}
-	s.IPAddress, _ = netip.ParseAddr(get(fIP))
-	if v := get(fLastIP); v != "" {
-		s.LastIPAddress, _ = netip.ParseAddr(v)
+	s.IPAddress, _ = netip.ParseAddr(f[pIP])
+	s.LastIPAddress = s.IPAddress
+	if f[pLastIP] != "" {
+		s.LastIPAddress, _ = netip.ParseAddr(f[pLastIP])
 	}
-	if !s.LastIPAddress.IsValid() {
-		s.LastIPAddress = s.IPAddress
+	if f[pIPChanges] != "" {
+		s.IPChangeCount, _ = strconv.Atoi(f[pIPChanges])
 	}
-	if v := get(fIPChanges); v != "" {
-		s.IPChangeCount, _ = strconv.Atoi(v)
-	}
-	if p := get(fProviders); p != "" {
-		s.ProvidersAccessed = strings.Split(p, ",")
-	}
-	s.UserAgent = get(fUA0)
-	if get(fUA0+1) != "" {
-		s.UserAgent = strings.Join(v[fUA0:fUA0+uaChunks], "")
+	if f[pProviders] != "" {
+		s.ProvidersAccessed = strings.Split(f[pProviders], ",")
 	}
 	return s, true
 }

@@ -26,9 +26,8 @@ func (r *Redis) Create(ctx context.Context, req sessionkit.CreateRequest) (sessi
 		millis(req.Now), member, req.Limit, ms(req.Retention), req.StreamMax,
 		ms(req.SeenWindow), ms(req.LimitTTL), r.keys.Channel(), s.UserID.String(),
 		bound(s.Device.Label), bound(s.Location.CountryCode), s.IPAddress.String(),
-		rediskey.TagHex(rediskey.UserTag(s.UserID)),
+		rediskey.TagHex(rediskey.UserTag(s.UserID)), encodeSession(s, req.TokenHash),
 	}
-	args = append(args, sessionFields(s, req.TokenHash)...)
 	reply, err := run(ctx, r.c, scriptCreate, "create",
 		[]string{u.Session(s.ID), u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen}, args...)
 	if err != nil {
@@ -67,7 +66,7 @@ func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (session
 	u := r.keys.ForSession(req.SessionID)
 	hash := ""
 	if req.TokenHash != nil {
-		hash = string(req.TokenHash[:])
+		hash = hashText(*req.TokenHash)
 	}
 	ip := ""
 	if req.IP.IsValid() {
@@ -87,7 +86,9 @@ func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (session
 	args := []any{millis(req.Now), rediskey.MemberOfKey(key), hash, ip, ms(req.Throttle),
 		ms(req.Retention), locate, located, activity, req.StreamMax}
 	if req.Location != nil {
-		args = append(args, locationFields(*req.Location)...)
+		for _, v := range locationValues(*req.Location) {
+			args = append(args, v)
+		}
 	}
 	reply, err := run(ctx, r.c, scriptTouch, "touch",
 		[]string{key, u.Index, u.All, u.Revoked, u.Events}, args...)
@@ -107,7 +108,7 @@ func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (session
 	if len(reply) < 7 {
 		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
 	}
-	s, ok := decodeSession(req.SessionID, unpack(asString(reply[5])))
+	s, ok := decodeSession(req.SessionID, asString(reply[5]))
 	if !ok {
 		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
 	}
@@ -241,15 +242,50 @@ func (r *Redis) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest
 	}}}, nil
 }
 
+// Peek implements sessionkit.Peeker: one pipelined, read-only round trip.
+func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, error) {
+	u := r.keys.ForSession(id)
+	key := u.Session(id)
+	member := rediskey.MemberOfKey(key)
+	var value *redis.StringCmd
+	var score *redis.FloatCmd
+	var rev *redis.StringCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		value = p.Get(ctx, key)
+		score = p.ZScore(ctx, u.Index, member)
+		rev = p.HGet(ctx, u.Revoked, member)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return sessionkit.Peeked{}, unavailable("peek", err)
+	}
+	v := value.Val()
+	s, ok := decodeSession(id, v)
+	if !ok {
+		return sessionkit.Peeked{}, sessionkit.ErrNotFound
+	}
+	pk := sessionkit.Peeked{Session: s, Indexed: score.Err() == nil}
+	if !pk.Indexed && rev.Val() != "" {
+		var re *sessionkit.RevokedError
+		if errors.As(revokedError(rev.Val()), &re) {
+			pk.Session.RevokedAt, pk.Session.RevokedReason = re.At, re.Reason
+		}
+	}
+	if !decodeHash(v, &pk.TokenHash) {
+		return sessionkit.Peeked{}, sessionkit.ErrNotFound
+	}
+	return pk, nil
+}
+
 // Get implements sessionkit.Store in one pipelined round trip.
 func (r *Redis) Get(ctx context.Context, id uuid.UUID, now time.Time) (sessionkit.Session, error) {
 	u := r.keys.ForSession(id)
 	member := rediskey.Member(id)
-	var fields *redis.SliceCmd
+	var value *redis.StringCmd
 	var score *redis.FloatCmd
 	var rev *redis.StringCmd
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		fields = p.HMGet(ctx, u.Session(id), hashFields...)
+		value = p.Get(ctx, u.Session(id))
 		score = p.ZScore(ctx, u.Index, member)
 		rev = p.HGet(ctx, u.Revoked, member)
 		return nil
@@ -257,7 +293,7 @@ func (r *Redis) Get(ctx context.Context, id uuid.UUID, now time.Time) (sessionki
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return sessionkit.Session{}, unavailable("get", err)
 	}
-	s, ok := decodeSession(id, strs(fields.Val()))
+	s, ok := decodeSession(id, value.Val())
 	if !ok {
 		return sessionkit.Session{}, sessionkit.ErrNotFound
 	}
@@ -317,14 +353,12 @@ func (r *Redis) List(ctx context.Context, userID uuid.UUID, includeRevoked bool,
 	if len(members) == 0 {
 		return nil, nil
 	}
-	cmds := make([]*redis.SliceCmd, len(members))
-	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, m := range members {
-			sid, _ := sessionOf(tag, m)
-			cmds[i] = p.HMGet(ctx, u.Session(sid), hashFields...)
-		}
-		return nil
-	})
+	keys := make([]string, 0, len(members))
+	for _, m := range members {
+		sid, _ := sessionOf(tag, m)
+		keys = append(keys, u.Session(sid))
+	}
+	values, err := r.c.MGet(ctx, keys...).Result() // one slot: one command, also on Cluster
 	if err != nil {
 		return nil, unavailable("list", err)
 	}
@@ -334,7 +368,7 @@ func (r *Redis) List(ctx context.Context, userID uuid.UUID, includeRevoked bool,
 		if !ok {
 			continue
 		}
-		s, ok := decodeSession(sid, strs(cmds[i].Val()))
+		s, ok := decodeSession(sid, asString(values[i]))
 		if !ok || s.UserID != userID {
 			continue // gone since the first round trip, or another user sharing the tag
 		}

@@ -1,47 +1,62 @@
 -- Shared helpers, prepended to every script. Rules every script keeps:
 --  * all keys arrive in KEYS and share one hash tag (one Cluster slot);
 --  * everything is checked before the first write, and the first write is a
---    deny-oom command (HSET/ZADD/XADD), so an out-of-memory server refuses the
+--    deny-oom command (SET/HSET/ZADD/XADD), so an out-of-memory server refuses the
 --    script before it changes anything (Redis has no rollback);
 --  * every key written gets an absolute expiry (PEXPIREAT) in the same script.
 
--- Session hash fields, in the order the Go side decodes them.
-local FIELDS = {'uid', 'th', 'ca', 'la', 'ea', 'it', 'ip', 'lip', 'ic', 'rt', 'lp', 'lpa', 'pa',
-  'dl', 'db', 'dbv', 'do', 'dov', 'dp', 'df', 'll', 'lci', 'lr', 'lco', 'cc',
-  'u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'}
+-- A session is one string: its fields joined by the unit separator (\31),
+-- which no stored value contains. The fields the hot path needs come first,
+-- so it splits only those:
+--  1 format version, 2 token hash (base64url of SHA-256), 3 expires ms,
+--  4 last activity ms, 5 idle timeout ms, 6 ip, 7 last ip, 8 user id,
+--  9 created ms, 10 ip changes, 11 refresh token id, 12 last provider,
+--  13 last provider ms, 14 providers (comma-separated), 15-21 device
+--  (label, browser, version, os, os version, platform, flags),
+--  22-26 location (label, city, region, country, country code), 27 user agent.
+local HOT = 8
 
 local function int(n) return string.format('%d', n) end
 
--- pack joins a session's fields with the unit separator (no stored value
--- contains control characters): one reply string instead of one per field.
-local function pack(f)
-  local out = {}
-  for i = 1, #FIELDS do out[i] = f[i] or '' end
-  return table.concat(out, '\31')
+-- num reads a stored number; an empty field is 0.
+local function num(s) return tonumber(s) or 0 end
+
+-- split returns the first n fields of s (all when n is nil) and the
+-- unsplit remainder after them (nil when there is none).
+local function split(s, n)
+  local out, i = {}, 1
+  while not n or #out < n do
+    local j = string.find(s, '\31', i, true)
+    if not j then
+      out[#out + 1] = string.sub(s, i)
+      return out, nil
+    end
+    out[#out + 1] = string.sub(s, i, j - 1)
+    i = j + 1
+  end
+  return out, string.sub(s, i)
 end
 
--- same compares two strings in time independent of where they differ.
-local function same(a, b)
-  if not a or #a ~= #b then return false end
-  local d = 0
-  for i = 1, #b do d = d + math.abs(string.byte(a, i) - string.byte(b, i)) end
-  return d == 0
+local function join(head, rest)
+  local s = table.concat(head, '\31')
+  if rest then s = s .. '\31' .. rest end
+  return s
 end
 
 -- refusal returns the reason a stored session is unusable at now by its
 -- timestamps ('exp' or 'idle'), or nil. ea: expires ms, la: last activity ms, it: idle ms.
 local function refusal(ea, la, it, now)
-  if now >= tonumber(ea) then return 'exp' end
-  local idle = tonumber(it or '0')
-  if idle > 0 and now >= tonumber(la) + idle then return 'idle' end
+  if now >= num(ea) then return 'exp' end
+  local idle = num(it)
+  if idle > 0 and now >= num(la) + idle then return 'idle' end
   return nil
 end
 
 -- deadline is when a session with these timestamps stops being valid.
 local function deadline(ea, la, it)
-  local d = tonumber(ea)
-  local idle = tonumber(it or '0')
-  if idle > 0 and tonumber(la) + idle < d then d = tonumber(la) + idle end
+  local d = num(ea)
+  local idle = num(it)
+  if idle > 0 and num(la) + idle < d then d = num(la) + idle end
   return d
 end
 

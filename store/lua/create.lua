@@ -4,7 +4,7 @@
 -- ARGV: 1 now, 2 member, 3 limit (-1 unlimited), 4 retention ms, 5 stream max,
 --       6 seen window ms, 7 limit override ttl ms, 8 channel, 9 user id,
 --       10 device label, 11 country code, 12 ip, 13 tag (hex, for announcements),
---       14.. field/value pairs of the session hash (without la/ca)
+--       14 the session value (see common.lua)
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup'} end
@@ -14,18 +14,9 @@ if override then limit = tonumber(override) end
 local retention = tonumber(ARGV[4])
 local maxlen = ARGV[5]
 
-local fields = {'ca', ARGV[1], 'la', ARGV[1]}
-local ea, it = nil, '0'
-for i = 14, #ARGV, 2 do
-  fields[#fields + 1] = ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
-  if ARGV[i] == 'ea' then ea = ARGV[i + 1] end
-  if ARGV[i] == 'it' then it = ARGV[i + 1] end
-end
-if not ea then return redis.error_reply('create: missing ea') end
-
-redis.call('HSET', KEYS[1], unpack(fields)) -- first write: deny-oom
-local dl = deadline(ea, ARGV[1], it)
+local h = split(ARGV[14], HOT)
+redis.call('SET', KEYS[1], ARGV[14]) -- first write: deny-oom
+local dl = deadline(h[3], h[4], h[5])
 local purge = dl + retention
 redis.call('PEXPIREAT', KEYS[1], int(purge))
 if override then redis.call('PEXPIRE', KEYS[6], ARGV[7]) end

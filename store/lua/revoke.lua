@@ -4,7 +4,9 @@
 -- ARGV: 1 now, 2 member, 3 user id, 4 reason, 5 retention ms, 6 stream max, 7 channel, 8 tag
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
-if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[3] then return {'nf'} end
+local v = redis.call('GET', KEYS[1])
+if not v then return {'nf'} end
+if split(v, HOT)[8] ~= ARGV[3] then return {'nf'} end
 local score = redis.call('ZSCORE', KEYS[2], member)
 if not score or tonumber(score) <= now then return {'nf'} end
 
