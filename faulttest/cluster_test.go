@@ -150,7 +150,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("no login succeeded after the failover: %s", &cnt)
 	}
 	verifySessions(t, f, m)
-	compareStore(t, m, checkStore(t, f.rdb, f.prefix, nil))
+	compareStore(t, m, checkStore(t, f, nil))
 	t.Logf("killed master %s; failover window %v; operations: %s", killed.Addr(), window.Round(time.Millisecond), &cnt)
 }
 
@@ -230,6 +230,6 @@ func TestClusterSlotMigration(t *testing.T) {
 		t.Errorf("during the migrations:\n%s", p)
 	}
 	verifySessions(t, f, m)
-	compareStore(t, m, checkStore(t, f.rdb, f.prefix, nil))
+	compareStore(t, m, checkStore(t, f, nil))
 	t.Logf("slot %d moved %s; operations: %s", slot, strings.Join(moves, ", "), &cnt)
 }

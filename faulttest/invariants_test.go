@@ -5,8 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,19 +26,23 @@ type stored struct {
 	revoked map[uuid.UUID]string    // session id -> reason, from the rev hashes
 }
 
-// checkStore checks, from Redis directly, what must hold of every user's
-// keys under prefix at any quiet moment:
+// checkStore checks what must hold of every user's keys under f's prefix
+// at any quiet moment, reading the keys, indexes, revocation records and
+// TTLs from Redis directly (SCAN, ZRANGE, HGETALL, PTTL) and decoding
+// session contents with the store (Manager.Session), so the check does not
+// depend on how a session is serialized:
 //   - every key has a TTL;
 //   - each user's index (members whose deadline is after now) equals their
-//     live session keys: session hashes that exist, are not in the user's
-//     rev hash and whose deadline is after now;
+//     live session keys: sessions that exist, are not in the user's rev
+//     hash and whose deadline is after now;
 //   - no user holds more active sessions than limitOf(user) (nil: no check).
 //
 // It returns the active and revoked sessions it found.
-func checkStore(tb testing.TB, rdb redis.UniversalClient, prefix string, limitOf func(uuid.UUID) int) stored {
+func checkStore(tb testing.TB, f *fixture, limitOf func(uuid.UUID) int) stored {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	rdb, prefix := f.rdb, f.prefix
 	all := checkTTLs(tb, rdb, prefix)
 	out := stored{keys: len(all), active: map[uuid.UUID]uuid.UUID{}, revoked: map[uuid.UUID]string{}}
 
@@ -55,32 +60,40 @@ func checkStore(tb testing.TB, rdb redis.UniversalClient, prefix string, limitOf
 
 	// Group the keys by user tag.
 	type user struct {
-		sessions []string // members with a session hash
-		hasIndex bool
+		tag      rediskey.Tag
+		sessions []uuid.UUID // ids of the session keys
 	}
 	users := map[string]*user{}
+	var ids []uuid.UUID
 	for _, k := range all {
-		rest := strings.TrimPrefix(k, prefix)
-		if !strings.HasPrefix(rest, "{") {
-			continue // e.g. nothing but user keys is expected; ignore others
-		}
-		tagHex, suffix, ok := strings.Cut(rest[1:], "}:")
+		rest, ok := strings.CutPrefix(k, prefix+"{")
 		if !ok {
+			fail("key %s does not follow the layout", k)
+			continue
+		}
+		tagHex, suffix, ok := strings.Cut(rest, "}:")
+		b, err := hex.DecodeString(tagHex)
+		if !ok || err != nil || len(b) != len(rediskey.Tag{}) {
 			fail("key %s does not follow the layout", k)
 			continue
 		}
 		u := users[tagHex]
 		if u == nil {
 			u = &user{}
+			copy(u.tag[:], b)
 			users[tagHex] = u
 		}
-		switch {
-		case strings.HasPrefix(suffix, "s:"):
-			u.sessions = append(u.sessions, strings.TrimPrefix(suffix, "s:"))
-		case suffix == "idx":
-			u.hasIndex = true
+		if m, ok := strings.CutPrefix(suffix, "s:"); ok {
+			id, ok := rediskey.SessionID(u.tag, m)
+			if !ok {
+				fail("session key %s does not name a session id", k)
+				continue
+			}
+			u.sessions = append(u.sessions, id)
+			ids = append(ids, id)
 		}
 	}
+	sessions := readSessions(tb, ctx, f, ids)
 
 	now := time.Now().UnixMilli()
 	tags := make([]string, 0, len(users))
@@ -90,7 +103,6 @@ func checkStore(tb testing.TB, rdb redis.UniversalClient, prefix string, limitOf
 	type userCmds struct {
 		idx *redis.ZSliceCmd
 		rev *redis.MapStringStringCmd
-		ses []*redis.SliceCmd
 	}
 	cmds := make([]userCmds, len(tags))
 	batches(len(tags), func(lo, hi int) {
@@ -99,21 +111,11 @@ func checkStore(tb testing.TB, rdb redis.UniversalClient, prefix string, limitOf
 				base := prefix + "{" + tags[i] + "}:"
 				cmds[i].idx = p.ZRangeWithScores(ctx, base+"idx", 0, -1)
 				cmds[i].rev = p.HGetAll(ctx, base+"rev")
-				for _, m := range users[tags[i]].sessions {
-					cmds[i].ses = append(cmds[i].ses, p.HMGet(ctx, base+"s:"+m, "uid", "ea", "la", "it"))
-				}
 			}
 		})
 	})
 	for i, tagHex := range tags {
 		u, c := users[tagHex], cmds[i]
-		b, err := hex.DecodeString(tagHex)
-		if err != nil || len(b) != len(rediskey.Tag{}) {
-			fail("tag %q is not 8 hex bytes", tagHex)
-			continue
-		}
-		var tag rediskey.Tag
-		copy(tag[:], b)
 		rev := c.rev.Val()
 		idx := map[string]int64{}
 		for _, z := range c.idx.Val() {
@@ -123,58 +125,82 @@ func checkStore(tb testing.TB, rdb redis.UniversalClient, prefix string, limitOf
 		}
 		var owner uuid.UUID
 		live := 0
-		for j, m := range u.sessions {
-			v := c.ses[j].Val()
-			id, ok := rediskey.SessionID(tag, m)
+		known := map[string]bool{}
+		for _, id := range u.sessions {
+			m := rediskey.Member(id)
+			known[m] = true
+			s, ok := sessions[id]
 			if !ok {
-				fail("session key member %q of tag %s is not a session id", m, tagHex)
-				continue
+				continue // expired between SCAN and the read
 			}
-			uid, err := uuid.Parse(str(v[0]))
-			if err != nil {
-				continue // expired between SCAN and HMGET
-			}
-			owner = uid
+			owner = s.UserID
 			if reason, ok := rev[m]; ok {
 				_, why, _ := strings.Cut(reason, "|")
 				out.revoked[id] = why
 				if _, listed := idx[m]; listed {
-					fail("user %s: revoked session %s is still in the index", uid, id)
+					fail("user %s: revoked session %s is still in the index", s.UserID, id)
 				}
 				continue
 			}
-			dl := deadline(str(v[1]), str(v[2]), str(v[3]))
+			dl := s.ExpiresAt.UnixMilli()
+			if s.IdleTimeout > 0 {
+				dl = min(dl, s.LastActivityAt.Add(s.IdleTimeout).UnixMilli())
+			}
 			if dl <= now {
 				continue // expired: neither active nor required in the index
 			}
 			score, listed := idx[m]
 			switch {
 			case !listed:
-				fail("user %s: live session %s is missing from the index", uid, id)
+				fail("user %s: live session %s is missing from the index", s.UserID, id)
 			case score != dl:
-				fail("user %s: session %s has index score %d, want its deadline %d", uid, id, score, dl)
+				fail("user %s: session %s has index score %d, want its deadline %d", s.UserID, id, score, dl)
 			default:
 				live++
-				out.active[id] = uid
+				out.active[id] = s.UserID
 			}
-		}
-		known := map[string]bool{}
-		for _, m := range u.sessions {
-			known[m] = true
 		}
 		for m := range idx {
 			if !known[m] {
 				fail("tag %s: index member %s has no session key", tagHex, m)
 			}
 		}
-		if len(idx) > 0 && !u.hasIndex {
-			fail("tag %s: index read but not scanned", tagHex)
-		}
 		if limitOf != nil && owner != uuid.Nil {
 			if lim := limitOf(owner); lim != sessionkit.Unlimited && live > lim {
 				fail("user %s holds %d active sessions, over the limit %d", owner, live, lim)
 			}
 		}
+	}
+	return out
+}
+
+// readSessions reads the sessions ids through the Manager, 16 at a time;
+// sessions gone meanwhile are left out.
+func readSessions(tb testing.TB, ctx context.Context, f *fixture, ids []uuid.UUID) map[uuid.UUID]sessionkit.Session {
+	tb.Helper()
+	out := make(map[uuid.UUID]sessionkit.Session, len(ids))
+	var mu sync.Mutex
+	var firstErr error
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ids); i = int(next.Add(1)) - 1 {
+				s, err := f.m.Session(ctx, ids[i])
+				mu.Lock()
+				switch {
+				case err == nil:
+					out[ids[i]] = s
+				case !errors.Is(err, sessionkit.ErrNotFound) && firstErr == nil:
+					firstErr = fmt.Errorf("session %s: %w", ids[i], err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		tb.Fatal(firstErr)
 	}
 	return out
 }
@@ -203,22 +229,6 @@ func checkTTLs(tb testing.TB, rdb redis.UniversalClient, prefix string) []string
 		}
 	}
 	return all
-}
-
-// deadline is when a session with these stored fields stops being valid, in ms.
-func deadline(ea, la, it string) int64 {
-	d, _ := strconv.ParseInt(ea, 10, 64)
-	last, _ := strconv.ParseInt(la, 10, 64)
-	idle, _ := strconv.ParseInt(it, 10, 64)
-	if idle > 0 && last+idle < d {
-		return last + idle
-	}
-	return d
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
 }
 
 // batches calls fn on consecutive ranges of at most 1000 of n items.

@@ -157,7 +157,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 	if err := f.auth(res.Token); err != nil {
 		t.Errorf("authenticate after memory came back: got %v, want success", err)
 	}
-	st := checkStore(t, rdb, f.prefix, func(uuid.UUID) int { return sessionkit.DefaultLimit })
+	st := checkStore(t, f, func(uuid.UUID) int { return sessionkit.DefaultLimit })
 	if got, want := len(st.active), len(aliceSessions)+2; got != want {
 		t.Errorf("active sessions after memory came back: got %d, want %d", got, want)
 	}

@@ -168,7 +168,7 @@ func TestRedisKilledMidLoad(t *testing.T) {
 		t.Errorf("the load made no authentication while Redis was down: %s", &cnt)
 	}
 	checked := verifySessions(t, f, m)
-	st := checkStore(t, f.rdb, f.prefix, nil)
+	st := checkStore(t, f, nil)
 	compareStore(t, m, st)
 	active, revoked, uncertain := m.counts()
 	t.Logf("sessions checked after restart: %d (active %d, revoked %d, revocation outcome unknown %d); operations: %s",

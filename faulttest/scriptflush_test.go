@@ -82,7 +82,7 @@ func TestScriptFlushMidLoad(t *testing.T) {
 			if evals == 0 {
 				t.Errorf("EVAL calls during the load: got 0, want > 0 (no request met a flushed cache)")
 			}
-			checkStore(t, rdb, f.prefix, func(uuid.UUID) int { return sessionkit.DefaultLimit })
+			checkStore(t, f, func(uuid.UUID) int { return sessionkit.DefaultLimit })
 			t.Logf("%d script flushes, %d scripts resent with EVAL after NOSCRIPT; operations: %s", flushes, evals, &cnt)
 		})
 	}

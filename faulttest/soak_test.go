@@ -121,7 +121,7 @@ func TestSoak(t *testing.T) {
 	if p := m.report(); p != "" {
 		t.Errorf("during the soak:\n%s", p)
 	}
-	st := checkStore(t, f.rdb, f.prefix, limitOf)
+	st := checkStore(t, f, limitOf)
 	compareStore(t, m, st)
 	verified := verifySessions(t, f, m)
 	active, revoked, _ := m.counts()

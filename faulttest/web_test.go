@@ -1,0 +1,209 @@
+package faulttest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
+	"github.com/sessionkit/sessionkit/middleware"
+)
+
+// cookieName is the session cookie of the test app: the secure default.
+const cookieName = middleware.DefaultCookieName
+
+// app is a small web app over a fixture's Manager, as a user of sessionkit
+// builds it: the /sessions routes mounted on a mux, and a protected route
+// (GET /app/data) behind the session middleware, served over TLS. Every
+// request and response it sees is kept for the security checks.
+type app struct {
+	f       *fixture
+	srv     *httptest.Server
+	handler http.Handler // what srv serves, for requests no client would send
+	users map[string]uuid.UUID // username -> user id; password "password"
+
+	mu        sync.Mutex
+	exchanges []exchange
+}
+
+// exchange is one request and its response, as the client saw them.
+type exchange struct {
+	method, url string
+	status      int
+	header      http.Header
+	body        string
+}
+
+// appOptions varies an app.
+type appOptions struct {
+	// deadline, when set, bounds each request's context, as an app's
+	// request timeout would (SECURITY-NOTES 20).
+	deadline time.Duration
+}
+
+func newApp(tb testing.TB, f *fixture, o appOptions) *app {
+	tb.Helper()
+	a := &app{f: f, users: map[string]uuid.UUID{"alice": uuid.New(), "bob": uuid.New(), "mallory": uuid.New()}}
+	sess := middleware.Options{Logger: appLogger}
+	h, err := handlers.New(f.m, handlers.Options{Login: a.login, Session: sess})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mw, err := middleware.New(f.m, sess)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	mux.Handle("GET /app/data", mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := sessionkit.FromContext(r.Context())
+		if !ok {
+			http.Error(w, "no session in the context", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"user_id":%q,"session_id":%q}`, s.UserID, s.ID)
+	})))
+	var root http.Handler = mux
+	if o.deadline > 0 {
+		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), o.deadline)
+			defer cancel()
+			mux.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+	a.handler = root
+	a.srv = httptest.NewUnstartedServer(root)
+	a.srv.StartTLS()
+	tb.Cleanup(a.srv.Close)
+	return a
+}
+
+// login is the app's credential check.
+func (a *app) login(r *http.Request) (uuid.UUID, error) {
+	name, pass, err := handlers.Credentials(r)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	id, ok := a.users[name]
+	if !ok || pass != "password" {
+		return uuid.Nil, handlers.ErrBadCredentials
+	}
+	return id, nil
+}
+
+// response is what a request got back.
+type response struct {
+	status  int
+	header  http.Header
+	body    string
+	cookies []*http.Cookie // Set-Cookie
+}
+
+// reason returns the problem's machine-readable reason, or "".
+func (r response) reason() string {
+	var p middleware.Problem
+	if json.Unmarshal([]byte(r.body), &p) != nil {
+		return ""
+	}
+	return p.Reason
+}
+
+// sessionCookie returns the Set-Cookie of the session cookie, or nil.
+func (r response) sessionCookie() *http.Cookie {
+	for _, c := range r.cookies {
+		if c.Name == cookieName {
+			return c
+		}
+	}
+	return nil
+}
+
+// do sends one request carrying token as the session cookie (none if
+// empty) and extra headers, and returns the response. It returns an error
+// only when the request could not be made.
+func (a *app) do(method, path, token, body string, header http.Header) (response, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, a.srv.URL+path, rd)
+	if err != nil {
+		return response{}, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("User-Agent", testUA)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if token != "" {
+		req.AddCookie(&http.Cookie{Name: cookieName, Value: token})
+	}
+	resp, err := a.srv.Client().Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	r := response{status: resp.StatusCode, header: resp.Header, body: string(b), cookies: resp.Cookies()}
+	a.mu.Lock()
+	a.exchanges = append(a.exchanges, exchange{method: method, url: req.URL.String(), status: r.status, header: resp.Header.Clone(), body: r.body})
+	a.mu.Unlock()
+	return r, nil
+}
+
+// serveRaw serves req in process, for requests a Go client refuses to send
+// (a NUL byte in a header, invalid UTF-8), as a hand-written client could.
+func (a *app) serveRaw(req *http.Request) response {
+	w := httptest.NewRecorder()
+	a.handler.ServeHTTP(w, req)
+	res := w.Result()
+	r := response{status: res.StatusCode, header: res.Header, body: w.Body.String(), cookies: res.Cookies()}
+	a.mu.Lock()
+	a.exchanges = append(a.exchanges, exchange{method: req.Method, url: req.URL.String(), status: r.status, header: res.Header.Clone(), body: r.body})
+	a.mu.Unlock()
+	return r
+}
+
+// mustDo is do that fails the test when the request cannot be made.
+func (a *app) mustDo(tb testing.TB, method, path, token, body string, header http.Header) response {
+	tb.Helper()
+	r, err := a.do(method, path, token, body, header)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// signIn logs username in through POST /sessions, carrying token (may be
+// empty), and returns the response.
+func (a *app) signIn(tb testing.TB, username, token string) response {
+	tb.Helper()
+	return a.mustDo(tb, http.MethodPost, "/sessions", token, fmt.Sprintf(`{"username":%q,"password":"password"}`, username), nil)
+}
+
+// mustSignIn logs username in and returns the new session's token.
+func (a *app) mustSignIn(tb testing.TB, username string) string {
+	tb.Helper()
+	r := a.signIn(tb, username, "")
+	c := r.sessionCookie()
+	if r.status != http.StatusCreated || c == nil || c.Value == "" {
+		tb.Fatalf("login of %s: got status %d, cookie %v, body %s; want 201 with a cookie", username, r.status, c, r.body)
+	}
+	return c.Value
+}
