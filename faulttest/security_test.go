@@ -176,7 +176,7 @@ func TestSecurityTokenNeverExposed(t *testing.T) {
 		{http.MethodGet, "/sessions/events", laptop, 200},
 		{http.MethodGet, "/app/data", laptop, 200},
 		{http.MethodDelete, "/sessions/" + phoneID, laptop, 204},
-		{http.MethodGet, "/app/data", phone, 401},  // revoked
+		{http.MethodGet, "/app/data", phone, 401},     // revoked
 		{http.MethodDelete, "/sessions", laptop, 200}, // everywhere else: the tablet
 		{http.MethodGet, "/sessions/" + tabletID, tablet, 401},
 		{http.MethodDelete, "/sessions/current", laptop, 204},

@@ -29,8 +29,8 @@ const cookieName = middleware.DefaultCookieName
 type app struct {
 	f       *fixture
 	srv     *httptest.Server
-	handler http.Handler // what srv serves, for requests no client would send
-	users map[string]uuid.UUID // username -> user id; password "password"
+	handler http.Handler         // what srv serves, for requests no client would send
+	users   map[string]uuid.UUID // username -> user id; password "password"
 
 	mu        sync.Mutex
 	exchanges []exchange
