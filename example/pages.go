@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -94,7 +93,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.auth.SessionHeaders(w.Header())
-	a.setSessionCookie(w, res.Token, res.Session.ExpiresAt)
+	a.auth.SetCookie(w, res.Token, res.Session.ExpiresAt)
 	to := "/devices"
 	if n := len(res.Evicted); n > 0 {
 		to += "?evicted=" + strconv.Itoa(n)
@@ -111,7 +110,7 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.auth.SessionHeaders(w.Header())
-	a.clearSessionCookie(w)
+	a.auth.ClearCookie(w)
 	http.Redirect(w, r, "/login?reason=signed_out", http.StatusSeeOther)
 }
 
@@ -224,7 +223,7 @@ func (a *app) pageError(w http.ResponseWriter, r *http.Request, p middleware.Pro
 	a.auth.SessionHeaders(w.Header())
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Del("Www-Authenticate")
-		a.clearSessionCookie(w)
+		a.auth.ClearCookie(w)
 		http.Redirect(w, r, "/login?reason="+url.QueryEscape(p.Reason), http.StatusSeeOther)
 		return
 	}
@@ -267,29 +266,4 @@ func (a *app) render(w http.ResponseWriter, status int, name string, data any) {
 	}
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
-}
-
-// setSessionCookie sets the session cookie exactly as POST /sessions does:
-// the middleware's cookie name, HttpOnly, SameSite=Lax, Path=/, no Domain,
-// Secure unless INSECURE_DEV_COOKIES is on (loopback only), and a Max-Age
-// that ends with the session.
-func (a *app) setSessionCookie(w http.ResponseWriter, token string, expires time.Time) {
-	http.SetCookie(w, a.sessionCookie(token, max(int(expires.Sub(a.m.Now())/time.Second), 1)))
-}
-
-// clearSessionCookie removes the session cookie from the browser.
-func (a *app) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, a.sessionCookie("", -1))
-}
-
-func (a *app) sessionCookie(value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     a.auth.Options().CookieName,
-		Value:    value,
-		Path:     "/",
-		MaxAge:   maxAge,
-		Secure:   !a.cfg.InsecureCookies,
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
-	}
 }

@@ -71,14 +71,12 @@ func Routes() []Route { return slices.Clone(routes) }
 
 // Handler serves the /sessions routes. It is safe for concurrent use.
 type Handler struct {
-	m        *sessionkit.Manager
-	auth     *middleware.Authenticator
-	login    func(*http.Request) (uuid.UUID, error)
-	cookie   string
-	insecure bool
-	maxBody  int64
-	log      *slog.Logger
-	mux      *http.ServeMux
+	m       *sessionkit.Manager
+	auth    *middleware.Authenticator
+	login   func(*http.Request) (uuid.UUID, error)
+	maxBody int64
+	log     *slog.Logger
+	mux     *http.ServeMux
 }
 
 // New checks opts and returns the Handler for the routes over m.
@@ -96,8 +94,8 @@ func New(m *sessionkit.Manager, opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{
-		m: m, auth: auth, login: opts.Login, cookie: auth.Options().CookieName,
-		insecure: sess.InsecureDevCookies, maxBody: opts.MaxBodyBytes, log: sess.Logger,
+		m: m, auth: auth, login: opts.Login,
+		maxBody: opts.MaxBodyBytes, log: sess.Logger,
 		mux: http.NewServeMux(),
 	}
 	if h.maxBody == 0 {

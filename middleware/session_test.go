@@ -469,3 +469,35 @@ func TestErrorWriterIsReplaceable(t *testing.T) {
 		t.Errorf("headers: got %v, want WWW-Authenticate, Vary and Cache-Control set before the writer", rec.Header())
 	}
 }
+
+func TestSetCookieAttributes(t *testing.T) {
+	f := newFixture(t)
+	for name, insecure := range map[string]bool{"default": false, "dev": true} {
+		t.Run(name, func(t *testing.T) {
+			a := f.auth(t, middleware.Options{InsecureDevCookies: insecure})
+			rec := httptest.NewRecorder()
+			a.SetCookie(rec, "tok", f.m.Now().Add(90*time.Second))
+			c := rec.Result().Cookies()
+			if len(c) != 1 {
+				t.Fatalf("got %d cookies, want 1", len(c))
+			}
+			wantName := middleware.DefaultCookieName
+			if insecure {
+				wantName = middleware.DevCookieName
+			}
+			got := c[0]
+			if got.Name != wantName || got.Value != "tok" || got.Path != "/" || got.Domain != "" || !got.HttpOnly ||
+				got.Secure == insecure || got.SameSite != http.SameSiteLaxMode || got.MaxAge != 90 {
+				t.Errorf("cookie: got %+v", got)
+			}
+			if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control: got %q, want no-store", cc)
+			}
+			rec = httptest.NewRecorder()
+			a.ClearCookie(rec)
+			if c := rec.Result().Cookies(); len(c) != 1 || c[0].MaxAge != -1 || c[0].Value != "" {
+				t.Errorf("cleared cookie: got %+v, want Max-Age=0", c)
+			}
+		})
+	}
+}
