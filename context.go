@@ -3,6 +3,7 @@ package sessionkit
 import (
 	"context"
 	"errors"
+	"net/http"
 )
 
 type ctxKey struct{}
@@ -50,4 +51,21 @@ func RecordProvider(ctx context.Context, provider string) error {
 	}
 	_, err := v.m.RecordProviderAccess(ctx, RecordProviderAccess{SessionID: v.s.ID, ProviderName: provider})
 	return err
+}
+
+type requestKey struct{}
+
+// WithRequest returns ctx carrying the HTTP request that a command serves,
+// so an Enricher can read its headers (for example a CDN's country header,
+// trusted only when the peer is the CDN). The login route sets it before
+// CreateSession; the middleware does not, to keep the hot path lean, so an
+// address change is located from the address alone.
+func WithRequest(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// RequestFromContext returns the request stored by WithRequest.
+func RequestFromContext(ctx context.Context) (*http.Request, bool) {
+	r, ok := ctx.Value(requestKey{}).(*http.Request)
+	return r, ok && r != nil
 }

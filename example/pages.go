@@ -87,7 +87,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	if ip.IsValid() {
 		ipText = ip.String()
 	}
-	res, err := a.m.CreateSession(ctx, sessionkit.CreateSession{UserID: usr.ID, IPAddress: ipText, UserAgent: r.UserAgent()})
+	res, err := a.m.CreateSession(sessionkit.WithRequest(ctx, r), sessionkit.CreateSession{UserID: usr.ID, IPAddress: ipText, UserAgent: r.UserAgent()})
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -88,7 +88,7 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	res, err := h.m.CreateSession(r.Context(), sessionkit.CreateSession{
+	res, err := h.m.CreateSession(sessionkit.WithRequest(r.Context(), r), sessionkit.CreateSession{
 		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(),
 	})
 	if err != nil {
