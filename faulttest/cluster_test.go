@@ -107,8 +107,11 @@ func TestClusterFailover(t *testing.T) {
 		}
 		res, err := f.login(users[r.IntN(len(users))])
 		judge("login", phase.Load(), err)
-		if err == nil {
+		switch kind(err) {
+		case "ok":
 			m.addCreated(res)
+		case "unavailable":
+			m.loginFailed()
 		}
 		if s := m.pick(r); m.beginRevoke(s) {
 			err := f.revoke(s.user, s.id)

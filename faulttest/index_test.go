@@ -3,21 +3,26 @@ package faulttest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/middleware"
 )
 
 // TestIndexKeyDeleted deletes one user's index key by hand (as an operator's
 // mistake or a data loss would). Each of that user's sessions must then be
-// refused as revoked by every command, never served from the session hash
-// alone, while other users are untouched and the user can sign in again.
+// refused as revoked by every command (through HTTP: 401 session_revoked),
+// never served from the session key alone, while other users are untouched
+// and the user can sign in again.
 func TestIndexKeyDeleted(t *testing.T) {
 	rdb := sharedServer(t).Client(t)
 	f := newFixture(t, rdb)
+	web := newApp(t, f, appOptions{})
 	ctx := context.Background()
 	alice, bob := uuid.New(), uuid.New()
 	var aliceSessions []sessionkit.CreateSessionResult
@@ -44,6 +49,16 @@ func TestIndexKeyDeleted(t *testing.T) {
 			{"authenticate", func(ctx context.Context) error {
 				_, err := f.m.Authenticate(ctx, s.Token, testAddr)
 				return err
+			}, sessionkit.ErrRevoked},
+			{"HTTP request", func(ctx context.Context) error {
+				r, err := web.do(http.MethodGet, "/app/data", s.Token, "", nil)
+				switch {
+				case err != nil:
+					return err
+				case r.status == http.StatusUnauthorized && r.reason() == middleware.ReasonSessionRevoked:
+					return sessionkit.ErrRevoked
+				}
+				return fmt.Errorf("got %d %q, want 401 session_revoked", r.status, r.reason())
 			}, sessionkit.ErrRevoked},
 			{"authenticate from a new address", func(ctx context.Context) error {
 				_, err := f.m.Authenticate(ctx, s.Token, testAddr.Next())

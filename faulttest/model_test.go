@@ -42,6 +42,9 @@ type model struct {
 	byID     map[uuid.UUID]*tracked
 	created  int
 	revoked  int // revocations recorded, evictions included
+	// failedLogins counts logins that failed with ErrUnavailable: each may
+	// have created a session the model never saw (its reply was lost).
+	failedLogins int
 	problems []string
 	// refusedEarly are sessions refused as revoked while the model still held
 	// them active: legal only if a concurrent operation revoked them, which
@@ -90,6 +93,13 @@ func (m *model) addCreated(res sessionkit.CreateSessionResult) *tracked {
 		m.recordRevokedLocked(id, sessionkit.ReasonLimitExceeded, "eviction")
 	}
 	return s
+}
+
+// loginFailed records a login that failed with ErrUnavailable.
+func (m *model) loginFailed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failedLogins++
 }
 
 // recordRevokedLocked records that one operation revoked id for reason.

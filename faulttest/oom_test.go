@@ -3,6 +3,7 @@ package faulttest
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -14,7 +15,8 @@ import (
 
 // TestRedisOutOfMemory runs every command against a Redis that is out of
 // memory under the noeviction policy. Login and every other write fail with
-// ErrUnavailable and leave every key exactly as it was (the scripts' first
+// ErrUnavailable (an HTTP login: 503 with no cookie) and leave every key
+// exactly as it was (the scripts' first
 // write is a deny-oom command, checked before anything changes). Existing
 // sessions still validate: the hot path writes nothing while the activity
 // throttle holds, and when it would write (a new address) the refused write
@@ -23,6 +25,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{MaxMemoryPolicy: "noeviction"})
 	rdb := srv.Client(t)
 	f := newFixture(t, rdb)
+	web := newApp(t, f, appOptions{})
 	ctx := context.Background()
 	alice, bob := uuid.New(), uuid.New()
 	var aliceSessions []sessionkit.CreateSessionResult
@@ -72,6 +75,25 @@ func TestRedisOutOfMemory(t *testing.T) {
 			return err
 		}},
 	}
+	// Through the HTTP layer: 503 with no cookie, and nothing written.
+	for _, tc := range []struct {
+		name, token string
+	}{{"HTTP login", ""}, {"HTTP login carrying a session", a0.Token}} {
+		t.Run("refused/"+tc.name, func(t *testing.T) {
+			wantUnavailable(t, "POST /sessions", web.signIn(t, "alice", tc.token))
+			if d := diffSnapshots(before, snapshot(t, rdb, f.prefix)); len(d) > 0 {
+				t.Errorf("keys changed by a refused login: %v", d)
+			}
+		})
+	}
+	t.Run("served/HTTP request with an existing session", func(t *testing.T) {
+		if r := web.mustDo(t, http.MethodGet, "/app/data", bobSession.Token, "", nil); r.status != http.StatusOK {
+			t.Errorf("got %d %s, want 200", r.status, r.body)
+		}
+		if d := diffSnapshots(before, snapshot(t, rdb, f.prefix)); len(d) > 0 {
+			t.Errorf("keys changed by a request: %v", d)
+		}
+	})
 	for _, tc := range refused {
 		t.Run("refused/"+tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(ctx, reqTimeout)

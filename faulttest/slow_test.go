@@ -3,6 +3,8 @@ package faulttest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/middleware"
 )
 
 // Deadlines for the slow-Redis test. The margin is generous on purpose: the
@@ -27,9 +30,9 @@ const (
 
 // TestRedisSlowerThanDeadline puts a latency proxy between the Manager and
 // Redis and makes Redis answer later than the request deadline. Every call
-// must fail with ErrUnavailable (the middleware's 503) within its deadline
-// plus a margin, the Manager must work again once Redis is fast, and no
-// goroutine may be left behind.
+// must fail with ErrUnavailable, and every HTTP request with 503 and no
+// cookie, within its deadline plus a margin; the Manager must work again
+// once Redis is fast, and no goroutine may be left behind.
 func TestRedisSlowerThanDeadline(t *testing.T) {
 	srv := sharedServer(t)
 	// Everything this test starts is stopped before the count after.
@@ -38,6 +41,7 @@ func TestRedisSlowerThanDeadline(t *testing.T) {
 	proxy := redistest.NewProxy(t, srv.Addr())
 	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true})
 	f := newFixture(t, rdb)
+	web := newApp(t, f, appOptions{deadline: slowDeadline})
 	user := uuid.New()
 	var tokens []string
 	for range 4 {
@@ -81,6 +85,24 @@ func TestRedisSlowerThanDeadline(t *testing.T) {
 			return err
 		})
 	}
+	// Through the HTTP layer, with the app's per-request deadline: 503 and no cookie.
+	httpTimed := func(op string, send func() response) {
+		wg.Go(func() {
+			start := time.Now()
+			r := send()
+			var err error
+			if r.status != http.StatusServiceUnavailable || r.reason() != middleware.ReasonStoreUnavailable || len(r.cookies) > 0 {
+				err = fmt.Errorf("got %d %q with %d cookies, want 503 store_unavailable without", r.status, r.reason(), len(r.cookies))
+			} else {
+				err = sessionkit.ErrUnavailable
+			}
+			results <- result{op, err, time.Since(start)}
+		})
+	}
+	for range 2 {
+		httpTimed("GET /app/data", func() response { return web.mustDo(t, http.MethodGet, "/app/data", tokens[1], "", nil) })
+		httpTimed("POST /sessions", func() response { return web.signIn(t, "alice", "") })
+	}
 	wg.Wait()
 	close(results)
 	n := 0
@@ -113,6 +135,7 @@ func TestRedisSlowerThanDeadline(t *testing.T) {
 	if err := f.m.Close(ctx); err != nil {
 		t.Fatalf("Manager.Close: %v", err)
 	}
+	web.srv.Close()
 	rdb.Close()
 	proxy.Close()
 	if after := settledGoroutines(before, 10*time.Second); after > before {
