@@ -37,15 +37,15 @@ type tracked struct {
 // however operations on one user interleave. Its methods are safe for
 // concurrent use.
 type model struct {
-	mu       sync.Mutex
-	list     []*tracked
-	byID     map[uuid.UUID]*tracked
-	created  int
-	revoked  int // revocations recorded, evictions included
+	mu      sync.Mutex
+	list    []*tracked
+	byID    map[uuid.UUID]*tracked
+	created int
+	revoked int // revocations recorded, evictions included
 	// failedLogins counts logins that failed with ErrUnavailable: each may
 	// have created a session the model never saw (its reply was lost).
 	failedLogins int
-	problems []string
+	problems     []string
 	// refusedEarly are sessions refused as revoked while the model still held
 	// them active: legal only if a concurrent operation revoked them, which
 	// settle checks once every operation has reported.
