@@ -242,18 +242,18 @@ func (r *Redis) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest
 	}}}, nil
 }
 
-// Peek implements sessionkit.Peeker: one pipelined, read-only round trip.
+// Peek implements sessionkit.Peeker: one pipelined, read-only round trip
+// (GET of the session, ZSCORE in the active index). Only a session missing
+// from the index costs a second, for its revocation record.
 func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, error) {
 	u := r.keys.ForSession(id)
 	key := u.Session(id)
 	member := rediskey.MemberOfKey(key)
 	var value *redis.StringCmd
 	var score *redis.FloatCmd
-	var rev *redis.StringCmd
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		value = p.Get(ctx, key)
 		score = p.ZScore(ctx, u.Index, member)
-		rev = p.HGet(ctx, u.Revoked, member)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -265,14 +265,18 @@ func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, erro
 		return sessionkit.Peeked{}, sessionkit.ErrNotFound
 	}
 	pk := sessionkit.Peeked{Session: s, Indexed: score.Err() == nil}
-	if !pk.Indexed && rev.Val() != "" {
-		var re *sessionkit.RevokedError
-		if errors.As(revokedError(rev.Val()), &re) {
-			pk.Session.RevokedAt, pk.Session.RevokedReason = re.At, re.Reason
-		}
-	}
 	if !decodeHash(v, &pk.TokenHash) {
 		return sessionkit.Peeked{}, sessionkit.ErrNotFound
+	}
+	if !pk.Indexed {
+		rev, err := r.c.HGet(ctx, u.Revoked, member).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return sessionkit.Peeked{}, unavailable("peek", err)
+		}
+		var re *sessionkit.RevokedError
+		if rev != "" && errors.As(revokedError(rev), &re) {
+			pk.Session.RevokedAt, pk.Session.RevokedReason = re.At, re.Reason
+		}
 	}
 	return pk, nil
 }
