@@ -745,7 +745,7 @@ func TestMemoryPerSession(t *testing.T) {
 			}
 		}
 		per := session / (users * perUser)
-		t.Logf("MEMORY USAGE per session (hash + index entries, Chrome UA): %d bytes; per user (audit stream + seen set, %d events): %d bytes",
+		t.Logf("MEMORY USAGE per session (session string + index entries, Chrome UA): %d bytes; per user (audit stream + seen set, %d events): %d bytes",
 			per, perUser, userBytes/users)
 		if per >= 1024 {
 			t.Errorf("memory per session: got %d bytes, want < 1024", per)
