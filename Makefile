@@ -23,7 +23,9 @@ FUZZ_TARGETS ?= \
 	./internal/enrich:FuzzSanitizeUserAgent \
 	./internal/enrich:FuzzParseUserAgent \
 	./internal/enrich:FuzzLookup \
-	./faulttest:FuzzCommands
+	./faulttest:FuzzCommands \
+	./faulttest:FuzzLoginBody \
+	./faulttest:FuzzSessionIDPath
 FUZZTIME ?= 60s
 FUZZ_SHORT_TIME ?= 5s
 

@@ -33,6 +33,7 @@ type app struct {
 	users   map[string]uuid.UUID // username -> user id; password "password"
 
 	mu        sync.Mutex
+	record    bool // keep exchanges (newApp's apps do; fuzzing's do not)
 	exchanges []exchange
 }
 
@@ -53,15 +54,29 @@ type appOptions struct {
 
 func newApp(tb testing.TB, f *fixture, o appOptions) *app {
 	tb.Helper()
+	a, err := buildApp(f, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a.record = true
+	a.srv = httptest.NewUnstartedServer(a.handler)
+	a.srv.StartTLS()
+	tb.Cleanup(a.srv.Close)
+	return a
+}
+
+// buildApp returns the app's handler without a server, for in-process
+// requests (serveRaw).
+func buildApp(f *fixture, o appOptions) (*app, error) {
 	a := &app{f: f, users: map[string]uuid.UUID{"alice": uuid.New(), "bob": uuid.New(), "mallory": uuid.New()}}
 	sess := middleware.Options{Logger: appLogger}
 	h, err := handlers.New(f.m, handlers.Options{Login: a.login, Session: sess})
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	mw, err := middleware.New(f.m, sess)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	h.Mount(mux)
@@ -74,19 +89,15 @@ func newApp(tb testing.TB, f *fixture, o appOptions) *app {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"user_id":%q,"session_id":%q}`, s.UserID, s.ID)
 	})))
-	var root http.Handler = mux
+	a.handler = mux
 	if o.deadline > 0 {
-		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), o.deadline)
 			defer cancel()
 			mux.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
-	a.handler = root
-	a.srv = httptest.NewUnstartedServer(root)
-	a.srv.StartTLS()
-	tb.Cleanup(a.srv.Close)
-	return a
+	return a, nil
 }
 
 // login is the app's credential check.
@@ -161,9 +172,7 @@ func (a *app) do(method, path, token, body string, header http.Header) (response
 		return response{}, err
 	}
 	r := response{status: resp.StatusCode, header: resp.Header, body: string(b), cookies: resp.Cookies()}
-	a.mu.Lock()
-	a.exchanges = append(a.exchanges, exchange{method: method, url: req.URL.String(), status: r.status, header: resp.Header.Clone(), body: r.body})
-	a.mu.Unlock()
+	a.keep(exchange{method: method, url: req.URL.String(), status: r.status, header: resp.Header.Clone(), body: r.body})
 	return r, nil
 }
 
@@ -174,10 +183,17 @@ func (a *app) serveRaw(req *http.Request) response {
 	a.handler.ServeHTTP(w, req)
 	res := w.Result()
 	r := response{status: res.StatusCode, header: res.Header, body: w.Body.String(), cookies: res.Cookies()}
-	a.mu.Lock()
-	a.exchanges = append(a.exchanges, exchange{method: req.Method, url: req.URL.String(), status: r.status, header: res.Header.Clone(), body: r.body})
-	a.mu.Unlock()
+	a.keep(exchange{method: req.Method, url: req.URL.String(), status: r.status, header: res.Header.Clone(), body: r.body})
 	return r
+}
+
+// keep records an exchange when the app records them.
+func (a *app) keep(e exchange) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.record {
+		a.exchanges = append(a.exchanges, e)
+	}
 }
 
 // mustDo is do that fails the test when the request cannot be made.
