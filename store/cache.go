@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,7 +53,8 @@ type CacheOptions struct {
 	HealthCheck time.Duration
 	// Logger receives the cache's state changes. Default: slog.Default().
 	Logger *slog.Logger
-	// Clock measures entry age, for tests. Default: time.Now.
+	// Clock measures entry age and the distance to a session's idle
+	// deadline; it must agree with the Manager's clock. Default: time.Now.
 	Clock func() time.Time
 }
 
@@ -62,7 +62,7 @@ type CacheOptions struct {
 type CacheStats struct {
 	On            bool   // the subscription is confirmed and hits are served
 	Entries       int    // sessions held
-	Hits, Misses  uint64 // Touch calls answered from memory, and sent to Redis
+	Hits, Misses  uint64 // Peek calls answered from memory, and sent to Redis
 	Invalidations uint64 // sessions dropped by an announcement or a local write
 	Subscribed    uint64 // times a subscription was confirmed (the cache turned on)
 	Dropped       uint64 // times the subscription was lost while on (the cache turned off)
@@ -77,27 +77,31 @@ type CacheStats struct {
 //	defer cache.Close()
 //	m, _ := sessionkit.New(cache)
 //
-// A Touch that carries a token hash is answered from memory only when the
-// entry is younger than the TTL, the hash matches (compared in constant
-// time), the session is neither expired nor idle at the request's time, the
-// activity throttle has not elapsed and the address is unchanged: exactly
-// the case in which Redis would write nothing. Anything else goes to Redis
-// and refreshes the entry. Every other method goes to Redis.
+// It serves Peek, the read Manager.Authenticate starts with: a session read
+// from Redis is kept for at most the TTL, and the Manager then checks the
+// token hash (in constant time), the session's state at its own clock, the
+// address and the activity throttle exactly as it does on a fresh read. A
+// request that must write (throttle elapsed, address changed) goes to
+// Redis through Touch, which drops the entry; so do the revocations, the
+// evictions and the other writes made through this instance, at once.
+// Every other method goes straight to Redis.
 //
-// Revocations and evictions are announced by the store's scripts on
-// Redis Pub/Sub (Redis.Channel); the cache drops announced sessions as the
-// announcement arrives, and its own writes drop theirs at once. Until a
-// subscription is confirmed, and from the moment the Pub/Sub connection
-// fails or falls silent, the cache is empty and off: every Touch goes to
-// Redis. So a revoked session is refused on every instance within the
-// Pub/Sub delivery time, and never later than the TTL even if an
-// announcement is lost.
+// Revocations and evictions made anywhere are announced by the store's
+// scripts on Redis Pub/Sub (Redis.Channel); the cache drops announced
+// sessions as the announcement arrives. Until a subscription is confirmed,
+// and from the moment the Pub/Sub connection fails or falls silent, the
+// cache is empty and off: every call goes to Redis. So a revoked session is
+// refused on every instance within the Pub/Sub delivery time, and never
+// later than the TTL even if an announcement were lost.
 //
-// Within the TTL an instance may also serve a session whose other fields
-// (last activity, address, providers) another instance has just changed; an
-// address change seen elsewhere is recorded again only after the entry
+// An entry is not served within a TTL of its idle deadline, so activity
+// recorded by another instance can never make this one refuse a session as
+// idle. Within the TTL an instance may serve a session whose other fields
+// (last activity, address, providers) another instance has just changed:
+// an address change seen elsewhere is recorded again only once the entry
 // ages out. Sessions deleted from Redis by hand, without a revocation, are
-// served until their entry ages out.
+// served until their entry ages out. Clock, when set, must be the
+// Manager's clock.
 type Cache struct {
 	r      *Redis
 	ttl    time.Duration
@@ -131,12 +135,14 @@ type cacheShard struct {
 
 // cacheEntry is immutable once stored.
 type cacheEntry struct {
-	hash     [32]byte
-	session  sessionkit.Session
+	peeked   sessionkit.Peeked
 	deadline int64 // on the cache clock, in ns since Cache.base
 }
 
-var _ sessionkit.Store = (*Cache)(nil)
+var (
+	_ sessionkit.Store  = (*Cache)(nil)
+	_ sessionkit.Peeker = (*Cache)(nil)
+)
 
 // NewCache returns a cache over r and starts its subscription to r's
 // announcement channel, on r's client. It is off until that subscription is
@@ -223,73 +229,54 @@ func (c *Cache) shard(id uuid.UUID) *cacheShard {
 	return &c.shards[id[15]&c.mask] // the last byte of a session id is random
 }
 
-// Touch implements sessionkit.Store, from memory when it safely can.
-func (c *Cache) Touch(ctx context.Context, req sessionkit.TouchRequest) (sessionkit.TouchOutcome, error) {
-	if req.TokenHash == nil || req.Location != nil {
-		// No token to check, or the second half of an address change:
-		// Redis decides, and this instance's entry may now be out of date.
-		out, err := c.r.Touch(ctx, req)
-		c.forget(req.SessionID)
-		return out, err
-	}
-	sh := c.shard(req.SessionID)
+// Peek implements sessionkit.Peeker, from memory when it can.
+func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, error) {
+	sh := c.shard(id)
 	if c.on.Load() {
 		sh.mu.RLock()
-		e := sh.m[req.SessionID]
+		e := sh.m[id]
 		sh.mu.RUnlock()
-		if e != nil && c.serves(e, &req) {
+		if e != nil && c.serves(e) {
 			sh.hits.Add(1)
-			s := e.session
-			s.ProvidersAccessed = slices.Clone(s.ProvidersAccessed) // the entry stays immutable
-			return sessionkit.TouchOutcome{Session: s}, nil
+			pk := e.peeked
+			pk.Session.ProvidersAccessed = slices.Clone(pk.Session.ProvidersAccessed) // the entry stays immutable
+			return pk, nil
 		}
 	}
 	sh.misses.Add(1)
 	// Read before the round trip: an invalidation or a subscription change
 	// that happens while it is in flight keeps its answer out of the cache.
 	epoch, gen := c.epoch.Load(), sh.gen.Load()
-	out, err := c.r.Touch(ctx, req)
-	if err != nil || out.NeedLocation {
-		c.forget(req.SessionID)
-		return out, err
+	pk, err := c.r.Peek(ctx, id)
+	if err != nil {
+		c.forget(id)
+		return pk, err
 	}
-	c.store(sh, req.SessionID, *req.TokenHash, out.Session, epoch, gen)
-	return out, nil
+	if pk.Indexed && pk.Session.RevokedAt.IsZero() {
+		c.store(sh, id, pk, epoch, gen)
+	}
+	return pk, nil
 }
 
-// serves reports whether e answers req exactly as Redis would, without a write.
-func (c *Cache) serves(e *cacheEntry, req *sessionkit.TouchRequest) bool {
-	s := &e.session
-	if c.now() >= e.deadline || subtle.ConstantTimeCompare(e.hash[:], req.TokenHash[:]) != 1 {
+// serves reports whether e may answer a Peek now.
+func (c *Cache) serves(e *cacheEntry) bool {
+	now := c.clock()
+	if int64(now.Sub(c.base)) >= e.deadline {
 		return false
 	}
-	switch {
-	case !s.RevokedAt.IsZero(), !req.Now.Before(s.ExpiresAt):
-		return false
-	case s.IdleTimeout > 0 && !req.Now.Before(s.LastActivityAt.Add(s.IdleTimeout)):
-		return false
-	case req.Now.Sub(s.LastActivityAt) >= req.Throttle: // Redis would write activity
-		return false
-	}
-	if req.IP.IsValid() {
-		current := s.LastIPAddress
-		if !current.IsValid() {
-			current = s.IPAddress
-		}
-		if req.IP != current {
-			return false
-		}
-	}
-	return true
+	s := &e.peeked.Session
+	// Another instance may have recorded activity since the read: near the
+	// idle deadline only a fresh read tells whether the session is idle.
+	return s.IdleTimeout <= 0 || now.Add(c.ttl).Before(s.IdleDeadline())
 }
 
-// store keeps a session Redis just verified, unless the shard saw an
+// store keeps a session Redis just returned, unless the shard saw an
 // invalidation or the cache changed state since epoch and gen were read.
-func (c *Cache) store(sh *cacheShard, id uuid.UUID, hash [32]byte, s sessionkit.Session, epoch, gen uint64) {
+func (c *Cache) store(sh *cacheShard, id uuid.UUID, pk sessionkit.Peeked, epoch, gen uint64) {
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
 		return
 	}
-	e := &cacheEntry{hash: hash, session: s, deadline: c.now() + int64(c.ttl)}
+	e := &cacheEntry{peeked: pk, deadline: c.now() + int64(c.ttl)}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// Checked again under the lock: turning off bumps the epoch before it
@@ -304,6 +291,15 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, hash [32]byte, s sessionkit.
 		}
 	}
 	sh.m[id] = e
+}
+
+// Touch implements sessionkit.Store. The Manager calls it when a write is
+// due; the entry goes, as the session is about to change.
+func (c *Cache) Touch(ctx context.Context, req sessionkit.TouchRequest) (sessionkit.TouchOutcome, error) {
+	c.forget(req.SessionID)
+	out, err := c.r.Touch(ctx, req)
+	c.forget(req.SessionID)
+	return out, err
 }
 
 // forget drops the given sessions from this instance at once.
