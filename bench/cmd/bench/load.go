@@ -8,12 +8,46 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// tripCounter is a go-redis hook counting round trips: one per command or
+// pipeline, a new connection's handshake aside.
+type tripCounter struct{ n atomic.Int64 }
+
+func (h *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !handshake(cmd) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && !handshake(cmds[0]) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
+}
 
 //go:embed session.lua
 var wrkScript string
@@ -25,8 +59,10 @@ type loadResult struct {
 	p50, p99     time.Duration
 	statusErrors int64
 	socketErrors int64
-	roundTrips   float64 // top-level Redis commands per request
-	writes       float64 // Redis write commands (inside scripts too) per request
+	socketDetail string  // which socket errors, as wrk counts them
+	roundTrips   float64 // Redis round trips per request, counted by the row's clients
+	commands     float64 // Redis commands per request, inside scripts too, counted by the server
+	writes       float64 // Redis write commands per request, inside scripts too, counted by the server
 }
 
 func (r loadResult) rps() float64 { return float64(r.requests) / r.duration.Seconds() }
@@ -74,6 +110,7 @@ func (l *loader) run(ctx context.Context, admin *redis.Client, r *row, d time.Du
 	if err != nil {
 		return loadResult{}, err
 	}
+	trips := r.trips.n.Load()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	cmd := exec.CommandContext(ctx, l.wrk, "-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.conns),
 		"-d", strconv.Itoa(secs)+"s", "--timeout", "5s", "-s", filepath.Join(l.dir, "session.lua"), r.url, "--", cookies)
@@ -81,6 +118,7 @@ func (l *loader) run(ctx context.Context, admin *redis.Client, r *row, d time.Du
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)
 	}
+	trips = r.trips.n.Load() - trips
 	after, err := commandStats(ctx, admin)
 	if err != nil {
 		return loadResult{}, err
@@ -90,7 +128,8 @@ func (l *loader) run(ctx context.Context, admin *redis.Client, r *row, d time.Du
 		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)
 	}
 	if res.requests > 0 {
-		res.roundTrips = float64(after.roundTrips-before.roundTrips) / float64(res.requests)
+		res.roundTrips = float64(trips) / float64(res.requests)
+		res.commands = float64(after.commands-before.commands) / float64(res.requests)
 		res.writes = float64(after.writes-before.writes) / float64(res.requests)
 	}
 	return res, nil
@@ -117,20 +156,22 @@ func parseWrk(out string) (loadResult, error) {
 		return loadResult{
 			requests: v["requests"], duration: time.Duration(v["duration_us"]) * time.Microsecond,
 			p50: time.Duration(v["p50_us"]) * time.Microsecond, p99: time.Duration(v["p99_us"]) * time.Microsecond,
-			statusErrors: v["status_errors"], socketErrors: v["socket_errors"],
+			statusErrors: v["status_errors"],
+			socketErrors: v["connect_errors"] + v["read_errors"] + v["write_errors"] + v["timeouts"],
+			socketDetail: fmt.Sprintf("connect %d, read %d, write %d, timeout %d",
+				v["connect_errors"], v["read_errors"], v["write_errors"], v["timeouts"]),
 		}, nil
 	}
 	return loadResult{}, errors.New("no RESULT line")
 }
 
-// cmdCounts sums INFO commandstats: commands clients send (one round trip
-// each, as nothing here pipelines) and write commands, wherever they ran.
-type cmdCounts struct{ roundTrips, writes int64 }
+// cmdCounts sums INFO commandstats: every command the rows cause, the ones
+// Lua scripts run included, and the write commands among them.
+type cmdCounts struct{ commands, writes int64 }
 
-// topLevel are the commands the rows send themselves; the commands that
-// sessionkit's scripts run inside EVALSHA are counted by Redis too, but are
-// no round trip.
-var topLevel = map[string]bool{"get": true, "set": true, "del": true, "evalsha": true, "eval": true}
+// notRequests are the harness's own commands (INFO), the cache's Pub/Sub
+// health checks and connection handshakes: no request causes them.
+var notRequests = []string{"info", "ping", "hello", "subscribe", "unsubscribe", "client|", "config|", "command|"}
 
 var writeCommands = map[string]bool{
 	"set": true, "del": true, "hset": true, "hdel": true, "zadd": true, "zrem": true,
@@ -155,8 +196,8 @@ func commandStats(ctx context.Context, c *redis.Client) (cmdCounts, error) {
 		if err != nil {
 			return cmdCounts{}, fmt.Errorf("commandstats line %q: %w", line, err)
 		}
-		if topLevel[name] {
-			n.roundTrips += k
+		if !slices.ContainsFunc(notRequests, func(p string) bool { return name == p || strings.HasSuffix(p, "|") && strings.HasPrefix(name, p) }) {
+			n.commands += k
 		}
 		if writeCommands[name] {
 			n.writes += k

@@ -20,7 +20,7 @@ import (
 // its own client and cache, as two app servers would.
 func propagation(ctx context.Context, e *env, n int) ([]time.Duration, error) {
 	mk := func() (*sessionkit.Manager, error) {
-		st, err := store.NewRedis(e.client(), store.Options{Prefix: "bench:prop:"})
+		st, err := store.NewRedis(e.client(nil), store.Options{Prefix: "bench:prop:"})
 		if err != nil {
 			return nil, err
 		}

@@ -14,10 +14,11 @@ import (
 // no-session rows, so drift between rounds cancels out.
 func writeTable(w io.Writer, rows []*row, results [][]loadResult, c config) {
 	none, floor := results[0], results[1]
-	fmt.Fprintf(w, "%-28s %10s %17s %9s %9s %21s %21s %9s %10s\n",
-		"row", "req/s", "(min–max)", "p50", "p99", "× one GET (min–max)", "× none (min–max)", "RT/req", "writes/req")
+	fmt.Fprintf(w, "%-28s %8s %15s %8s %8s %19s %19s %7s %8s %8s %5s\n",
+		"row", "req/s", "(min–max)", "p50", "p99", "× one GET (min–max)", "× none (min–max)", "RT/req", "cmds/req", "wr/req", "sock")
 	for i, r := range rows {
-		var rps, p50, p99, vsFloor, vsNone, rt, wr []float64
+		var rps, p50, p99, vsFloor, vsNone, rt, cmds, wr []float64
+		var sockErr int64
 		for round, res := range results[i] {
 			rps = append(rps, res.rps())
 			p50 = append(p50, float64(res.p50))
@@ -25,14 +26,19 @@ func writeTable(w io.Writer, rows []*row, results [][]loadResult, c config) {
 			vsFloor = append(vsFloor, res.rps()/floor[round].rps())
 			vsNone = append(vsNone, res.rps()/none[round].rps())
 			rt = append(rt, res.roundTrips)
+			cmds = append(cmds, res.commands)
 			wr = append(wr, res.writes)
+			sockErr += res.socketErrors
 		}
-		fmt.Fprintf(w, "%-28s %10.0f %17s %9v %9v %21s %21s %9.3f %10.4f\n", r.name,
+		fmt.Fprintf(w, "%-28s %8.0f %15s %8v %8v %19s %19s %7.3f %8.3f %8.4f %5d\n", r.name,
 			median(rps), fmt.Sprintf("(%.0f–%.0f)", slices.Min(rps), slices.Max(rps)),
 			time.Duration(median(p50)).Round(time.Microsecond), time.Duration(median(p99)).Round(time.Microsecond),
-			spread(vsFloor), spread(vsNone), median(rt), median(wr))
+			spread(vsFloor), spread(vsNone), median(rt), median(cmds), median(wr), sockErr)
 	}
-	fmt.Fprintln(w, "RT/req: Redis commands sent per request (INFO commandstats); writes/req: write commands per request, inside scripts too.")
+	fmt.Fprintln(w, "req/s, p50, p99: medians over the rounds. Ratios: within each round, then the median and the range.")
+	fmt.Fprintln(w, "RT/req: Redis round trips per request, counted by the row's clients (a pipeline is one).")
+	fmt.Fprintln(w, "cmds/req, wr/req: Redis commands and write commands per request, inside scripts too, from INFO commandstats.")
+	fmt.Fprintln(w, "sock: wrk's connect, read, write and timeout errors over all rounds.")
 }
 
 func spread(v []float64) string {

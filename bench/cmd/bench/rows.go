@@ -27,6 +27,7 @@ type row struct {
 	url       string
 	srv       *http.Server
 	cache     *store.Cache // row "cached" only
+	trips     *tripCounter // round trips of the row's Redis clients
 }
 
 const userKey = "user_id"
@@ -40,9 +41,13 @@ type env struct {
 	closers  []func()
 }
 
-func (e *env) client() *redis.Client {
+// client returns a new client, counting its round trips in trips when set.
+func (e *env) client(trips *tripCounter) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: e.addr, PoolSize: e.poolSize, ContextTimeoutEnabled: true})
 	e.closers = append(e.closers, func() { c.Close() })
+	if trips != nil {
+		c.AddHook(trips)
+	}
 	return c
 }
 
@@ -61,15 +66,16 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	var rows []*row
 
 	// (a) No session layer: the ceiling.
-	rows = append(rows, &row{key: "none", name: "no session layer", cookies: []string{"x=1"},
+	rows = append(rows, &row{key: "none", name: "no session layer", cookies: []string{"x=1"}, trips: &tripCounter{},
 		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, users[0].String()) })})
 
 	// (b) One plain GET per request: the floor for anything that asks Redis.
-	plain := e.client()
+	getTrips := &tripCounter{}
+	plain := e.client(getTrips)
 	if err := plain.Set(ctx, "bench:plain", users[0].String(), 0).Err(); err != nil {
 		return nil, err
 	}
-	rows = append(rows, &row{key: "get", name: "one Redis GET", cookies: []string{"x=1"},
+	rows = append(rows, &row{key: "get", name: "one Redis GET", cookies: []string{"x=1"}, trips: getTrips,
 		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			v, err := plain.Get(r.Context(), "bench:plain").Result()
 			if err != nil {
@@ -82,8 +88,9 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	// (c), (d) scs with its go-redis store, reading the session, then also
 	// writing a last-activity value on every request.
 	for _, write := range []bool{false, true} {
+		trips := &tripCounter{}
 		sm := scs.New()
-		sm.Store = goredisstore.NewWithPrefix(e.client(), "bench:scs:")
+		sm.Store = goredisstore.NewWithPrefix(e.client(trips), "bench:scs:")
 		sm.Lifetime = 24 * time.Hour
 		sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 			// wrk closing its connections at the end of a run cancels
@@ -114,7 +121,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 			}
 			reply(w, u)
 		})
-		r := &row{key: "scs", name: "scs, read", cookies: cookies, handler: sm.LoadAndSave(h)}
+		r := &row{key: "scs", name: "scs, read", cookies: cookies, handler: sm.LoadAndSave(h), trips: trips}
 		if write {
 			r.key, r.name = "scs-write", "scs, read + write activity"
 		}
@@ -123,7 +130,8 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 
 	// (e), (f) sessionkit's middleware (validate + activity + IP check),
 	// then the same over the verified-session cache. Both share the sessions.
-	st, err := store.NewRedis(e.client(), store.Options{Prefix: "bench:sk:"})
+	skTrips := &tripCounter{}
+	st, err := store.NewRedis(e.client(skTrips), store.Options{Prefix: "bench:sk:"})
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +152,10 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows = append(rows, &row{key: "sessionkit", name: "sessionkit middleware", cookies: cookies, handler: mw(sessionHandler())})
+	rows = append(rows, &row{key: "sessionkit", name: "sessionkit middleware", cookies: cookies, handler: mw(sessionHandler()), trips: skTrips})
 
-	cst, err := store.NewRedis(e.client(), store.Options{Prefix: "bench:sk:"})
+	cachedTrips := &tripCounter{}
+	cst, err := store.NewRedis(e.client(cachedTrips), store.Options{Prefix: "bench:sk:"})
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +173,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows = append(rows, &row{key: "cached", name: "sessionkit + cache", cookies: cookies, handler: cmw(sessionHandler()), cache: cache})
+	rows = append(rows, &row{key: "cached", name: "sessionkit + cache", cookies: cookies, handler: cmw(sessionHandler()), cache: cache, trips: cachedTrips})
 	if err := waitCacheOn(ctx, cache); err != nil {
 		return nil, err
 	}
