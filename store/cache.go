@@ -249,7 +249,11 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, erro
 	epoch, gen := c.epoch.Load(), sh.gen.Load()
 	pk, err := c.r.Peek(ctx, id)
 	if err != nil {
-		c.forget(id)
+		// Without bumping gen: a flood of unknown session ids must not keep
+		// other sessions of the shard out of the cache.
+		sh.mu.Lock()
+		delete(sh.m, id)
+		sh.mu.Unlock()
 		return pk, err
 	}
 	if pk.Indexed && pk.Session.RevokedAt.IsZero() {

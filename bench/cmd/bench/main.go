@@ -155,7 +155,7 @@ func run(ctx context.Context, c config) error {
 	}
 	defer f.Close()
 	report = io.MultiWriter(os.Stdout, f)
-	fmt.Fprintln(report)
+	fmt.Println()
 	fmt.Fprint(f, m)
 	writeTable(report, rows, results, c)
 	fmt.Fprintf(report, "\nrevocation reaching a second instance (cache on, %d revocations, from the start of RevokeSession to the first refusal): p50 %v, p99 %v, max %v\n",
