@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,12 @@ func TestMain(m *testing.M) {
 	// security test, which checks that none carries a token.
 	redis.SetLogger(&redisLog)
 	code := m.Run()
+	// The last word on the promise that no token reaches a log line: every
+	// secret the tests were given, against every line logged by any test.
+	if leaks := leakedSecrets(); len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d token secrets issued to the tests appear in log lines\n", len(leaks))
+		code = 1
+	}
 	shared.mu.Lock()
 	if shared.srv != nil {
 		shared.srv.Stop()
@@ -56,6 +63,64 @@ func TestMain(m *testing.M) {
 	}
 	shared.mu.Unlock()
 	os.Exit(code)
+}
+
+// secrets tracks, for the log check, the secret of every token the tests
+// were given and every string in a log line that has a secret's shape (43
+// base64url characters). A secret never needs to be in both.
+var secrets struct {
+	mu     sync.Mutex
+	issued map[string]bool
+	logged map[string]bool
+}
+
+// secretShape matches runs of the secret alphabet long enough to hold one.
+var secretShape = regexp.MustCompile(`[A-Za-z0-9_-]{43,}`)
+
+// noteToken records the secret of a token a test was given.
+func noteToken(tok string) {
+	_, secret, ok := strings.Cut(tok, ".")
+	if !ok {
+		return
+	}
+	secrets.mu.Lock()
+	defer secrets.mu.Unlock()
+	if secrets.issued == nil {
+		secrets.issued = map[string]bool{}
+	}
+	secrets.issued[secret] = true
+}
+
+// noteLogged records every 43-character window of the secret-shaped runs
+// of a log line, up to a million in all.
+func noteLogged(line string) {
+	runs := secretShape.FindAllString(line, -1)
+	if len(runs) == 0 {
+		return
+	}
+	secrets.mu.Lock()
+	defer secrets.mu.Unlock()
+	if secrets.logged == nil {
+		secrets.logged = map[string]bool{}
+	}
+	for _, run := range runs {
+		for i := 0; i+43 <= len(run) && len(secrets.logged) < 1<<20; i++ {
+			secrets.logged[run[i:i+43]] = true
+		}
+	}
+}
+
+// leakedSecrets returns how many issued secrets appear in logged lines.
+func leakedSecrets() []string {
+	secrets.mu.Lock()
+	defer secrets.mu.Unlock()
+	var out []string
+	for s := range secrets.logged {
+		if secrets.issued[s] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // redisLog keeps what go-redis logs during the package's tests; appLog
@@ -83,6 +148,7 @@ func (l *logLines) Printf(_ context.Context, format string, v ...any) {
 		l.lines = l.lines[1:]
 	}
 	l.lines = append(l.lines, line)
+	noteLogged(line)
 }
 
 // Write implements io.Writer for a slog handler: each call is one record.
@@ -159,7 +225,11 @@ func newFixture(tb testing.TB, rdb redis.UniversalClient, opts ...sessionkit.Opt
 func (f *fixture) login(user uuid.UUID) (sessionkit.CreateSessionResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
 	defer cancel()
-	return f.m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: testIP, UserAgent: testUA})
+	res, err := f.m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: testIP, UserAgent: testUA})
+	if err == nil {
+		noteToken(res.Token)
+	}
+	return res, err
 }
 
 // mustLogin is login that fails the test on error.

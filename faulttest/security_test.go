@@ -233,6 +233,11 @@ func TestSecurityTokenNeverExposed(t *testing.T) {
 	for _, l := range appLines {
 		idsLogged = idsLogged || strings.Contains(l, phoneID)
 	}
+	// And every token any test of this run was given, against every line
+	// logged so far (TestMain checks again once all tests have run).
+	if leaks := leakedSecrets(); len(leaks) > 0 {
+		t.Errorf("%d token secrets issued in this run appear in log lines", len(leaks))
+	}
 	if !idsLogged {
 		t.Errorf("no log line names the session id %s: the log check saw nothing (%d lines logged)", phoneID, appTotal)
 	}

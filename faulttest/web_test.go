@@ -187,8 +187,14 @@ func (a *app) serveRaw(req *http.Request) response {
 	return r
 }
 
-// keep records an exchange when the app records them.
+// keep records an exchange when the app records them, and notes the token
+// of any session cookie it set for the log check.
 func (a *app) keep(e exchange) {
+	for _, v := range e.header.Values("Set-Cookie") {
+		if c, err := http.ParseSetCookie(v); err == nil && c.Name == cookieName && c.Value != "" {
+			noteToken(c.Value)
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.record {
