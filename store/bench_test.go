@@ -395,7 +395,7 @@ func BenchmarkScale(b *testing.B) {
 	fmt.Printf("scale: used_memory grew by %d bytes while loading %d sessions: %.0f bytes per session, per-user keys and audit trail included (target < 1024)\n",
 		large.memory, large.sessions, float64(large.memory)/float64(large.sessions))
 	sessionBytes, userBytes := memoryOfUser(b, large.c, prefix, large.target)
-	fmt.Printf("scale: MEMORY USAGE of one session hash: %d bytes; of the 20-session user's other keys (idx, all, rev, ev, seen): %d bytes, %d per session\n",
+	fmt.Printf("scale: MEMORY USAGE of one session key: %d bytes; of the 20-session user's other keys (idx, all, rev, ev, seen): %d bytes, %d per session\n",
 		sessionBytes, userBytes, userBytes/20)
 }
 
@@ -448,7 +448,7 @@ func usedMemory(b *testing.B, c *redis.Client) int64 {
 	return 0
 }
 
-// memoryOfUser returns MEMORY USAGE of one of user's session hashes, and of
+// memoryOfUser returns MEMORY USAGE of one of user's session keys, and of
 // the user's other keys together.
 func memoryOfUser(b *testing.B, c *redis.Client, prefix string, user uuid.UUID) (session, rest int64) {
 	ctx := context.Background()
