@@ -249,13 +249,11 @@ func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, erro
 	u := r.keys.ForSession(id)
 	key := u.Session(id)
 	member := rediskey.MemberOfKey(key)
-	var value *redis.StringCmd
-	var score *redis.FloatCmd
-	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		value = p.Get(ctx, key)
-		score = p.ZScore(ctx, u.Index, member)
-		return nil
-	})
+	p := r.pipes.Get().(redis.Pipeliner) // reused: the hot path allocates less
+	value := p.Get(ctx, key)
+	score := p.ZScore(ctx, u.Index, member)
+	_, err := p.Exec(ctx) // Exec empties the pipeline for its next use
+	r.pipes.Put(p)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return sessionkit.Peeked{}, unavailable("peek", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -61,8 +62,9 @@ type Options struct {
 
 // Redis is a sessionkit.Store on Redis. The caller owns the client and closes it.
 type Redis struct {
-	c    redis.UniversalClient
-	keys rediskey.Keys
+	c     redis.UniversalClient
+	keys  rediskey.Keys
+	pipes sync.Pool // of redis.Pipeliner, for Peek
 }
 
 var _ sessionkit.Store = (*Redis)(nil)
@@ -80,7 +82,9 @@ func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: store: Prefix: %v", sessionkit.ErrInvalid, err)
 	}
-	return &Redis{c: c, keys: keys}, nil
+	r := &Redis{c: c, keys: keys}
+	r.pipes.New = func() any { return c.Pipeline() }
+	return r, nil
 }
 
 // Channel is the Pub/Sub channel on which revoked and evicted session ids
