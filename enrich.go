@@ -113,6 +113,9 @@ func (m *Manager) enrich(ctx context.Context, ua string, ip netip.Addr) (d Devic
 
 // locate finds ip, bounded by the enrich timeout and shielded from panics.
 func (m *Manager) locate(ctx context.Context, ip netip.Addr) Location {
+	if !m.locates || !ip.IsValid() {
+		return Location{} // nothing to wait for
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.enrichTimeout)
 	defer cancel()
 	ch := make(chan Location, 1)
