@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
@@ -25,31 +25,12 @@ import (
 // The fail-closed promise (Redis down, slow or full: 503, no cookie) is
 // checked under load in restart_test.go, slow_test.go and oom_test.go.
 
-// cmdCounter is a go-redis hook counting the commands a client sends.
-type cmdCounter struct{ n atomic.Int64 }
-
-func (c *cmdCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *cmdCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *cmdCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
 // newSecurityApp returns an app on the shared server whose Redis client
 // counts its commands.
-func newSecurityApp(t *testing.T, opts ...sessionkit.Option) (*app, *cmdCounter) {
+func newSecurityApp(t *testing.T, opts ...sessionkit.Option) (*app, *redistest.Counter) {
 	t.Helper()
 	rdb := sharedServer(t).Client(t)
-	calls := &cmdCounter{}
+	calls := &redistest.Counter{}
 	rdb.AddHook(calls)
 	return newApp(t, newFixture(t, rdb, opts...), appOptions{}), calls
 }
@@ -133,7 +114,7 @@ func TestSecurityCookieCheckedBeforeRedis(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := calls.n.Load()
+			before := calls.Commands()
 			// Served in process: a Go client refuses to send some of these.
 			req := httptest.NewRequest(http.MethodGet, "/app/data", nil)
 			req.Header.Set("Cookie", cookieName+"="+tc.value)
@@ -141,7 +122,7 @@ func TestSecurityCookieCheckedBeforeRedis(t *testing.T) {
 			if r.status != http.StatusUnauthorized || r.reason() != middleware.ReasonNoSession {
 				t.Errorf("got %d %q, want 401 no_session", r.status, r.reason())
 			}
-			if n := calls.n.Load() - before; n != 0 {
+			if n := calls.Commands() - before; n != 0 {
 				t.Errorf("Redis commands: got %d, want 0", n)
 			}
 		})

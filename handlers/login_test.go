@@ -67,7 +67,7 @@ func TestLoginWithAForm(t *testing.T) {
 	f.h, _ = handlers.New(f.m, handlers.Options{Login: func(r *http.Request) (uuid.UUID, error) {
 		extra = r.PostFormValue("otp")
 		return f.users.login(r)
-	}, Session: middleware.Options{Logger: f.logs.logger()}})
+	}, Session: middleware.Options{Logger: f.logs.Logger()}})
 	form := url.Values{"username": {"bob"}, "password": {"password"}, "otp": {"123456"}}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("POST", "/sessions?username=mallory", strings.NewReader(form.Encode()))

@@ -1,18 +1,15 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/handlers"
+	"github.com/sessionkit/sessionkit/internal/logtest"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/middleware"
 	"github.com/sessionkit/sessionkit/store"
@@ -48,42 +46,6 @@ const (
 	chromeMac  = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 	cookieName = middleware.DefaultCookieName
 )
-
-// counter is a go-redis hook counting the commands a client sends.
-type counter struct{ n atomic.Int64 }
-
-func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // users is the app's credential check: alice and bob, password "password".
 type users struct {
@@ -118,13 +80,13 @@ type setup struct {
 
 type fixture struct {
 	m           *sessionkit.Manager
-	clock       *fakeClock
-	calls       *counter
+	clock       *redistest.Clock
+	calls       *redistest.Counter
 	users       *users
 	h           *handlers.Handler
 	srv         *httptest.Server
 	alice, bob  uuid.UUID
-	logs        *logBuffer
+	logs        *logtest.Buffer
 	sessionOpts middleware.Options
 }
 
@@ -138,14 +100,14 @@ func newFixture(t *testing.T, s setup) *fixture {
 		MaxRetries: 1, DialTimeout: time.Second, DialerRetries: 1, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	t.Cleanup(func() { rdb.Close() })
-	calls := &counter{}
+	calls := &redistest.Counter{}
 	rdb.AddHook(calls)
 	st, err := store.NewRedis(rdb, store.Options{Prefix: redistest.Prefix(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{calls: calls, alice: uuid.New(), bob: uuid.New(), logs: &logBuffer{}}
-	f.clock = &fakeClock{t: time.UnixMilli(time.Now().UnixMilli())}
+	f := &fixture{calls: calls, alice: uuid.New(), bob: uuid.New(), logs: &logtest.Buffer{}}
+	f.clock = redistest.NewClock()
 	tiers := sessionkit.Tiers{"plus": 10, "free": 1}.Limit(func(_ context.Context, id uuid.UUID) (string, error) {
 		if id == f.bob {
 			return "free", nil
@@ -158,7 +120,7 @@ func newFixture(t *testing.T, s setup) *fixture {
 	}
 	t.Cleanup(func() { f.m.Close(context.Background()) })
 	f.users = &users{ids: map[string]uuid.UUID{"alice": f.alice, "bob": f.bob}}
-	opts := handlers.Options{Login: f.users.login, Session: middleware.Options{Logger: f.logs.logger()}}
+	opts := handlers.Options{Login: f.users.login, Session: middleware.Options{Logger: f.logs.Logger()}}
 	if s.options != nil {
 		s.options(&opts)
 	}
@@ -277,6 +239,9 @@ var jsonType = http.Header{"Content-Type": {"application/json"}}
 // login signs user in from c and returns the session and its token.
 func (f *fixture) login(t *testing.T, c *http.Client, user string) (sessionkit.SessionJSON, string) {
 	t.Helper()
+	// A later login is later: the limit evicts the session that expires
+	// first, and sessions created in the same millisecond would tie.
+	f.clock.Advance(time.Millisecond)
 	r := f.do(t, c, "POST", "/sessions", strings.NewReader(`{"username":"`+user+`","password":"password"}`),
 		http.Header{"Content-Type": {"application/json"}, "User-Agent": {chromeMac}})
 	if r.status != http.StatusCreated {
@@ -299,25 +264,4 @@ func (f *fixture) countSessions(t *testing.T, user uuid.UUID) int {
 		t.Fatal(err)
 	}
 	return len(list)
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -27,14 +27,14 @@ func TestRoutesNeedASession(t *testing.T) {
 		{"GET", "/sessions/" + uuid.NewString()}, {"DELETE", "/sessions/" + uuid.NewString()}, {"DELETE", "/sessions"},
 	} {
 		t.Run(route.method+" "+route.path, func(t *testing.T) {
-			f.calls.n.Store(0)
+			f.calls.Reset()
 			r := f.do(t, nil, route.method, route.path, nil, nil)
 			r.wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
 			// Two session cookies, each valid: nothing is accepted.
 			r2 := f.do(t, nil, route.method, route.path, nil, http.Header{"Cookie": {cookieName + "=" + tok1 + "; " + cookieName + "=" + tok2}})
 			r2.wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
-			if f.calls.n.Load() != 0 {
-				t.Errorf("redis commands: got %d, want 0", f.calls.n.Load())
+			if f.calls.Commands() != 0 {
+				t.Errorf("redis commands: got %d, want 0", f.calls.Commands())
 			}
 			if r.header.Get("WWW-Authenticate") == "" || r.header.Get("Cache-Control") != "no-store" {
 				t.Errorf("headers: got %v, want WWW-Authenticate and Cache-Control: no-store", r.header)

@@ -115,7 +115,7 @@ func BenchmarkReject(b *testing.B) {
 			if w.code != http.StatusUnauthorized {
 				b.Fatalf("status: got %d, want 401", w.code)
 			}
-			if n := f.calls.n.Load(); n != 0 {
+			if n := f.calls.Commands(); n != 0 {
 				b.Fatalf("redis commands: got %d, want 0", n)
 			}
 		})

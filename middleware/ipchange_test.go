@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/logtest"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
@@ -142,9 +143,9 @@ func TestIPPolicies(t *testing.T) {
 
 func TestUnusableRemoteAddrFallsBackAndLogsOnce(t *testing.T) {
 	f := newFixture(t)
-	var logs logBuffer
+	var logs logtest.Buffer
 	res := f.login(t, uuid.New(), "203.0.113.7")
-	a := f.auth(t, middleware.Options{Logger: logs.logger()})
+	a := f.auth(t, middleware.Options{Logger: logs.Logger()})
 	for _, remote := range []string{"@", "/run/app.sock", ""} {
 		var s seen
 		r := request(cookie+res.Token, "x")

@@ -1,16 +1,12 @@
 package middleware_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,63 +39,11 @@ func run(m *testing.M) int {
 
 const chromeMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
-// counter is a go-redis hook counting the commands a client sends, to prove
-// that a refusal made no Redis call, the round trips (a pipeline is one),
-// and the scripts run (the only commands of the hot path that can write).
-type counter struct{ n, trips, scripts atomic.Int64 }
-
-func (c *counter) reset() { c.n.Store(0); c.trips.Store(0); c.scripts.Store(0) }
-
-func (c *counter) count(cmds ...redis.Cmder) {
-	c.n.Add(int64(len(cmds)))
-	for _, cmd := range cmds {
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			c.scripts.Add(1)
-		}
-	}
-}
-
-func (c *counter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.trips.Add(1)
-		c.count(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.trips.Add(1)
-		c.count(cmds...)
-		return next(ctx, cmds)
-	}
-}
-
-// fakeClock is a settable clock near real time, so Redis TTLs stay meaningful.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // fixture is a Manager on its own key prefix of a server, with a command counter.
 type fixture struct {
 	m      *sessionkit.Manager
-	calls  *counter
-	clock  *fakeClock
+	calls  *redistest.Counter
+	clock  *redistest.Clock
 	rdb    *redis.Client
 	prefix string
 }
@@ -123,13 +67,13 @@ func newFixtureAt(t testing.TB, addr, prefix string, opts ...sessionkit.Option) 
 		MaxRetries: 1, DialTimeout: time.Second, DialerRetries: 1, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	t.Cleanup(func() { rdb.Close() })
-	calls := &counter{}
+	calls := &redistest.Counter{}
 	rdb.AddHook(calls)
 	st, err := store.NewRedis(rdb, store.Options{Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{t: time.UnixMilli(time.Now().UnixMilli())}
+	clock := redistest.NewClock()
 	m, err := sessionkit.New(st, append([]sessionkit.Option{sessionkit.WithClock(clock.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -212,26 +156,4 @@ func problem(t testing.TB, rec *httptest.ResponseRecorder) middleware.Problem {
 		t.Errorf("problem status: got %d, want %d (the response status)", p.Status, rec.Code)
 	}
 	return p
-}
-
-// logBuffer is a concurrency-safe log sink for slog.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

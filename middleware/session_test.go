@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/logtest"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
@@ -48,9 +49,9 @@ func TestMalformedTokensAreRefusedWithoutRedis(t *testing.T) {
 				r := request("", "")
 				r.Header = tc.header
 				rec := httptest.NewRecorder()
-				f.calls.n.Store(0)
+				f.calls.Reset()
 				a.Middleware(probe(&s)).ServeHTTP(rec, r)
-				if n := f.calls.n.Load(); n != 0 {
+				if n := f.calls.Commands(); n != 0 {
 					t.Errorf("redis commands: got %d, want 0", n)
 				}
 				if optional {
@@ -103,7 +104,7 @@ func TestAmbiguousTokensAreRefusedInBothModes(t *testing.T) {
 				r := request("", "")
 				r.Header = tc.header
 				rec := httptest.NewRecorder()
-				f.calls.n.Store(0)
+				f.calls.Reset()
 				a.Middleware(probe(&s)).ServeHTTP(rec, r)
 				if rec.Code != http.StatusUnauthorized || s.called {
 					t.Fatalf("got status %d, handler called %v; want 401, not called", rec.Code, s.called)
@@ -111,7 +112,7 @@ func TestAmbiguousTokensAreRefusedInBothModes(t *testing.T) {
 				if p := problem(t, rec); p.Reason != middleware.ReasonNoSession {
 					t.Errorf("reason: got %q, want %q", p.Reason, middleware.ReasonNoSession)
 				}
-				if n := f.calls.n.Load(); n != 0 {
+				if n := f.calls.Commands(); n != 0 {
 					t.Errorf("redis commands: got %d, want 0", n)
 				}
 			})
@@ -132,15 +133,15 @@ func TestValidSessionReachesTheHandler(t *testing.T) {
 		return rec
 	}
 	serve()
-	f.calls.reset()
+	f.calls.Reset()
 	rec := serve()
 	if rec.Code != http.StatusOK || !s.ok {
 		t.Fatalf("got status %d, session %v; want 200 with a session", rec.Code, s.ok)
 	}
-	if n := f.calls.trips.Load(); n != 1 {
+	if n := f.calls.RoundTrips(); n != 1 {
 		t.Errorf("redis round trips per request: got %d, want 1", n)
 	}
-	if n := f.calls.scripts.Load(); n != 0 {
+	if n := f.calls.Scripts(); n != 0 {
 		t.Errorf("scripts run within the activity throttle: got %d, want 0 (no write)", n)
 	}
 	if s.session.ID != res.Session.ID || s.session.UserID != user {
@@ -327,13 +328,13 @@ func TestStackedMiddlewareAuthenticatesOnce(t *testing.T) {
 	var s seen
 	h := outer.Middleware(inner.Middleware(probe(&s)))
 	h.ServeHTTP(httptest.NewRecorder(), request(cookie+tok, "203.0.113.7:1"))
-	f.calls.reset()
+	f.calls.Reset()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, request(cookie+tok, "203.0.113.7:1"))
 	if rec.Code != http.StatusOK || !s.ok {
 		t.Fatalf("got status %d, session %v; want 200 with a session", rec.Code, s.ok)
 	}
-	if n := f.calls.trips.Load(); n != 1 {
+	if n := f.calls.RoundTrips(); n != 1 {
 		t.Errorf("redis round trips: got %d, want 1", n)
 	}
 	if got := rec.Header().Values("Vary"); len(got) != 1 {
@@ -383,9 +384,9 @@ func TestResponseControllerStillWorks(t *testing.T) {
 
 func TestNoTokenInLogs(t *testing.T) {
 	f := newFixture(t)
-	var logs logBuffer
+	var logs logtest.Buffer
 	res := f.login(t, uuid.New(), "203.0.113.7")
-	a := f.auth(t, middleware.Options{Logger: logs.logger(), IPPolicy: middleware.IPRevoke})
+	a := f.auth(t, middleware.Options{Logger: logs.Logger(), IPPolicy: middleware.IPRevoke})
 	h := a.Middleware(probe(&seen{}))
 	secret := res.Token[37:]
 	for _, c := range []string{
@@ -432,8 +433,8 @@ func TestOptionsAreChecked(t *testing.T) {
 	if _, err := middleware.New(nil, middleware.Options{}); !errors.Is(err, sessionkit.ErrInvalid) {
 		t.Errorf("nil Manager: got %v, want ErrInvalid", err)
 	}
-	var logs logBuffer
-	a, err := middleware.NewAuthenticator(f.m, middleware.Options{InsecureDevCookies: true, Logger: logs.logger()})
+	var logs logtest.Buffer
+	a, err := middleware.NewAuthenticator(f.m, middleware.Options{InsecureDevCookies: true, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ type cacheEnv struct {
 	m     *sessionkit.Manager
 	cache *store.Cache
 	evals *evalCounter
-	clock *fakeClock
+	clock *redistest.Clock
 }
 
 // newClient returns a new client to the same deployment as c.
@@ -80,7 +80,7 @@ func newClient(t testing.TB, c redis.UniversalClient) redis.UniversalClient {
 	return nc
 }
 
-func newCacheEnv(t *testing.T, client redis.UniversalClient, prefix string, clock *fakeClock, copts store.CacheOptions, opts ...sessionkit.Option) *cacheEnv {
+func newCacheEnv(t *testing.T, client redis.UniversalClient, prefix string, clock *redistest.Clock, copts store.CacheOptions, opts ...sessionkit.Option) *cacheEnv {
 	t.Helper()
 	client = newClient(t, client)
 	evals := &evalCounter{}
@@ -90,7 +90,7 @@ func newCacheEnv(t *testing.T, client redis.UniversalClient, prefix string, cloc
 		t.Fatal(err)
 	}
 	if clock == nil {
-		clock = newClock()
+		clock = redistest.NewClock()
 	}
 	cache, err := store.NewCache(st, copts)
 	if err != nil {
@@ -367,7 +367,7 @@ func TestCacheLocalWritesInvalidateAtOnce(t *testing.T) {
 
 func TestCacheTTL(t *testing.T) {
 	const ttl = 300 * time.Millisecond
-	clock := newClock()
+	clock := redistest.NewClock()
 	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now})
 	v := e.login(t, uuid.New())
 	e.mustAuth(t, v.Token, 1)
@@ -381,7 +381,7 @@ func TestCacheTTL(t *testing.T) {
 func TestCacheBoundaries(t *testing.T) {
 	const throttle = 2 * time.Second
 	t.Run("throttle edge writes", func(t *testing.T) {
-		clock := newClock()
+		clock := redistest.NewClock()
 		e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: store.MaxCacheTTL, Clock: clock.Now},
 			sessionkit.WithActivityThrottle(throttle))
 		v := e.login(t, uuid.New())
@@ -398,7 +398,7 @@ func TestCacheBoundaries(t *testing.T) {
 		e.mustAuth(t, v.Token, 0)
 	})
 	t.Run("expiry edge refused", func(t *testing.T) {
-		clock := newClock()
+		clock := redistest.NewClock()
 		e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: store.MaxCacheTTL, Clock: clock.Now},
 			sessionkit.WithActivityThrottle(throttle))
 		v, err := e.m.CreateSession(context.Background(), sessionkit.CreateSession{
@@ -417,7 +417,7 @@ func TestCacheBoundaries(t *testing.T) {
 	t.Run("idle edge refused", func(t *testing.T) {
 		// The Manager's clock moves; the cache's is real time, so the entry
 		// stays young and is the one that answers.
-		clock := newClock()
+		clock := redistest.NewClock()
 		e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: 500 * time.Millisecond},
 			sessionkit.WithActivityThrottle(throttle), sessionkit.WithIdleTimeout(3*time.Second))
 		v := e.login(t, uuid.New())
@@ -437,7 +437,7 @@ func TestCacheNoFalseIdle(t *testing.T) {
 		idle     = 2 * time.Second
 		throttle = 1900 * time.Millisecond
 	)
-	clock := newClock()
+	clock := redistest.NewClock()
 	prefix := redistest.Prefix(t)
 	opts := []sessionkit.Option{sessionkit.WithIdleTimeout(idle), sessionkit.WithActivityThrottle(throttle)}
 	copts := store.CacheOptions{TTL: time.Second, Clock: clock.Now}

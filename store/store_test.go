@@ -28,7 +28,7 @@ type fixture struct {
 	st     *store.Redis
 	b      backend
 	prefix string
-	clock  *fakeClock
+	clock  *redistest.Clock
 	ctx    context.Context
 }
 
@@ -39,7 +39,7 @@ func newFixture(t *testing.T, b backend, opts ...sessionkit.Option) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := newClock()
+	clock := redistest.NewClock()
 	m, err := sessionkit.New(st, append([]sessionkit.Option{sessionkit.WithClock(clock.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)

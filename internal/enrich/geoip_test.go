@@ -366,7 +366,7 @@ func TestLookupTimeBudget(t *testing.T) {
 				t.Fatalf("got %+v, want empty", got)
 			}
 		}
-		if n := logs.count(failTimeout); n != 1 {
+		if n := logs.Count(failTimeout); n != 1 {
 			t.Errorf("got %d timeout log lines, want 1; logs:\n%s", n, logs)
 		}
 	})
@@ -409,7 +409,7 @@ func TestLookupFileTruncatedInPlace(t *testing.T) {
 			t.Errorf("Lookup(%s): got %+v, want empty", ip, got)
 		}
 	}
-	if n := logs.count(failPanic); n != 1 {
+	if n := logs.Count(failPanic); n != 1 {
 		t.Errorf("got %d panic log lines, want 1; logs:\n%s", n, logs)
 	}
 }

@@ -7,11 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/sessionkit/sessionkit/internal/logtest"
 )
 
 // This file builds small GeoIP2 databases for the tests, laid out like
@@ -193,36 +194,7 @@ var (
 	countryDB = dbSpec{dbType: "GeoIP2-Country", places: testPlaces}
 )
 
-// logBuffer collects log output written from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// count returns how many log lines contain sub.
-func (b *logBuffer) count(sub string) int {
-	n := 0
-	for line := range strings.Lines(b.String()) {
-		if strings.Contains(line, sub) {
-			n++
-		}
-	}
-	return n
-}
-
-func newTestLogger() (*slog.Logger, *logBuffer) {
-	var b logBuffer
-	return slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})), &b
+func newTestLogger() (*slog.Logger, *logtest.Buffer) {
+	var b logtest.Buffer
+	return b.Logger(), &b
 }

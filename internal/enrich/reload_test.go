@@ -62,19 +62,19 @@ func TestReload(t *testing.T) {
 	t.Run("new database replaces the old", func(t *testing.T) {
 		writeFileAtomic(t, path, buildDB(t, dbSpec{dbType: "GeoIP2-City", places: placesB}))
 		eventually(t, "database B", func() bool { return lookupLabel(g) == labelB })
-		if n := logs.count("geoip database reloaded"); n != 1 {
+		if n := logs.Count("geoip database reloaded"); n != 1 {
 			t.Errorf("got %d reload log lines, want 1; logs:\n%s", n, logs)
 		}
 	})
 
 	t.Run("garbage keeps the old and logs once", func(t *testing.T) {
 		writeFileAtomic(t, path, []byte("this is not a MaxMind database"))
-		eventually(t, "the reload failure log", func() bool { return logs.count(failReload) > 0 })
+		eventually(t, "the reload failure log", func() bool { return logs.Count(failReload) > 0 })
 		waitChecks(t, g, 20)
 		if got := lookupLabel(g); got != labelB {
 			t.Errorf("got %q, want %q", got, labelB)
 		}
-		if n := logs.count(failReload); n != 1 {
+		if n := logs.Count(failReload); n != 1 {
 			t.Errorf("got %d reload failure log lines, want 1; logs:\n%s", n, logs)
 		}
 		for line := range strings.Lines(logs.String()) {
@@ -91,9 +91,9 @@ func TestReload(t *testing.T) {
 
 	t.Run("a different broken file logs again, once", func(t *testing.T) {
 		writeFileAtomic(t, path, nil) // empty
-		eventually(t, "the second failure log", func() bool { return logs.count(failReload) == 2 })
+		eventually(t, "the second failure log", func() bool { return logs.Count(failReload) == 2 })
 		waitChecks(t, g, 20)
-		if n := logs.count(failReload); n != 2 {
+		if n := logs.Count(failReload); n != 2 {
 			t.Errorf("got %d reload failure log lines, want 2; logs:\n%s", n, logs)
 		}
 		if got := lookupLabel(g); got != labelB {
@@ -105,9 +105,9 @@ func TestReload(t *testing.T) {
 		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the unavailable log", func() bool { return logs.count(failStat) > 0 })
+		eventually(t, "the unavailable log", func() bool { return logs.Count(failStat) > 0 })
 		waitChecks(t, g, 20)
-		if n := logs.count(failStat); n != 1 {
+		if n := logs.Count(failStat); n != 1 {
 			t.Errorf("got %d unavailable log lines, want 1; logs:\n%s", n, logs)
 		}
 		if got := lookupLabel(g); got != labelB {

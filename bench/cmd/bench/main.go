@@ -28,6 +28,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/store"
 )
 
@@ -68,12 +69,13 @@ func main() {
 }
 
 func run(ctx context.Context, c config) error {
-	srv, err := startRedis(ctx)
+	// The same starter the tests use: a free loopback port, no persistence.
+	srv, err := redistest.StartServer(redistest.Options{MaxMemoryPolicy: "noeviction"})
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	e := &env{addr: srv.addr, poolSize: c.pool, sessions: c.sessions, quiet: slog.New(slog.DiscardHandler)}
+	defer srv.Stop()
+	e := &env{addr: srv.Addr(), poolSize: c.pool, sessions: c.sessions, quiet: slog.New(slog.DiscardHandler)}
 	defer e.close()
 	admin := e.client(nil)
 

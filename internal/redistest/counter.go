@@ -1,0 +1,63 @@
+package redistest
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Counter is a go-redis hook (client.AddHook) that counts what a client
+// sends: commands, round trips (a pipeline is one) and scripts run (EVAL
+// and EVALSHA, the only commands of sessionkit's hot path that can write).
+// Tests use it to prove that a refusal made no Redis call, or that a
+// request cost one round trip.
+type Counter struct{ commands, trips, scripts atomic.Int64 }
+
+// Commands returns the number of commands sent since the last Reset.
+func (c *Counter) Commands() int64 { return c.commands.Load() }
+
+// RoundTrips returns the number of round trips since the last Reset.
+func (c *Counter) RoundTrips() int64 { return c.trips.Load() }
+
+// Scripts returns the number of scripts run since the last Reset.
+func (c *Counter) Scripts() int64 { return c.scripts.Load() }
+
+// Reset sets every count to zero.
+func (c *Counter) Reset() {
+	c.commands.Store(0)
+	c.trips.Store(0)
+	c.scripts.Store(0)
+}
+
+func (c *Counter) count(cmds ...redis.Cmder) {
+	c.trips.Add(1)
+	c.commands.Add(int64(len(cmds)))
+	for _, cmd := range cmds {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			c.scripts.Add(1)
+		}
+	}
+}
+
+// DialHook implements redis.Hook.
+func (c *Counter) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
+}
+
+// ProcessHook implements redis.Hook.
+func (c *Counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook implements redis.Hook.
+func (c *Counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.count(cmds...)
+		return next(ctx, cmds)
+	}
+}
