@@ -15,7 +15,9 @@ import (
 // is the CDN.
 type cdnCountry struct{ cdn netip.Prefix }
 
-func (cdnCountry) Device(ua string) sessionkit.Device { return sessionkit.Device{Label: "Some browser"} }
+func (cdnCountry) Device(ua string) sessionkit.Device {
+	return sessionkit.Device{Label: "Some browser"}
+}
 
 func (c cdnCountry) Locate(ctx context.Context, _ netip.Addr) sessionkit.Location {
 	r, ok := sessionkit.RequestFromContext(ctx)
