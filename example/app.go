@@ -57,10 +57,18 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if a.redis, err = openRedis(ctx, cfg); err != nil {
 		return nil, err
 	}
-	a.redis.warnEvictionPolicy(ctx, log)
 	st, err := store.NewRedis(a.redis.client, store.Options{Prefix: cfg.prefix})
 	if err != nil {
 		return nil, err
+	}
+	if a.redis.embedded == nil { // miniredis has nothing to check
+		warnings, err := st.Check(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.redis.desc, err)
+		}
+		for _, w := range warnings {
+			log.Warn("sessionkit example: Redis is not set up safely for sessions", "warning", w)
+		}
 	}
 	// The default enricher: device from the User-Agent, location from
 	// GEOIP_DB when set (a file that cannot be opened fails here, at start-up).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -61,23 +60,6 @@ func openRedis(ctx context.Context, cfg config) (*redisConn, error) {
 		return nil, fmt.Errorf("%s: %w", rc.desc, err)
 	}
 	return &rc, nil
-}
-
-// warnEvictionPolicy logs a warning when Redis may evict keys under memory
-// pressure: sessions and their indexes would silently disappear. Servers
-// that refuse CONFIG (managed services) are left alone.
-func (rc *redisConn) warnEvictionPolicy(ctx context.Context, log *slog.Logger) {
-	if rc.embedded != nil {
-		return
-	}
-	res, err := rc.client.ConfigGet(ctx, "maxmemory-policy").Result()
-	if err != nil {
-		return
-	}
-	if p := res["maxmemory-policy"]; p != "" && p != "noeviction" {
-		log.Warn("Redis maxmemory-policy is not noeviction: under memory pressure Redis will drop sessions",
-			"maxmemory_policy", p)
-	}
 }
 
 // Close closes the client, then stops the embedded server if there is one.

@@ -250,7 +250,7 @@ func TestWarnsOnEvictingRedis(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer a.Close(context.WithoutCancel(t.Context()))
-			warned := strings.Contains(logs.String(), "maxmemory_policy="+tt.policy)
+			warned := strings.Contains(logs.String(), "maxmemory-policy is "+tt.policy)
 			if warned != tt.wantWarn {
 				t.Errorf("got warning %v (logs %q), want %v", warned, logs.String(), tt.wantWarn)
 			}

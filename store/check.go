@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+)
+
+// ErrUnsupported reports a Redis server sessionkit cannot run on safely.
+var ErrUnsupported = errors.New("sessionkit: unsupported redis server")
+
+// Check asks every master the store reaches whether it can hold sessions
+// safely, for an app to call at start-up. It fails with an error wrapping
+// ErrUnsupported for a server older than Redis 7.0, or wrapping
+// sessionkit.ErrUnavailable when a server cannot be reached. It returns
+// warnings, each naming the server, for what is allowed but risky: a
+// maxmemory-policy other than noeviction, under which Redis would silently
+// drop sessions and indexes, and CONFIG refused (common on managed Redis),
+// which leaves the policy unchecked.
+func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
+	var mu sync.Mutex
+	check := func(ctx context.Context, c *redis.Client) error {
+		addr := c.Options().Addr
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			return unavailable("check "+addr, err)
+		}
+		if v := infoField(info, "redis_version"); !atLeast7(v) {
+			return fmt.Errorf("%w: %s runs Redis %q; sessionkit needs 7.0 or newer", ErrUnsupported, addr, v)
+		}
+		var warn string
+		res, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+		switch p := res["maxmemory-policy"]; {
+		case err != nil:
+			warn = fmt.Sprintf("%s: CONFIG GET refused (%v): make sure maxmemory-policy is noeviction", addr, err)
+		case p != "" && p != "noeviction":
+			warn = fmt.Sprintf("%s: maxmemory-policy is %s: under memory pressure Redis will silently drop sessions; use noeviction", addr, p)
+		}
+		if warn != "" {
+			mu.Lock()
+			warnings = append(warnings, warn)
+			mu.Unlock()
+		}
+		return nil
+	}
+	switch c := r.c.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, check)
+	case *redis.Client:
+		err = check(ctx, c)
+	default: // Ring and other UniversalClient implementations: check what answers
+		if perr := r.c.Ping(ctx).Err(); perr != nil {
+			err = unavailable("check", perr)
+		}
+	}
+	if err != nil && !errors.Is(err, ErrUnsupported) && !errors.Is(err, sessionkit.ErrUnavailable) {
+		err = unavailable("check", err)
+	}
+	return warnings, err
+}
+
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func atLeast7(version string) bool {
+	major, _, _ := strings.Cut(version, ".")
+	n, err := strconv.Atoi(major)
+	return err == nil && n >= 7
+}
