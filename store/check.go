@@ -22,8 +22,10 @@ var ErrUnsupported = errors.New("sessionkit: unsupported redis server")
 // sessionkit.ErrUnavailable when a server cannot be reached. It returns
 // warnings, each naming the server, for what is allowed but risky: a
 // maxmemory-policy other than noeviction, under which Redis would silently
-// drop sessions and indexes, and CONFIG refused (common on managed Redis),
-// which leaves the policy unchecked.
+// drop sessions and indexes; CONFIG refused (common on managed Redis),
+// which leaves the policy unchecked; and a client without
+// ContextTimeoutEnabled, which ignores request deadlines, so a slow Redis
+// holds requests for the client's own timeouts instead of failing them.
 func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
 	var mu sync.Mutex
 	check := func(ctx context.Context, c *redis.Client) error {
@@ -50,10 +52,19 @@ func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
 		}
 		return nil
 	}
+	noDeadlines := func(addr string) {
+		warnings = append(warnings, addr+": the client's ContextTimeoutEnabled is false: request deadlines are ignored; set it to true")
+	}
 	switch c := r.c.(type) {
 	case *redis.ClusterClient:
+		if !c.Options().ContextTimeoutEnabled {
+			noDeadlines("cluster")
+		}
 		err = c.ForEachMaster(ctx, check)
 	case *redis.Client:
+		if !c.Options().ContextTimeoutEnabled {
+			noDeadlines(c.Options().Addr)
+		}
 		err = check(ctx, c)
 	default: // Ring and other UniversalClient implementations: check what answers
 		if perr := r.c.Ping(ctx).Err(); perr != nil {

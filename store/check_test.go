@@ -29,12 +29,23 @@ func TestCheck(t *testing.T) {
 
 	t.Run("evicting policy", func(t *testing.T) {
 		srv := redistest.Start(t, redistest.Options{MaxMemory: "64mb", MaxMemoryPolicy: "allkeys-lru"})
-		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
 		defer c.Close()
 		st, _ := store.NewRedis(c, store.Options{})
 		warnings, err := st.Check(ctx)
 		if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "allkeys-lru") || !strings.Contains(warnings[0], srv.Addr()) {
 			t.Fatalf("got warnings %v, err %v; want one naming allkeys-lru and the server", warnings, err)
+		}
+	})
+
+	t.Run("client without deadlines", func(t *testing.T) {
+		srv := redistest.Start(t, redistest.Options{})
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		defer c.Close()
+		st, _ := store.NewRedis(c, store.Options{})
+		warnings, err := st.Check(ctx)
+		if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "ContextTimeoutEnabled") {
+			t.Fatalf("got warnings %v, err %v; want one about ContextTimeoutEnabled", warnings, err)
 		}
 	})
 
