@@ -155,8 +155,16 @@ func locationValues(l sessionkit.Location) []string {
 
 // decodeSession builds a session from its stored form; the token hash stays behind.
 func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
-	f := strings.SplitN(v, sep, fieldCount)
-	if len(f) != fieldCount || f[pVersion] != formatVersion {
+	var f [fieldCount]string // on the stack: this runs on every request
+	rest := v
+	for i := range fieldCount - 1 {
+		var ok bool
+		if f[i], rest, ok = strings.Cut(rest, sep); !ok {
+			return sessionkit.Session{}, false
+		}
+	}
+	f[fieldCount-1] = rest
+	if f[pVersion] != formatVersion || strings.Contains(rest, sep) {
 		return sessionkit.Session{}, false
 	}
 	uid, err := uuid.Parse(f[pUID])
