@@ -22,45 +22,11 @@ import (
 
 var loginIP = netip.MustParseAddr("203.0.113.7")
 
-// evalCounter counts a client's round trips: one per command, one per
-// pipeline. An EVALSHA refused with NOSCRIPT (a new server) and its EVAL
-// fallback count as one, and a new connection's handshake counts as none.
-type evalCounter struct{ n atomic.Int64 }
-
-func (h *evalCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *evalCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := next(ctx, cmd)
-		if !handshake(cmd) && (err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT")) {
-			h.n.Add(1)
-		}
-		return err
-	}
-}
-
-func (h *evalCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) > 0 && !handshake(cmds[0]) {
-			h.n.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
-
-func handshake(cmd redis.Cmder) bool {
-	switch cmd.Name() {
-	case "hello", "client", "auth", "select":
-		return true
-	}
-	return false
-}
-
 // cacheEnv is one app instance: its own client, store, cache and Manager.
 type cacheEnv struct {
 	m     *sessionkit.Manager
 	cache *store.Cache
-	evals *evalCounter
+	evals *redistest.Counter
 	clock *redistest.Clock
 }
 
@@ -83,7 +49,7 @@ func newClient(t testing.TB, c redis.UniversalClient) redis.UniversalClient {
 func newCacheEnv(t *testing.T, client redis.UniversalClient, prefix string, clock *redistest.Clock, copts store.CacheOptions, opts ...sessionkit.Option) *cacheEnv {
 	t.Helper()
 	client = newClient(t, client)
-	evals := &evalCounter{}
+	evals := &redistest.Counter{}
 	client.AddHook(evals)
 	st, err := store.NewRedis(client, store.Options{Prefix: prefix})
 	if err != nil {
@@ -133,9 +99,9 @@ func (e *cacheEnv) login(t *testing.T, user uuid.UUID) sessionkit.CreateSessionR
 
 // auth authenticates tok from ip and tells how many round trips it made.
 func (e *cacheEnv) auth(tok string, ip netip.Addr) (sessionkit.UpdateSessionActivityResult, int64, error) {
-	before := e.evals.n.Load()
+	before := e.evals.RoundTrips()
 	res, err := e.m.Authenticate(context.Background(), tok, ip)
-	return res, e.evals.n.Load() - before, err
+	return res, e.evals.RoundTrips() - before, err
 }
 
 // mustAuth authenticates and checks whether it reached Redis.

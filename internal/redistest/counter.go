@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"net"
+	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -11,8 +12,10 @@ import (
 // Counter is a go-redis hook (client.AddHook) that counts what a client
 // sends: commands, round trips (a pipeline is one) and scripts run (EVAL
 // and EVALSHA, the only commands of sessionkit's hot path that can write).
-// Tests use it to prove that a refusal made no Redis call, or that a
-// request cost one round trip.
+// A new connection's handshake (HELLO, CLIENT, AUTH, SELECT) counts as
+// nothing, and an EVALSHA refused with NOSCRIPT together with its EVAL
+// fallback counts as one. Tests use it to prove that a refusal made no
+// Redis call, or that a request cost one round trip.
 type Counter struct{ commands, trips, scripts atomic.Int64 }
 
 // Commands returns the number of commands sent since the last Reset.
@@ -31,7 +34,21 @@ func (c *Counter) Reset() {
 	c.scripts.Store(0)
 }
 
-func (c *Counter) count(cmds ...redis.Cmder) {
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
+}
+
+func (c *Counter) count(err error, cmds ...redis.Cmder) {
+	if len(cmds) == 0 || handshake(cmds[0]) {
+		return
+	}
+	if len(cmds) == 1 && err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		return // the EVAL that follows is the round trip that counts
+	}
 	c.trips.Add(1)
 	c.commands.Add(int64(len(cmds)))
 	for _, cmd := range cmds {
@@ -49,15 +66,17 @@ func (c *Counter) DialHook(next redis.DialHook) redis.DialHook {
 // ProcessHook implements redis.Hook.
 func (c *Counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.count(cmd)
-		return next(ctx, cmd)
+		err := next(ctx, cmd)
+		c.count(err, cmd)
+		return err
 	}
 }
 
 // ProcessPipelineHook implements redis.Hook.
 func (c *Counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.count(cmds...)
-		return next(ctx, cmds)
+		err := next(ctx, cmds)
+		c.count(nil, cmds...)
+		return err
 	}
 }

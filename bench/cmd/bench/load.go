@@ -11,43 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
-
-// tripCounter is a go-redis hook counting round trips: one per command or
-// pipeline, a new connection's handshake aside.
-type tripCounter struct{ n atomic.Int64 }
-
-func (h *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !handshake(cmd) {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) > 0 && !handshake(cmds[0]) {
-			h.n.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
-
-func handshake(cmd redis.Cmder) bool {
-	switch cmd.Name() {
-	case "hello", "client", "auth", "select":
-		return true
-	}
-	return false
-}
 
 //go:embed session.lua
 var wrkScript string
@@ -110,7 +77,7 @@ func (l *loader) run(ctx context.Context, admin *redis.Client, r *row, d time.Du
 	if err != nil {
 		return loadResult{}, err
 	}
-	trips := r.trips.n.Load()
+	trips := r.trips.RoundTrips()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	cmd := exec.CommandContext(ctx, l.wrk, "-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.conns),
 		"-d", strconv.Itoa(secs)+"s", "--timeout", "5s", "-s", filepath.Join(l.dir, "session.lua"), r.url, "--", cookies)
@@ -118,7 +85,7 @@ func (l *loader) run(ctx context.Context, admin *redis.Client, r *row, d time.Du
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)
 	}
-	trips = r.trips.n.Load() - trips
+	trips = r.trips.RoundTrips() - trips
 	after, err := commandStats(ctx, admin)
 	if err != nil {
 		return loadResult{}, err

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/middleware"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -26,8 +27,8 @@ type row struct {
 	cookies   []string
 	url       string
 	srv       *http.Server
-	cache     *store.Cache // row "cached" only
-	trips     *tripCounter // round trips of the row's Redis clients
+	cache     *store.Cache       // row "cached" only
+	trips     *redistest.Counter // round trips of the row's Redis clients
 }
 
 const userKey = "user_id"
@@ -42,7 +43,7 @@ type env struct {
 }
 
 // client returns a new client, counting its round trips in trips when set.
-func (e *env) client(trips *tripCounter) *redis.Client {
+func (e *env) client(trips *redistest.Counter) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: e.addr, PoolSize: e.poolSize, ContextTimeoutEnabled: true})
 	e.closers = append(e.closers, func() { c.Close() })
 	if trips != nil {
@@ -66,11 +67,11 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	var rows []*row
 
 	// (a) No session layer: the ceiling.
-	rows = append(rows, &row{key: "none", name: "no session layer", cookies: []string{"x=1"}, trips: &tripCounter{},
+	rows = append(rows, &row{key: "none", name: "no session layer", cookies: []string{"x=1"}, trips: &redistest.Counter{},
 		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, users[0].String()) })})
 
 	// (b) One plain GET per request: the floor for anything that asks Redis.
-	getTrips := &tripCounter{}
+	getTrips := &redistest.Counter{}
 	plain := e.client(getTrips)
 	if err := plain.Set(ctx, "bench:plain", users[0].String(), 0).Err(); err != nil {
 		return nil, err
@@ -88,7 +89,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	// (c), (d) scs with its go-redis store, reading the session, then also
 	// writing a last-activity value on every request.
 	for _, write := range []bool{false, true} {
-		trips := &tripCounter{}
+		trips := &redistest.Counter{}
 		sm := scs.New()
 		sm.Store = goredisstore.NewWithPrefix(e.client(trips), "bench:scs:")
 		sm.Lifetime = 24 * time.Hour
@@ -130,7 +131,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 
 	// (e), (f) sessionkit's middleware (validate + activity + IP check),
 	// then the same over the verified-session cache. Both share the sessions.
-	skTrips := &tripCounter{}
+	skTrips := &redistest.Counter{}
 	st, err := store.NewRedis(e.client(skTrips), store.Options{Prefix: "bench:sk:"})
 	if err != nil {
 		return nil, err
@@ -154,7 +155,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	}
 	rows = append(rows, &row{key: "sessionkit", name: "sessionkit middleware", cookies: cookies, handler: mw(sessionHandler()), trips: skTrips})
 
-	cachedTrips := &tripCounter{}
+	cachedTrips := &redistest.Counter{}
 	cst, err := store.NewRedis(e.client(cachedTrips), store.Options{Prefix: "bench:sk:"})
 	if err != nil {
 		return nil, err
