@@ -3,7 +3,6 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -28,18 +27,7 @@ import (
 var shared *redistest.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	srv, err := redistest.StartServer(redistest.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer srv.Stop()
-	shared = srv
-	return m.Run()
+	os.Exit(redistest.RunWithServer(m, redistest.Options{}, func(s *redistest.Server) { shared = s }))
 }
 
 const (

@@ -432,3 +432,17 @@ func requireBinaries(tb testing.TB, names ...string) {
 		}
 	}
 }
+
+// RunWithServer is a TestMain for packages whose tests share one server:
+// it starts a server with opts, hands it to use, runs the tests and stops
+// the server. It returns the exit code for os.Exit.
+func RunWithServer(m *testing.M, opts Options, use func(*Server)) int {
+	srv, err := StartServer(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer srv.Stop()
+	use(srv)
+	return m.Run()
+}
