@@ -20,16 +20,16 @@ func ms(d time.Duration) int64 { return d.Milliseconds() }
 // Create implements sessionkit.Store.
 func (r *Redis) Create(ctx context.Context, req sessionkit.CreateRequest) (sessionkit.CreateOutcome, error) {
 	s := req.Session
-	u := r.keys.ForUser(s.UserID)
+	u := r.keys.ForSession(s.ID) // the Manager mints ids in their owner's slot
 	member := rediskey.Member(s.ID)
 	args := []any{
 		millis(req.Now), member, req.Limit, ms(req.Retention), req.StreamMax,
 		ms(req.SeenWindow), ms(req.LimitTTL), r.keys.Channel(), s.UserID.String(),
 		bound(s.Device.Label), bound(s.Location.CountryCode), s.IPAddress.String(),
-		rediskey.TagHex(rediskey.UserTag(s.UserID)), encodeSession(s, req.TokenHash),
+		rediskey.TagHex(rediskey.SessionTag(s.ID)), encodeSession(s, req.TokenHash),
 	}
 	reply, err := run(ctx, r.c, scriptCreate, "create",
-		[]string{u.Session(s.ID), u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen}, args...)
+		[]string{u.Session(s.ID), u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen, u.Owners}, args...)
 	if err != nil {
 		return sessionkit.CreateOutcome{}, err
 	}
@@ -40,7 +40,7 @@ func (r *Redis) Create(ctx context.Context, req sessionkit.CreateRequest) (sessi
 		return sessionkit.CreateOutcome{}, unavailable("create", errReply)
 	}
 	out := sessionkit.CreateOutcome{NewDevice: asInt(reply[1]) == 1, NewCountry: asInt(reply[2]) == 1}
-	tag := rediskey.UserTag(s.UserID)
+	tag := rediskey.SessionTag(s.ID)
 	ids := asSlice(reply[4])
 	for i, m := range asSlice(reply[3]) {
 		sid, ok := sessionOf(tag, asString(m))
@@ -91,7 +91,7 @@ func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (session
 		}
 	}
 	reply, err := run(ctx, r.c, scriptTouch, "touch",
-		[]string{key, u.Index, u.All, u.Revoked, u.Events}, args...)
+		[]string{key, u.Index, u.All, u.Revoked, u.Events, u.Owners}, args...)
 	if err != nil {
 		return sessionkit.TouchOutcome{}, err
 	}
@@ -141,7 +141,7 @@ func (r *Redis) Revoke(ctx context.Context, req sessionkit.RevokeRequest) (sessi
 		return sessionkit.RevokeOutcome{}, sessionkit.ErrNotFound // the id is not in this user's slot
 	}
 	reply, err := run(ctx, r.c, scriptRevoke, "revoke",
-		[]string{u.Session(req.SessionID), u.Index, u.All, u.Revoked, u.Events},
+		[]string{u.Session(req.SessionID), u.Index, u.All, u.Revoked, u.Events, u.Owners},
 		millis(req.Now), rediskey.Member(req.SessionID), req.UserID.String(), req.Reason,
 		ms(req.Retention), req.StreamMax, r.keys.Channel(), rediskey.TagHex(rediskey.SessionTag(req.SessionID)))
 	if err != nil {
@@ -167,7 +167,7 @@ func (r *Redis) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) 
 		except = rediskey.Member(req.Except)
 	}
 	reply, err := run(ctx, r.c, scriptRevokeAll, "revoke all",
-		[]string{u.Index, u.All, u.Revoked, u.Events},
+		[]string{u.Index, u.All, u.Revoked, u.Events, u.Owners},
 		millis(req.Now), except, req.Reason, req.StreamMax, r.keys.Channel(),
 		ms(req.Retention), req.UserID.String(), rediskey.TagHex(rediskey.UserTag(req.UserID)))
 	if err != nil {
@@ -197,7 +197,7 @@ func (r *Redis) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) 
 func (r *Redis) RecordProvider(ctx context.Context, req sessionkit.ProviderRequest) (sessionkit.ProviderOutcome, error) {
 	u := r.keys.ForSession(req.SessionID)
 	reply, err := run(ctx, r.c, scriptProvider, "record provider",
-		[]string{u.Session(req.SessionID), u.Index, u.Revoked, u.Events, u.All},
+		[]string{u.Session(req.SessionID), u.Index, u.Revoked, u.Events, u.All, u.Owners},
 		millis(req.Now), rediskey.Member(req.SessionID), req.Provider, req.MaxProviders,
 		ms(req.Throttle), req.StreamMax, ms(req.Retention))
 	if err != nil {
@@ -224,7 +224,7 @@ func (r *Redis) RecordProvider(ctx context.Context, req sessionkit.ProviderReque
 func (r *Redis) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest) (sessionkit.LinkOutcome, error) {
 	u := r.keys.ForSession(req.SessionID)
 	reply, err := run(ctx, r.c, scriptLink, "link refresh token",
-		[]string{u.Session(req.SessionID), u.Index, u.Revoked, u.Events, u.All},
+		[]string{u.Session(req.SessionID), u.Index, u.Revoked, u.Events, u.All, u.Owners},
 		millis(req.Now), rediskey.Member(req.SessionID), req.RefreshTokenID, req.StreamMax, ms(req.Retention))
 	if err != nil {
 		return sessionkit.LinkOutcome{}, err

@@ -10,6 +10,7 @@
 //	<prefix>{<tag>}:idx              ZSET  active members, scored by deadline (ms)
 //	<prefix>{<tag>}:all              ZSET  every retained member, scored by purge time (ms)
 //	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"
+//	<prefix>{<tag>}:own              HASH  member -> owner's user id
 //	<prefix>{<tag>}:ev               STREAM the user's audit trail
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
 //	<prefix>{<tag>}:seen             ZSET  device labels and countries seen recently
@@ -19,8 +20,9 @@
 //
 // The tag has 60 bits of SHA-256 of the user id; two users share one only by
 // a collision of that hash (about n²/2⁶¹ for n users). Every read checks the
-// owner stored in the session, so even then no session is shown to, or
-// revoked by, another user.
+// owner stored in the session, and evictions and sign-out-everywhere count
+// and revoke only the owner's members (the own hash), so even then no
+// session is shown to, evicted or revoked by another user.
 package rediskey
 
 import (
@@ -110,8 +112,8 @@ func (k Keys) Channel() string { return k.prefix + "revoked" }
 
 // User holds the keys of one user's slot.
 type User struct {
-	base                                     string // <prefix>{<tag>}:
-	Index, All, Revoked, Events, Limit, Seen string
+	base                                             string // <prefix>{<tag>}:
+	Index, All, Revoked, Owners, Events, Limit, Seen string
 }
 
 // TagHex is the tag as written in keys and revocation announcements.
@@ -142,9 +144,9 @@ func ParseAnnouncement(msg string) []uuid.UUID {
 func (k Keys) ForTag(t Tag) User {
 	var b strings.Builder
 	baseLen := len(k.prefix) + 1 + 2*len(t) + 2
-	b.Grow(6*baseLen + len("idxallrevevlimseen"))
-	ends := [6]int{}
-	for i, suffix := range [6]string{"idx", "all", "rev", "ev", "lim", "seen"} {
+	b.Grow(7*baseLen + len("idxallrevownevlimseen"))
+	ends := [7]int{}
+	for i, suffix := range [7]string{"idx", "all", "rev", "own", "ev", "lim", "seen"} {
 		b.WriteString(k.prefix)
 		b.WriteByte('{')
 		var hx [16]byte
@@ -167,9 +169,10 @@ func (k Keys) ForTag(t Tag) User {
 		Index:   key(0),
 		All:     key(1),
 		Revoked: key(2),
-		Events:  key(3),
-		Limit:   key(4),
-		Seen:    key(5),
+		Owners:  key(3),
+		Events:  key(4),
+		Limit:   key(5),
+		Seen:    key(6),
 	}
 }
 

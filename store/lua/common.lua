@@ -60,28 +60,49 @@ local function deadline(ea, la, it)
   return d
 end
 
--- prune drops expired members of the active index and forgets sessions past retention.
-local function prune(idx, all, rev, now)
+-- prune drops expired members of the active index and forgets sessions past
+-- retention (their revocation record and owner too).
+local function prune(idx, all, rev, own, now)
   redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
   local gone = redis.call('ZRANGEBYSCORE', all, '-inf', now, 'LIMIT', 0, 500)
   if #gone > 0 then
     redis.call('HDEL', rev, unpack(gone))
+    redis.call('HDEL', own, unpack(gone))
     redis.call('ZREM', all, unpack(gone))
   end
 end
 
 -- expire_user sets each per-user key to expire with its last member; returns
 -- the expiry of the retained set (0 when empty).
-local function expire_user(idx, all, rev)
+local function expire_user(idx, all, rev, own)
   local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
   if top[2] then redis.call('PEXPIREAT', idx, top[2]) end
   top = redis.call('ZRANGE', all, -1, -1, 'WITHSCORES')
   if top[2] then
     redis.call('PEXPIREAT', all, top[2])
     redis.call('PEXPIREAT', rev, top[2])
+    redis.call('PEXPIREAT', own, top[2])
     return tonumber(top[2])
   end
   return 0
+end
+
+-- owned returns the active members of uid, soonest deadline first. Users
+-- share these keys only if their 60-bit tags collide; a member without an
+-- owner record (the hash lost) counts as uid's, so revocation still reaches it.
+local function owned(idx, own, uid, members)
+  members = members or redis.call('ZRANGE', idx, 0, -1)
+  if #members == 0 then return {} end
+  local mine = {}
+  for i = 1, #members, 500 do -- unpack has a stack limit
+    local last = math.min(i + 499, #members)
+    local owners = redis.call('HMGET', own, unpack(members, i, last))
+    for j = i, last do
+      local o = owners[j - i + 1]
+      if not o or o == uid then mine[#mine + 1] = members[j] end
+    end
+  end
+  return mine
 end
 
 -- expire_events keeps the audit trail while any session is retained, and at

@@ -1,6 +1,6 @@
 -- create: store a new session, evicting the user's sessions that expire first
 -- while the user is at their limit.
--- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev, 6 lim, 7 seen
+-- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev, 6 lim, 7 seen, 8 own
 -- ARGV: 1 now, 2 member, 3 limit (-1 unlimited), 4 retention ms, 5 stream max,
 --       6 seen window ms, 7 limit override ttl ms, 8 channel, 9 user id,
 --       10 device label, 11 country code, 12 ip, 13 tag (hex, for announcements),
@@ -21,21 +21,21 @@ local purge = dl + retention
 redis.call('PEXPIREAT', KEYS[1], int(purge))
 if override then redis.call('PEXPIRE', KEYS[6], ARGV[7]) end
 
-prune(KEYS[2], KEYS[3], KEYS[4], now)
+prune(KEYS[2], KEYS[3], KEYS[4], KEYS[8], now)
 local evicted = {}
 if limit >= 1 then
-  local n = redis.call('ZCARD', KEYS[2])
-  while n >= limit do
-    local p = redis.call('ZPOPMIN', KEYS[2])
-    if #p == 0 then break end
-    redis.call('HSET', KEYS[4], p[1], ARGV[1] .. '|session_limit_exceeded')
-    evicted[#evicted + 1] = p[1]
-    n = n - 1
+  local mine = owned(KEYS[2], KEYS[8], ARGV[9])
+  while #mine >= limit do
+    local m = table.remove(mine, 1)
+    redis.call('ZREM', KEYS[2], m)
+    redis.call('HSET', KEYS[4], m, ARGV[1] .. '|session_limit_exceeded')
+    evicted[#evicted + 1] = m
   end
 end
 redis.call('ZADD', KEYS[2], int(dl), member)
 redis.call('ZADD', KEYS[3], int(purge), member)
-local retained = expire_user(KEYS[2], KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[8], member, ARGV[9])
+local retained = expire_user(KEYS[2], KEYS[3], KEYS[4], KEYS[8])
 
 -- New-device and new-country signals, from a bounded recent history.
 local window = tonumber(ARGV[6])

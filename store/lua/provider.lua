@@ -1,7 +1,7 @@
 -- provider: remember that an active session reached a provider. The set is
 -- kept most recently used last and bounded; a repeat within the throttle
 -- writes nothing.
--- KEYS: 1 session, 2 idx, 3 rev, 4 ev, 5 all
+-- KEYS: 1 session, 2 idx, 3 rev, 4 ev, 5 all, 6 own
 -- ARGV: 1 now, 2 member, 3 provider, 4 max providers, 5 throttle ms,
 --       6 stream max, 7 retention ms
 local now = tonumber(ARGV[1])
@@ -28,6 +28,6 @@ f[12], f[13], f[14] = name, ARGV[1], table.concat(list, ',')
 redis.call('SET', KEYS[1], table.concat(f, '\31'), 'KEEPTTL') -- first write: deny-oom
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[6], '*', 't', 'provider_accessed', 'u', f[8],
   's', ARGV[2], 'at', ARGV[1], 'p', name)
-prune(KEYS[2], KEYS[5], KEYS[3], now)
-expire_events(KEYS[4], expire_user(KEYS[2], KEYS[5], KEYS[3]), now, tonumber(ARGV[7]))
+prune(KEYS[2], KEYS[5], KEYS[3], KEYS[6], now)
+expire_events(KEYS[4], expire_user(KEYS[2], KEYS[5], KEYS[3], KEYS[6]), now, tonumber(ARGV[7]))
 return {'ok', 1, present and 0 or 1, f[8], id}

@@ -1,6 +1,6 @@
 -- revoke: soft-revoke one active session of a user. Unknown, foreign,
 -- revoked and expired sessions get the same answer.
--- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev
+-- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev, 6 own
 -- ARGV: 1 now, 2 member, 3 user id, 4 reason, 5 retention ms, 6 stream max, 7 channel, 8 tag
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
@@ -17,8 +17,8 @@ local purge = now + retention
 if retention <= 0 then purge = now + 1 end
 redis.call('PEXPIREAT', KEYS[1], int(purge))
 redis.call('ZADD', KEYS[3], int(purge), member)
-prune(KEYS[2], KEYS[3], KEYS[4], now)
-local retained = expire_user(KEYS[2], KEYS[3], KEYS[4])
+prune(KEYS[2], KEYS[3], KEYS[4], KEYS[6], now)
+local retained = expire_user(KEYS[2], KEYS[3], KEYS[4], KEYS[6])
 local id = redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[6], '*', 't', 'session_revoked', 'u', ARGV[3],
   's', member, 'at', ARGV[1], 'r', ARGV[4])
 expire_events(KEYS[5], retained, now, retention)

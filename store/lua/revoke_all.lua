@@ -1,9 +1,9 @@
 -- revoke_all: soft-revoke every active session of a user but one.
--- KEYS: 1 idx, 2 all, 3 rev, 4 ev
+-- KEYS: 1 idx, 2 all, 3 rev, 4 ev, 5 own
 -- ARGV: 1 now, 2 member to keep or '', 3 reason, 4 stream max, 5 channel,
 --       6 retention ms, 7 user id, 8 tag
 local now = tonumber(ARGV[1])
-local active = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
+local active = owned(KEYS[1], KEYS[5], ARGV[7], redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf'))
 local victims = {}
 for _, m in ipairs(active) do
   if m ~= ARGV[2] then victims[#victims + 1] = m end
@@ -22,8 +22,8 @@ end
 for i = 1, #victims, 500 do
   redis.call('ZREM', KEYS[1], unpack(victims, i, math.min(i + 499, #victims)))
 end
-prune(KEYS[1], KEYS[2], KEYS[3], now)
-local retained = expire_user(KEYS[1], KEYS[2], KEYS[3])
+prune(KEYS[1], KEYS[2], KEYS[3], KEYS[5], now)
+local retained = expire_user(KEYS[1], KEYS[2], KEYS[3], KEYS[5])
 local ids = {}
 for _, m in ipairs(victims) do
   ids[#ids + 1] = redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[4], '*', 't', 'session_revoked', 'u', ARGV[7],

@@ -1,6 +1,6 @@
 -- touch: authenticate (when a token hash is given) and record activity. It
 -- writes nothing while the throttle holds and the address is unchanged.
--- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev
+-- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev, 6 own
 -- ARGV: 1 now, 2 member, 3 token hash or '', 4 ip or '', 5 throttle ms,
 --       6 retention ms, 7 locate ('1': stop and ask for the new address's
 --       location), 8 location given ('1'), 9 activity event ('1'), 10 stream max,
@@ -54,8 +54,8 @@ local purge = dl + retention
 redis.call('PEXPIREAT', KEYS[1], int(purge)) -- SET dropped the TTL
 redis.call('ZADD', KEYS[2], 'XX', int(dl), member)
 redis.call('ZADD', KEYS[3], int(purge), member)
-prune(KEYS[2], KEYS[3], KEYS[4], now)
-local retained = expire_user(KEYS[2], KEYS[3], KEYS[4])
+prune(KEYS[2], KEYS[3], KEYS[4], KEYS[6], now)
+local retained = expire_user(KEYS[2], KEYS[3], KEYS[4], KEYS[6])
 
 local ids = {}
 if changed then

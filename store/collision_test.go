@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/token"
+)
+
+// Two users whose 60-bit tags collide share one slot's keys. Simulate it by
+// storing bob's session under alice's tag, then check that alice's logins,
+// evictions and sign-out-everywhere never touch it.
+func TestTagCollisionKeepsUsersApart(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f := newFixture(t, b, sessionkit.WithLimit(sessionkit.FixedLimit(2)))
+		alice, bob := uuid.New(), uuid.New()
+		first := f.login(t, alice)
+
+		// bob's session id carries alice's tag, as a colliding tag would.
+		bobID, err := rediskey.NewSessionID(alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bobToken, hash, err := token.New(bobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := f.m.Now()
+		f.clock.Advance(time.Millisecond)
+		_, err = f.st.Create(f.ctx, sessionkit.CreateRequest{
+			Session: sessionkit.Session{ID: bobID, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
+				LastIPAddress: netip.MustParseAddr("198.51.100.1"), CreatedAt: now, LastActivityAt: now,
+				ExpiresAt: now.Add(time.Minute), Device: sessionkit.Device{Label: "Unknown device"}},
+			TokenHash: hash, Limit: 1, Retention: time.Hour, StreamMax: 100, Now: now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.m.Authenticate(f.ctx, first.Token, netip.Addr{}); err != nil {
+			t.Fatalf("bob's login (limit 1) evicted alice's session: %v", err)
+		}
+
+		// alice at her limit of 2: her own oldest goes, never bob's.
+		f.clock.Advance(time.Millisecond)
+		f.login(t, alice)
+		f.clock.Advance(time.Millisecond)
+		third := f.login(t, alice)
+		if len(third.Evicted) != 1 || third.Evicted[0] != first.Session.ID {
+			t.Fatalf("eviction: got %v, want alice's first session %v", third.Evicted, first.Session.ID)
+		}
+		if _, err := f.m.Authenticate(f.ctx, bobToken, netip.Addr{}); err != nil {
+			t.Fatalf("alice's eviction reached bob: %v", err)
+		}
+		list, _ := f.m.ListUserSessions(f.ctx, alice, sessionkit.ListOptions{IncludeRevoked: true})
+		for _, s := range list {
+			if s.UserID != alice {
+				t.Fatalf("alice's list holds %v's session", s.UserID)
+			}
+		}
+
+		res, err := f.m.RevokeAllUserSessions(f.ctx, sessionkit.RevokeAllUserSessions{UserID: alice, Reason: "logout_everywhere"})
+		if err != nil || res.Revoked != 2 {
+			t.Fatalf("alice signs out everywhere: %+v, %v; want 2 revoked", res, err)
+		}
+		if _, err := f.m.Authenticate(f.ctx, bobToken, netip.Addr{}); err != nil {
+			t.Fatalf("alice's sign-out-everywhere reached bob: %v", err)
+		}
+		if _, err := f.m.RevokeSession(f.ctx, sessionkit.RevokeSession{SessionID: bobID, UserID: alice, Reason: "x"}); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Fatalf("alice revoking bob's session by id: got %v, want ErrNotFound", err)
+		}
+		f.checkTTLs(t)
+	})
+}
