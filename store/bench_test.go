@@ -210,7 +210,7 @@ func benchRevokeAll(b *testing.B, m *sessionkit.Manager, c redis.UniversalClient
 		}
 		// Keep the number of sessions in Redis where it was.
 		u := keys.ForUser(user)
-		del := []string{u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen}
+		del := []string{u.Index, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen}
 		for _, id := range ids {
 			del = append(del, u.Session(id))
 		}
@@ -395,7 +395,7 @@ func BenchmarkScale(b *testing.B) {
 	fmt.Printf("scale: used_memory grew by %d bytes while loading %d sessions: %.0f bytes per session, per-user keys and audit trail included (target < 1024)\n",
 		large.memory, large.sessions, float64(large.memory)/float64(large.sessions))
 	sessionBytes, userBytes := memoryOfUser(b, large.c, prefix, large.target)
-	fmt.Printf("scale: MEMORY USAGE of one session key: %d bytes; of the 20-session user's other keys (idx, all, rev, ev, seen): %d bytes, %d per session\n",
+	fmt.Printf("scale: MEMORY USAGE of one session key: %d bytes; of the 20-session user's other keys (idx, all, rev, own, ev, seen): %d bytes, %d per session\n",
 		sessionBytes, userBytes, userBytes/20)
 }
 
@@ -466,7 +466,7 @@ func memoryOfUser(b *testing.B, c *redis.Client, prefix string, user uuid.UUID) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, k := range []string{u.Index, u.All, u.Revoked, u.Events, u.Seen} {
+	for _, k := range []string{u.Index, u.All, u.Revoked, u.Owners, u.Events, u.Seen} {
 		n, err := c.MemoryUsage(ctx, k, 0).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			b.Fatal(err)
