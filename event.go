@@ -45,7 +45,9 @@ type Event struct {
 }
 
 // Hook receives events after they are stored. Hooks run on a small pool of
-// background goroutines, never on the request path: a hook that panics is
+// background goroutines, never on the request path. A user's events from
+// commands that ran one after another reach the hooks in that order;
+// different users' events may run concurrently. A hook that panics is
 // recovered and logged, and one that blocks delays only later hooks. When
 // the queue is full, events are dropped (and counted in the log) rather than
 // slowing commands down; the audit trail in Redis is complete regardless.

@@ -10,10 +10,12 @@ import (
 
 const hookWorkers = 2
 
-// dispatcher hands events to hooks off the request path.
+// dispatcher hands events to hooks off the request path. Each worker has
+// its own queue and a user's events always go to the same one, so hooks see
+// one user's events in the order they were emitted.
 type dispatcher struct {
 	hooks   []Hook
-	queue   chan hookCall
+	queues  []chan hookCall
 	log     *slog.Logger
 	dropped atomic.Int64
 	wg      sync.WaitGroup
@@ -32,17 +34,19 @@ func newDispatcher(hooks []Hook, size int, log *slog.Logger) *dispatcher {
 	if len(hooks) == 0 {
 		return d
 	}
-	d.queue = make(chan hookCall, size)
-	for range hookWorkers {
+	per := max(1, (size+hookWorkers-1)/hookWorkers)
+	d.queues = make([]chan hookCall, hookWorkers)
+	for i := range d.queues {
+		d.queues[i] = make(chan hookCall, per)
 		d.wg.Add(1)
-		go d.run()
+		go d.run(d.queues[i])
 	}
 	return d
 }
 
 // emit queues events without ever blocking the caller.
 func (d *dispatcher) emit(ctx context.Context, events []Event) {
-	if d.queue == nil || len(events) == 0 {
+	if d.queues == nil || len(events) == 0 {
 		return
 	}
 	d.mu.RLock()
@@ -53,8 +57,10 @@ func (d *dispatcher) emit(ctx context.Context, events []Event) {
 	// Hooks outlive the request: keep its values, drop its cancellation.
 	ctx = context.WithoutCancel(ctx)
 	for _, e := range events {
+		// A user id is random (or a hash), so its last byte spreads users evenly.
+		q := d.queues[int(e.UserID[len(e.UserID)-1])%len(d.queues)]
 		select {
-		case d.queue <- hookCall{ctx, e}:
+		case q <- hookCall{ctx, e}:
 		default:
 			if n := d.dropped.Add(1); n&(n-1) == 0 { // log at 1, 2, 4, 8, ...
 				d.log.Warn("sessionkit: hook queue full, events dropped", "dropped", n)
@@ -63,9 +69,9 @@ func (d *dispatcher) emit(ctx context.Context, events []Event) {
 	}
 }
 
-func (d *dispatcher) run() {
+func (d *dispatcher) run(queue <-chan hookCall) {
 	defer d.wg.Done()
-	for c := range d.queue {
+	for c := range queue {
 		for _, h := range d.hooks {
 			d.call(h, c)
 		}
@@ -82,13 +88,15 @@ func (d *dispatcher) call(h Hook, c hookCall) {
 }
 
 func (d *dispatcher) close(ctx context.Context) error {
-	if d.queue == nil {
+	if d.queues == nil {
 		return nil
 	}
 	d.once.Do(func() {
 		d.mu.Lock()
 		d.closed = true
-		close(d.queue)
+		for _, q := range d.queues {
+			close(q)
+		}
 		d.mu.Unlock()
 	})
 	done := make(chan struct{})

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestDispatcherSurvivesPanicsAndBlocks(t *testing.T) {
@@ -51,5 +54,39 @@ func TestDispatcherCloseHonoursDeadline(t *testing.T) {
 	defer cancel()
 	if err := d.close(ctx); err == nil {
 		t.Fatal("close returned nil while hooks were blocked")
+	}
+}
+
+func TestDispatcherKeepsEachUsersOrder(t *testing.T) {
+	const users, per = 16, 200
+	var mu sync.Mutex
+	seen := map[uuid.UUID][]string{}
+	d := newDispatcher([]Hook{func(_ context.Context, e Event) {
+		mu.Lock()
+		seen[e.UserID] = append(seen[e.UserID], e.ID)
+		mu.Unlock()
+	}}, users*per*hookWorkers, slog.New(slog.DiscardHandler)) // room for every event on one queue
+	ids := make([]uuid.UUID, users)
+	for i := range ids {
+		ids[i] = uuid.New()
+	}
+	for n := range per {
+		for _, id := range ids {
+			d.emit(context.Background(), []Event{{UserID: id, ID: strconv.Itoa(n)}})
+		}
+	}
+	if err := d.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		got := seen[id]
+		if len(got) != per {
+			t.Fatalf("user %v: %d of %d events delivered", id, len(got), per)
+		}
+		for i, n := range got {
+			if n != strconv.Itoa(i) {
+				t.Fatalf("user %v: event %s delivered at position %d", id, n, i)
+			}
+		}
 	}
 }
