@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -43,6 +44,7 @@ type config struct {
 	revocations int
 	out         string
 	rows        string
+	cpuprofile  string
 }
 
 func main() {
@@ -57,6 +59,7 @@ func main() {
 	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance")
 	flag.StringVar(&c.out, "out", "results", "directory for the results")
 	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: scs, scs-write, sessionkit, cached (default: all)")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -111,6 +114,13 @@ func run(ctx context.Context, c config) error {
 				return err
 			}
 		}
+	}
+	if c.cpuprofile != "" {
+		stopProfile, err := startCPUProfile(c.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	results := make([][]loadResult, len(rows)) // [row][round]
 	for round := range c.rounds {
@@ -195,4 +205,18 @@ func machine(ctx context.Context, admin *redis.Client, c config) string {
 	return fmt.Sprintf("machine: %s, %d CPUs (shared by redis-server, this server and wrk), %s/%s, %s, redis %s\n"+
 		"load: wrk -t%d -c%d, %v per row per round, %d rounds; %d sessions per row; Redis pool %d per row\n",
 		cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), version, c.threads, c.conns, c.duration, c.rounds, c.sessions, c.pool)
+}
+
+// startCPUProfile profiles this process (the rows' servers and their Redis
+// clients, not wrk or Redis) until the returned function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

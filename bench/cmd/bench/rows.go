@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
@@ -222,6 +223,8 @@ func (r *row) serve() error {
 	}
 	r.url = "http://" + l.Addr().String() + "/"
 	r.srv = &http.Server{Handler: r.handler, ReadHeaderTimeout: 5 * time.Second, ErrorLog: nil}
-	go r.srv.Serve(l)
+	// Connection goroutines inherit the label, so a CPU profile can be
+	// split by row.
+	go pprof.Do(context.Background(), pprof.Labels("row", r.key), func(context.Context) { r.srv.Serve(l) })
 	return nil
 }
