@@ -1,0 +1,119 @@
+package sessionkit
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+type otherKey struct{}
+
+func TestNewContext(t *testing.T) {
+	m := &Manager{}
+	s := Session{ID: uuid.New(), UserAgent: "secret-ish user agent"}
+	parent := context.WithValue(context.Background(), otherKey{}, "parent value")
+	ctx := NewContext(parent, m, s)
+
+	got, ok := FromContext(ctx)
+	if !ok || got.ID != s.ID || got.UserAgent != s.UserAgent {
+		t.Fatalf("FromContext: got %v, %v", got.ID, ok)
+	}
+	if gm, ok := ManagerFromContext(ctx); !ok || gm != m {
+		t.Fatalf("ManagerFromContext: got %p, %v; want %p", gm, ok, m)
+	}
+	if v := ctx.Value(otherKey{}); v != "parent value" {
+		t.Fatalf("a parent's value: got %v", v)
+	}
+
+	// Wrapped again, the session is still found; a newer session wins.
+	wrapped := context.WithValue(ctx, otherKey{}, "child value")
+	if got, ok := FromContext(wrapped); !ok || got.ID != s.ID {
+		t.Fatalf("FromContext through WithValue: got %v, %v", got.ID, ok)
+	}
+	s2 := Session{ID: uuid.New()}
+	if got, _ := FromContext(NewContext(wrapped, nil, s2)); got.ID != s2.ID {
+		t.Fatalf("the innermost session: got %v, want %v", got.ID, s2.ID)
+	}
+	if _, ok := ManagerFromContext(NewContext(wrapped, nil, s2)); ok {
+		t.Fatal("ManagerFromContext: ok with a nil Manager")
+	}
+
+	// The session is a copy: changing s does not change the context's.
+	s.UserAgent = "changed"
+	if got, _ := FromContext(ctx); got.UserAgent == "changed" {
+		t.Fatal("the context shares the caller's session")
+	}
+
+	if _, ok := FromContext(parent); ok {
+		t.Fatal("FromContext: ok without a session")
+	}
+	if _, ok := ManagerFromContext(parent); ok {
+		t.Fatal("ManagerFromContext: ok without a session")
+	}
+	if err := RecordProvider(parent, "p"); err != ErrNoSession {
+		t.Fatalf("RecordProvider without a session: got %v", err)
+	}
+
+	// Printing the context names it and never prints the session.
+	if str := fmt.Sprint(ctx); strings.Contains(str, "secret-ish") || !strings.HasPrefix(str, "context.Background.WithValue") {
+		t.Fatalf("String: %q", str)
+	}
+}
+
+func TestNewContextNilParent(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic on a nil parent")
+		}
+	}()
+	NewContext(nil, nil, Session{}) //nolint:staticcheck // testing the nil parent
+}
+
+// TestNewContextCancellation checks that the parent's deadline and
+// cancellation reach the session context and the contexts derived from
+// it, and that deriving one starts no goroutine (the context package finds
+// the parent's cancelCtx through Value).
+func TestNewContextCancellation(t *testing.T) {
+	deadline := time.Now().Add(time.Hour)
+	parent, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx := NewContext(parent, nil, Session{})
+	if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
+		t.Fatalf("Deadline: got %v, %v", d, ok)
+	}
+
+	// A context the package cannot see through gets a goroutine per
+	// derived context, until one of them is cancelled.
+	before := runtime.NumGoroutine()
+	var cancels []context.CancelFunc
+	for range 100 {
+		_, c := context.WithCancel(ctx)
+		cancels = append(cancels, c)
+	}
+	after := runtime.NumGoroutine()
+	for _, c := range cancels {
+		c()
+	}
+	if after-before >= 100 {
+		t.Errorf("WithCancel below the session context starts a goroutine: %d before, %d after 100 of them", before, after)
+	}
+
+	child, cancelChild := context.WithCancel(ctx)
+	defer cancelChild()
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelling the parent did not reach the child")
+	}
+	if ctx.Err() != context.Canceled || child.Err() != context.Canceled {
+		t.Fatalf("Err: got %v and %v", ctx.Err(), child.Err())
+	}
+	if context.Cause(child) != context.Canceled {
+		t.Fatalf("Cause: %v", context.Cause(child))
+	}
+}
