@@ -221,7 +221,9 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 	}
 	p, ok := m.store.(Peeker)
 	if !ok {
-		return m.touch(ctx, id, (*[32]byte)(&hash), ip)
+		// A copy, so that only this path moves the hash to the heap.
+		h := [32]byte(hash)
+		return m.touch(ctx, id, &h, ip)
 	}
 	pk, err := p.Peek(ctx, id)
 	if err != nil {
@@ -231,7 +233,7 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 		return UpdateSessionActivityResult{}, ErrNotFound
 	}
 	now := m.now()
-	s := pk.Session
+	s := &pk.Session
 	if !pk.Indexed && s.RevokedAt.IsZero() && s.StateAt(now) == StateActive {
 		// Not in the index and no record of why: the index was lost. Fail closed.
 		return UpdateSessionActivityResult{}, &RevokedError{}
@@ -241,7 +243,7 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 	}
 	changed := ip.IsValid() && ip != s.LastIPAddress
 	if !changed && now.Sub(s.LastActivityAt) < m.cfg.throttle {
-		return UpdateSessionActivityResult{Session: s}, nil
+		return UpdateSessionActivityResult{Session: *s}, nil
 	}
 	// The write is due: the script checks everything again, atomically.
 	return m.touch(ctx, id, nil, ip)
