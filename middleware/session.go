@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -175,8 +176,32 @@ func (a *Authenticator) Manager() *sessionkit.Manager { return a.m }
 // or sets the session cookie: Vary on the token's headers and
 // Cache-Control: no-store.
 func (a *Authenticator) SessionHeaders(h http.Header) {
-	addVary(h, a.vary)
-	h.Set("Cache-Control", "no-store")
+	a.sessionHeaders(h, nil)
+}
+
+// sessionHeaders is SessionHeaders that also sets WWW-Authenticate to
+// challenges when there are any. On a response without Vary yet, the usual
+// case, it costs one allocation: the values are copied into one new
+// backing array, and each header gets a full slice of it (len == cap), so
+// that a later Add by the app copies instead of writing into the next
+// header's value. Nothing is shared with another response.
+func (a *Authenticator) sessionHeaders(h http.Header, challenges []string) {
+	if len(h["Vary"]) > 0 {
+		addVary(h, a.vary)
+		h.Set("Cache-Control", "no-store")
+		if len(challenges) > 0 {
+			h["Www-Authenticate"] = slices.Clone(challenges)
+		}
+		return
+	}
+	vals := make([]string, 2+len(challenges))
+	vals[0], vals[1] = a.vary, "no-store"
+	copy(vals[2:], challenges)
+	h["Vary"] = vals[0:1:1]
+	h["Cache-Control"] = vals[1:2:2]
+	if len(challenges) > 0 {
+		h["Www-Authenticate"] = vals[2:]
+	}
 }
 
 // Middleware authenticates each request before next sees it. It sets
@@ -185,17 +210,18 @@ func (a *Authenticator) SessionHeaders(h http.Header) {
 // latter by setting its own. It does not wrap the ResponseWriter.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		addVary(h, a.vary)
+		// The headers are set once the outcome is known, so that each
+		// outcome sets all of its own in one go (see sessionHeaders).
 		ar, err := a.Authenticate(r)
 		switch {
 		case err == nil:
-			a.SessionHeaders(h)
+			a.SessionHeaders(w.Header())
 			next.ServeHTTP(w, ar)
 		case a.opts.Optional && Anonymous(err):
+			addVary(w.Header(), a.vary)
 			next.ServeHTTP(w, r)
 		default:
-			a.Fail(w, r, err)
+			a.Fail(w, r, err) // sets Vary with the rest
 		}
 	})
 }
@@ -334,15 +360,14 @@ func (a *Authenticator) WriteProblem(w http.ResponseWriter, r *http.Request, p P
 }
 
 func (a *Authenticator) writeProblem(w http.ResponseWriter, r *http.Request, p Problem, refused bool) {
-	h := w.Header()
-	a.SessionHeaders(h)
+	var challenges []string
 	if p.Status == http.StatusUnauthorized {
+		challenges = a.challenges
 		if refused {
-			h["Www-Authenticate"] = append([]string(nil), a.badToken...)
-		} else {
-			h["Www-Authenticate"] = append([]string(nil), a.challenges...)
+			challenges = a.badToken
 		}
 	}
+	a.sessionHeaders(w.Header(), challenges)
 	a.writeErr(w, r, p)
 }
 
