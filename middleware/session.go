@@ -346,7 +346,9 @@ func (a *Authenticator) Fail(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case p.Status >= 500:
 		a.log.Error("sessionkit: request failed", "reason", p.Reason, "method", r.Method, "path", r.URL.Path, "err", err)
-	case p.Status == http.StatusUnauthorized:
+	case p.Status == http.StatusUnauthorized && a.log.Enabled(context.Background(), slog.LevelDebug):
+		// Checked first: the arguments would cost allocations even when
+		// debug is off, on the path a flood of bad requests takes.
 		a.log.Debug("sessionkit: request refused", "reason", p.Reason, "method", r.Method, "path", r.URL.Path)
 	}
 	a.writeProblem(w, r, p, !errors.Is(err, ErrNoToken))
