@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -87,6 +88,33 @@ var (
 	problemInternal    = NewProblem(http.StatusInternalServerError, ReasonInternal, "The request could not be completed.")
 )
 
+// problemBody is a Problem's response body and its Content-Length.
+type problemBody struct{ body, length string }
+
+// prebuiltBodies holds the bodies of the prebuilt problems, encoded once, so
+// that WriteProblem encodes only the problems an app builds. It is never
+// written after init.
+var prebuiltBodies = func() map[Problem]problemBody {
+	m := make(map[Problem]problemBody)
+	for _, p := range []Problem{
+		problemNoSession, problemRevoked, problemEvicted, problemExpired, problemIdle,
+		problemUnavailable, problemNotFound, problemInvalid, problemInternal,
+	} {
+		m[p] = encodeProblem(p)
+	}
+	return m
+}()
+
+// encodeProblem returns p as JSON, newline-terminated, and its length.
+func encodeProblem(p Problem) problemBody {
+	body, err := json.Marshal(p)
+	if err != nil { // a Problem always marshals; keep the status regardless
+		body = []byte(`{"status":` + strconv.Itoa(p.Status) + `}`)
+	}
+	body = append(body, '\n')
+	return problemBody{body: string(body), length: strconv.Itoa(len(body))}
+}
+
 // ProblemFor maps an error of sessionkit or of this package to its Problem:
 //
 //	sessionkit.ErrNoSession (and this package's token errors)  401 no_session
@@ -102,7 +130,6 @@ var (
 // that into ErrInvalidToken (401) before it gets here. Detail never repeats
 // the error text, which may name servers or addresses.
 func ProblemFor(err error) Problem {
-	var rev *sessionkit.RevokedError
 	switch {
 	case errors.Is(err, sessionkit.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded),
@@ -110,11 +137,14 @@ func ProblemFor(err error) Problem {
 		return problemUnavailable
 	case errors.Is(err, sessionkit.ErrNoSession):
 		return problemNoSession
-	case errors.As(err, &rev):
+	}
+	if rev, ok := errors.AsType[*sessionkit.RevokedError](err); ok {
 		if rev.Reason == sessionkit.ReasonLimitExceeded {
 			return problemEvicted
 		}
 		return problemRevoked
+	}
+	switch {
 	case errors.Is(err, sessionkit.ErrRevoked):
 		return problemRevoked
 	case errors.Is(err, sessionkit.ErrExpired):
@@ -137,15 +167,19 @@ type ErrorWriter func(w http.ResponseWriter, r *http.Request, p Problem)
 // WriteProblem is the default ErrorWriter: p as application/problem+json,
 // with Cache-Control: no-store.
 func WriteProblem(w http.ResponseWriter, _ *http.Request, p Problem) {
-	body, err := json.Marshal(p)
-	if err != nil { // a Problem always marshals; keep the status regardless
-		body = []byte(`{"status":` + strconv.Itoa(p.Status) + `}`)
+	b, ok := prebuiltBodies[p]
+	if !ok {
+		b = encodeProblem(p)
 	}
+	// One backing array for the four values, each header's slice full
+	// (len == cap) so that an Add by the app copies rather than writing
+	// into the next header's value.
+	vals := []string{"application/problem+json", "no-store", "nosniff", b.length}
 	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	h["Content-Type"] = vals[0:1:1]
+	h["Cache-Control"] = vals[1:2:2]
+	h["X-Content-Type-Options"] = vals[2:3:3]
+	h["Content-Length"] = vals[3:4:4]
 	w.WriteHeader(p.Status)
-	w.Write(append(body, '\n'))
+	io.WriteString(w, b.body)
 }

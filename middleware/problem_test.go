@@ -95,3 +95,38 @@ func TestWriteProblem(t *testing.T) {
 		t.Errorf("members: got %v, want exactly %v", body, want)
 	}
 }
+
+// TestWriteProblemBody checks that WriteProblem writes every problem, the
+// prebuilt ones of ProblemFor and an app's, as its JSON encoding and a
+// newline, with a matching Content-Length.
+func TestWriteProblemBody(t *testing.T) {
+	problems := []middleware.Problem{
+		middleware.NewProblem(http.StatusConflict, "app_reason", "Something the app defines."),
+		middleware.NewProblem(http.StatusTeapot, "app_reason", ""),
+	}
+	for _, err := range []error{
+		sessionkit.ErrUnavailable, sessionkit.ErrNoSession, &sessionkit.RevokedError{},
+		&sessionkit.RevokedError{Reason: sessionkit.ReasonLimitExceeded}, sessionkit.ErrExpired,
+		sessionkit.ErrIdle, sessionkit.ErrNotFound, sessionkit.ErrInvalid, errors.New("other"),
+	} {
+		problems = append(problems, middleware.ProblemFor(err))
+	}
+	for _, p := range problems {
+		rec := httptest.NewRecorder()
+		middleware.WriteProblem(rec, httptest.NewRequest("GET", "/", nil), p)
+		body, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := string(body) + "\n"
+		if got := rec.Body.String(); got != want {
+			t.Errorf("%s: body %q, want %q", p.Reason, got, want)
+		}
+		if got, want := rec.Header().Get("Content-Length"), fmt.Sprint(len(want)); got != want {
+			t.Errorf("%s: Content-Length %s, want %s", p.Reason, got, want)
+		}
+		if rec.Code != p.Status {
+			t.Errorf("%s: status %d, want %d", p.Reason, rec.Code, p.Status)
+		}
+	}
+}
