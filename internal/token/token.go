@@ -46,6 +46,10 @@ func New(id uuid.UUID) (string, Hash, error) {
 	return string(buf), sha256.Sum256(secret[:]), nil
 }
 
+// strictEncoding decodes a secret, refusing non-zero padding bits, so that
+// each secret has one spelling. (Strict copies the Encoding: once, here.)
+var strictEncoding = base64.RawURLEncoding.Strict()
+
 // Parse splits a token into its session id and the hash of its secret.
 // It rejects, without allocating, anything of the wrong length, with bytes
 // outside the token alphabet, with the dot misplaced, or with a secret that
@@ -54,32 +58,57 @@ func Parse(s string) (uuid.UUID, Hash, error) {
 	if len(s) != Len || s[idLen] != '.' {
 		return uuid.UUID{}, Hash{}, ErrMalformed
 	}
-	for i := 0; i < idLen; i++ {
-		c := s[i]
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if c != '-' {
-				return uuid.UUID{}, Hash{}, ErrMalformed
-			}
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		default:
-			// Upper-case hex is refused too: the canonical form is the only form.
-			return uuid.UUID{}, Hash{}, ErrMalformed
-		}
-	}
-	id, err := uuid.Parse(s[:idLen])
-	if err != nil {
+	id, ok := parseID(s[:idLen])
+	if !ok {
 		return uuid.UUID{}, Hash{}, ErrMalformed
 	}
 	var src [secretLen]byte // a stack copy keeps Parse allocation-free
 	copy(src[:], s[idLen+1:])
 	var secret [SecretBytes + 2]byte
-	n, err := base64.RawURLEncoding.Strict().Decode(secret[:], src[:])
+	n, err := strictEncoding.Decode(secret[:], src[:])
 	if err != nil || n != SecretBytes {
 		return uuid.UUID{}, Hash{}, ErrMalformed
 	}
 	return id, sha256.Sum256(secret[:SecretBytes]), nil
 }
+
+// idHex are the offsets of the 16 hex pairs of a canonical UUID string.
+var idHex = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// parseID decodes a UUID in its canonical form only: 36 bytes, dashes at
+// 8, 13, 18 and 23, lower-case hex elsewhere. Upper-case hex is refused.
+func parseID(s string) (id uuid.UUID, ok bool) {
+	if s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return id, false
+	}
+	for i, x := range idHex {
+		hi, lo := fromHex(s[x]), fromHex(s[x+1])
+		if hi|lo > 0xf {
+			return id, false
+		}
+		id[i] = hi<<4 | lo
+	}
+	return id, true
+}
+
+// fromHex returns the value of a lower-case hex digit, or 0xff.
+func fromHex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xff
+}
+
+// alphabet marks the bytes a token may contain: base64url and the dot.
+var alphabet = func() (t [256]bool) {
+	for _, c := range []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") {
+		t[c] = true
+	}
+	return t
+}()
 
 // Plausible reports whether s has the length and alphabet of a token. It is
 // the check to run before any store access; Parse does it too.
@@ -88,8 +117,7 @@ func Plausible(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+		if !alphabet[s[i]] {
 			return false
 		}
 	}

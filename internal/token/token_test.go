@@ -123,3 +123,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkPlausible(b *testing.B) {
+	tok, _, _ := New(uuid.New())
+	for b.Loop() {
+		if !Plausible(tok) {
+			b.Fatal("implausible")
+		}
+	}
+}
