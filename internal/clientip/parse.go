@@ -24,7 +24,7 @@ func Canonical(a netip.Addr) netip.Addr {
 // Ports must be decimal and at most 65535; an IPv4 address in brackets, an
 // empty zone or any other text reports false.
 func Parse(s string) (netip.Addr, bool) {
-	s = strings.Trim(s, " \t")
+	s = trimBlank(s)
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 || !validPort(s[end+1:]) {
@@ -52,6 +52,18 @@ func Parse(s string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return Canonical(a), true
+}
+
+// trimBlank is strings.Trim(s, " \t") without building the cutset's
+// lookup table on every call: Parse runs on every request.
+func trimBlank(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // parseHost parses a bare address with an optional zone. The zone is cut off
