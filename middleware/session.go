@@ -274,17 +274,17 @@ func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, error) {
 		}
 		return nil, err
 	}
-	s := res.Session
+	// res.Session is used in place: it is large, and NewContext copies it once more.
 	if res.IPChanged {
 		var flag bool
-		if flag, err = a.ipChanged(sctx, r, s, res, ip); err != nil {
+		if flag, err = a.ipChanged(sctx, r, res.Session, res, ip); err != nil {
 			return nil, err
 		}
 		if flag {
 			ctx = withIPChange(ctx, changeOf(res, ip))
 		}
 	}
-	return r.WithContext(sessionkit.NewContext(ctx, a.m, s)), nil
+	return r.WithContext(sessionkit.NewContext(ctx, a.m, res.Session)), nil
 }
 
 func changeOf(res sessionkit.UpdateSessionActivityResult, ip netip.Addr) IPChange {
