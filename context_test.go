@@ -71,7 +71,8 @@ func TestNewContextNilParent(t *testing.T) {
 			t.Fatal("no panic on a nil parent")
 		}
 	}()
-	NewContext(nil, nil, Session{}) //nolint:staticcheck // testing the nil parent
+	//lint:ignore SA1012 the nil parent is what is tested
+	NewContext(nil, nil, Session{})
 }
 
 // TestNewContextCancellation checks that the parent's deadline and
