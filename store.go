@@ -49,8 +49,9 @@ type Store interface {
 // calls Touch only when the activity throttle has elapsed or the address
 // changed: the common request costs one cheap read and no script.
 type Peeker interface {
-	// Peek returns the stored session, its token hash, whether it is in the
-	// active index, and its revocation record; ErrNotFound when it is gone.
+	// Peek returns the stored session, its token hash, whether the store
+	// holds it among the user's active sessions, and its revocation record;
+	// ErrNotFound when it is gone.
 	Peek(ctx context.Context, sessionID uuid.UUID) (Peeked, error)
 }
 
@@ -58,7 +59,7 @@ type Peeker interface {
 type Peeked struct {
 	Session   Session  // RevokedAt/RevokedReason set from the revocation record
 	TokenHash [32]byte // SHA-256 of the token's secret
-	Indexed   bool     // in the user's active index
+	Indexed   bool     // among the user's active sessions (revocation is its absence)
 }
 
 // CreateRequest is what Store.Create needs.

@@ -179,7 +179,7 @@ func TestCacheFailsClosedWhenRedisDies(t *testing.T) {
 	t.Logf("first answer after Redis died: 503, after %v; cache: %+v", d.Round(time.Millisecond), a.cache.Stats())
 }
 
-// TestCacheIndexKeyDeleted deletes a user's index by hand under an
+// TestCacheIndexKeyDeleted deletes a user's hash of active sessions by hand under an
 // instance whose cache holds their session. No revocation is announced, so
 // the cache may serve the session until its entry ages out (documented);
 // after that the session is refused, never served from stale state.
@@ -195,7 +195,7 @@ func TestCacheIndexKeyDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Del(context.Background(), keys.ForUser(a.users["alice"]).Index).Err(); err != nil {
+	if err := rdb.Del(context.Background(), keys.ForUser(a.users["alice"]).Active).Err(); err != nil {
 		t.Fatal(err)
 	}
 	d := refusedWithin(t, a.app, tok, http.StatusUnauthorized, cacheBound)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -234,37 +235,38 @@ func (e *fuzzEnv) checkPool(t *testing.T, ctx context.Context, mayRevoke bool) {
 	e.pool = live
 }
 
-// checkUser checks user's keys directly in Redis: each has a TTL, and the
-// index lists exactly the live, unrevoked sessions.
+// checkUser checks user's keys directly in Redis: each has a TTL, the index
+// lists exactly the active sessions, and no active session is recorded
+// revoked.
 func (e *fuzzEnv) checkUser(t *testing.T, ctx context.Context, user uuid.UUID) {
 	t.Helper()
 	u := e.keys.ForUser(user)
-	for _, k := range []string{u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen} {
+	for _, k := range []string{u.Active, u.Index, u.Retained, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen} {
 		if ttl, err := e.rdb.PTTL(ctx, k).Result(); err != nil || ttl == -1 {
 			t.Fatalf("key %s: PTTL %v, %v; want a TTL or no key", k, ttl, err)
 		}
 	}
-	now := float64(time.Now().UnixMilli())
-	idx, err := e.rdb.ZRangeWithScores(ctx, u.Index, 0, -1).Result()
+	idx, err := e.rdb.ZRange(ctx, u.Index, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
+	active, err := e.rdb.HKeys(ctx, u.Active).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(idx)
+	slices.Sort(active)
+	if !slices.Equal(idx, active) {
+		t.Fatalf("index %v, active sessions %v", idx, active)
+	}
 	tag := rediskey.UserTag(user)
-	for _, z := range idx {
-		m := z.Member.(string)
+	for _, m := range active {
 		id, ok := rediskey.SessionID(tag, m)
 		if !ok {
-			t.Fatalf("index member %q is not a session id", m)
+			t.Fatalf("active member %q is not a session id", m)
 		}
-		if z.Score <= now {
-			continue
-		}
-		key := u.Session(id)
-		if ttl, err := e.rdb.PTTL(ctx, key).Result(); err != nil || ttl <= 0 {
-			t.Fatalf("indexed session %s: PTTL %v, %v; want a live key with a TTL", id, ttl, err)
-		}
-		if e.rdb.HExists(ctx, u.Revoked, m).Val() {
-			t.Fatalf("indexed session %s is recorded revoked", id)
+		if e.rdb.HExists(ctx, u.Revoked, m).Val() || e.rdb.HExists(ctx, u.Retained, m).Val() {
+			t.Fatalf("active session %s is recorded revoked or retired", id)
 		}
 	}
 }

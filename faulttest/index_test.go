@@ -6,19 +6,22 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
-// TestIndexKeyDeleted deletes one user's index key by hand (as an operator's
-// mistake or a data loss would). Each of that user's sessions must then be
-// refused as revoked by every command (through HTTP: 401 session_revoked),
-// never served from the session key alone, while other users are untouched
-// and the user can sign in again.
+// TestIndexKeyDeleted deletes one user's hash of active sessions by hand
+// (as an operator's mistake or a data loss would). A session is active only
+// as a field of that hash, so each of that user's sessions must then be
+// refused by every command (through HTTP: 401 no_session), never served from
+// a stale copy, while other users are untouched and the user can sign in
+// again.
 func TestIndexKeyDeleted(t *testing.T) {
 	rdb := sharedServer(t).Client(t)
 	f := newFixture(t, rdb)
@@ -35,8 +38,8 @@ func TestIndexKeyDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := rdb.Del(ctx, keys.ForUser(alice).Index).Result(); err != nil || n != 1 {
-		t.Fatalf("DEL index: got %d, %v; want 1 key deleted", n, err)
+	if n, err := rdb.Del(ctx, keys.ForUser(alice).Active).Result(); err != nil || n != 1 {
+		t.Fatalf("DEL active sessions: got %d, %v; want 1 key deleted", n, err)
 	}
 
 	for i, s := range aliceSessions {
@@ -44,59 +47,52 @@ func TestIndexKeyDeleted(t *testing.T) {
 		refusals := []struct {
 			name string
 			run  func(ctx context.Context) error
-			want error
 		}{
 			{"authenticate", func(ctx context.Context) error {
 				_, err := f.m.Authenticate(ctx, s.Token, testAddr)
 				return err
-			}, sessionkit.ErrRevoked},
+			}},
 			{"HTTP request", func(ctx context.Context) error {
 				r, err := web.do(http.MethodGet, "/app/data", s.Token, "", nil)
 				switch {
 				case err != nil:
 					return err
-				case r.status == http.StatusUnauthorized && r.reason() == middleware.ReasonSessionRevoked:
-					return sessionkit.ErrRevoked
+				case r.status == http.StatusUnauthorized && r.reason() == middleware.ReasonNoSession:
+					return sessionkit.ErrNotFound
 				}
-				return fmt.Errorf("got %d %q, want 401 session_revoked", r.status, r.reason())
-			}, sessionkit.ErrRevoked},
+				return fmt.Errorf("got %d %q, want 401 no_session", r.status, r.reason())
+			}},
 			{"authenticate from a new address", func(ctx context.Context) error {
 				_, err := f.m.Authenticate(ctx, s.Token, testAddr.Next())
 				return err
-			}, sessionkit.ErrRevoked},
+			}},
 			{"update activity", func(ctx context.Context) error {
 				_, err := f.m.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: id, IPAddress: testIP})
 				return err
-			}, sessionkit.ErrRevoked},
+			}},
 			{"record provider", func(ctx context.Context) error {
 				_, err := f.m.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: "schwab"})
 				return err
-			}, sessionkit.ErrRevoked},
+			}},
 			{"link refresh token", func(ctx context.Context) error {
 				_, err := f.m.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: id, RefreshTokenID: "rt-1"})
 				return err
-			}, sessionkit.ErrRevoked},
+			}},
 			{"revoke", func(ctx context.Context) error {
 				_, err := f.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: alice, Reason: sessionkit.ReasonUserRevoked})
 				return err
-			}, sessionkit.ErrNotFound},
-			{"get shows it revoked", func(ctx context.Context) error {
-				got, err := f.m.UserSession(ctx, alice, id)
-				if err != nil {
-					return err
-				}
-				if st := got.StateAt(f.m.Now()); st != sessionkit.StateRevoked {
-					return errors.New("state " + st.String())
-				}
-				return sessionkit.ErrRevoked
-			}, sessionkit.ErrRevoked},
+			}},
+			{"get", func(ctx context.Context) error {
+				_, err := f.m.UserSession(ctx, alice, id)
+				return err
+			}},
 		}
 		for _, tc := range refusals {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(ctx, reqTimeout)
 				defer cancel()
-				if err := tc.run(ctx); !errors.Is(err, tc.want) {
-					t.Errorf("session %d: got %v, want %v", i, err, tc.want)
+				if err := tc.run(ctx); !errors.Is(err, sessionkit.ErrNotFound) {
+					t.Errorf("session %d: got %v, want %v", i, err, sessionkit.ErrNotFound)
 				}
 			})
 		}
@@ -109,17 +105,67 @@ func TestIndexKeyDeleted(t *testing.T) {
 		t.Errorf("another user's session: got %v, want served", err)
 	}
 
-	// Signing in again rebuilds the index with the new session only.
+	// Signing in again works, and the index is rebuilt to match.
 	again := f.mustLogin(t, alice)
 	if err := f.auth(again.Token); err != nil {
 		t.Errorf("new session after the index was lost: got %v, want served", err)
 	}
 	for i, s := range aliceSessions {
-		if err := f.auth(s.Token); !errors.Is(err, sessionkit.ErrRevoked) {
-			t.Errorf("old session %d after a new login: got %v, want ErrRevoked", i, err)
+		if err := f.auth(s.Token); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("old session %d after a new login: got %v, want ErrNotFound", i, err)
 		}
 	}
-	// The lost index makes the old sessions inconsistent on purpose; what
-	// must still hold is that no key lives forever.
+	if n, err := rdb.ZCard(ctx, keys.ForUser(alice).Index).Result(); err != nil || n != 1 {
+		t.Errorf("deadline index after a new login: got %d members, %v; want 1", n, err)
+	}
+	checkTTLs(t, rdb, f.prefix)
+}
+
+// TestDeadlineIndexDeleted deletes one user's deadline index (the ZSET that
+// orders the active sessions for expiry and evictions). The sessions and
+// their standing live in the hash of active sessions, so they stay valid;
+// the next write rebuilds the index from that hash, and the session limit
+// still holds: a login past it evicts the oldest session, not one at random
+// and not none.
+func TestDeadlineIndexDeleted(t *testing.T) {
+	rdb := sharedServer(t).Client(t)
+	const limit = 3
+	clock := redistest.NewClock()
+	f := newFixture(t, rdb, sessionkit.WithLimit(sessionkit.FixedLimit(limit)), sessionkit.WithClock(clock.Now))
+	ctx := context.Background()
+	alice := uuid.New()
+	var sessions []sessionkit.CreateSessionResult
+	for range limit {
+		sessions = append(sessions, f.mustLogin(t, alice))
+		clock.Advance(time.Second) // distinct deadlines: the eviction order is known
+	}
+	keys, err := rediskey.New(f.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := keys.ForUser(alice).Index
+	if n, err := rdb.Del(ctx, idx).Result(); err != nil || n != 1 {
+		t.Fatalf("DEL index: got %d, %v; want 1 key deleted", n, err)
+	}
+	for i, s := range sessions {
+		if err := f.auth(s.Token); err != nil {
+			t.Errorf("session %d with the index lost: got %v, want served", i, err)
+		}
+	}
+	next := f.mustLogin(t, alice)
+	if len(next.Evicted) != 1 || next.Evicted[0] != sessions[0].Session.ID {
+		t.Fatalf("login past the limit with the index lost: evicted %v, want the oldest %v", next.Evicted, sessions[0].Session.ID)
+	}
+	if err := f.auth(sessions[0].Token); !errors.Is(err, sessionkit.ErrRevoked) {
+		t.Errorf("evicted session: got %v, want ErrRevoked", err)
+	}
+	for i, s := range append(sessions[1:], next) {
+		if err := f.auth(s.Token); err != nil {
+			t.Errorf("session %d after the rebuild: got %v, want served", i+1, err)
+		}
+	}
+	if n, err := rdb.ZCard(ctx, idx).Result(); err != nil || n != limit {
+		t.Errorf("rebuilt index: got %d members, %v; want %d", n, err, limit)
+	}
 	checkTTLs(t, rdb, f.prefix)
 }

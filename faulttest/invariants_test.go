@@ -32,9 +32,9 @@ type stored struct {
 // session contents with the store (Manager.Session), so the check does not
 // depend on how a session is serialized:
 //   - every key has a TTL;
-//   - each user's index (members whose deadline is after now) equals their
-//     live session keys: sessions that exist, are not in the user's rev
-//     hash and whose deadline is after now;
+//   - each user's index lists exactly their active sessions (the fields of
+//     their act hash), each scored by its deadline, and no active session
+//     has a revocation record or a retired copy;
 //   - no user holds more active sessions than limitOf(user) (nil: no check).
 //
 // It returns the active and revoked sessions it found.
@@ -58,111 +58,119 @@ func checkStore(tb testing.TB, f *fixture, limitOf func(uuid.UUID) int) stored {
 		}
 	}()
 
-	// Group the keys by user tag.
-	type user struct {
-		tag      rediskey.Tag
-		sessions []uuid.UUID // ids of the session keys
-	}
-	users := map[string]*user{}
-	var ids []uuid.UUID
+	// The user tags present.
+	var tags []string
+	seen := map[string]bool{}
 	for _, k := range all {
 		rest, ok := strings.CutPrefix(k, prefix+"{")
 		if !ok {
 			fail("key %s does not follow the layout", k)
 			continue
 		}
-		tagHex, suffix, ok := strings.Cut(rest, "}:")
+		tagHex, _, ok := strings.Cut(rest, "}:")
 		b, err := hex.DecodeString(tagHex)
 		if !ok || err != nil || len(b) != len(rediskey.Tag{}) {
 			fail("key %s does not follow the layout", k)
 			continue
 		}
-		u := users[tagHex]
-		if u == nil {
-			u = &user{}
-			copy(u.tag[:], b)
-			users[tagHex] = u
+		if !seen[tagHex] {
+			seen[tagHex] = true
+			tags = append(tags, tagHex)
 		}
-		if m, ok := strings.CutPrefix(suffix, "s:"); ok {
-			id, ok := rediskey.SessionID(u.tag, m)
-			if !ok {
-				fail("session key %s does not name a session id", k)
-				continue
-			}
-			u.sessions = append(u.sessions, id)
-			ids = append(ids, id)
-		}
-	}
-	sessions := readSessions(tb, ctx, f, ids)
-
-	now := time.Now().UnixMilli()
-	tags := make([]string, 0, len(users))
-	for t := range users {
-		tags = append(tags, t)
 	}
 	type userCmds struct {
-		idx *redis.ZSliceCmd
-		rev *redis.MapStringStringCmd
+		act, ret *redis.StringSliceCmd
+		idx      *redis.ZSliceCmd
+		rev      *redis.MapStringStringCmd
 	}
 	cmds := make([]userCmds, len(tags))
 	batches(len(tags), func(lo, hi int) {
 		pipe(tb, ctx, rdb, func(p redis.Pipeliner) {
 			for i := lo; i < hi; i++ {
 				base := prefix + "{" + tags[i] + "}:"
+				cmds[i].act = p.HKeys(ctx, base+"act")
+				cmds[i].ret = p.HKeys(ctx, base+"ret")
 				cmds[i].idx = p.ZRangeWithScores(ctx, base+"idx", 0, -1)
 				cmds[i].rev = p.HGetAll(ctx, base+"rev")
 			}
 		})
 	})
+	var ids []uuid.UUID
+	sessionID := func(tagHex, m string) (uuid.UUID, bool) {
+		var t rediskey.Tag
+		b, _ := hex.DecodeString(tagHex)
+		copy(t[:], b)
+		id, ok := rediskey.SessionID(t, m)
+		if !ok {
+			fail("tag %s: member %q does not name a session id", tagHex, m)
+		}
+		return id, ok
+	}
 	for i, tagHex := range tags {
-		u, c := users[tagHex], cmds[i]
+		for _, m := range append(cmds[i].act.Val(), cmds[i].ret.Val()...) {
+			if id, ok := sessionID(tagHex, m); ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	sessions := readSessions(tb, ctx, f, ids)
+
+	now := time.Now().UnixMilli()
+	for i, tagHex := range tags {
+		c := cmds[i]
 		rev := c.rev.Val()
 		idx := map[string]int64{}
 		for _, z := range c.idx.Val() {
-			if int64(z.Score) > now {
-				idx[z.Member.(string)] = int64(z.Score)
-			}
+			idx[z.Member.(string)] = int64(z.Score)
 		}
+		active := map[string]bool{}
 		var owner uuid.UUID
 		live := 0
-		known := map[string]bool{}
-		for _, id := range u.sessions {
-			m := rediskey.Member(id)
-			known[m] = true
+		for _, m := range c.act.Val() {
+			active[m] = true
+			id, ok := sessionID(tagHex, m)
+			if !ok {
+				continue
+			}
+			if _, ok := rev[m]; ok {
+				fail("tag %s: active session %s has a revocation record", tagHex, id)
+			}
 			s, ok := sessions[id]
 			if !ok {
 				continue // expired between SCAN and the read
 			}
 			owner = s.UserID
-			if reason, ok := rev[m]; ok {
-				_, why, _ := strings.Cut(reason, "|")
-				out.revoked[id] = why
-				if _, listed := idx[m]; listed {
-					fail("user %s: revoked session %s is still in the index", s.UserID, id)
-				}
-				continue
-			}
 			dl := s.ExpiresAt.UnixMilli()
 			if s.IdleTimeout > 0 {
 				dl = min(dl, s.LastActivityAt.Add(s.IdleTimeout).UnixMilli())
 			}
-			if dl <= now {
-				continue // expired: neither active nor required in the index
-			}
 			score, listed := idx[m]
 			switch {
 			case !listed:
-				fail("user %s: live session %s is missing from the index", s.UserID, id)
+				fail("user %s: active session %s is missing from the index", s.UserID, id)
 			case score != dl:
 				fail("user %s: session %s has index score %d, want its deadline %d", s.UserID, id, score, dl)
-			default:
+			case dl > now:
 				live++
 				out.active[id] = s.UserID
 			}
 		}
 		for m := range idx {
-			if !known[m] {
-				fail("tag %s: index member %s has no session key", tagHex, m)
+			if !active[m] {
+				fail("tag %s: index member %s is not an active session", tagHex, m)
+			}
+		}
+		for _, m := range c.ret.Val() {
+			id, ok := sessionID(tagHex, m)
+			if !ok {
+				continue
+			}
+			if active[m] {
+				fail("tag %s: session %s is both active and retired", tagHex, id)
+			}
+			if reason, ok := rev[m]; ok {
+				_, why, _ := strings.Cut(reason, "|")
+				out.revoked[id] = why
 			}
 		}
 		if limitOf != nil && owner != uuid.Nil {

@@ -198,7 +198,7 @@ func benchRevokeAll(b *testing.B, m *sessionkit.Manager, c redis.UniversalClient
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		user := uuid.New()
-		ids := loginMany(b, m, user, 20)
+		loginMany(b, m, user, 20)
 		b.StartTimer()
 		res, err := m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: sessionkit.ReasonLogoutAll})
 		b.StopTimer()
@@ -210,10 +210,7 @@ func benchRevokeAll(b *testing.B, m *sessionkit.Manager, c redis.UniversalClient
 		}
 		// Keep the number of sessions in Redis where it was.
 		u := keys.ForUser(user)
-		del := []string{u.Index, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen}
-		for _, id := range ids {
-			del = append(del, u.Session(id))
-		}
+		del := []string{u.Active, u.Index, u.Retained, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen}
 		if err := c.Del(ctx, del...).Err(); err != nil {
 			b.Fatal(err)
 		}
@@ -395,8 +392,8 @@ func BenchmarkScale(b *testing.B) {
 	fmt.Printf("scale: used_memory grew by %d bytes while loading %d sessions: %.0f bytes per session, per-user keys and audit trail included (target < 1024)\n",
 		large.memory, large.sessions, float64(large.memory)/float64(large.sessions))
 	sessionBytes, userBytes := memoryOfUser(b, large.c, prefix, large.target)
-	fmt.Printf("scale: MEMORY USAGE of one session key: %d bytes; of the 20-session user's other keys (idx, all, rev, own, ev, seen): %d bytes, %d per session\n",
-		sessionBytes, userBytes, userBytes/20)
+	fmt.Printf("scale: MEMORY USAGE of the 20-session user's session keys (act, idx, ret, all, rev, own): %d bytes, %d per session; audit stream and seen set: %d bytes\n",
+		sessionBytes, sessionBytes/20, userBytes)
 }
 
 // load signs in users new users with perUser sessions each, from many goroutines.
@@ -448,30 +445,25 @@ func usedMemory(b *testing.B, c *redis.Client) int64 {
 	return 0
 }
 
-// memoryOfUser returns MEMORY USAGE of one of user's session keys, and of
-// the user's other keys together.
-func memoryOfUser(b *testing.B, c *redis.Client, prefix string, user uuid.UUID) (session, rest int64) {
+// memoryOfUser returns MEMORY USAGE of the user's session-holding keys
+// (active and retained sessions, index, retained set, revocation and owner
+// hashes), and of the per-user rest (audit stream, seen set).
+func memoryOfUser(b *testing.B, c *redis.Client, prefix string, user uuid.UUID) (sessions, rest int64) {
 	ctx := context.Background()
 	keys, err := rediskey.New(prefix)
 	if err != nil {
 		b.Fatal(err)
 	}
 	u := keys.ForUser(user)
-	members, err := c.ZRange(ctx, u.Index, 0, 0).Result()
-	if err != nil || len(members) == 0 {
-		b.Fatalf("the target user's index: %v, %d members", err, len(members))
-	}
-	id, _ := rediskey.SessionID(rediskey.UserTag(user), members[0])
-	session, err = c.MemoryUsage(ctx, u.Session(id), 0).Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, k := range []string{u.Index, u.All, u.Revoked, u.Owners, u.Events, u.Seen} {
-		n, err := c.MemoryUsage(ctx, k, 0).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			b.Fatal(err)
+	count := func(ks []string) (n int64) {
+		for _, k := range ks {
+			m, err := c.MemoryUsage(ctx, k, 0).Result() // 0: every field, not a sample
+			if err != nil && !errors.Is(err, redis.Nil) {
+				b.Fatal(err)
+			}
+			n += m
 		}
-		rest += n
+		return n
 	}
-	return session, rest
+	return count([]string{u.Active, u.Index, u.Retained, u.All, u.Revoked, u.Owners}), count([]string{u.Events, u.Seen})
 }

@@ -16,8 +16,9 @@ import (
 
 // A session is stored as one string: its fields joined by the unit
 // separator, hot-path fields first (see lua/common.lua, which must agree).
-// One string makes the hot path's read one GET, the cheapest read Redis
-// has, and keeps a session in about half the memory of a hash.
+// One string, stored as a field of the user's hash of active sessions,
+// makes the hot path's read one HGET, and keeps a session in about half the
+// memory of a hash per session.
 const (
 	pVersion = iota
 	pTokenHash

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -28,8 +29,7 @@ func (r *Redis) Create(ctx context.Context, req sessionkit.CreateRequest) (sessi
 		bound(s.Device.Label), bound(s.Location.CountryCode), s.IPAddress.String(),
 		rediskey.TagHex(rediskey.SessionTag(s.ID)), encodeSession(s, req.TokenHash),
 	}
-	reply, err := run(ctx, r.c, scriptCreate, "create",
-		[]string{u.Session(s.ID), u.Index, u.All, u.Revoked, u.Events, u.Limit, u.Seen, u.Owners}, args...)
+	reply, err := run(ctx, r.c, scriptCreate, "create", keysOf(u), args...)
 	if err != nil {
 		return sessionkit.CreateOutcome{}, err
 	}
@@ -82,16 +82,14 @@ func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (session
 	if req.ActivityEvent {
 		activity = "1"
 	}
-	key := u.Session(req.SessionID)
-	args := []any{millis(req.Now), rediskey.MemberOfKey(key), hash, ip, ms(req.Throttle),
+	args := []any{millis(req.Now), rediskey.Member(req.SessionID), hash, ip, ms(req.Throttle),
 		ms(req.Retention), locate, located, activity, req.StreamMax}
 	if req.Location != nil {
 		for _, v := range locationValues(*req.Location) {
 			args = append(args, v)
 		}
 	}
-	reply, err := run(ctx, r.c, scriptTouch, "touch",
-		[]string{key, u.Index, u.All, u.Revoked, u.Events, u.Owners}, args...)
+	reply, err := run(ctx, r.c, scriptTouch, "touch", keysOf(u), args...)
 	if err != nil {
 		return sessionkit.TouchOutcome{}, err
 	}
@@ -140,8 +138,7 @@ func (r *Redis) Revoke(ctx context.Context, req sessionkit.RevokeRequest) (sessi
 	if u != r.keys.ForUser(req.UserID) {
 		return sessionkit.RevokeOutcome{}, sessionkit.ErrNotFound // the id is not in this user's slot
 	}
-	reply, err := run(ctx, r.c, scriptRevoke, "revoke",
-		[]string{u.Session(req.SessionID), u.Index, u.All, u.Revoked, u.Events, u.Owners},
+	reply, err := run(ctx, r.c, scriptRevoke, "revoke", keysOf(u),
 		millis(req.Now), rediskey.Member(req.SessionID), req.UserID.String(), req.Reason,
 		ms(req.Retention), req.StreamMax, r.keys.Channel(), rediskey.TagHex(rediskey.SessionTag(req.SessionID)))
 	if err != nil {
@@ -166,8 +163,7 @@ func (r *Redis) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) 
 	if req.Except != uuid.Nil {
 		except = rediskey.Member(req.Except)
 	}
-	reply, err := run(ctx, r.c, scriptRevokeAll, "revoke all",
-		[]string{u.Index, u.All, u.Revoked, u.Events, u.Owners},
+	reply, err := run(ctx, r.c, scriptRevokeAll, "revoke all", keysOf(u),
 		millis(req.Now), except, req.Reason, req.StreamMax, r.keys.Channel(),
 		ms(req.Retention), req.UserID.String(), rediskey.TagHex(rediskey.UserTag(req.UserID)))
 	if err != nil {
@@ -196,8 +192,7 @@ func (r *Redis) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) 
 // RecordProvider implements sessionkit.Store.
 func (r *Redis) RecordProvider(ctx context.Context, req sessionkit.ProviderRequest) (sessionkit.ProviderOutcome, error) {
 	u := r.keys.ForSession(req.SessionID)
-	reply, err := run(ctx, r.c, scriptProvider, "record provider",
-		[]string{u.Session(req.SessionID), u.Index, u.Revoked, u.Events, u.All, u.Owners},
+	reply, err := run(ctx, r.c, scriptProvider, "record provider", keysOf(u),
 		millis(req.Now), rediskey.Member(req.SessionID), req.Provider, req.MaxProviders,
 		ms(req.Throttle), req.StreamMax, ms(req.Retention))
 	if err != nil {
@@ -223,8 +218,7 @@ func (r *Redis) RecordProvider(ctx context.Context, req sessionkit.ProviderReque
 // LinkRefreshToken implements sessionkit.Store.
 func (r *Redis) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest) (sessionkit.LinkOutcome, error) {
 	u := r.keys.ForSession(req.SessionID)
-	reply, err := run(ctx, r.c, scriptLink, "link refresh token",
-		[]string{u.Session(req.SessionID), u.Index, u.Revoked, u.Events, u.All, u.Owners},
+	reply, err := run(ctx, r.c, scriptLink, "link refresh token", keysOf(u),
 		millis(req.Now), rediskey.Member(req.SessionID), req.RefreshTokenID, req.StreamMax, ms(req.Retention))
 	if err != nil {
 		return sessionkit.LinkOutcome{}, err
@@ -242,35 +236,39 @@ func (r *Redis) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest
 	}}}, nil
 }
 
-// Peek implements sessionkit.Peeker: one pipelined, read-only round trip
-// (GET of the session, ZSCORE in the active index). Only a session missing
-// from the index costs a second, for its revocation record.
+// keysOf lists u's keys in the order every script receives them (see
+// common.lua).
+func keysOf(u rediskey.User) []string {
+	return []string{u.Active, u.Index, u.Retained, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen}
+}
+
+// Peek implements sessionkit.Peeker: one read-only command, an HGET of the
+// session in the user's active sessions. Only a session that is not active
+// costs a second round trip, for its retained record and revocation.
 func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, error) {
-	u := r.keys.ForSession(id)
-	key := u.Session(id)
-	member := rediskey.MemberOfKey(key)
-	p := r.pipes.Get().(redis.Pipeliner) // reused: the hot path allocates less
-	value := p.Get(ctx, key)
-	score := p.ZScore(ctx, u.Index, member)
-	_, err := p.Exec(ctx) // Exec empties the pipeline for its next use
-	r.pipes.Put(p)
-	if err != nil && !errors.Is(err, redis.Nil) {
+	tag := rediskey.SessionTag(id)
+	member := rediskey.Member(id)
+	v, err := r.c.HGet(ctx, r.keys.Active(tag), member).Result()
+	active := err == nil
+	rev := ""
+	switch {
+	case errors.Is(err, redis.Nil):
+		v, rev, err = r.retained(ctx, r.keys.ForTag(tag), member)
+		if err != nil {
+			return sessionkit.Peeked{}, unavailable("peek", err)
+		}
+	case err != nil:
 		return sessionkit.Peeked{}, unavailable("peek", err)
 	}
-	v := value.Val()
 	s, ok := decodeSession(id, v)
 	if !ok {
 		return sessionkit.Peeked{}, sessionkit.ErrNotFound
 	}
-	pk := sessionkit.Peeked{Session: s, Indexed: score.Err() == nil}
+	pk := sessionkit.Peeked{Session: s, Indexed: active}
 	if !decodeHash(v, &pk.TokenHash) {
 		return sessionkit.Peeked{}, sessionkit.ErrNotFound
 	}
-	if !pk.Indexed {
-		rev, err := r.c.HGet(ctx, u.Revoked, member).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return sessionkit.Peeked{}, unavailable("peek", err)
-		}
+	if !active {
 		var re *sessionkit.RevokedError
 		if rev != "" && errors.As(revokedError(rev), &re) {
 			pk.Session.RevokedAt, pk.Session.RevokedReason = re.At, re.Reason
@@ -279,33 +277,52 @@ func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, erro
 	return pk, nil
 }
 
+// retained reads a session that is no longer active and its revocation
+// record; both are empty when unknown.
+func (r *Redis) retained(ctx context.Context, u rediskey.User, member string) (value, rev string, err error) {
+	var v, why *redis.StringCmd
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		v = p.HGet(ctx, u.Retained, member)
+		why = p.HGet(ctx, u.Revoked, member)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", "", err
+	}
+	return v.Val(), why.Val(), nil
+}
+
 // Get implements sessionkit.Store in one pipelined round trip.
 func (r *Redis) Get(ctx context.Context, id uuid.UUID, now time.Time) (sessionkit.Session, error) {
 	u := r.keys.ForSession(id)
 	member := rediskey.Member(id)
-	var value *redis.StringCmd
-	var score *redis.FloatCmd
-	var rev *redis.StringCmd
+	var act, ret, rev *redis.StringCmd
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		value = p.Get(ctx, u.Session(id))
-		score = p.ZScore(ctx, u.Index, member)
+		act = p.HGet(ctx, u.Active, member)
+		ret = p.HGet(ctx, u.Retained, member)
 		rev = p.HGet(ctx, u.Revoked, member)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return sessionkit.Session{}, unavailable("get", err)
 	}
-	s, ok := decodeSession(id, value.Val())
+	active := act.Err() == nil
+	v := act.Val()
+	if !active {
+		v = ret.Val()
+	}
+	s, ok := decodeSession(id, v)
 	if !ok {
 		return sessionkit.Session{}, sessionkit.ErrNotFound
 	}
-	applyState(&s, score.Err() == nil, rev.Val(), now)
+	applyState(&s, active, rev.Val(), now)
 	return s, nil
 }
 
-// applyState records revocation on s from the index and the rev hash. A
-// session missing from the index without a revocation record (the index was
-// lost) counts as revoked: never served from stale state.
+// applyState records revocation on s from its standing and the rev hash. A
+// retained session without a revocation record that its timestamps still
+// call active (records changed by hand) counts as revoked: never served
+// from stale state.
 func applyState(s *sessionkit.Session, indexed bool, rev string, now time.Time) {
 	if indexed {
 		return
@@ -322,69 +339,61 @@ func applyState(s *sessionkit.Session, indexed bool, rev string, now time.Time) 
 	}
 }
 
-// List implements sessionkit.Store: two round trips, both O(the user's sessions).
+// List implements sessionkit.Store: one pipelined round trip, O(the user's sessions).
 func (r *Redis) List(ctx context.Context, userID uuid.UUID, includeRevoked bool, now time.Time) ([]sessionkit.Session, error) {
 	u := r.keys.ForUser(userID)
 	tag := rediskey.UserTag(userID)
-	nowMS := strconv.FormatInt(millis(now), 10)
-	var idx, all *redis.StringSliceCmd
-	var rev *redis.MapStringStringCmd
+	var act, ret, rev *redis.MapStringStringCmd
+	var kept *redis.StringSliceCmd
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		idx = p.ZRangeByScore(ctx, u.Index, &redis.ZRangeBy{Min: "(" + nowMS, Max: "+inf"})
+		act = p.HGetAll(ctx, u.Active)
 		if includeRevoked {
-			all = p.ZRangeByScore(ctx, u.All, &redis.ZRangeBy{Min: "(" + nowMS, Max: "+inf"})
+			ret = p.HGetAll(ctx, u.Retained)
 			rev = p.HGetAll(ctx, u.Revoked)
+			kept = p.ZRangeByScore(ctx, u.All, &redis.ZRangeBy{Min: "(" + strconv.FormatInt(millis(now), 10), Max: "+inf"})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, unavailable("list", err)
 	}
-	active := make(map[string]bool, len(idx.Val()))
-	members := idx.Val()
-	for _, m := range members {
-		active[m] = true
-	}
-	if includeRevoked {
-		for _, m := range all.Val() {
-			if !active[m] {
-				members = append(members, m)
-			}
-		}
-	}
-	if len(members) == 0 {
-		return nil, nil
-	}
-	keys := make([]string, 0, len(members))
-	for _, m := range members {
-		sid, _ := sessionOf(tag, m)
-		keys = append(keys, u.Session(sid))
-	}
-	values, err := r.c.MGet(ctx, keys...).Result() // one slot: one command, also on Cluster
-	if err != nil {
-		return nil, unavailable("list", err)
-	}
-	out := make([]sessionkit.Session, 0, len(members))
-	for i, m := range members {
+	out := make([]sessionkit.Session, 0, len(act.Val()))
+	add := func(m, v string, active bool) {
 		sid, ok := sessionOf(tag, m)
 		if !ok {
-			continue
+			return
 		}
-		s, ok := decodeSession(sid, asString(values[i]))
+		s, ok := decodeSession(sid, v)
 		if !ok || s.UserID != userID {
-			continue // gone since the first round trip, or another user sharing the tag
+			return // another user sharing the tag
 		}
-		revoked := ""
+		why := ""
 		if rev != nil {
-			revoked = rev.Val()[m]
+			why = rev.Val()[m]
 		}
-		applyState(&s, active[m], revoked, now)
+		applyState(&s, active, why, now)
 		if !includeRevoked && s.StateAt(now) != sessionkit.StateActive {
-			continue
+			return
 		}
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b sessionkit.Session) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	for m, v := range act.Val() {
+		add(m, v, true)
+	}
+	if includeRevoked {
+		retained := ret.Val()
+		for _, m := range kept.Val() { // past its purge time, a record is gone even if not yet pruned
+			if v, ok := retained[m]; ok {
+				add(m, v, false)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b sessionkit.Session) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.ID[:], b.ID[:])
+	})
 	return out, nil
 }
 

@@ -4,10 +4,10 @@
 // redis.UniversalClient. Every change is one Lua script (embedded, run with
 // redis.Script, so a flushed script cache or a restarted server recovers by
 // itself) that touches only the keys of one user, which share a hash tag and
-// so one Cluster slot. A session is one string value, so the hot path
-// (Peek, for Manager.Authenticate) is a GET beside a ZSCORE of the user's
-// active index in one pipelined, read-only round trip; other reads of a
-// session are one round trip too. Nothing ever uses KEYS or SCAN.
+// so one Cluster slot. A session is one string value, a field of the user's
+// hash of active sessions while it is active, so the hot path (Peek, for
+// Manager.Authenticate) is one read-only HGET; other reads of a session are
+// one round trip too. Nothing ever uses KEYS or SCAN.
 //
 // NewCache wraps a Redis store with an opt-in, Pub/Sub-invalidated cache of
 // verified sessions, for apps that want most requests to cost no round trip.
@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -67,9 +66,8 @@ type Options struct {
 
 // Redis is a sessionkit.Store on Redis. The caller owns the client and closes it.
 type Redis struct {
-	c     redis.UniversalClient
-	keys  rediskey.Keys
-	pipes sync.Pool // of redis.Pipeliner, for Peek
+	c    redis.UniversalClient
+	keys rediskey.Keys
 }
 
 var _ sessionkit.Store = (*Redis)(nil)
@@ -88,7 +86,6 @@ func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
 		return nil, fmt.Errorf("%w: store: Prefix: %v", sessionkit.ErrInvalid, err)
 	}
 	r := &Redis{c: c, keys: keys}
-	r.pipes.New = func() any { return c.Pipeline() }
 	return r, nil
 }
 

@@ -92,8 +92,8 @@ func (f *fixture) checkTTLs(t *testing.T) {
 	}
 }
 
-// checkIndex fails the test unless the user's active index lists exactly the
-// active sessions whose keys exist.
+// checkIndex fails the test unless the user's index lists exactly their
+// active sessions, and every retained session of theirs is listed.
 func (f *fixture) checkIndex(t *testing.T, user uuid.UUID) []sessionkit.Session {
 	t.Helper()
 	list, err := f.m.ListUserSessions(f.ctx, user, sessionkit.ListOptions{})
@@ -104,14 +104,30 @@ func (f *fixture) checkIndex(t *testing.T, user uuid.UUID) []sessionkit.Session 
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessionKeys := 0
-	for _, k := range f.keys(t) {
-		if strings.Contains(k, "}:s:") {
-			sessionKeys++
-		}
+	keys, err := rediskey.New(f.prefix)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if sessionKeys != len(all) {
-		t.Errorf("session keys: got %d, want %d (retained sessions)", sessionKeys, len(all))
+	u := keys.ForUser(user)
+	active, err := f.b.client.HKeys(f.ctx, u.Active).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed, err := f.b.client.ZRange(f.ctx, u.Index, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(active)
+	slices.Sort(indexed)
+	if !slices.Equal(active, indexed) {
+		t.Errorf("index %v, active sessions %v", indexed, active)
+	}
+	retained, err := f.b.client.HLen(f.ctx, u.Retained).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(active) + int(retained); n != len(all) {
+		t.Errorf("stored sessions: got %d, want %d (listed with revoked)", n, len(all))
 	}
 	for _, s := range list {
 		if s.StateAt(f.m.Now()) != sessionkit.StateActive {

@@ -6,14 +6,21 @@
 // holding only a session id can name every key of the owner's slot without
 // asking Redis first:
 //
-//	<prefix>{<tag>}:s:<member>       HASH  one session
-//	<prefix>{<tag>}:idx              ZSET  active members, scored by deadline (ms)
+//	<prefix>{<tag>}:act              HASH  member -> session: the active sessions
+//	<prefix>{<tag>}:idx              ZSET  the members of act, scored by deadline (ms)
+//	<prefix>{<tag>}:ret              HASH  member -> session: revoked and expired sessions kept for the audit
 //	<prefix>{<tag>}:all              ZSET  every retained member, scored by purge time (ms)
 //	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"
 //	<prefix>{<tag>}:own              HASH  member -> owner's user id
 //	<prefix>{<tag>}:ev               STREAM the user's audit trail
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
 //	<prefix>{<tag>}:seen             ZSET  device labels and countries seen recently
+//
+// A session is active exactly while it is a field of act: one HGET reads
+// the session and its standing together, and a lost act hash loses the
+// sessions with it, so nothing is ever served from a record whose index is
+// gone. idx orders act by deadline, for expiry and evictions; the scripts
+// rebuild it from act if the two ever disagree.
 //
 // A member is the session id's last 64 bits in hex: the tag is already in
 // the key, so members stay short (memory per session is a budget).
@@ -112,8 +119,7 @@ func (k Keys) Channel() string { return k.prefix + "revoked" }
 
 // User holds the keys of one user's slot.
 type User struct {
-	base                                             string // <prefix>{<tag>}:
-	Index, All, Revoked, Owners, Events, Limit, Seen string
+	Active, Index, Retained, All, Revoked, Owners, Events, Limit, Seen string
 }
 
 // TagHex is the tag as written in keys and revocation announcements.
@@ -139,18 +145,19 @@ func ParseAnnouncement(msg string) []uuid.UUID {
 	return ids
 }
 
+var suffixes = [...]string{"act", "idx", "ret", "all", "rev", "own", "ev", "lim", "seen"}
+
 // ForTag returns the keys of the slot of tag. All of them share one
-// allocation: this runs on every request.
+// allocation.
 func (k Keys) ForTag(t Tag) User {
+	var hx [16]byte
+	hex.Encode(hx[:], t[:])
 	var b strings.Builder
-	baseLen := len(k.prefix) + 1 + 2*len(t) + 2
-	b.Grow(7*baseLen + len("idxallrevownevlimseen"))
-	ends := [7]int{}
-	for i, suffix := range [7]string{"idx", "all", "rev", "own", "ev", "lim", "seen"} {
+	b.Grow(len(suffixes)*(len(k.prefix)+len(hx)+3) + len("actidxretallrevownevlimseen"))
+	var ends [len(suffixes)]int
+	for i, suffix := range suffixes {
 		b.WriteString(k.prefix)
 		b.WriteByte('{')
-		var hx [16]byte
-		hex.Encode(hx[:], t[:])
 		b.Write(hx[:])
 		b.WriteString("}:")
 		b.WriteString(suffix)
@@ -165,15 +172,24 @@ func (k Keys) ForTag(t Tag) User {
 		return all[start:ends[i]]
 	}
 	return User{
-		base:    all[:baseLen],
-		Index:   key(0),
-		All:     key(1),
-		Revoked: key(2),
-		Owners:  key(3),
-		Events:  key(4),
-		Limit:   key(5),
-		Seen:    key(6),
+		Active:   key(0),
+		Index:    key(1),
+		Retained: key(2),
+		All:      key(3),
+		Revoked:  key(4),
+		Owners:   key(5),
+		Events:   key(6),
+		Limit:    key(7),
+		Seen:     key(8),
 	}
+}
+
+// Active names the active-sessions hash of tag's slot alone: the hot path
+// needs no other key.
+func (k Keys) Active(t Tag) string {
+	var hx [16]byte
+	hex.Encode(hx[:], t[:])
+	return k.prefix + "{" + string(hx[:]) + "}:act"
 }
 
 // ForUser returns the keys of userID.
@@ -181,23 +197,6 @@ func (k Keys) ForUser(userID uuid.UUID) User { return k.ForTag(UserTag(userID)) 
 
 // ForSession returns the keys of the owner of sessionID.
 func (k Keys) ForSession(sessionID uuid.UUID) User { return k.ForTag(SessionTag(sessionID)) }
-
-// Session names the hash of one session in u's slot. The key ends with the
-// session's member (see MemberOfKey).
-func (u User) Session(sessionID uuid.UUID) string {
-	var b strings.Builder
-	b.Grow(len(u.base) + 2 + 16)
-	b.WriteString(u.base)
-	b.WriteString("s:")
-	var hx [16]byte
-	hex.Encode(hx[:], sessionID[8:])
-	b.Write(hx[:])
-	return b.String()
-}
-
-// MemberOfKey returns the member at the end of a key made by User.Session,
-// without allocating.
-func MemberOfKey(sessionKey string) string { return sessionKey[len(sessionKey)-16:] }
 
 // Member is how a session is named inside its owner's keys.
 func Member(sessionID uuid.UUID) string {

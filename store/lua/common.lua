@@ -1,11 +1,11 @@
 -- Shared helpers, prepended to every script. Rules every script keeps:
 --  * all keys arrive in KEYS and share one hash tag (one Cluster slot);
 --  * everything is checked before the first write, and the first write is a
---    deny-oom command (SET/HSET/ZADD/XADD), so an out-of-memory server refuses the
+--    deny-oom command (HSET/ZADD/XADD), so an out-of-memory server refuses the
 --    script before it changes anything (Redis has no rollback);
 --  * every key written gets an absolute expiry (PEXPIREAT) in the same script.
 
--- A session is one string: its fields joined by the unit separator (\31),
+-- A session is one string (a field of ACT or RET): its fields joined by the unit separator (\31),
 -- which no stored value contains. The fields the hot path needs come first,
 -- so it splits only those:
 --  1 format version, 2 token hash (base64url of SHA-256), 3 expires ms,
@@ -60,28 +60,78 @@ local function deadline(ea, la, it)
   return d
 end
 
--- prune drops expired members of the active index and forgets sessions past
--- retention (their revocation record and owner too).
-local function prune(idx, all, rev, own, now)
-  redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
-  local gone = redis.call('ZRANGEBYSCORE', all, '-inf', now, 'LIMIT', 0, 500)
+-- Every script receives the same keys, all of one user's slot.
+local ACT, IDX, RET, ALL, REV, OWN, EV, LIM, SEEN =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+
+-- reconcile rebuilds the index from the active sessions if the two
+-- disagree (the index was lost or changed by hand): the index decides
+-- evictions and expiry, so it must list exactly the active sessions. skip
+-- (or nil) is a member just written to ACT and not yet indexed.
+local function reconcile(skip)
+  local n = redis.call('HLEN', ACT)
+  if skip then n = n - 1 end
+  if n == redis.call('ZCARD', IDX) then return end
+  local kv = redis.call('HGETALL', ACT)
+  local live = {}
+  for i = 1, #kv, 2 do
+    local m = kv[i]
+    if m ~= skip then
+      local h = split(kv[i + 1], 5)
+      redis.call('ZADD', IDX, int(deadline(h[3], h[4], h[5])), m)
+      live[m] = true
+    end
+  end
+  for _, m in ipairs(redis.call('ZRANGE', IDX, 0, -1)) do
+    if not live[m] then redis.call('ZREM', IDX, m) end
+  end
+end
+
+-- retire moves active members to the retained sessions and out of the index.
+local function retire(members)
+  for i = 1, #members, 500 do -- unpack has a stack limit
+    local last = math.min(i + 499, #members)
+    local values = redis.call('HMGET', ACT, unpack(members, i, last))
+    local pairs_ = {}
+    for j = i, last do
+      local v = values[j - i + 1]
+      if v then
+        pairs_[#pairs_ + 1] = members[j]
+        pairs_[#pairs_ + 1] = v
+      end
+    end
+    if #pairs_ > 0 then redis.call('HSET', RET, unpack(pairs_)) end
+    redis.call('HDEL', ACT, unpack(members, i, last))
+    redis.call('ZREM', IDX, unpack(members, i, last))
+  end
+end
+
+-- prune retires expired sessions and forgets sessions past retention
+-- (their revocation record and owner too). skip: as for reconcile.
+local function prune(now, skip)
+  reconcile(skip)
+  local expired = redis.call('ZRANGEBYSCORE', IDX, '-inf', now, 'LIMIT', 0, 500)
+  if #expired > 0 then retire(expired) end
+  local gone = redis.call('ZRANGEBYSCORE', ALL, '-inf', now, 'LIMIT', 0, 500)
   if #gone > 0 then
-    redis.call('HDEL', rev, unpack(gone))
-    redis.call('HDEL', own, unpack(gone))
-    redis.call('ZREM', all, unpack(gone))
+    redis.call('HDEL', RET, unpack(gone))
+    redis.call('HDEL', REV, unpack(gone))
+    redis.call('HDEL', OWN, unpack(gone))
+    redis.call('ZREM', ALL, unpack(gone))
   end
 end
 
 -- expire_user sets each per-user key to expire with its last member; returns
 -- the expiry of the retained set (0 when empty).
-local function expire_user(idx, all, rev, own)
-  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
-  if top[2] then redis.call('PEXPIREAT', idx, top[2]) end
-  top = redis.call('ZRANGE', all, -1, -1, 'WITHSCORES')
+local function expire_user()
+  local top = redis.call('ZRANGE', IDX, -1, -1, 'WITHSCORES')
   if top[2] then
-    redis.call('PEXPIREAT', all, top[2])
-    redis.call('PEXPIREAT', rev, top[2])
-    redis.call('PEXPIREAT', own, top[2])
+    redis.call('PEXPIREAT', IDX, top[2])
+    redis.call('PEXPIREAT', ACT, top[2])
+  end
+  top = redis.call('ZRANGE', ALL, -1, -1, 'WITHSCORES')
+  if top[2] then
+    for _, k in ipairs({ALL, RET, REV, OWN}) do redis.call('PEXPIREAT', k, top[2]) end
     return tonumber(top[2])
   end
   return 0
@@ -90,13 +140,13 @@ end
 -- owned returns the active members of uid, soonest deadline first. Users
 -- share these keys only if their 60-bit tags collide; a member without an
 -- owner record (the hash lost) counts as uid's, so revocation still reaches it.
-local function owned(idx, own, uid, members)
-  members = members or redis.call('ZRANGE', idx, 0, -1)
+local function owned(uid, members)
+  members = members or redis.call('ZRANGE', IDX, 0, -1)
   if #members == 0 then return {} end
   local mine = {}
   for i = 1, #members, 500 do -- unpack has a stack limit
     local last = math.min(i + 499, #members)
-    local owners = redis.call('HMGET', own, unpack(members, i, last))
+    local owners = redis.call('HMGET', OWN, unpack(members, i, last))
     for j = i, last do
       local o = owners[j - i + 1]
       if not o or o == uid then mine[#mine + 1] = members[j] end
@@ -107,15 +157,28 @@ end
 
 -- expire_events keeps the audit trail while any session is retained, and at
 -- least retention past now.
-local function expire_events(ev, retained_until, now, retention)
+local function expire_events(retained_until, now, retention)
   local t = now + retention
   if retained_until > t then t = retained_until end
-  redis.call('PEXPIREAT', ev, int(t))
+  redis.call('PEXPIREAT', EV, int(t))
 end
 
--- active_or_refusal checks a session member against the index: nil when
--- active, else a reply refusing it.
-local function check_index(idx, rev, member)
-  if redis.call('ZSCORE', idx, member) then return nil end
-  return {'rev', redis.call('HGET', rev, member) or ''}
+-- lookup returns member's value while the session is active, else nil and
+-- the reply refusing it. With a token hash (not ''), a hash that differs is
+-- answered as unknown. Comparing digests of the two hashes takes time
+-- independent of where they differ (the double-hashing defence), without a
+-- Lua byte loop.
+local function lookup(member, hash, now)
+  local v = redis.call('HGET', ACT, member)
+  local retained = not v
+  if retained then
+    v = redis.call('HGET', RET, member)
+    if not v then return nil, {'nf'} end
+  end
+  local h = split(v, HOT)
+  if hash ~= '' and redis.sha1hex(h[2]) ~= redis.sha1hex(hash) then return nil, {'nf'} end
+  local why = refusal(h[3], h[4], h[5], now)
+  if why then return nil, {why} end
+  if retained then return nil, {'rev', redis.call('HGET', REV, member) or ''} end
+  return v
 end

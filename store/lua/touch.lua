@@ -1,22 +1,14 @@
 -- touch: authenticate (when a token hash is given) and record activity. It
 -- writes nothing while the throttle holds and the address is unchanged.
--- KEYS: 1 session, 2 idx, 3 all, 4 rev, 5 ev, 6 own
 -- ARGV: 1 now, 2 member, 3 token hash or '', 4 ip or '', 5 throttle ms,
 --       6 retention ms, 7 locate ('1': stop and ask for the new address's
 --       location), 8 location given ('1'), 9 activity event ('1'), 10 stream max,
 --       11-15 location (label, city, region, country, country code) when 8 is '1'
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
-local v = redis.call('GET', KEYS[1])
-if not v then return {'nf'} end
+local v, refused = lookup(member, ARGV[3], now)
+if not v then return refused end
 local h, rest = split(v, HOT)
--- Comparing digests of the two hashes takes time independent of where the
--- hashes differ (the double-hashing defence), without a Lua byte loop.
-if ARGV[3] ~= '' and redis.sha1hex(h[2]) ~= redis.sha1hex(ARGV[3]) then return {'nf'} end
-local why = refusal(h[3], h[4], h[5], now)
-if why then return {why} end
-local refused = check_index(KEYS[2], KEYS[4], member)
-if refused then return refused end
 
 local current = h[7]
 if current == '' then current = h[6] end
@@ -44,27 +36,26 @@ else
 end
 -- First write, deny-oom. If the server is out of memory the session is still
 -- valid: answer as if throttled rather than refuse a good session.
-local written = redis.pcall('SET', KEYS[1], nv)
+local written = redis.pcall('HSET', ACT, member, nv)
 if type(written) == 'table' and written.err then
   return {'ok', 0, 0, '', '', v, {}}
 end
 local dl = deadline(h[3], h[4], h[5])
 local retention = tonumber(ARGV[6])
 local purge = dl + retention
-redis.call('PEXPIREAT', KEYS[1], int(purge)) -- SET dropped the TTL
-redis.call('ZADD', KEYS[2], 'XX', int(dl), member)
-redis.call('ZADD', KEYS[3], int(purge), member)
-prune(KEYS[2], KEYS[3], KEYS[4], KEYS[6], now)
-local retained = expire_user(KEYS[2], KEYS[3], KEYS[4], KEYS[6])
+redis.call('ZADD', IDX, int(dl), member)
+redis.call('ZADD', ALL, int(purge), member)
+prune(now)
+local retained = expire_user()
 
 local ids = {}
 if changed then
-  ids[#ids + 1] = redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[10], '*', 't', 'ip_changed', 'u', h[8],
+  ids[#ids + 1] = redis.call('XADD', EV, 'MAXLEN', ARGV[10], '*', 't', 'ip_changed', 'u', h[8],
     's', member, 'at', ARGV[1], 'ip', ARGV[4], 'pip', current, 'cc', cc, 'pcc', prev_cc)
 end
 if ARGV[9] == '1' then
-  ids[#ids + 1] = redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[10], '*', 't', 'activity', 'u', h[8],
+  ids[#ids + 1] = redis.call('XADD', EV, 'MAXLEN', ARGV[10], '*', 't', 'activity', 'u', h[8],
     's', member, 'at', ARGV[1], 'ip', h[7])
 end
-if #ids > 0 then expire_events(KEYS[5], retained, now, retention) end
+if #ids > 0 then expire_events(retained, now, retention) end
 return {'ok', 1, changed and 1 or 0, current, prev_cc, nv, ids}
