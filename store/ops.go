@@ -246,14 +246,13 @@ func keysOf(u rediskey.User) []string {
 // session in the user's active sessions. Only a session that is not active
 // costs a second round trip, for its retained record and revocation.
 func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, error) {
-	tag := rediskey.SessionTag(id)
-	member := rediskey.Member(id)
-	v, err := r.c.HGet(ctx, r.keys.Active(tag), member).Result()
+	key, member := r.keys.Active(id)
+	v, err := r.c.HGet(ctx, key, member).Result()
 	active := err == nil
 	rev := ""
 	switch {
 	case errors.Is(err, redis.Nil):
-		v, rev, err = r.retained(ctx, r.keys.ForTag(tag), member)
+		v, rev, err = r.retained(ctx, r.keys.ForSession(id), member)
 		if err != nil {
 			return sessionkit.Peeked{}, unavailable("peek", err)
 		}

@@ -184,12 +184,22 @@ func (k Keys) ForTag(t Tag) User {
 	}
 }
 
-// Active names the active-sessions hash of tag's slot alone: the hot path
-// needs no other key.
-func (k Keys) Active(t Tag) string {
-	var hx [16]byte
-	hex.Encode(hx[:], t[:])
-	return k.prefix + "{" + string(hx[:]) + "}:act"
+// Active names the hash of active sessions that holds sessionID, and the
+// session's field in it: all the hot path reads. Both share one allocation.
+func (k Keys) Active(sessionID uuid.UUID) (key, member string) {
+	const suffix = "}:act"
+	var hx [32]byte
+	hex.Encode(hx[:], sessionID[:])
+	var b strings.Builder
+	b.Grow(len(k.prefix) + 1 + 16 + len(suffix) + 16)
+	b.WriteString(k.prefix)
+	b.WriteByte('{')
+	b.Write(hx[:16])
+	b.WriteString(suffix)
+	n := b.Len()
+	b.Write(hx[16:])
+	both := b.String()
+	return both[:n], both[n:]
 }
 
 // ForUser returns the keys of userID.

@@ -24,18 +24,17 @@ func TestLayout(t *testing.T) {
 	}
 	tag := u.Index[len("app:{") : len("app:{")+16]
 	want := map[string]string{
-		u.Active:                  "app:{" + tag + "}:act",
-		k.Active(SessionTag(sid)): "app:{" + tag + "}:act",
-		u.Index:                   "app:{" + tag + "}:idx",
-		u.Retained:                "app:{" + tag + "}:ret",
-		u.All:                     "app:{" + tag + "}:all",
-		u.Revoked:                 "app:{" + tag + "}:rev",
-		u.Owners:                  "app:{" + tag + "}:own",
-		u.Events:                  "app:{" + tag + "}:ev",
-		u.Limit:                   "app:{" + tag + "}:lim",
-		u.Seen:                    "app:{" + tag + "}:seen",
-		Member(sid):               strings.ReplaceAll(sid.String(), "-", "")[16:],
-		k.Channel():               "app:revoked",
+		u.Active:    "app:{" + tag + "}:act",
+		u.Index:     "app:{" + tag + "}:idx",
+		u.Retained:  "app:{" + tag + "}:ret",
+		u.All:       "app:{" + tag + "}:all",
+		u.Revoked:   "app:{" + tag + "}:rev",
+		u.Owners:    "app:{" + tag + "}:own",
+		u.Events:    "app:{" + tag + "}:ev",
+		u.Limit:     "app:{" + tag + "}:lim",
+		u.Seen:      "app:{" + tag + "}:seen",
+		Member(sid): strings.ReplaceAll(sid.String(), "-", "")[16:],
+		k.Channel(): "app:revoked",
 	}
 	for got, w := range want {
 		if got != w {
@@ -47,6 +46,12 @@ func TestLayout(t *testing.T) {
 	}
 	if !IsSessionID(sid) || sid.Version() != 8 || sid.Variant() != uuid.RFC4122 {
 		t.Errorf("session id %s: version %d variant %v", sid, sid.Version(), sid.Variant())
+	}
+	if key, member := k.Active(sid); key != u.Active || member != Member(sid) {
+		t.Errorf("Active: got %q %q, want %q %q", key, member, u.Active, Member(sid))
+	}
+	if n := testing.AllocsPerRun(100, func() { k.Active(sid) }); n != 1 {
+		t.Errorf("Active allocations: got %v, want 1", n)
 	}
 	if n := testing.AllocsPerRun(100, func() { k.ForSession(sid) }); n != 1 {
 		t.Errorf("ForSession allocations: got %v, want 1", n)
