@@ -28,6 +28,9 @@ type EnricherOptions struct {
 	GeoIPPath string
 	// ReloadInterval is how often the database file is checked for changes. Default: 30 s.
 	ReloadInterval time.Duration
+	// LookupTimeout is the time budget of one GeoIP lookup; a slower lookup
+	// gives no location. It must not be negative. Default: 50 ms.
+	LookupTimeout time.Duration
 	// Logger receives reload and lookup failures, each once. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -46,7 +49,7 @@ func NewEnricher(opts EnricherOptions) (*DefaultEnricher, error) {
 		return e, nil
 	}
 	g, err := enrich.OpenGeoIP(opts.GeoIPPath, enrich.GeoIPOptions{
-		Logger: opts.Logger, ReloadInterval: opts.ReloadInterval,
+		Logger: opts.Logger, ReloadInterval: opts.ReloadInterval, LookupTimeout: opts.LookupTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: GeoIPPath: %v", ErrInvalid, err)
