@@ -72,15 +72,19 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	// The default enricher: device from the User-Agent, location from
 	// GEOIP_DB when set (a file that cannot be opened fails here, at start-up).
-	if a.enricher, err = sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: cfg.GeoIPPath, Logger: log}); err != nil {
+	if a.enricher, err = sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: cfg.GeoIPPath, LookupTimeout: cfg.enrichBudget, Logger: log}); err != nil {
 		return nil, fmt.Errorf("GEOIP_DB: %w", err)
 	}
-	a.m, err = sessionkit.New(st,
+	opts := []sessionkit.Option{
 		sessionkit.WithLimit(sessionTiers.Limit(a.users.tierOf)),
 		sessionkit.WithEnricher(a.enricher),
 		sessionkit.WithHook(logEvent(log)),
 		sessionkit.WithLogger(log),
-	)
+	}
+	if cfg.enrichBudget > 0 {
+		opts = append(opts, sessionkit.WithEnrichTimeout(cfg.enrichBudget))
+	}
+	a.m, err = sessionkit.New(st, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // config is everything the example reads from its environment.
@@ -29,6 +30,10 @@ type config struct {
 
 	// prefix starts every Redis key; tests give each run its own.
 	prefix string
+	// enrichBudget, when set, replaces the time budgets of enrichment (the
+	// GeoIP lookup's and the Manager's); tests raise it, so that a loaded
+	// machine never leaves a location empty. Zero keeps the defaults.
+	enrichBudget time.Duration
 }
 
 // configFromEnv reads the configuration through getenv (os.Getenv in main).

@@ -37,7 +37,10 @@ func TestMain(m *testing.M) {
 // testConfig is the configuration of an example on the shared Redis, on a
 // key prefix of the test's own.
 func testConfig(t testing.TB) config {
-	return config{Addr: "127.0.0.1:0", RedisURL: "redis://" + sharedRedis.Addr() + "/0", prefix: redistest.Prefix(t)}
+	// The enrichment budgets are raised: the defaults (50 ms per GeoIP
+	// lookup, 100 ms per enrichment) trip under -race on a busy machine and
+	// leave the locations the tests look for empty.
+	return config{Addr: "127.0.0.1:0", RedisURL: "redis://" + sharedRedis.Addr() + "/0", prefix: redistest.Prefix(t), enrichBudget: time.Minute}
 }
 
 // testLogger sends warnings and errors of the example to the test log.

@@ -16,6 +16,12 @@ import (
 	"github.com/sessionkit/sessionkit/internal/geoiptest"
 )
 
+// enrichBudget bounds the lookups of tests that are not about time budgets:
+// large enough that a loaded test machine never trips it (the defaults, 50 ms
+// per GeoIP lookup and 100 ms per enrichment, do trip under -race on a busy
+// 2-core machine, and a tripped budget leaves the location empty).
+const enrichBudget = time.Minute
+
 // Enrichment through the whole path: login locates the address, an IP
 // change to another country is recorded on the session and in the event,
 // and a sign-in from a new country is flagged.
@@ -24,7 +30,7 @@ func TestLocationAndCountryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: path})
+	e, err := sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: path, LookupTimeout: enrichBudget})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +38,7 @@ func TestLocationAndCountryChange(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		var mu sync.Mutex
 		var hooked []sessionkit.Event
-		f := newFixture(t, b, sessionkit.WithEnricher(e), sessionkit.WithHook(func(_ context.Context, ev sessionkit.Event) {
+		f := newFixture(t, b, sessionkit.WithEnricher(e), sessionkit.WithEnrichTimeout(enrichBudget), sessionkit.WithHook(func(_ context.Context, ev sessionkit.Event) {
 			mu.Lock()
 			hooked = append(hooked, ev)
 			mu.Unlock()
@@ -112,13 +118,20 @@ func TestEnrichmentNeverFailsLogin(t *testing.T) {
 	defer close(block)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	cases := map[string]hostileEnricher{
-		"panicking parser": {panicDevice: true},
-		"blocking lookup":  {block: block},
+	// Only the blocking lookup may time out: the panicking parser's Locate
+	// answers at once, so its Manager gets a budget a loaded machine never
+	// trips, and the timeout is logged by the blocking case's Manager alone.
+	cases := map[string]struct {
+		e       hostileEnricher
+		timeout time.Duration
+	}{
+		"panicking parser": {hostileEnricher{panicDevice: true}, enrichBudget},
+		"blocking lookup":  {hostileEnricher{block: block}, 50 * time.Millisecond},
 	}
-	for name, e := range cases {
+	for name, c := range cases {
+		e := c.e
 		t.Run(name, func(t *testing.T) {
-			f := newFixture(t, b, sessionkit.WithEnricher(e), sessionkit.WithLogger(logger), sessionkit.WithEnrichTimeout(50*time.Millisecond))
+			f := newFixture(t, b, sessionkit.WithEnricher(e), sessionkit.WithLogger(logger), sessionkit.WithEnrichTimeout(c.timeout))
 			for range 3 {
 				res, err := f.m.CreateSession(f.ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "203.0.113.7", UserAgent: chromeMac})
 				if err != nil {
