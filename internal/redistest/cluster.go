@@ -20,16 +20,29 @@ const (
 	clusterTimeout = 60 * time.Second
 	// migrateBatch is how many keys one MIGRATE moves.
 	migrateBatch = 100
+	// nodeTimeout is the cluster-node-timeout of a running cluster: short,
+	// so a killed master is detected and failed over within a few seconds.
+	nodeTimeout = time.Second
+	// joinNodeTimeout is the cluster-node-timeout while the cluster forms.
+	// A node forgets a node it is meeting if their handshake has not
+	// completed within the node timeout, and Redis (7.0 at least) never
+	// meets it again from that side, while the other side, which completed
+	// its half, keeps the link: the nodes then never agree on the slot map
+	// (valkey-io/valkey#1251). With nodeTimeout, one node stalled for a
+	// second during the join, as happens on a loaded test machine, was
+	// enough. So the cluster forms with the whole creation budget as its
+	// handshake deadline, and gets nodeTimeout once it is healthy.
+	joinNodeTimeout = clusterTimeout
 )
 
-// clusterArgs enable cluster mode with a short node timeout, so a killed
-// master is detected and failed over within a few seconds. A validity factor
-// of 0 lets any replica fail over, however long it was disconnected, which
-// keeps failover deterministic in tests.
+// clusterArgs enable cluster mode with the short node timeout (Restart
+// brings a node back with it). A validity factor of 0 lets any replica fail
+// over, however long it was disconnected, which keeps failover
+// deterministic in tests.
 var clusterArgs = []string{
 	"--cluster-enabled", "yes",
 	"--cluster-config-file", "nodes.conf",
-	"--cluster-node-timeout", "1000",
+	"--cluster-node-timeout", strconv.FormatInt(nodeTimeout.Milliseconds(), 10),
 	"--cluster-replica-validity-factor", "0",
 }
 
@@ -74,9 +87,15 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
-	err = c.create(ctx, cli)
+	err = c.setNodeTimeout(ctx, joinNodeTimeout)
+	if err == nil {
+		err = c.create(ctx, cli)
+	}
 	if err == nil {
 		err = c.waitHealthy(ctx, len(c.nodes)-opts.Masters)
+	}
+	if err == nil {
+		err = c.setNodeTimeout(ctx, nodeTimeout)
 	}
 	if err != nil {
 		err = fmt.Errorf("%w\n%s", err, c.logTails(8)) // before Stop removes the logs
@@ -128,6 +147,16 @@ func (c *Cluster) startNodes() error {
 	if err := errors.Join(errs...); err != nil {
 		c.Stop()
 		return err
+	}
+	return nil
+}
+
+// setNodeTimeout sets cluster-node-timeout on every node.
+func (c *Cluster) setNodeTimeout(ctx context.Context, d time.Duration) error {
+	for _, n := range c.nodes {
+		if err := n.adminClient().ConfigSet(ctx, "cluster-node-timeout", strconv.FormatInt(d.Milliseconds(), 10)).Err(); err != nil {
+			return fmt.Errorf("redistest: %s: CONFIG SET cluster-node-timeout: %w", n.Addr(), err)
+		}
 	}
 	return nil
 }
