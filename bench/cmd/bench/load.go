@@ -30,6 +30,7 @@ type loadResult struct {
 	roundTrips   float64 // Redis round trips per request, counted by the row's clients
 	commands     float64 // Redis commands per request, inside scripts too, counted by the server
 	writes       float64 // Redis write commands per request, inside scripts too, counted by the server
+	redisCPU     float64 // Redis CPU time per request (user + system), µs
 }
 
 func (r loadResult) rps() float64 { return float64(r.requests) / r.duration.Seconds() }
@@ -98,6 +99,7 @@ func (l *loader) run(ctx context.Context, admin *redis.Client, r *row, d time.Du
 		res.roundTrips = float64(trips) / float64(res.requests)
 		res.commands = float64(after.commands-before.commands) / float64(res.requests)
 		res.writes = float64(after.writes-before.writes) / float64(res.requests)
+		res.redisCPU = (after.cpu - before.cpu) * 1e6 / float64(res.requests)
 	}
 	return res, nil
 }
@@ -134,7 +136,11 @@ func parseWrk(out string) (loadResult, error) {
 
 // cmdCounts sums INFO commandstats: every command the rows cause, the ones
 // Lua scripts run included, and the write commands among them.
-type cmdCounts struct{ commands, writes int64 }
+// cpu is Redis's CPU time so far (INFO cpu, user + system), in seconds.
+type cmdCounts struct {
+	commands, writes int64
+	cpu              float64
+}
 
 // notRequests are the harness's own commands (INFO), the cache's Pub/Sub
 // health checks and connection handshakes: no request causes them.
@@ -147,12 +153,20 @@ var writeCommands = map[string]bool{
 }
 
 func commandStats(ctx context.Context, c *redis.Client) (cmdCounts, error) {
-	info, err := c.Info(ctx, "commandstats").Result()
+	info, err := c.Info(ctx, "commandstats", "cpu").Result()
 	if err != nil {
 		return cmdCounts{}, err
 	}
 	var n cmdCounts
 	for line := range strings.SplitSeq(info, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			secs, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return cmdCounts{}, fmt.Errorf("INFO cpu line %q: %w", line, err)
+			}
+			n.cpu += secs
+			continue
+		}
 		rest, ok := strings.CutPrefix(line, "cmdstat_")
 		if !ok {
 			continue

@@ -138,8 +138,8 @@ func run(ctx context.Context, c config) error {
 			if res.socketErrors > 0 { // counted in the table; a loaded machine can time out
 				fmt.Printf("round %d  %-28s socket errors: %s\n", round+1, rows[i].name, res.socketDetail)
 			}
-			fmt.Printf("round %d  %-28s %9.0f req/s  p50 %-9v p99 %-9v  %.3f round trips, %.3f commands, %.4f writes per request\n",
-				round+1, rows[i].name, res.rps(), res.p50, res.p99, res.roundTrips, res.commands, res.writes)
+			fmt.Printf("round %d  %-28s %9.0f req/s  p50 %-9v p99 %-9v  %.3f round trips, %.3f commands, %.4f writes, %.1f µs of Redis CPU per request\n",
+				round+1, rows[i].name, res.rps(), res.p50, res.p99, res.roundTrips, res.commands, res.writes, res.redisCPU)
 			results[i] = append(results[i], res)
 		}
 	}
