@@ -53,7 +53,7 @@ func newCachedInstance(tb testing.TB, rdb redis.UniversalClient, prefix string, 
 	for name, id := range users { // the instances of one app share its users
 		a.users[name] = uuid.MustParse(id)
 	}
-	if err := waitFor(10*time.Second, func() error {
+	if err := redistest.WaitFor(10*time.Second, func() error {
 		if !cache.Stats().On {
 			return errCacheOff
 		}
@@ -168,7 +168,7 @@ func TestCacheFailsClosedWhenRedisDies(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(15*time.Second, func() error {
+	if err := redistest.WaitFor(15*time.Second, func() error {
 		if r := a.mustDo(t, http.MethodGet, "/app/data", tok, "", nil); r.status != http.StatusOK {
 			return errCacheOff
 		}

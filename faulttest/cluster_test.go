@@ -130,7 +130,7 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The client learns the new owner from its periodic slot map reload.
-	if err := waitFor(30*time.Second, func() error {
+	if err := redistest.WaitFor(30*time.Second, func() error {
 		err := f.auth(victimSession.token)
 		if errors.Is(err, sessionkit.ErrRevoked) {
 			return nil // the load revoked it: answered by the slot's new owner all the same

@@ -360,16 +360,3 @@ func diffSnapshots(before, after map[string]string) []string {
 	}
 	return d
 }
-
-// waitFor polls cond every 50 ms until it returns nil or timeout passes,
-// and returns its last error.
-func waitFor(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

@@ -164,7 +164,7 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	// failed dials, go-redis answers new connections with the last dial
 	// error until its background redial succeeds. So wait until a burst of
 	// concurrent calls, which needs fresh connections, all succeed.
-	if err := waitFor(10*time.Second, func() error {
+	if err := redistest.WaitFor(10*time.Second, func() error {
 		errs := make(chan error, 32)
 		for range cap(errs) {
 			go func() {

@@ -120,7 +120,7 @@ func TestRedisSlowerThanDeadline(t *testing.T) {
 	proxy.SetDelay(0)
 	// The revocations sent while slow may still land; either way the
 	// Manager must answer cleanly again.
-	if err := waitFor(10*time.Second, func() error {
+	if err := redistest.WaitFor(10*time.Second, func() error {
 		err := f.auth(tokens[0])
 		if err == nil || errors.Is(err, sessionkit.ErrRevoked) {
 			return nil

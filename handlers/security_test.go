@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -107,16 +108,13 @@ func TestStoreDownAndBack(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := f.do(t, c, "GET", "/sessions/current", nil, nil)
-		if r.status == http.StatusOK {
-			break
+	if err := redistest.WaitFor(10*time.Second, func() error {
+		if r := f.do(t, c, "GET", "/sessions/current", nil, nil); r.status != http.StatusOK {
+			return fmt.Errorf("got %d (%s), want 200", r.status, r.body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after restart: got %d (%s), want 200", r.status, r.body)
-		}
-		time.Sleep(20 * time.Millisecond) // the pool redials the restarted server
+		return nil
+	}); err != nil {
+		t.Fatalf("after restart: %v", err)
 	}
 	again, _ := f.login(t, c, "alice")
 	if again.ID == s.ID {

@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -71,19 +72,18 @@ func TestStoreDownIs503NeverAnonymous(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err := redistest.WaitFor(10*time.Second, func() error {
 		rec, s := serve(required, nil)
-		if rec.Code == http.StatusOK {
-			if s.session.ID != res.Session.ID {
-				t.Errorf("after restart: session %s, want %s", s.session.ID, res.Session.ID)
-			}
-			break
+		if rec.Code != http.StatusOK {
+			return fmt.Errorf("got %d, want 200", rec.Code)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after restart: got %d, want 200", rec.Code)
+		if s.session.ID != res.Session.ID {
+			t.Errorf("after restart: session %s, want %s", s.session.ID, res.Session.ID)
 		}
-		time.Sleep(20 * time.Millisecond) // the pool redials the restarted server
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
 	}
 }
 
