@@ -68,8 +68,9 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	var rows []*row
 
 	// (a) No session layer: the ceiling.
-	rows = append(rows, &row{key: "none", name: "no session layer", trips: &redistest.Counter{},
-		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, users[0].String()) })})
+	none := &row{key: "none", name: "no session layer", trips: &redistest.Counter{},
+		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, users[0].String()) })}
+	rows = append(rows, none)
 
 	// (b) One plain GET per request: the floor for anything that asks Redis.
 	getTrips := &redistest.Counter{}
@@ -77,7 +78,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	if err := plain.Set(ctx, "bench:plain", users[0].String(), 0).Err(); err != nil {
 		return nil, err
 	}
-	rows = append(rows, &row{key: "get", name: "one Redis GET", trips: getTrips,
+	get := &row{key: "get", name: "one Redis GET", trips: getTrips,
 		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			v, err := plain.Get(r.Context(), "bench:plain").Result()
 			if err != nil {
@@ -85,7 +86,8 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 				return
 			}
 			reply(w, v)
-		})})
+		})}
+	rows = append(rows, get)
 
 	// (c), (d) scs with its go-redis store, reading the session, then also
 	// writing a last-activity value on every request.
@@ -158,7 +160,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	// The two reference rows get the very same requests as sessionkit's
 	// rows (they ignore the cookie), so every compared row parses the same
 	// bytes.
-	rows[0].cookies, rows[1].cookies = cookies, cookies
+	none.cookies, get.cookies = cookies, cookies
 
 	cachedTrips := &redistest.Counter{}
 	cst, err := store.NewRedis(e.client(cachedTrips), store.Options{Prefix: "bench:sk:"})
