@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
@@ -168,4 +170,53 @@ func TestDeadlineIndexDeleted(t *testing.T) {
 		t.Errorf("rebuilt index: got %d members, %v; want %d", n, err, limit)
 	}
 	checkTTLs(t, rdb, f.prefix)
+}
+
+// TestDeadlineIndexStrayMember adds a member to a user's deadline index by
+// hand that names no active session, due after every real one. Left there,
+// it would count toward the limit and make a login evict two real sessions;
+// the next login rebuilds the index from the active sessions instead, and
+// evicts only the oldest.
+func TestDeadlineIndexStrayMember(t *testing.T) {
+	rdb := sharedServer(t).Client(t)
+	const limit = 3
+	clock := redistest.NewClock()
+	f := newFixture(t, rdb, sessionkit.WithLimit(sessionkit.FixedLimit(limit)), sessionkit.WithClock(clock.Now))
+	ctx := context.Background()
+	alice := uuid.New()
+	var sessions []sessionkit.CreateSessionResult
+	for range limit {
+		sessions = append(sessions, f.mustLogin(t, alice))
+		clock.Advance(time.Second)
+	}
+	keys, err := rediskey.New(f.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := keys.ForUser(alice)
+	stray := redis.Z{Score: float64(clock.Now().Add(365 * 24 * time.Hour).UnixMilli()), Member: "00000000000000ff"}
+	if err := rdb.ZAdd(ctx, u.Index, stray).Err(); err != nil {
+		t.Fatal(err)
+	}
+	next := f.mustLogin(t, alice)
+	if len(next.Evicted) != 1 || next.Evicted[0] != sessions[0].Session.ID {
+		t.Fatalf("login past the limit with a stray index member: evicted %v, want only the oldest %v", next.Evicted, sessions[0].Session.ID)
+	}
+	indexed, err := rdb.ZRange(ctx, u.Index, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	active, err := rdb.HKeys(ctx, u.Active).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(indexed)
+	slices.Sort(active)
+	if !slices.Equal(indexed, active) || len(active) != limit {
+		t.Errorf("after the login: index %v, active sessions %v; want the same %d", indexed, active, limit)
+	}
+	list, err := f.m.ListUserSessions(ctx, alice, sessionkit.ListOptions{})
+	if err != nil || len(list) != limit {
+		t.Errorf("listed: %d sessions, %v; want %d", len(list), err, limit)
+	}
 }
