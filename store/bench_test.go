@@ -85,16 +85,52 @@ func benchLogin(tb testing.TB, m *sessionkit.Manager, user uuid.UUID) sessionkit
 }
 
 // BenchmarkAuthenticate is the middleware's round trip on the throttled
-// path: token check, state check, no write.
+// path: token check, state check, no write. "serial" is one caller at a
+// time (latency); "parallel" is 64 concurrent callers (throughput), where
+// the autopipeliner writes concurrent reads together. Each runs with the
+// autopipeliner (the default) and without it (NoAutoPipeline).
 func BenchmarkAuthenticate(b *testing.B) {
-	m, _ := benchManager(b, false)
-	v := benchLogin(b, m, uuid.New())
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := m.Authenticate(ctx, v.Token, loginIP); err != nil {
+	for _, mode := range []struct {
+		name string
+		opts store.Options
+	}{{"autopipeline", store.Options{}}, {"direct", store.Options{NoAutoPipeline: true}}} {
+		mode.opts.Prefix = redistest.Prefix(b) + mode.name + ":"
+		st, err := store.NewRedis(backends[0].client, mode.opts)
+		if err != nil {
 			b.Fatal(err)
 		}
+		m, err := sessionkit.New(st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { m.Close(context.Background()) })
+		tokens := make([]string, 64)
+		for i := range tokens {
+			tokens[i] = benchLogin(b, m, uuid.New()).Token
+		}
+		ctx := context.Background()
+		b.Run(mode.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Authenticate(ctx, tokens[0], loginIP); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(mode.name+"/parallel", func(b *testing.B) {
+			var next atomic.Uint32
+			b.ReportAllocs()
+			b.SetParallelism(32) // 64 goroutines on 2 CPUs
+			b.RunParallel(func(pb *testing.PB) {
+				tok := tokens[int(next.Add(1))%len(tokens)]
+				for pb.Next() {
+					if _, err := m.Authenticate(ctx, tok, loginIP); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
 

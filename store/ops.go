@@ -247,7 +247,7 @@ func keysOf(u rediskey.User) []string {
 // costs a second round trip, for its retained record and revocation.
 func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, error) {
 	key, member := r.keys.Active(id)
-	v, err := r.c.HGet(ctx, key, member).Result()
+	v, err := r.hget(ctx, key, member)
 	active := err == nil
 	rev := ""
 	switch {

@@ -62,11 +62,24 @@ type Options struct {
 	// Prefix starts every key and channel name; printable ASCII without
 	// braces, at most 64 bytes. Default: "sk:".
 	Prefix string
+
+	// NoAutoPipeline sends every hot-path read on its own pooled connection.
+	// By default the store sends Peek's read (the one command of
+	// Manager.Authenticate) through go-redis's autopipeliner, which writes
+	// the reads of concurrent requests to Redis together: each request still
+	// waits for exactly one reply of its own, but Redis and the app make a
+	// few system calls per batch instead of per request, which is what bounds
+	// a busy app. Each caller's context still bounds its wait. Scripts
+	// (logins, activity writes, revocations) never ride the autopipeliner.
+	// The client's own AutoPipelineOptions, if set, tune it. A client that
+	// cannot autopipeline (a Ring) reads directly.
+	NoAutoPipeline bool
 }
 
 // Redis is a sessionkit.Store on Redis. The caller owns the client and closes it.
 type Redis struct {
 	c    redis.UniversalClient
+	ap   *redis.AutoPipeliner // nil: reads go straight to c
 	keys rediskey.Keys
 }
 
@@ -86,7 +99,31 @@ func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
 		return nil, fmt.Errorf("%w: store: Prefix: %v", sessionkit.ErrInvalid, err)
 	}
 	r := &Redis{c: c, keys: keys}
+	if !opts.NoAutoPipeline {
+		// The deferred face, so that a caller's context bounds its wait
+		// (the blocking face waits for the batch whatever the context
+		// says). Closing the client closes it.
+		// A client that cannot autopipeline (a Ring) reads directly.
+		if ap, err := c.AsyncAutoPipeline(); err == nil {
+			r.ap = ap
+		}
+	}
 	return r, nil
+}
+
+// hget reads one hash field: through the autopipeliner unless it is off.
+// A redis.Nil error means the field is absent.
+func (r *Redis) hget(ctx context.Context, key, field string) (string, error) {
+	if r.ap == nil {
+		return r.c.HGet(ctx, key, field).Result()
+	}
+	cmd := redis.NewStringCmd(ctx, "hget", key, field)
+	if err := r.ap.Submit(ctx, cmd).WaitContext(ctx); err != nil {
+		// On a context error the command may still be in flight: its
+		// result must not be read, and is not needed.
+		return "", err
+	}
+	return cmd.Result()
 }
 
 // Channel is the Pub/Sub channel on which revoked and evicted session ids

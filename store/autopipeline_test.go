@@ -1,0 +1,209 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// readModes are the two ways the store sends its hot-path read.
+var readModes = []struct {
+	name string
+	opts store.Options
+}{
+	{"autopipeline", store.Options{}},
+	{"direct", store.Options{NoAutoPipeline: true}},
+}
+
+// managerWith returns a Manager over a store on c with opts and a prefix
+// of the test's own.
+func managerWith(t *testing.T, c redis.UniversalClient, opts store.Options) *sessionkit.Manager {
+	t.Helper()
+	opts.Prefix = redistest.Prefix(t)
+	st, err := store.NewRedis(c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sessionkit.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
+// issued is a session a test signed in, and what authenticating it must give.
+type issued struct {
+	token   string
+	id      uuid.UUID
+	user    uuid.UUID
+	revoked bool
+}
+
+// signInMany signs in users × perUser sessions through m and revokes every
+// third one.
+func signInMany(t *testing.T, m *sessionkit.Manager, users, perUser int) []issued {
+	t.Helper()
+	ctx := context.Background()
+	var out []issued
+	for range users {
+		user := uuid.New()
+		for range perUser {
+			res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, issued{token: res.Token, id: res.Session.ID, user: user})
+		}
+	}
+	for i := range out {
+		if i%3 != 0 {
+			continue
+		}
+		if _, err := m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: out[i].id, UserID: out[i].user, Reason: sessionkit.ReasonLogout}); err != nil {
+			t.Fatal(err)
+		}
+		out[i].revoked = true
+	}
+	return out
+}
+
+// checkAuth authenticates s and reports any answer other than its own.
+func checkAuth(ctx context.Context, m *sessionkit.Manager, s issued) error {
+	got, err := m.Authenticate(ctx, s.token, loginIP)
+	switch {
+	case s.revoked && !errors.Is(err, sessionkit.ErrRevoked):
+		return fmt.Errorf("revoked session %s: got %v, want ErrRevoked", s.id, err)
+	case s.revoked:
+		return nil
+	case err != nil:
+		return fmt.Errorf("session %s: %v", s.id, err)
+	case got.Session.ID != s.id || got.Session.UserID != s.user:
+		return fmt.Errorf("session %s of %s: got session %s of %s", s.id, s.user, got.Session.ID, got.Session.UserID)
+	}
+	return nil
+}
+
+// TestConcurrentReadsGetTheirOwnSession authenticates many sessions of many
+// users from 64 goroutines at once, in both read modes, on one node and on
+// a Cluster: each call must get its own session (or its own revocation),
+// whatever other reads its own was written to Redis with.
+func TestConcurrentReadsGetTheirOwnSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, mode := range readModes {
+			t.Run(mode.name, func(t *testing.T) {
+				m := managerWith(t, b.client, mode.opts)
+				sessions := signInMany(t, m, 40, 3)
+
+				ctx := context.Background()
+				errs := make(chan error, 64)
+				var wg sync.WaitGroup
+				for g := range 64 {
+					wg.Go(func() {
+						rng := rand.New(rand.NewPCG(uint64(g), 7))
+						for range 150 {
+							if err := checkAuth(ctx, m, sessions[rng.IntN(len(sessions))]); err != nil {
+								errs <- err
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Error(err)
+				}
+			})
+		}
+	})
+}
+
+// TestReadWaitIsBoundedByContext makes Redis answer later than the
+// caller's deadline: in both read modes Authenticate returns ErrUnavailable
+// near the deadline, not when Redis answers. Once Redis is fast again, the
+// late replies to the abandoned reads must not be handed to anyone: every
+// session authenticates as itself.
+func TestReadWaitIsBoundedByContext(t *testing.T) {
+	const (
+		deadline = 300 * time.Millisecond
+		delay    = 2 * time.Second
+		margin   = time.Second // a shared, noisy machine
+	)
+	srv := redistest.Start(t, redistest.Options{})
+	for _, mode := range readModes {
+		t.Run(mode.name, func(t *testing.T) {
+			proxy := redistest.NewProxy(t, srv.Addr())
+			c := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true})
+			t.Cleanup(func() { c.Close() })
+			m := managerWith(t, c, mode.opts)
+			sessions := signInMany(t, m, 8, 2)
+
+			proxy.SetDelay(delay)
+			var wg sync.WaitGroup
+			for _, s := range sessions {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), deadline)
+					defer cancel()
+					start := time.Now()
+					_, err := m.Authenticate(ctx, s.token, loginIP)
+					elapsed := time.Since(start)
+					if !errors.Is(err, sessionkit.ErrUnavailable) {
+						t.Errorf("session %s with Redis slower than the deadline: got %v, want ErrUnavailable", s.id, err)
+					}
+					if elapsed > deadline+margin {
+						t.Errorf("answered after %v, want within %v of the %v deadline", elapsed, margin, deadline)
+					}
+				})
+			}
+			wg.Wait()
+
+			proxy.SetDelay(0)
+			err := redistest.WaitFor(15*time.Second, func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				return checkAuth(ctx, m, sessions[1])
+			})
+			if err != nil {
+				t.Fatalf("after Redis is fast again: %v", err)
+			}
+			ctx := context.Background()
+			for round := range 3 {
+				for _, s := range sessions {
+					if err := checkAuth(ctx, m, s); err != nil {
+						t.Errorf("round %d: %v", round, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestClientWithoutAutoPipeline: a client that cannot autopipeline (a
+// Ring) is accepted, and the store reads through it directly.
+func TestClientWithoutAutoPipeline(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"one": srv.Addr()}})
+	t.Cleanup(func() { ring.Close() })
+	if _, err := ring.AsyncAutoPipeline(); err == nil {
+		t.Fatal("a Ring autopipelines: this test needs a client that cannot")
+	}
+	m := managerWith(t, ring, store.Options{})
+	ctx := context.Background()
+	for _, s := range signInMany(t, m, 2, 3) {
+		if err := checkAuth(ctx, m, s); err != nil {
+			t.Error(err)
+		}
+	}
+}
