@@ -312,7 +312,7 @@ func Example_cache() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := store.NewCache(st, store.CacheOptions{}) // 500 ms TTL, at most 5 s
+	cache, err := store.NewCache(st, store.CacheOptions{}) // 1 s TTL, at most 5 s
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 const (
 	// DefaultCacheTTL is how long a verified session is served from memory
 	// when CacheOptions.TTL is zero.
-	DefaultCacheTTL = 500 * time.Millisecond
+	DefaultCacheTTL = time.Second
 	// MaxCacheTTL is the longest CacheOptions.TTL accepted: a revocation whose
 	// announcement is lost is still honoured within it.
 	MaxCacheTTL = 5 * time.Second
@@ -41,7 +41,7 @@ const (
 // CacheOptions configures a Cache. The zero value gives the defaults.
 type CacheOptions struct {
 	// TTL is the longest a verified session is answered from memory, at
-	// most MaxCacheTTL. Default: DefaultCacheTTL (500 ms).
+	// most MaxCacheTTL. Default: DefaultCacheTTL (1 s).
 	TTL time.Duration
 	// MaxEntries bounds the sessions held in memory; past it an arbitrary
 	// entry makes room. Default: DefaultCacheEntries (100,000).
