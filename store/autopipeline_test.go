@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +43,42 @@ func managerWith(t *testing.T, c redis.UniversalClient, opts store.Options) *ses
 	}
 	t.Cleanup(func() { m.Close(context.Background()) })
 	return m
+}
+
+// readCounter is a go-redis hook counting the hot-path reads (HGETs of a
+// user's active sessions) a client sent alone and inside pipelines (the
+// autopipeliner sends its batches as pipelines).
+type readCounter struct{ direct, batched atomic.Int64 }
+
+func (c *readCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *readCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if hotRead(cmd) {
+			c.direct.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (c *readCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if hotRead(cmd) {
+				c.batched.Add(1)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func hotRead(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if cmd.Name() != "hget" || len(args) < 2 {
+		return false
+	}
+	key, _ := args[1].(string)
+	return strings.HasSuffix(key, ":act")
 }
 
 // issued is a session a test signed in, and what authenticating it must give.
@@ -103,7 +141,10 @@ func TestConcurrentReadsGetTheirOwnSession(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		for _, mode := range readModes {
 			t.Run(mode.name, func(t *testing.T) {
-				m := managerWith(t, b.client, mode.opts)
+				c := b.fresh(t)
+				reads := &readCounter{}
+				c.AddHook(reads)
+				m := managerWith(t, c, mode.opts)
 				sessions := signInMany(t, m, 40, 3)
 
 				ctx := context.Background()
@@ -124,6 +165,14 @@ func TestConcurrentReadsGetTheirOwnSession(t *testing.T) {
 				close(errs)
 				for err := range errs {
 					t.Error(err)
+				}
+				direct, batched := reads.direct.Load(), reads.batched.Load()
+				t.Logf("%d reads sent alone, %d in batches", direct, batched)
+				if mode.opts.NoAutoPipeline && batched > 0 {
+					t.Errorf("%d reads were batched with NoAutoPipeline", batched)
+				}
+				if !mode.opts.NoAutoPipeline && batched == 0 {
+					t.Error("no read rode the autopipeliner with 64 concurrent callers")
 				}
 			})
 		}

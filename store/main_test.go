@@ -21,6 +21,8 @@ type backend struct {
 	client redis.UniversalClient
 	// masters runs f against every master (for whole-database checks in tests).
 	masters func(ctx context.Context, f func(ctx context.Context, c *redis.Client) error) error
+	// fresh returns a new client of the deployment, closed when t ends.
+	fresh func(t *testing.T) redis.UniversalClient
 }
 
 func TestMain(m *testing.M) {
@@ -42,6 +44,11 @@ func run(m *testing.M) int {
 		masters: func(ctx context.Context, f func(context.Context, *redis.Client) error) error {
 			return f(ctx, single)
 		},
+		fresh: func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
 	})
 
 	cl, err := redistest.StartCluster(redistest.ClusterOptions{Masters: 3})
@@ -62,6 +69,11 @@ func run(m *testing.M) int {
 				defer mu.Unlock()
 				return f(ctx, c)
 			})
+		},
+		fresh: func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ContextTimeoutEnabled: true, MaxRedirects: 8})
+			t.Cleanup(func() { c.Close() })
+			return c
 		},
 	})
 	return m.Run()

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -64,15 +65,16 @@ type Options struct {
 	Prefix string
 
 	// NoAutoPipeline sends every hot-path read on its own pooled connection.
-	// By default the store sends Peek's read (the one command of
-	// Manager.Authenticate) through go-redis's autopipeliner, which writes
-	// the reads of concurrent requests to Redis together: each request still
-	// waits for exactly one reply of its own, but Redis and the app make a
-	// few system calls per batch instead of per request, which is what bounds
-	// a busy app. Each caller's context still bounds its wait. Scripts
-	// (logins, activity writes, revocations) never ride the autopipeliner.
-	// The client's own AutoPipelineOptions, if set, tune it. A client that
-	// cannot autopipeline (a Ring) reads directly.
+	// By default, once more than a few of the store's reads are in flight,
+	// Peek's read (the one command of Manager.Authenticate) goes through
+	// go-redis's autopipeliner, which writes the reads of concurrent
+	// requests to Redis together: each request still waits for exactly one
+	// reply of its own, but Redis and the app make a few system calls per
+	// batch instead of per request, which is what bounds a busy app. Each
+	// caller's context still bounds its wait. Scripts (logins, activity
+	// writes, revocations) never ride the autopipeliner. The client's own
+	// AutoPipelineOptions, if set, tune it. A client that cannot
+	// autopipeline (a Ring) reads directly.
 	NoAutoPipeline bool
 }
 
@@ -81,7 +83,17 @@ type Redis struct {
 	c    redis.UniversalClient
 	ap   *redis.AutoPipeliner // nil: reads go straight to c
 	keys rediskey.Keys
+
+	reading atomic.Int64 // hot-path reads in flight
 }
+
+// directReads is how many hot-path reads in flight go straight to the
+// client before more ride the autopipeliner. With few callers, separate
+// connections answer sooner than a batch, which waits briefly for the
+// wave it expects (measured: 2 to 4 concurrent callers got 30% to 40%
+// fewer reads a second through the autopipeliner); with many, batching
+// wins (64 callers: 2.8 times as many).
+const directReads = 4
 
 var _ sessionkit.Store = (*Redis)(nil)
 
@@ -111,10 +123,13 @@ func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
 	return r, nil
 }
 
-// hget reads one hash field: through the autopipeliner unless it is off.
-// A redis.Nil error means the field is absent.
+// hget reads one hash field: through the autopipeliner when it is on and
+// more than directReads reads are in flight. A redis.Nil error means the
+// field is absent.
 func (r *Redis) hget(ctx context.Context, key, field string) (string, error) {
-	if r.ap == nil {
+	n := r.reading.Add(1)
+	defer r.reading.Add(-1)
+	if r.ap == nil || n <= directReads {
 		return r.c.HGet(ctx, key, field).Result()
 	}
 	cmd := redis.NewStringCmd(ctx, "hget", key, field)

@@ -1,6 +1,6 @@
 // Command bench is sessionkit's load harness (make bench). It starts its
 // own redis-server, serves one small protected route on loopback behind
-// each of six configurations, loads them in turn with wrk (a second
+// each of seven configurations, loads them in turn with wrk (a second
 // process) over many keep-alive connections for several alternating
 // rounds, and prints requests per second, p50 and p99 latency, each row's
 // ratio to a handler doing one plain Redis GET and to no session layer at
@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&c.pool, "pool", 64, "Redis connection pool size of every row")
 	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance")
 	flag.StringVar(&c.out, "out", "results", "directory for the results")
-	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: scs, scs-write, sessionkit, cached (default: all)")
+	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: get-ap, scs, scs-write, sessionkit, cached (default: all)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
 	flag.Parse()
 

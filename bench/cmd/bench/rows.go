@@ -59,7 +59,7 @@ func (e *env) close() {
 	}
 }
 
-// buildRows makes the six rows, in the order the table shows them.
+// buildRows makes the seven rows, in the order the table shows them.
 func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	users := make([]uuid.UUID, e.sessions)
 	for i := range users {
@@ -88,6 +88,25 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 			reply(w, v)
 		})}
 	rows = append(rows, get)
+
+	// (b') The same GET through go-redis's autopipeliner, the way
+	// sessionkit's store sends its read: not a budget, but the honest
+	// comparison for what batching concurrent reads is worth by itself.
+	apTrips := &redistest.Counter{}
+	ap, err := e.client(apTrips).AsyncAutoPipeline()
+	if err != nil {
+		return nil, err
+	}
+	getAP := &row{key: "get-ap", name: "one Redis GET, autopipelined", trips: apTrips,
+		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cmd := redis.NewStringCmd(r.Context(), "get", "bench:plain")
+			if err := ap.Submit(r.Context(), cmd).WaitContext(r.Context()); err != nil {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			reply(w, cmd.Val())
+		})}
+	rows = append(rows, getAP)
 
 	// (c), (d) scs with its go-redis store, reading the session, then also
 	// writing a last-activity value on every request.
@@ -160,7 +179,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	// The two reference rows get the very same requests as sessionkit's
 	// rows (they ignore the cookie), so every compared row parses the same
 	// bytes.
-	none.cookies, get.cookies = cookies, cookies
+	none.cookies, get.cookies, getAP.cookies = cookies, cookies, cookies
 
 	cachedTrips := &redistest.Counter{}
 	cst, err := store.NewRedis(e.client(cachedTrips), store.Options{Prefix: "bench:sk:"})
