@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -255,4 +256,52 @@ func TestClientWithoutAutoPipeline(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestAnotherSessionsReplyIsRefused stands for a reply handed to the wrong
+// request: session A's field holds session B's value. Authenticating A's
+// token must be refused (its hash is not B's), and B is still served: a
+// misrouted read can refuse a request but never serve another session.
+func TestAnotherSessionsReplyIsRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		prefix := redistest.Prefix(t)
+		st, err := store.NewRedis(b.client, store.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := sessionkit.New(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(context.Background()) })
+		keys, err := rediskey.New(prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		user := uuid.New()
+		var two [2]sessionkit.CreateSessionResult
+		for i := range two {
+			if two[i], err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keyA, memberA := keys.Active(two[0].Session.ID)
+		keyB, memberB := keys.Active(two[1].Session.ID)
+		valueB, err := b.client.HGet(ctx, keyB, memberB).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.client.HSet(ctx, keyA, memberA, valueB).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := m.Authenticate(ctx, two[0].Token, loginIP); err == nil {
+			t.Fatalf("A's token with B's record: served session %s, want a refusal", got.Session.ID)
+		} else if errors.Is(err, sessionkit.ErrUnavailable) || errors.Is(err, sessionkit.ErrInvalid) {
+			t.Fatalf("A's token with B's record: got %v, want a refusal of the session", err)
+		}
+		if err := checkAuth(ctx, m, issued{token: two[1].Token, id: two[1].Session.ID, user: user}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
