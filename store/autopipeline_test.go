@@ -30,20 +30,20 @@ var readModes = []struct {
 }
 
 // managerWith returns a Manager over a store on c with opts and a prefix
-// of the test's own.
-func managerWith(t *testing.T, c redis.UniversalClient, opts store.Options) *sessionkit.Manager {
-	t.Helper()
-	opts.Prefix = redistest.Prefix(t)
+// of the caller's own, and that prefix.
+func managerWith(tb testing.TB, c redis.UniversalClient, opts store.Options) (*sessionkit.Manager, string) {
+	tb.Helper()
+	opts.Prefix = redistest.Prefix(tb)
 	st, err := store.NewRedis(c, opts)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	m, err := sessionkit.New(st)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	return m
+	tb.Cleanup(func() { m.Close(context.Background()) })
+	return m, opts.Prefix
 }
 
 // readCounter is a go-redis hook counting the hot-path reads (HGETs of a
@@ -145,7 +145,7 @@ func TestConcurrentReadsGetTheirOwnSession(t *testing.T) {
 				c := b.fresh(t)
 				reads := &readCounter{}
 				c.AddHook(reads)
-				m := managerWith(t, c, mode.opts)
+				m, _ := managerWith(t, c, mode.opts)
 				sessions := signInMany(t, m, 40, 3)
 
 				ctx := context.Background()
@@ -197,7 +197,7 @@ func TestReadWaitIsBoundedByContext(t *testing.T) {
 			proxy := redistest.NewProxy(t, srv.Addr())
 			c := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true})
 			t.Cleanup(func() { c.Close() })
-			m := managerWith(t, c, mode.opts)
+			m, _ := managerWith(t, c, mode.opts)
 			sessions := signInMany(t, m, 8, 2)
 
 			proxy.SetDelay(delay)
@@ -249,7 +249,7 @@ func TestClientWithoutAutoPipeline(t *testing.T) {
 	if _, err := ring.AsyncAutoPipeline(); err == nil {
 		t.Fatal("a Ring autopipelines: this test needs a client that cannot")
 	}
-	m := managerWith(t, ring, store.Options{})
+	m, _ := managerWith(t, ring, store.Options{})
 	ctx := context.Background()
 	for _, s := range signInMany(t, m, 2, 3) {
 		if err := checkAuth(ctx, m, s); err != nil {
@@ -264,16 +264,7 @@ func TestClientWithoutAutoPipeline(t *testing.T) {
 // misrouted read can refuse a request but never serve another session.
 func TestAnotherSessionsReplyIsRefused(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		prefix := redistest.Prefix(t)
-		st, err := store.NewRedis(b.client, store.Options{Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := sessionkit.New(st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close(context.Background()) })
+		m, prefix := managerWith(t, b.client, store.Options{})
 		keys, err := rediskey.New(prefix)
 		if err != nil {
 			t.Fatal(err)

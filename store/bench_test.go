@@ -90,20 +90,8 @@ func benchLogin(tb testing.TB, m *sessionkit.Manager, user uuid.UUID) sessionkit
 // the autopipeliner writes concurrent reads together. Each runs with the
 // autopipeliner (the default) and without it (NoAutoPipeline).
 func BenchmarkAuthenticate(b *testing.B) {
-	for _, mode := range []struct {
-		name string
-		opts store.Options
-	}{{"autopipeline", store.Options{}}, {"direct", store.Options{NoAutoPipeline: true}}} {
-		mode.opts.Prefix = redistest.Prefix(b) + mode.name + ":"
-		st, err := store.NewRedis(backends[0].client, mode.opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		m, err := sessionkit.New(st)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { m.Close(context.Background()) })
+	for _, mode := range readModes {
+		m, _ := managerWith(b, backends[0].client, mode.opts)
 		tokens := make([]string, 64)
 		for i := range tokens {
 			tokens[i] = benchLogin(b, m, uuid.New()).Token
