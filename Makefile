@@ -137,7 +137,7 @@ fuzz:
 # BENCH_FLAGS passes flags to the harness (go run ./cmd/bench -h lists them).
 # wrk is installed from Debian when missing; redis-server through deps.
 BENCH_FLAGS ?=
-BENCH_GO ?= Authenticate|CreateSession|ListUserSessions|RevokeAll$$|Middleware|Parse$$
+BENCH_GO ?= Authenticate|CreateSession|ListUserSessions|RevokeAll$$|Middleware|Parse$$|EnrichLogin|GeoIPLookup
 
 .PHONY: bench
 bench:
@@ -151,7 +151,7 @@ bench:
 	fi
 	cd bench && $(GO) run ./cmd/bench $(BENCH_FLAGS)
 	@mkdir -p bench/results
-	set -o pipefail; { $(GO) test -run='^$$' -bench='$(BENCH_GO)' ./store/ ./middleware/ ./internal/token/ && \
+	set -o pipefail; { $(GO) test -run='^$$' -bench='$(BENCH_GO)' -benchmem ./store/ ./middleware/ ./internal/token/ ./internal/enrich/ && \
 		$(GO) test -run='^$$' -bench=RevocationPropagation -benchtime=1000x ./store/; } 2>&1 | \
 		grep -v '^[0-9/: ]* \(INFO\|WARN\) ' | tee bench/results/go-bench.txt
 
