@@ -159,7 +159,8 @@ bench:
 # SOAK_USERS users and SOAK_SESSIONS sessions, then concurrent logins,
 # requests, revocations and sign-outs from many goroutines for
 # SOAK_DURATION; afterwards it checks every store invariant against Redis
-# and logs the figures. `go test ./...` runs a short version (500 users,
+# and logs the figures, on one node and on a three-master Cluster.
+# `go test ./...` runs a short version (500 users,
 # 2,500 sessions, 5 s).
 SOAK_USERS ?= 10000
 SOAK_SESSIONS ?= 50000

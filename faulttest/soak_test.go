@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
@@ -61,17 +62,26 @@ var soakLimits = []int{1, 2, 3, 5, 10, sessionkit.Unlimited}
 // directly: every user's index equals their live session keys, every key
 // has a TTL, no user is over their limit, every revoked session is refused
 // with the reason of the operation that revoked it, every other one is
-// served, and created minus revoked (evictions included) equals active.
+// served, and created minus revoked (evictions included) equals active. It
+// runs on its own standalone server and on a three-master Cluster.
 func TestSoak(t *testing.T) {
 	cfg := soakFromEnv(t)
-	srv := redistest.Start(t, redistest.Options{})
+	t.Run("standalone", func(t *testing.T) {
+		soak(t, cfg, redistest.Start(t, redistest.Options{}).Client(t))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		soak(t, cfg, sharedCluster(t).Client(t))
+	})
+}
+
+func soak(t *testing.T, cfg soakConfig, rdb redis.UniversalClient) {
 	users := newUsers(cfg.users)
 	limits := make(map[uuid.UUID]int, len(users))
 	for i, u := range users {
 		limits[u] = soakLimits[i%len(soakLimits)]
 	}
 	limitOf := func(u uuid.UUID) int { return limits[u] }
-	f := newFixture(t, srv.Client(t), sessionkit.WithLimit(func(_ context.Context, u uuid.UUID) (int, error) {
+	f := newFixture(t, rdb, sessionkit.WithLimit(func(_ context.Context, u uuid.UUID) (int, error) {
 		return limitOf(u), nil
 	}))
 	m := newModel()
