@@ -44,10 +44,12 @@ func userKey(tb testing.TB, prefix string, user uuid.UUID) string {
 }
 
 // TestClusterFailover kills the master that holds one user's slot while
-// authentications run across the whole Cluster (3 masters, 3 replicas), and
-// waits for its replica to be promoted. During the failover window a call
-// may fail only with ErrUnavailable, never with a routing error (CROSSSLOT,
-// MOVED, ASK); once the slot is served again no call fails. Writes pause
+// authentications run across the whole Cluster (3 masters, 3 replicas),
+// through the Manager and through the HTTP middleware, and waits for its
+// replica to be promoted. During the failover window a call may fail only
+// with ErrUnavailable (a request only with 503 store_unavailable and no
+// cookie), never with a routing error (CROSSSLOT, MOVED, ASK); once the
+// slot is served again no call fails. Writes pause
 // across the kill itself, since Redis replication is asynchronous and a
 // write acknowledged by a master in its last instant may be lost with it;
 // they resume, and must succeed, after the failover.
@@ -98,6 +100,18 @@ func TestClusterFailover(t *testing.T) {
 		judge("authenticate", p0, err)
 		m.checkAuth(s, before, err)
 	})
+	web := newApp(t, f, appOptions{})
+	stopHTTP := load(2, func(r *rand.Rand) {
+		s := m.pick(r)
+		before, _ := m.stateOf(s)
+		p0 := phase.Load()
+		err := web.authHTTP(s.token)
+		if phase.Load() != p0 {
+			p0 = failing
+		}
+		judge("http", p0, err)
+		m.checkAuth(s, before, err)
+	})
 	stopWrites := load(1, func(r *rand.Rand) {
 		time.Sleep(5 * time.Millisecond)
 		writes.RLock()
@@ -143,6 +157,7 @@ func TestClusterFailover(t *testing.T) {
 	phase.Store(back)
 	time.Sleep(2 * time.Second)
 	stopWrites()
+	stopHTTP()
 	stopAuth()
 
 	m.settle()
@@ -152,6 +167,9 @@ func TestClusterFailover(t *testing.T) {
 	if cnt.get("back/login", "ok") == 0 {
 		t.Errorf("no login succeeded after the failover: %s", &cnt)
 	}
+	if cnt.get("back/http", "ok") == 0 {
+		t.Errorf("no HTTP request succeeded after the failover: %s", &cnt)
+	}
 	verifySessions(t, f, m)
 	compareStore(t, m, checkStore(t, f, nil))
 	t.Logf("killed master %s; failover window %v; operations: %s", killed.Addr(), window.Round(time.Millisecond), &cnt)
@@ -159,8 +177,9 @@ func TestClusterFailover(t *testing.T) {
 
 // TestClusterSlotMigration moves the slot of one user, with its keys, from
 // master to master (as redis-cli --cluster reshard does) while that user's
-// sessions are used, created and revoked. The client follows ASK and MOVED
-// redirects and retries TRYAGAIN, so no call may fail.
+// sessions are used (through the Manager and through the HTTP middleware),
+// created and revoked. The client follows ASK and MOVED redirects and
+// retries TRYAGAIN, so no call may fail.
 func TestClusterSlotMigration(t *testing.T) {
 	cl := sharedCluster(t)
 	f := newFixture(t, cl.Client(t), sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
@@ -186,6 +205,14 @@ func TestClusterSlotMigration(t *testing.T) {
 		before, _ := m.stateOf(s)
 		err := f.auth(s.token)
 		judge("authenticate", err)
+		m.checkAuth(s, before, err)
+	})
+	web := newApp(t, f, appOptions{})
+	stopHTTP := load(2, func(r *rand.Rand) {
+		s := m.pick(r)
+		before, _ := m.stateOf(s)
+		err := web.authHTTP(s.token)
+		judge("http", err)
 		m.checkAuth(s, before, err)
 	})
 	stopWrites := load(1, func(r *rand.Rand) {
@@ -226,7 +253,11 @@ func TestClusterSlotMigration(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	stopWrites()
+	stopHTTP()
 	stopAuth()
+	if cnt.get("http", "ok") == 0 {
+		t.Errorf("no HTTP request succeeded: %s", &cnt)
+	}
 
 	m.settle()
 	if p := m.report(); p != "" {

@@ -202,6 +202,29 @@ func (a *app) keep(e exchange) {
 	}
 }
 
+// authHTTP sends GET /app/data with tok and maps the answer to the error
+// Manager.Authenticate would give, so that HTTP requests can be judged by
+// the same rules: 200 is nil; 503 store_unavailable without a cookie is
+// ErrUnavailable; 401 session_revoked or session_limit_exceeded is
+// ErrRevoked; 401 no_session is ErrNotFound; anything else is an error of
+// its own kind.
+func (a *app) authHTTP(tok string) error {
+	r, err := a.do(http.MethodGet, "/app/data", tok, "", nil)
+	switch {
+	case err != nil:
+		return fmt.Errorf("GET /app/data: %w", err)
+	case r.status == http.StatusOK:
+		return nil
+	case r.status == http.StatusServiceUnavailable && r.reason() == middleware.ReasonStoreUnavailable && len(r.cookies) == 0:
+		return fmt.Errorf("%w: GET /app/data: 503", sessionkit.ErrUnavailable)
+	case r.status == http.StatusUnauthorized && (r.reason() == middleware.ReasonSessionRevoked || r.reason() == middleware.ReasonSessionLimitExceeded):
+		return fmt.Errorf("%w: GET /app/data: 401 %s", sessionkit.ErrRevoked, r.reason())
+	case r.status == http.StatusUnauthorized && r.reason() == middleware.ReasonNoSession:
+		return fmt.Errorf("%w: GET /app/data: 401 no_session", sessionkit.ErrNotFound)
+	}
+	return fmt.Errorf("GET /app/data: unexpected %d %q with %d cookies", r.status, r.reason(), len(r.cookies))
+}
+
 // mustDo is do that fails the test when the request cannot be made.
 func (a *app) mustDo(tb testing.TB, method, path, token, body string, header http.Header) response {
 	tb.Helper()
