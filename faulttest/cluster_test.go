@@ -89,29 +89,24 @@ func TestClusterFailover(t *testing.T) {
 			m.problem("%s (%s): unexpected %v", op, names[p0], err)
 		}
 	}
-	stopAuth := load(3, func(r *rand.Rand) {
-		s := m.pick(r)
-		before, _ := m.stateOf(s)
-		p0 := phase.Load()
-		err := f.auth(s.token)
-		if phase.Load() != p0 {
-			p0 = failing // straddled a phase change: judged as part of the window
+	// Requests with a random known session, through the Manager and
+	// through the HTTP middleware.
+	authLoad := func(op string, auth func(tok string) error) func(r *rand.Rand) {
+		return func(r *rand.Rand) {
+			s := m.pick(r)
+			before, _ := m.stateOf(s)
+			p0 := phase.Load()
+			err := auth(s.token)
+			if phase.Load() != p0 {
+				p0 = failing // straddled a phase change: judged as part of the window
+			}
+			judge(op, p0, err)
+			m.checkAuth(s, before, err)
 		}
-		judge("authenticate", p0, err)
-		m.checkAuth(s, before, err)
-	})
+	}
 	web := newApp(t, f, appOptions{})
-	stopHTTP := load(2, func(r *rand.Rand) {
-		s := m.pick(r)
-		before, _ := m.stateOf(s)
-		p0 := phase.Load()
-		err := web.authHTTP(s.token)
-		if phase.Load() != p0 {
-			p0 = failing
-		}
-		judge("http", p0, err)
-		m.checkAuth(s, before, err)
-	})
+	stopAuth := load(3, authLoad("authenticate", f.auth))
+	stopHTTP := load(2, authLoad("http", web.authHTTP))
 	stopWrites := load(1, func(r *rand.Rand) {
 		time.Sleep(5 * time.Millisecond)
 		writes.RLock()
@@ -200,21 +195,18 @@ func TestClusterSlotMigration(t *testing.T) {
 			m.problem("%s during slot migration: got %v, want no failure", op, err)
 		}
 	}
-	stopAuth := load(3, func(r *rand.Rand) {
-		s := m.pick(r)
-		before, _ := m.stateOf(s)
-		err := f.auth(s.token)
-		judge("authenticate", err)
-		m.checkAuth(s, before, err)
-	})
+	authLoad := func(op string, auth func(tok string) error) func(r *rand.Rand) {
+		return func(r *rand.Rand) {
+			s := m.pick(r)
+			before, _ := m.stateOf(s)
+			err := auth(s.token)
+			judge(op, err)
+			m.checkAuth(s, before, err)
+		}
+	}
 	web := newApp(t, f, appOptions{})
-	stopHTTP := load(2, func(r *rand.Rand) {
-		s := m.pick(r)
-		before, _ := m.stateOf(s)
-		err := web.authHTTP(s.token)
-		judge("http", err)
-		m.checkAuth(s, before, err)
-	})
+	stopAuth := load(3, authLoad("authenticate", f.auth))
+	stopHTTP := load(2, authLoad("http", web.authHTTP))
 	stopWrites := load(1, func(r *rand.Rand) {
 		res, err := f.login(victim)
 		judge("login", err)

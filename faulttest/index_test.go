@@ -123,6 +123,36 @@ func TestIndexKeyDeleted(t *testing.T) {
 	checkTTLs(t, rdb, f.prefix)
 }
 
+// indexLimit is the session limit of the deadline-index tests.
+const indexLimit = 3
+
+// userAtLimit is a user signed in indexLimit times, one second apart on a
+// fake clock, so that the order of evictions is known.
+type userAtLimit struct {
+	rdb      *redis.Client
+	f        *fixture
+	clock    *redistest.Clock
+	id       uuid.UUID
+	keys     rediskey.User
+	sessions []sessionkit.CreateSessionResult
+}
+
+func atLimit(t *testing.T) userAtLimit {
+	t.Helper()
+	u := userAtLimit{rdb: sharedServer(t).Client(t), clock: redistest.NewClock(), id: uuid.New()}
+	u.f = newFixture(t, u.rdb, sessionkit.WithLimit(sessionkit.FixedLimit(indexLimit)), sessionkit.WithClock(u.clock.Now))
+	for range indexLimit {
+		u.sessions = append(u.sessions, u.f.mustLogin(t, u.id))
+		u.clock.Advance(time.Second)
+	}
+	keys, err := rediskey.New(u.f.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.keys = keys.ForUser(u.id)
+	return u
+}
+
 // TestDeadlineIndexDeleted deletes one user's deadline index (the ZSET that
 // orders the active sessions for expiry and evictions). The sessions and
 // their standing live in the hash of active sessions, so they stay valid;
@@ -130,23 +160,10 @@ func TestIndexKeyDeleted(t *testing.T) {
 // still holds: a login past it evicts the oldest session, not one at random
 // and not none.
 func TestDeadlineIndexDeleted(t *testing.T) {
-	rdb := sharedServer(t).Client(t)
-	const limit = 3
-	clock := redistest.NewClock()
-	f := newFixture(t, rdb, sessionkit.WithLimit(sessionkit.FixedLimit(limit)), sessionkit.WithClock(clock.Now))
+	u := atLimit(t)
+	rdb, f, sessions := u.rdb, u.f, u.sessions
 	ctx := context.Background()
-	alice := uuid.New()
-	var sessions []sessionkit.CreateSessionResult
-	for range limit {
-		sessions = append(sessions, f.mustLogin(t, alice))
-		clock.Advance(time.Second) // distinct deadlines: the eviction order is known
-	}
-	keys, err := rediskey.New(f.prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx := keys.ForUser(alice).Index
-	if n, err := rdb.Del(ctx, idx).Result(); err != nil || n != 1 {
+	if n, err := rdb.Del(ctx, u.keys.Index).Result(); err != nil || n != 1 {
 		t.Fatalf("DEL index: got %d, %v; want 1 key deleted", n, err)
 	}
 	for i, s := range sessions {
@@ -154,7 +171,7 @@ func TestDeadlineIndexDeleted(t *testing.T) {
 			t.Errorf("session %d with the index lost: got %v, want served", i, err)
 		}
 	}
-	next := f.mustLogin(t, alice)
+	next := f.mustLogin(t, u.id)
 	if len(next.Evicted) != 1 || next.Evicted[0] != sessions[0].Session.ID {
 		t.Fatalf("login past the limit with the index lost: evicted %v, want the oldest %v", next.Evicted, sessions[0].Session.ID)
 	}
@@ -166,8 +183,8 @@ func TestDeadlineIndexDeleted(t *testing.T) {
 			t.Errorf("session %d after the rebuild: got %v, want served", i+1, err)
 		}
 	}
-	if n, err := rdb.ZCard(ctx, idx).Result(); err != nil || n != limit {
-		t.Errorf("rebuilt index: got %d members, %v; want %d", n, err, limit)
+	if n, err := rdb.ZCard(ctx, u.keys.Index).Result(); err != nil || n != indexLimit {
+		t.Errorf("rebuilt index: got %d members, %v; want %d", n, err, indexLimit)
 	}
 	checkTTLs(t, rdb, f.prefix)
 }
@@ -178,45 +195,32 @@ func TestDeadlineIndexDeleted(t *testing.T) {
 // the next login rebuilds the index from the active sessions instead, and
 // evicts only the oldest.
 func TestDeadlineIndexStrayMember(t *testing.T) {
-	rdb := sharedServer(t).Client(t)
-	const limit = 3
-	clock := redistest.NewClock()
-	f := newFixture(t, rdb, sessionkit.WithLimit(sessionkit.FixedLimit(limit)), sessionkit.WithClock(clock.Now))
+	u := atLimit(t)
+	rdb, f, sessions := u.rdb, u.f, u.sessions
 	ctx := context.Background()
-	alice := uuid.New()
-	var sessions []sessionkit.CreateSessionResult
-	for range limit {
-		sessions = append(sessions, f.mustLogin(t, alice))
-		clock.Advance(time.Second)
-	}
-	keys, err := rediskey.New(f.prefix)
-	if err != nil {
+	stray := redis.Z{Score: float64(u.clock.Now().Add(365 * 24 * time.Hour).UnixMilli()), Member: "00000000000000ff"}
+	if err := rdb.ZAdd(ctx, u.keys.Index, stray).Err(); err != nil {
 		t.Fatal(err)
 	}
-	u := keys.ForUser(alice)
-	stray := redis.Z{Score: float64(clock.Now().Add(365 * 24 * time.Hour).UnixMilli()), Member: "00000000000000ff"}
-	if err := rdb.ZAdd(ctx, u.Index, stray).Err(); err != nil {
-		t.Fatal(err)
-	}
-	next := f.mustLogin(t, alice)
+	next := f.mustLogin(t, u.id)
 	if len(next.Evicted) != 1 || next.Evicted[0] != sessions[0].Session.ID {
 		t.Fatalf("login past the limit with a stray index member: evicted %v, want only the oldest %v", next.Evicted, sessions[0].Session.ID)
 	}
-	indexed, err := rdb.ZRange(ctx, u.Index, 0, -1).Result()
+	indexed, err := rdb.ZRange(ctx, u.keys.Index, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	active, err := rdb.HKeys(ctx, u.Active).Result()
+	active, err := rdb.HKeys(ctx, u.keys.Active).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(indexed)
 	slices.Sort(active)
-	if !slices.Equal(indexed, active) || len(active) != limit {
-		t.Errorf("after the login: index %v, active sessions %v; want the same %d", indexed, active, limit)
+	if !slices.Equal(indexed, active) || len(active) != indexLimit {
+		t.Errorf("after the login: index %v, active sessions %v; want the same %d", indexed, active, indexLimit)
 	}
-	list, err := f.m.ListUserSessions(ctx, alice, sessionkit.ListOptions{})
-	if err != nil || len(list) != limit {
-		t.Errorf("listed: %d sessions, %v; want %d", len(list), err, limit)
+	list, err := f.m.ListUserSessions(ctx, u.id, sessionkit.ListOptions{})
+	if err != nil || len(list) != indexLimit {
+		t.Errorf("listed: %d sessions, %v; want %d", len(list), err, indexLimit)
 	}
 }

@@ -84,7 +84,7 @@ type Redis struct {
 	ap   *redis.AutoPipeliner // nil: reads go straight to c
 	keys rediskey.Keys
 
-	reading atomic.Int64 // hot-path reads in flight
+	reading atomic.Int64 // hot-path reads in flight, counted when ap is set
 }
 
 // directReads is how many hot-path reads in flight go straight to the
@@ -127,9 +127,12 @@ func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
 // more than directReads reads are in flight. A redis.Nil error means the
 // field is absent.
 func (r *Redis) hget(ctx context.Context, key, field string) (string, error) {
+	if r.ap == nil {
+		return r.c.HGet(ctx, key, field).Result()
+	}
 	n := r.reading.Add(1)
 	defer r.reading.Add(-1)
-	if r.ap == nil || n <= directReads {
+	if n <= directReads {
 		return r.c.HGet(ctx, key, field).Result()
 	}
 	cmd := redis.NewStringCmd(ctx, "hget", key, field)
