@@ -237,23 +237,35 @@ func (e *fuzzEnv) checkPool(t *testing.T, ctx context.Context, mayRevoke bool) {
 
 // checkUser checks user's keys directly in Redis: each has a TTL, the index
 // lists exactly the active sessions, and no active session is recorded
-// revoked.
+// revoked. It reads them all in one MULTI/EXEC: Redis (7.0 and later) takes
+// one time snapshot for a transaction, so keys that expire together (a
+// user's last session reaching its deadline) are seen all present or all
+// gone, as the scripts see them.
 func (e *fuzzEnv) checkUser(t *testing.T, ctx context.Context, user uuid.UUID) {
 	t.Helper()
 	u := e.keys.ForUser(user)
-	for _, k := range []string{u.Active, u.Index, u.Retained, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen} {
-		if ttl, err := e.rdb.PTTL(ctx, k).Result(); err != nil || ttl == -1 {
-			t.Fatalf("key %s: PTTL %v, %v; want a TTL or no key", k, ttl, err)
+	keys := []string{u.Active, u.Index, u.Retained, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen}
+	ttls := make([]*redis.DurationCmd, len(keys))
+	var idxCmd, activeCmd, retiredCmd, revokedCmd *redis.StringSliceCmd
+	_, err := e.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			ttls[i] = p.PTTL(ctx, k)
+		}
+		idxCmd = p.ZRange(ctx, u.Index, 0, -1)
+		activeCmd = p.HKeys(ctx, u.Active)
+		retiredCmd = p.HKeys(ctx, u.Retained)
+		revokedCmd = p.HKeys(ctx, u.Revoked)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
+		if ttl := ttls[i].Val(); ttl == -1 {
+			t.Fatalf("key %s: PTTL %v; want a TTL or no key", k, ttl)
 		}
 	}
-	idx, err := e.rdb.ZRange(ctx, u.Index, 0, -1).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	active, err := e.rdb.HKeys(ctx, u.Active).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	idx, active := idxCmd.Val(), activeCmd.Val()
 	slices.Sort(idx)
 	slices.Sort(active)
 	if !slices.Equal(idx, active) {
@@ -265,8 +277,35 @@ func (e *fuzzEnv) checkUser(t *testing.T, ctx context.Context, user uuid.UUID) {
 		if !ok {
 			t.Fatalf("active member %q is not a session id", m)
 		}
-		if e.rdb.HExists(ctx, u.Revoked, m).Val() || e.rdb.HExists(ctx, u.Retained, m).Val() {
+		if slices.Contains(retiredCmd.Val(), m) || slices.Contains(revokedCmd.Val(), m) {
 			t.Fatalf("active session %s is recorded revoked or retired", id)
+		}
+	}
+}
+
+// TestCheckUserAcrossExpiry runs FuzzCommands' consistency check while a
+// user's only session reaches its deadline: the user's keys expire then, and
+// the check must see them all before or all after, never half.
+func TestCheckUserAcrossExpiry(t *testing.T) {
+	e := fuzzSetup(t)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 20 {
+		user := uuid.New()
+		_, err := e.m.CreateSession(ctx, sessionkit.CreateSession{
+			UserID: user, IPAddress: testIP, UserAgent: testUA,
+			ExpiresAt: e.m.Now().Add(20 * time.Millisecond),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(40 * time.Millisecond); time.Now().Before(end); {
+			e.checkUser(t, ctx, user)
+		}
+		if n, err := e.rdb.Exists(ctx, e.keys.ForUser(user).Active).Result(); err != nil || n != 0 {
+			t.Fatalf("the active sessions 40 ms after a 20 ms session: %d keys, %v; want none", n, err)
 		}
 	}
 }
