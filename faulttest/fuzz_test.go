@@ -115,6 +115,8 @@ func FuzzCommands(f *testing.F) {
 	f.Add(uint8(6), uint8(0), true, []byte{}, []byte{}, "", "", int64(0))
 	f.Add(uint8(7), uint8(3), true, []byte{}, []byte{}, "1-0", "", int64(0))
 	f.Add(uint8(1), uint8(0), false, []byte("0123456789abcdef"), []byte("fedcba9876543210"), "x", "", int64(0))
+	// another user's only session, reaching its deadline while the call's checks run
+	f.Add(uint8(0), uint8(0), false, []byte{}, []byte("fedcba9876543210"), testUA, testIP, int64(3))
 
 	f.Fuzz(func(t *testing.T, op, pick uint8, real bool, sid, uid []byte, text, ip string, expiresMs int64) {
 		e := fuzzSetup(t)
