@@ -8,28 +8,33 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/token"
 )
 
-// peekStore is a Peeker holding one session; every other Store method
-// panics (nil embedded interface), so a test fails if Authenticate writes.
+// peekStore holds one session for Peek; every other Store method panics
+// (nil embedded interface), so a test fails if Authenticate writes.
 type peekStore struct {
 	Store
-	pk Peeked
+	s  Session
+	pk backend.Peeked
 }
 
-func (p *peekStore) Peek(_ context.Context, id uuid.UUID) (Peeked, error) {
-	if id != p.pk.Session.ID {
-		return Peeked{}, ErrNotFound
+func (p *peekStore) Attach(backend.Env) {}
+
+func (p *peekStore) Peek(_ context.Context, id uuid.UUID) (Session, backend.Peeked, error) {
+	if id != p.s.ID {
+		return Session{}, backend.Peeked{}, ErrNotFound
 	}
-	return p.pk, nil
+	return p.s, p.pk, nil
 }
 
-// TestAuthenticateAllocs checks that the throttled request, which
-// Authenticate answers from one Peek, allocates nothing of its own.
-func TestAuthenticateAllocs(t *testing.T) {
-	id, err := rediskey.NewSessionID(uuid.New())
+// newPeekStore returns a peekStore holding one active session, last
+// used from ip at now, and the session's token.
+func newPeekStore(t *testing.T, now time.Time, ip netip.Addr) (*peekStore, string) {
+	t.Helper()
+	id, err := sessionid.New(uuid.New())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,15 +42,22 @@ func TestAuthenticateAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.UnixMilli(time.Now().UnixMilli()).UTC()
-	ip := netip.MustParseAddr("203.0.113.7")
-	st := &peekStore{pk: Peeked{
-		Session: Session{
+	return &peekStore{
+		s: Session{
 			ID: id, UserID: uuid.New(), UserAgent: "ua", IPAddress: ip, LastIPAddress: ip,
 			CreatedAt: now, LastActivityAt: now, ExpiresAt: now.Add(time.Hour),
 		},
-		TokenHash: hash, Indexed: true,
-	}}
+		pk: backend.Peeked{TokenHash: hash, Indexed: true},
+	}, tok
+}
+
+// TestAuthenticateAllocs checks that the throttled request, which
+// Authenticate answers from one Peek, allocates nothing of its own.
+func TestAuthenticateAllocs(t *testing.T) {
+	now := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	ip := netip.MustParseAddr("203.0.113.7")
+	st, tok := newPeekStore(t, now, ip)
+	id := st.s.ID
 	m, err := New(st, WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)

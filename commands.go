@@ -77,6 +77,11 @@ type UpdateSessionActivityResult struct {
 	PreviousIP      string
 	CountryChanged  bool
 	PreviousCountry string
+
+	// verifiedBy and verified mark a result of Authenticate: the Manager
+	// that checked the token, and the session it found (see NewContext).
+	verifiedBy *Manager
+	verified   uuid.UUID
 }
 
 // RecordProviderAccess records that a session reached an external provider

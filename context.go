@@ -9,7 +9,7 @@ import (
 
 type ctxKey struct{}
 
-// sessionCtx is the context NewContext returns: the parent with the session
+// sessionCtx is the context newContext returns: the parent with the session
 // and its Manager, in one allocation rather than a context.WithValue and
 // the value it points to. It embeds the parent, so Deadline, Done and Err
 // are the parent's, and Value delegates every key but ctxKey to it; that
@@ -39,13 +39,32 @@ func (c *sessionCtx) String() string {
 	return name + ".WithValue(sessionkit.Session)"
 }
 
-// NewContext returns ctx carrying the authenticated session s and the
-// Manager that checked it. The middleware calls it; apps rarely need to.
-func NewContext(ctx context.Context, m *Manager, s Session) context.Context {
+// newContext returns ctx carrying the session s and the Manager that
+// authenticated it, in one allocation.
+func newContext(ctx context.Context, m *Manager, s Session) context.Context {
 	if ctx == nil {
 		panic("cannot create context from nil parent") // as context.WithValue does
 	}
 	return &sessionCtx{Context: ctx, m: m, s: s}
+}
+
+// NewContext returns parent carrying the session res holds, for
+// FromContext and what reads it (RecordProvider, the middleware's check
+// for a request already authenticated). res must come from this Manager's
+// Authenticate, unchanged: any other result (built by hand, from
+// UpdateSessionActivity, from another Manager, or with its Session
+// replaced) is refused with an error wrapping ErrInvalid, so that no code
+// can put a session it did not authenticate into a request's context. The
+// middleware calls it; an app that authenticates another transport itself
+// (a WebSocket upgrade, a gRPC stream) can too.
+func (m *Manager) NewContext(parent context.Context, res UpdateSessionActivityResult) (context.Context, error) {
+	if parent == nil {
+		return nil, invalid("parent", "must not be nil")
+	}
+	if res.verifiedBy != m || res.verified != res.Session.ID {
+		return nil, invalid("UpdateSessionActivityResult", "did not come from this Manager's Authenticate")
+	}
+	return newContext(parent, m, res.Session), nil
 }
 
 // fromContext returns the innermost session context in ctx's chain.

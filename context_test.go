@@ -2,22 +2,26 @@ package sessionkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 )
 
 type otherKey struct{}
 
-func TestNewContext(t *testing.T) {
+func TestSessionContext(t *testing.T) {
 	m := &Manager{}
 	s := Session{ID: uuid.New(), UserAgent: "secret-ish user agent"}
 	parent := context.WithValue(context.Background(), otherKey{}, "parent value")
-	ctx := NewContext(parent, m, s)
+	ctx := newContext(parent, m, s)
 
 	got, ok := FromContext(ctx)
 	if !ok || got.ID != s.ID || got.UserAgent != s.UserAgent {
@@ -36,10 +40,10 @@ func TestNewContext(t *testing.T) {
 		t.Fatalf("FromContext through WithValue: got %v, %v", got.ID, ok)
 	}
 	s2 := Session{ID: uuid.New()}
-	if got, _ := FromContext(NewContext(wrapped, nil, s2)); got.ID != s2.ID {
+	if got, _ := FromContext(newContext(wrapped, nil, s2)); got.ID != s2.ID {
 		t.Fatalf("the innermost session: got %v, want %v", got.ID, s2.ID)
 	}
-	if _, ok := ManagerFromContext(NewContext(wrapped, nil, s2)); ok {
+	if _, ok := ManagerFromContext(newContext(wrapped, nil, s2)); ok {
 		t.Fatal("ManagerFromContext: ok with a nil Manager")
 	}
 
@@ -65,6 +69,54 @@ func TestNewContext(t *testing.T) {
 	}
 }
 
+// TestNewContextOnlyFromAuthenticate checks that Manager.NewContext takes
+// only what its own Authenticate verified.
+func TestNewContextOnlyFromAuthenticate(t *testing.T) {
+	now := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	st, tok := newPeekStore(t, now, netip.Addr{})
+	id := st.s.ID
+	m, err := New(st, WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := New(st, WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	res, err := m.Authenticate(ctx, tok, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, err := m.NewContext(ctx, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := FromContext(sctx); !ok || got.ID != id {
+		t.Fatalf("FromContext: got %v, %v; want %v", got.ID, ok, id)
+	}
+	if got, ok := ManagerFromContext(sctx); !ok || got != m {
+		t.Fatalf("ManagerFromContext: got %p, %v; want %p", got, ok, m)
+	}
+	forged := res
+	forged.Session.ID, _ = sessionid.New(uuid.New())
+	refused := map[string]struct {
+		m   *Manager
+		ctx context.Context
+		res UpdateSessionActivityResult
+	}{
+		"built by hand":            {m, ctx, UpdateSessionActivityResult{Session: res.Session}},
+		"another Manager's":        {other, ctx, res},
+		"with its session swapped": {m, ctx, forged},
+		"a nil parent":             {m, nil, res},
+	}
+	for name, c := range refused {
+		if got, err := c.m.NewContext(c.ctx, c.res); !errors.Is(err, ErrInvalid) || got != nil {
+			t.Errorf("%s: got %v, %v; want ErrInvalid", name, got, err)
+		}
+	}
+}
+
 func TestNewContextNilParent(t *testing.T) {
 	defer func() {
 		if recover() == nil {
@@ -72,7 +124,7 @@ func TestNewContextNilParent(t *testing.T) {
 		}
 	}()
 	//lint:ignore SA1012 the nil parent is what is tested
-	NewContext(nil, nil, Session{})
+	newContext(nil, nil, Session{})
 }
 
 // TestNewContextCancellation checks that the parent's deadline and
@@ -82,7 +134,7 @@ func TestNewContextNilParent(t *testing.T) {
 func TestNewContextCancellation(t *testing.T) {
 	deadline := time.Now().Add(time.Hour)
 	parent, cancel := context.WithDeadline(context.Background(), deadline)
-	ctx := NewContext(parent, nil, Session{})
+	ctx := newContext(parent, nil, Session{})
 	if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) {
 		t.Fatalf("Deadline: got %v, %v", d, ok)
 	}

@@ -5,9 +5,12 @@
 // out everywhere else, records which providers each session touched, and
 // notices when a session's address changes.
 //
-// The package holds the types and the Manager; storage is a Store
-// implementation (package store, on Redis), the HTTP layer is in packages
-// middleware and handlers.
+// The package holds the types and the Manager. Storage is package store,
+// on Redis (one node, Sentinel or Cluster): an app builds a store.Redis (or
+// a store.Cache over one) and hands it to New. The HTTP layer is in
+// packages middleware (authenticate each request) and handlers (the
+// mountable /sessions routes). One logger, WithLogger, reaches everything
+// they log.
 //
 // # Commands
 //
@@ -26,7 +29,14 @@
 // # Errors
 //
 // Every error wraps one of the sentinels: ErrInvalid (names the bad field;
-// nothing is written), ErrNotFound, ErrRevoked (see RevokedError for the
-// reason), ErrExpired, ErrIdle and ErrUnavailable (the store failed; fail
-// closed).
+// nothing is written), ErrNotFound (an unknown session, another user's, a
+// wrong secret, or an id no session can have: one answer from every
+// command), ErrRevoked (see RevokedError for the reason), ErrExpired,
+// ErrIdle and ErrUnavailable (the store failed; fail closed).
+//
+// # Request contexts
+//
+// FromContext returns the session the middleware authenticated. Only a
+// session a Manager verified gets into a context: Manager.NewContext takes
+// a result of the same Manager's Authenticate and nothing else.
 package sessionkit

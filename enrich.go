@@ -18,6 +18,10 @@ type Enricher interface {
 	Device(ua string) Device
 	// Locate returns where ip is; the zero Location when unknown.
 	Locate(ctx context.Context, ip netip.Addr) Location
+	// Locates reports whether Locate can ever find an address. When it is
+	// false the Manager skips locating, and an address change costs no
+	// second round trip.
+	Locates() bool
 }
 
 // EnricherOptions configures NewEnricher.
@@ -31,8 +35,6 @@ type EnricherOptions struct {
 	// LookupTimeout is the time budget of one GeoIP lookup; a slower lookup
 	// gives no location. It must not be negative. Default: 50 ms.
 	LookupTimeout time.Duration
-	// Logger receives reload and lookup failures, each once. Default: slog.Default().
-	Logger *slog.Logger
 }
 
 // DefaultEnricher is the built-in Enricher: github.com/mssola/useragent for
@@ -49,7 +51,7 @@ func NewEnricher(opts EnricherOptions) (*DefaultEnricher, error) {
 		return e, nil
 	}
 	g, err := enrich.OpenGeoIP(opts.GeoIPPath, enrich.GeoIPOptions{
-		Logger: opts.Logger, ReloadInterval: opts.ReloadInterval, LookupTimeout: opts.LookupTimeout,
+		ReloadInterval: opts.ReloadInterval, LookupTimeout: opts.LookupTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: GeoIPPath: %v", ErrInvalid, err)
@@ -69,6 +71,10 @@ func (e *DefaultEnricher) Locate(ctx context.Context, ip netip.Addr) Location {
 	return Location(e.geo.Lookup(ctx, ip))
 }
 
+// attach sends the database's reload and lookup failures (each logged
+// once) to the Manager's logger; before, they go to slog.Default().
+func (e *DefaultEnricher) attach(log *slog.Logger) { e.geo.SetLogger(log) }
+
 // Locates reports whether the enricher has a GeoIP database.
 func (e *DefaultEnricher) Locates() bool { return e.geo != nil }
 
@@ -86,10 +92,6 @@ type uaOnly struct{}
 func (uaOnly) Device(ua string) Device                     { return Device(enrich.ParseUserAgent(ua)) }
 func (uaOnly) Locate(context.Context, netip.Addr) Location { return Location{} }
 func (uaOnly) Locates() bool                               { return false }
-
-// SanitizeUserAgent bounds a User-Agent to 512 bytes of valid UTF-8 without
-// control characters, as stored.
-func SanitizeUserAgent(ua string) string { return enrich.SanitizeUserAgent(ua) }
 
 // logEnrichOnce logs each kind of enrichment failure once per Manager.
 func (m *Manager) logEnrichOnce(reason string, args ...any) {

@@ -14,7 +14,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/enrich"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/token"
 )
 
@@ -27,6 +29,7 @@ type Manager struct {
 	enricher Enricher
 	locates  bool
 	events   *dispatcher
+	policy   backend.Policy // what the store applies; see call
 
 	enrichFailures sync.Map // reason → struct{}
 }
@@ -53,13 +56,21 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	if m.enricher == nil {
 		m.enricher = uaOnly{}
 	}
-	m.locates = true
-	if l, ok := m.enricher.(interface{ Locates() bool }); ok {
-		m.locates = l.Locates()
-	}
+	m.locates = m.enricher.Locates()
 	m.events = newDispatcher(cfg.hooks, cfg.hookQueue, m.log)
+	m.policy = backend.Policy{
+		Retention: cfg.retention, Throttle: cfg.throttle, SeenWindow: cfg.seenWindow, LimitTTL: cfg.limitTTL,
+		StreamMax: cfg.streamMax, MaxProviders: cfg.maxProviders, ActivityEvents: cfg.activityEvents,
+	}
+	store.Attach(backend.Env{Logger: m.log})
+	if d, ok := m.enricher.(*DefaultEnricher); ok {
+		d.attach(m.log)
+	}
 	return m, nil
 }
+
+// call is what every store command carries: now and the policy.
+func (m *Manager) call() backend.Call { return backend.Call{Now: m.now(), Policy: &m.policy} }
 
 // Close waits, up to ctx's deadline, for queued events to reach the hooks.
 func (m *Manager) Close(ctx context.Context) error { return m.events.close(ctx) }
@@ -103,11 +114,11 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 	if !validLimit(limit) {
 		return CreateSessionResult{}, invalid("Limit", fmt.Sprintf("%d is neither positive nor Unlimited", limit))
 	}
-	ua := SanitizeUserAgent(cmd.UserAgent)
+	ua := enrich.SanitizeUserAgent(cmd.UserAgent) // 512 bytes of valid UTF-8 at most, no control characters
 	device, loc := m.enrich(ctx, ua, ip)
 
 	for attempt := 0; ; attempt++ {
-		id, err := rediskey.NewSessionID(cmd.UserID)
+		id, err := sessionid.New(cmd.UserID)
 		if err != nil {
 			return CreateSessionResult{}, fmt.Errorf("sessionkit: session id: %w", err)
 		}
@@ -121,17 +132,14 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 			CreatedAt: now, LastActivityAt: now, ExpiresAt: expires,
 			IdleTimeout: m.cfg.idleTimeout, RefreshTokenID: cmd.RefreshTokenID,
 		}
-		out, err := m.store.Create(ctx, CreateRequest{
-			Session: s, TokenHash: hash, Limit: limit, LimitTTL: m.cfg.limitTTL, Retention: m.cfg.retention,
-			StreamMax: m.cfg.streamMax, SeenWindow: m.cfg.seenWindow, Now: now,
-		})
-		if errors.Is(err, ErrDuplicateID) && attempt < 3 {
+		out, events, err := m.store.Create(ctx, backend.Call{Now: now, Policy: &m.policy}, s, hash, limit)
+		if errors.Is(err, backend.ErrDuplicateID) && attempt < 3 {
 			continue // 62 random bits collided with a live session of this user
 		}
 		if err != nil {
 			return CreateSessionResult{}, err
 		}
-		m.events.emit(ctx, out.Events)
+		m.events.emit(ctx, events)
 		return CreateSessionResult{
 			Session: s, Token: tok, Evicted: out.Evicted,
 			NewDevice: out.NewDevice, NewCountry: out.NewCountry,
@@ -139,14 +147,10 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 	}
 }
 
-// ErrDuplicateID is returned by a Store whose Create finds the new session
-// id already in use; the Manager retries with a fresh id.
-var ErrDuplicateID = errors.New("sessionkit: session id already in use")
-
 // RevokeSession soft-revokes one of the user's sessions. Unknown, foreign
 // and already revoked or expired sessions all give ErrNotFound.
 func (m *Manager) RevokeSession(ctx context.Context, cmd RevokeSession) (RevokeSessionResult, error) {
-	if err := checkSessionID("SessionID", cmd.SessionID); err != nil {
+	if err := checkSessionID(cmd.SessionID); err != nil {
 		return RevokeSessionResult{}, err
 	}
 	if err := checkUser("UserID", cmd.UserID); err != nil {
@@ -155,16 +159,13 @@ func (m *Manager) RevokeSession(ctx context.Context, cmd RevokeSession) (RevokeS
 	if err := checkText("Reason", cmd.Reason, maxReasonLen); err != nil {
 		return RevokeSessionResult{}, err
 	}
-	now := m.now()
-	out, err := m.store.Revoke(ctx, RevokeRequest{
-		SessionID: cmd.SessionID, UserID: cmd.UserID, Reason: cmd.Reason,
-		Retention: m.cfg.retention, StreamMax: m.cfg.streamMax, Now: now,
-	})
+	c := m.call()
+	events, err := m.store.Revoke(ctx, c, cmd.SessionID, cmd.UserID, cmd.Reason)
 	if err != nil {
 		return RevokeSessionResult{}, err
 	}
-	m.events.emit(ctx, out.Events)
-	return RevokeSessionResult{RevokedAt: now}, nil
+	m.events.emit(ctx, events)
+	return RevokeSessionResult{RevokedAt: c.Now}, nil
 }
 
 // RevokeAllUserSessions soft-revokes every active session of the user but
@@ -177,19 +178,20 @@ func (m *Manager) RevokeAllUserSessions(ctx context.Context, cmd RevokeAllUserSe
 		return RevokeAllUserSessionsResult{}, err
 	}
 	if cmd.ExceptSessionID != uuid.Nil {
-		if err := checkSessionID("ExceptSessionID", cmd.ExceptSessionID); err != nil {
+		if err := checkSessionID(cmd.ExceptSessionID); err != nil {
 			return RevokeAllUserSessionsResult{}, err
 		}
 	}
-	out, err := m.store.RevokeAll(ctx, RevokeAllRequest{
-		UserID: cmd.UserID, Except: cmd.ExceptSessionID, Reason: cmd.Reason, Retention: m.cfg.retention,
-		StreamMax: m.cfg.streamMax, Now: m.now(),
-	})
+	events, err := m.store.RevokeAll(ctx, m.call(), cmd.UserID, cmd.ExceptSessionID, cmd.Reason)
 	if err != nil {
 		return RevokeAllUserSessionsResult{}, err
 	}
-	m.events.emit(ctx, out.Events)
-	return RevokeAllUserSessionsResult{Revoked: len(out.Revoked), SessionIDs: out.Revoked}, nil
+	m.events.emit(ctx, events)
+	res := RevokeAllUserSessionsResult{Revoked: len(events)}
+	for _, e := range events {
+		res.SessionIDs = append(res.SessionIDs, e.SessionID)
+	}
+	return res, nil
 }
 
 // UpdateSessionActivity records use of an active session. It writes only
@@ -197,7 +199,7 @@ func (m *Manager) RevokeAllUserSessions(ctx context.Context, cmd RevokeAllUserSe
 // changed; an address change is counted and recorded as an event, and never
 // revokes the session by itself.
 func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionActivity) (UpdateSessionActivityResult, error) {
-	if err := checkSessionID("SessionID", cmd.SessionID); err != nil {
+	if err := checkSessionID(cmd.SessionID); err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
 	ip, err := parseIP("IPAddress", cmd.IPAddress, true)
@@ -208,32 +210,27 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 }
 
 // Authenticate is the middleware's hot path: it checks the token, finds the
-// session active, and records activity from ip. With a store that is a
-// Peeker (store.Redis), a request within the activity throttle from the
-// known address costs one read-only round trip (GET and ZSCORE, pipelined);
-// the request that finds the throttle elapsed or the address changed makes
-// a second, the activity script, which checks everything again atomically
+// session active, and records activity from ip. A request within the
+// activity throttle from the known address costs one read-only round trip
+// (an HGET of the session, or none when a store.Cache holds it); the
+// request that finds the throttle elapsed or the address changed makes a
+// second, the activity script, which checks everything again atomically
 // before it writes. Any malformed token is ErrNotFound without a store call.
 func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {
 	id, hash, err := token.Parse(tok)
-	if err != nil || !rediskey.IsSessionID(id) {
+	if err != nil || !sessionid.Valid(id) {
 		return UpdateSessionActivityResult{}, ErrNotFound
 	}
-	p, ok := m.store.(Peeker)
-	if !ok {
-		// A copy, so that only this path moves the hash to the heap.
-		h := [32]byte(hash)
-		return m.touch(ctx, id, &h, ip)
-	}
-	pk, err := p.Peek(ctx, id)
-	if err != nil {
+	var res UpdateSessionActivityResult
+	s := &res.Session // filled in place: a Session is large
+	var pk backend.Peeked
+	if *s, pk, err = m.store.Peek(ctx, id); err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
 	if subtle.ConstantTimeCompare(pk.TokenHash[:], hash[:]) != 1 {
 		return UpdateSessionActivityResult{}, ErrNotFound
 	}
 	now := m.now()
-	s := &pk.Session
 	if !pk.Indexed && s.RevokedAt.IsZero() && s.StateAt(now) == StateActive {
 		// Not in the index and no record of why: the index was lost. Fail closed.
 		return UpdateSessionActivityResult{}, &RevokedError{}
@@ -243,92 +240,93 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 	}
 	changed := ip.IsValid() && ip != s.LastIPAddress
 	if !changed && now.Sub(s.LastActivityAt) < m.cfg.throttle {
-		return UpdateSessionActivityResult{Session: *s}, nil
+		res.verifiedBy, res.verified = m, id
+		return res, nil
 	}
 	// The write is due: the script checks everything again, atomically.
-	return m.touch(ctx, id, nil, ip)
+	res, err = m.touch(ctx, id, nil, ip)
+	if err == nil {
+		res.verifiedBy, res.verified = m, id
+	}
+	return res, err
 }
 
 func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip netip.Addr) (UpdateSessionActivityResult, error) {
-	req := TouchRequest{
-		SessionID: id, TokenHash: hash, IP: ip, Locate: m.locates && ip.IsValid(),
-		Throttle: m.cfg.throttle, Retention: m.cfg.retention,
-		ActivityEvent: m.cfg.activityEvents, StreamMax: m.cfg.streamMax, Now: m.now(),
-	}
-	out, err := m.store.Touch(ctx, req)
+	c := m.call()
+	use := backend.Use{SessionID: id, TokenHash: hash, IP: ip, Locate: m.locates && ip.IsValid()}
+	s, out, events, err := m.store.Touch(ctx, c, use, nil)
 	if err == nil && out.NeedLocation {
 		// An address GeoIP does not know keeps the last known location.
-		if loc := m.locate(ctx, ip); loc != (Location{}) {
-			req.Location = &loc
+		var loc *Location
+		if l := m.locate(ctx, ip); l != (Location{}) {
+			loc = &l
 		}
-		req.Locate = false
-		out, err = m.store.Touch(ctx, req)
+		use.Locate = false
+		s, out, events, err = m.store.Touch(ctx, c, use, loc)
 	}
 	if err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
-	m.events.emit(ctx, out.Events)
+	m.events.emit(ctx, events)
 	r := UpdateSessionActivityResult{
-		Session: out.Session, Written: out.Written, IPChanged: out.IPChanged,
+		Session: s, Written: out.Written, IPChanged: out.IPChanged,
 		PreviousCountry: out.PreviousCountry,
 	}
 	if out.IPChanged {
 		r.PreviousIP = out.PreviousIP.String()
-		r.CountryChanged = out.PreviousCountry != out.Session.Location.CountryCode &&
-			out.PreviousCountry != "" && out.Session.Location.CountryCode != ""
+		r.CountryChanged = out.PreviousCountry != s.Location.CountryCode &&
+			out.PreviousCountry != "" && s.Location.CountryCode != ""
 	}
 	return r, nil
 }
 
 // RecordProviderAccess remembers that an active session reached a provider.
 func (m *Manager) RecordProviderAccess(ctx context.Context, cmd RecordProviderAccess) (RecordProviderAccessResult, error) {
-	if err := checkSessionID("SessionID", cmd.SessionID); err != nil {
+	if err := checkSessionID(cmd.SessionID); err != nil {
 		return RecordProviderAccessResult{}, err
 	}
 	if err := checkProvider("ProviderName", cmd.ProviderName); err != nil {
 		return RecordProviderAccessResult{}, err
 	}
-	now := m.now()
-	out, err := m.store.RecordProvider(ctx, ProviderRequest{
-		SessionID: cmd.SessionID, Provider: cmd.ProviderName, MaxProviders: m.cfg.maxProviders,
-		Throttle: m.cfg.throttle, Retention: m.cfg.retention, StreamMax: m.cfg.streamMax, Now: now,
-	})
+	c := m.call()
+	out, events, err := m.store.RecordProvider(ctx, c, cmd.SessionID, cmd.ProviderName)
 	if err != nil {
 		return RecordProviderAccessResult{}, err
 	}
-	m.events.emit(ctx, out.Events)
-	return RecordProviderAccessResult{Written: out.Written, First: out.First, At: now}, nil
+	m.events.emit(ctx, events)
+	return RecordProviderAccessResult{Written: out.Written, First: out.First, At: c.Now}, nil
 }
 
 // LinkRefreshTokenToSession attaches a refresh token id to an active session.
 func (m *Manager) LinkRefreshTokenToSession(ctx context.Context, cmd LinkRefreshTokenToSession) (LinkRefreshTokenToSessionResult, error) {
-	if err := checkSessionID("SessionID", cmd.SessionID); err != nil {
+	if err := checkSessionID(cmd.SessionID); err != nil {
 		return LinkRefreshTokenToSessionResult{}, err
 	}
 	if err := checkText("RefreshTokenID", cmd.RefreshTokenID, maxRefreshLen); err != nil {
 		return LinkRefreshTokenToSessionResult{}, err
 	}
-	out, err := m.store.LinkRefreshToken(ctx, LinkRequest{
-		SessionID: cmd.SessionID, RefreshTokenID: cmd.RefreshTokenID, Retention: m.cfg.retention,
-		StreamMax: m.cfg.streamMax, Now: m.now(),
-	})
+	events, err := m.store.LinkRefreshToken(ctx, m.call(), cmd.SessionID, cmd.RefreshTokenID)
 	if err != nil {
 		return LinkRefreshTokenToSessionResult{}, err
 	}
-	m.events.emit(ctx, out.Events)
+	m.events.emit(ctx, events)
 	return LinkRefreshTokenToSessionResult{}, nil
 }
 
-// Session returns a session in any state while it is retained.
+// Session returns a session in any state while it is retained; an unknown
+// id, like an id no session can have, is ErrNotFound.
 func (m *Manager) Session(ctx context.Context, id uuid.UUID) (Session, error) {
-	if !rediskey.IsSessionID(id) {
-		return Session{}, ErrNotFound
+	if err := checkSessionID(id); err != nil {
+		return Session{}, err
 	}
 	return m.store.Get(ctx, id, m.now())
 }
 
 // UserSession returns one of userID's sessions; a session of another user is ErrNotFound.
 func (m *Manager) UserSession(ctx context.Context, userID, id uuid.UUID) (Session, error) {
+	if err := checkUser("UserID", userID); err != nil {
+		return Session{}, err
+	}
 	s, err := m.Session(ctx, id)
 	if err != nil {
 		return Session{}, err

@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit/internal/clientip"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 )
 
 const (
@@ -23,9 +23,12 @@ func checkUser(field string, id uuid.UUID) error {
 	return nil
 }
 
-func checkSessionID(field string, id uuid.UUID) error {
-	if !rediskey.IsSessionID(id) {
-		return invalid(field, "is not a session id")
+// checkSessionID refuses an id no session can have with ErrNotFound, the
+// answer for an unknown or foreign session: one answer for every command
+// and query, so that no caller checks id formats itself.
+func checkSessionID(id uuid.UUID) error {
+	if !sessionid.Valid(id) {
+		return ErrNotFound
 	}
 	return nil
 }

@@ -32,8 +32,8 @@ type app struct {
 	redis    *redisConn
 	enricher *sessionkit.DefaultEnricher
 	m        *sessionkit.Manager
-	// auth authenticates the example's own routes; its refusals of a page
-	// request redirect to /login with the reason.
+	// auth authenticates the example's own routes and the /sessions API;
+	// its refusals of a page request redirect to /login with the reason.
 	auth    *middleware.Authenticator
 	users   *users
 	pages   *template.Template
@@ -72,7 +72,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	// The default enricher: device from the User-Agent, location from
 	// GEOIP_DB when set (a file that cannot be opened fails here, at start-up).
-	if a.enricher, err = sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: cfg.GeoIPPath, LookupTimeout: cfg.enrichBudget, Logger: log}); err != nil {
+	if a.enricher, err = sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: cfg.GeoIPPath, LookupTimeout: cfg.enrichBudget}); err != nil {
 		return nil, fmt.Errorf("GEOIP_DB: %w", err)
 	}
 	opts := []sessionkit.Option{
@@ -88,7 +88,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
-	a.auth, err = middleware.NewAuthenticator(a.m, a.middlewareOptions(a.pageError))
+	// One Authenticator for the pages and the /sessions API: one cookie,
+	// one client-IP setting, and the Manager's logger for both.
+	a.auth, err = middleware.NewAuthenticator(a.m, middleware.Options{
+		TrustedProxies:     cfg.TrustedProxies,
+		InsecureDevCookies: cfg.InsecureCookies,
+		ErrorWriter:        a.pageError,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -98,29 +104,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	return a, nil
 }
 
-// middlewareOptions are the session middleware's options, the same for the
-// pages and the /sessions API but for how refusals are written.
-func (a *app) middlewareOptions(errs middleware.ErrorWriter) middleware.Options {
-	return middleware.Options{
-		TrustedProxies:     a.cfg.TrustedProxies,
-		InsecureDevCookies: a.cfg.InsecureCookies,
-		ErrorWriter:        errs,
-		Logger:             a.log,
-	}
-}
-
 // routes is the example's whole URL space.
 func (a *app) routes() (http.Handler, error) {
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		return nil, err
 	}
-	// The JSON API of the HTTP contract, with the same cookie and client-IP
-	// settings as the pages, and problem JSON errors.
-	api, err := handlers.New(a.m, handlers.Options{
-		Login:   a.apiLogin,
-		Session: a.middlewareOptions(nil),
-	})
+	// The JSON API of the HTTP contract, on the pages' Authenticator; its
+	// errors stay problem JSON (see pageError).
+	api, err := handlers.New(a.auth, handlers.Options{Login: a.apiLogin})
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +138,7 @@ func (a *app) routes() (http.Handler, error) {
 	// Provider access is recorded before the handler runs; a browser that
 	// navigates here gets a page, an API client JSON.
 	mux.Handle("GET /providers/{name}/accounts", page(
-		middleware.RecordProviderFromPath("name", middleware.ProviderOptions{ErrorWriter: a.pageError, Logger: a.log})(
+		middleware.RecordProviderFromPath("name", middleware.ProviderOptions{ErrorWriter: a.pageError})(
 			http.HandlerFunc(a.providerAccounts)).ServeHTTP))
 	return securityHeaders(mux), nil
 }

@@ -214,9 +214,9 @@ func (a *app) providerAccounts(w http.ResponseWriter, r *http.Request) {
 // pageError is the error writer of the example's routes. A browser whose
 // session was refused is sent to the login page, which says why; other
 // failures get a small error page. API clients (no text/html in Accept)
-// get the usual problem JSON.
+// and every request to the /sessions API get the usual problem JSON.
 func (a *app) pageError(w http.ResponseWriter, r *http.Request, p middleware.Problem) {
-	if !wantsHTML(r) {
+	if !wantsHTML(r) || isAPI(r) {
 		middleware.WriteProblem(w, r, p)
 		return
 	}
@@ -248,6 +248,12 @@ func wantsHTML(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// isAPI reports whether r is for the /sessions API, whose errors are
+// problem JSON for every client, as its contract says.
+func isAPI(r *http.Request) bool {
+	return r.URL.Path == "/sessions" || strings.HasPrefix(r.URL.Path, "/sessions/")
 }
 
 // render executes a page template into a buffer first, so a template error

@@ -112,18 +112,18 @@ func Example_quickStart() {
 	// Record provider access for every request of a route group.
 	app.Handle("GET /schwab/", middleware.RecordProvider("schwab", middleware.ProviderOptions{})(schwabRoutes()))
 
-	session := middleware.Options{} // the secure defaults, shared by the middleware and the API
-	mw, err := middleware.New(m, session)
+	// One Authenticator, the secure defaults, for the middleware and the API.
+	auth, err := middleware.NewAuthenticator(m, middleware.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	api, err := handlers.New(m, handlers.Options{Session: session, Login: checkPassword})
+	api, err := handlers.New(auth, handlers.Options{Login: checkPassword})
 	if err != nil {
 		log.Fatal(err)
 	}
 	root := http.NewServeMux()
-	api.Mount(root)           // POST /sessions (login), GET /sessions, DELETE /sessions/{id}, ...
-	root.Handle("/", mw(app)) // everything else needs a valid session
+	api.Mount(root)                        // POST /sessions (login), GET /sessions, DELETE /sessions/{id}, ...
+	root.Handle("/", auth.Middleware(app)) // everything else needs a valid session
 	// log.Fatal(http.ListenAndServeTLS(":443", "cert.pem", "key.pem", root))
 
 	// Try it like a browser would: the __Host- cookie needs HTTPS.

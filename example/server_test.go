@@ -455,6 +455,50 @@ func TestInsecureDevCookies(t *testing.T) {
 	if _, ids := devices(t, c); len(ids) != 1 {
 		t.Errorf("got %d devices, want 1", len(ids))
 	}
+	// The API's login sets the same cookie: the API and the pages share one Authenticator.
+	api := newClient(t, ra.URL)
+	api.header.Set("Accept", "application/json")
+	r = api.post("/sessions", url.Values{"username": {"alice"}, "password": {"password"}})
+	if r.Status != http.StatusCreated || len(r.Cookies) != 1 || r.Cookies[0].Name != "session" || r.Cookies[0].Secure {
+		t.Fatalf("API login: got %d, cookies %v; want 201 and one cookie \"session\" without Secure", r.Status, r.Cookies)
+	}
+	if _, ids := devices(t, api); len(ids) != 2 {
+		t.Errorf("devices page after an API login: got %d devices, want 2", len(ids))
+	}
+}
+
+func TestSessionsAPIErrorsAreProblemJSONForBrowsers(t *testing.T) {
+	// The API shares the pages' Authenticator, whose error writer sends a
+	// browser to the login page; the API's errors stay problem JSON.
+	ra := startApp(t, testConfig(t))
+	c := newClient(t, ra.URL)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		reason       string
+	}{
+		{http.MethodGet, "/sessions", http.StatusUnauthorized, "no_session"},
+		{http.MethodGet, "/sessions/current", http.StatusUnauthorized, "no_session"},
+		{http.MethodGet, "/sessions/events", http.StatusUnauthorized, "no_session"},
+		{http.MethodGet, "/sessions/a/b", http.StatusNotFound, "not_found"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			r := c.do(tc.method, tc.path, nil)
+			if r.Status != tc.status || !strings.Contains(r.Header.Get("Content-Type"), "application/problem+json") ||
+				!strings.Contains(r.Body, `"reason":"`+tc.reason+`"`) {
+				t.Errorf("browser: got %d to %q, %q %s; want %d problem JSON with reason %s",
+					r.Status, r.Location, r.Header.Get("Content-Type"), r.Body, tc.status, tc.reason)
+			}
+		})
+	}
+	c.login("alice")
+	r := c.get("/sessions/not-a-uuid")
+	if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, `"reason":"invalid_id"`) {
+		t.Errorf("signed-in browser, bad id: got %d to %q %s, want 400 problem JSON invalid_id", r.Status, r.Location, r.Body)
+	}
+	if len(c.cookies) != 1 {
+		t.Errorf("signed-in browser, bad id: got the cookie cleared, want it kept")
+	}
 }
 
 // containsHTML reports whether page holds text, escaped as html/template

@@ -35,7 +35,7 @@ func newCachedInstance(tb testing.TB, rdb redis.UniversalClient, prefix string, 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cache, err := store.NewCache(st, store.CacheOptions{Logger: appLogger})
+	cache, err := store.NewCache(st, store.CacheOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}

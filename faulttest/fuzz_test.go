@@ -17,6 +17,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/store"
 )
 
@@ -273,9 +274,9 @@ func (e *fuzzEnv) checkUser(t *testing.T, ctx context.Context, user uuid.UUID) {
 	if !slices.Equal(idx, active) {
 		t.Fatalf("index %v, active sessions %v", idx, active)
 	}
-	tag := rediskey.UserTag(user)
+	tag := sessionid.TagOf(user)
 	for _, m := range active {
-		id, ok := rediskey.SessionID(tag, m)
+		id, ok := sessionid.FromMember(tag, m)
 		if !ok {
 			t.Fatalf("active member %q is not a session id", m)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/token"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -30,12 +31,12 @@ type countingStore struct {
 }
 
 // Create implements sessionkit.Store.
-func (c *countingStore) Create(ctx context.Context, req sessionkit.CreateRequest) (sessionkit.CreateOutcome, error) {
-	out, err := c.Store.Create(ctx, req)
+func (c *countingStore) Create(ctx context.Context, call backend.Call, s sessionkit.Session, hash [32]byte, limit int) (backend.Created, []sessionkit.Event, error) {
+	out, events, err := c.Store.Create(ctx, call, s, hash, limit)
 	if err == nil {
 		c.creates.Add(1)
 	}
-	return out, err
+	return out, events, err
 }
 
 // webFuzzEnv is the app a fuzzing process drives in process, for its whole

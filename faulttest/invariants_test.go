@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 )
 
 // stored is what Redis holds under one prefix, read directly (SCAN, HMGET,
@@ -69,7 +69,7 @@ func checkStore(tb testing.TB, f *fixture, limitOf func(uuid.UUID) int) stored {
 		}
 		tagHex, _, ok := strings.Cut(rest, "}:")
 		b, err := hex.DecodeString(tagHex)
-		if !ok || err != nil || len(b) != len(rediskey.Tag{}) {
+		if !ok || err != nil || len(b) != len(sessionid.Tag{}) {
 			fail("key %s does not follow the layout", k)
 			continue
 		}
@@ -97,10 +97,10 @@ func checkStore(tb testing.TB, f *fixture, limitOf func(uuid.UUID) int) stored {
 	})
 	var ids []uuid.UUID
 	sessionID := func(tagHex, m string) (uuid.UUID, bool) {
-		var t rediskey.Tag
+		var t sessionid.Tag
 		b, _ := hex.DecodeString(tagHex)
 		copy(t[:], b)
-		id, ok := rediskey.SessionID(t, m)
+		id, ok := sessionid.FromMember(t, m)
 		if !ok {
 			fail("tag %s: member %q does not name a session id", tagHex, m)
 		}

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
@@ -430,7 +432,22 @@ func TestSecurityCrossSiteRefused(t *testing.T) {
 // Promise: revocation is immediate: a revoked, logged-out, signed-out or
 // evicted session is refused on its very next request, with the reason.
 func TestSecurityRevokedRefusedOnNextRequest(t *testing.T) {
-	a, _ := newSecurityApp(t, sessionkit.WithLimit(sessionkit.FixedLimit(3)))
+	// Evictions take the session that expires first; logins in one
+	// millisecond would expire together, so each reading of this clock is
+	// a millisecond past the last and the eviction order is the login order.
+	var mu sync.Mutex
+	var last time.Time
+	ticking := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		if next := last.Add(time.Millisecond); now.Before(next) {
+			now = next
+		}
+		last = now
+		return now
+	}
+	a, _ := newSecurityApp(t, sessionkit.WithLimit(sessionkit.FixedLimit(3)), sessionkit.WithClock(ticking))
 	ctx := context.Background()
 	cases := []struct {
 		name   string

@@ -69,15 +69,15 @@ func newApp(tb testing.TB, f *fixture, o appOptions) *app {
 // requests (serveRaw).
 func buildApp(f *fixture, o appOptions) (*app, error) {
 	a := &app{f: f, users: map[string]uuid.UUID{"alice": uuid.New(), "bob": uuid.New(), "mallory": uuid.New()}}
-	sess := middleware.Options{Logger: appLogger}
-	h, err := handlers.New(f.m, handlers.Options{Login: a.login, Session: sess})
+	auth, err := middleware.NewAuthenticator(f.m, middleware.Options{})
 	if err != nil {
 		return nil, err
 	}
-	mw, err := middleware.New(f.m, sess)
+	h, err := handlers.New(auth, handlers.Options{Login: a.login})
 	if err != nil {
 		return nil, err
 	}
+	mw := auth.Middleware
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	mux.Handle("GET /app/data", mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
 )
 
 // cdnCountry is an Enricher of the kind an app behind a CDN writes: it reads
@@ -19,6 +20,8 @@ type cdnCountry struct{ cdn netip.Prefix }
 func (cdnCountry) Device(ua string) sessionkit.Device {
 	return sessionkit.Device{Label: "Some browser"}
 }
+
+func (cdnCountry) Locates() bool { return true }
 
 func (c cdnCountry) Locate(ctx context.Context, _ netip.Addr) sessionkit.Location {
 	r, ok := sessionkit.RequestFromContext(ctx)
@@ -51,7 +54,7 @@ func TestEnricherSeesTheLoginRequest(t *testing.T) {
 			if r.status != http.StatusCreated {
 				t.Fatalf("login: got %d (%s), want 201", r.status, r.body)
 			}
-			var s sessionkit.SessionJSON
+			var s handlers.SessionJSON
 			r.decode(t, &s)
 			got := ""
 			if s.Location != nil && s.Location.CountryCode != nil {

@@ -42,9 +42,11 @@ func Example() {
 	defer m.Close(context.Background())
 
 	alice := uuid.New()
-	session := middleware.Options{} // shared by the middleware and the handlers
-	h, err := handlers.New(m, handlers.Options{
-		Session: session,
+	auth, err := middleware.NewAuthenticator(m, middleware.Options{}) // shared by the middleware and the handlers
+	if err != nil {
+		log.Fatal(err)
+	}
+	h, err := handlers.New(auth, handlers.Options{
 		Login: func(r *http.Request) (uuid.UUID, error) {
 			user, pass, err := handlers.Credentials(r)
 			if err != nil {
@@ -59,10 +61,6 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	mw, err := middleware.New(m, session)
-	if err != nil {
-		log.Fatal(err)
-	}
 
 	app := http.NewServeMux()
 	app.HandleFunc("GET /accounts", func(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +68,7 @@ func Example() {
 		fmt.Fprintf(w, "accounts of the user with %d provider(s)", len(s.ProvidersAccessed))
 	})
 	root := http.NewServeMux()
-	root.Handle("/", mw(app))
+	root.Handle("/", auth.Middleware(app))
 	h.Mount(root)
 
 	server := httptest.NewTLSServer(root) // __Host- cookies need HTTPS

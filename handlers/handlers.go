@@ -27,12 +27,6 @@ type Options struct {
 	// other error is 503 when it wraps sessionkit.ErrUnavailable or a
 	// context error, 500 otherwise. Required.
 	Login func(r *http.Request) (uuid.UUID, error)
-	// Session configures how the routes read and check the session cookie
-	// and write errors; use the same value as the app's middleware. Its
-	// Optional field is ignored: the routes decide per route. Its
-	// InsecureDevCookies also makes the login cookie lose Secure and the
-	// __Host- prefix. Default: the middleware defaults.
-	Session middleware.Options
 	// TrustedOrigins are origins ("https://app.example.com") whose
 	// cross-origin POST and DELETE requests are allowed. Default: none.
 	TrustedOrigins []string
@@ -79,30 +73,29 @@ type Handler struct {
 	mux     *http.ServeMux
 }
 
-// New checks opts and returns the Handler for the routes over m.
-func New(m *sessionkit.Manager, opts Options) (*Handler, error) {
+// New checks opts and returns the Handler for the routes, over the app's
+// Authenticator: the routes read the session cookie or token, resolve the
+// client address, set the login cookie and write errors as auth's options
+// say, and log to its Manager's logger. The routes that need a session
+// require one (auth.Require) even when auth is Optional.
+func New(auth *middleware.Authenticator, opts Options) (*Handler, error) {
+	if auth == nil {
+		return nil, invalid("Authenticator", "must not be nil")
+	}
 	if opts.Login == nil {
 		return nil, invalid("Login", "must not be nil")
 	}
 	if opts.MaxBodyBytes < 0 {
 		return nil, invalid("MaxBodyBytes", "must not be negative")
 	}
-	sess := opts.Session
-	sess.Optional = false
-	auth, err := middleware.NewAuthenticator(m, sess)
-	if err != nil {
-		return nil, err
-	}
+	m := auth.Manager()
 	h := &Handler{
 		m: m, auth: auth, login: opts.Login,
-		maxBody: opts.MaxBodyBytes, log: sess.Logger,
+		maxBody: opts.MaxBodyBytes, log: m.Logger(),
 		mux: http.NewServeMux(),
 	}
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
-	}
-	if h.log == nil {
-		h.log = slog.Default()
 	}
 	cop := http.NewCrossOriginProtection()
 	for _, o := range opts.TrustedOrigins {
@@ -126,7 +119,7 @@ func New(m *sessionkit.Manager, opts Options) (*Handler, error) {
 	for _, rt := range routes {
 		var hh http.Handler = serve[rt.Pattern()]
 		if rt.Session {
-			hh = auth.Middleware(hh)
+			hh = auth.Require(hh)
 		}
 		if rt.CrossOrigin {
 			hh = cop.Handler(hh)

@@ -101,7 +101,7 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 	h.setCookie(w, res.Token, res.Session.ExpiresAt)
 	h.log.Info("sessionkit: signed in", "user_id", user.String(), "session_id", res.Session.ID.String(), "evicted", len(res.Evicted))
 	w.Header().Set("Location", "/sessions/"+res.Session.ID.String())
-	writeJSON(w, http.StatusCreated, res.Session.JSON(true))
+	writeJSON(w, http.StatusCreated, NewSessionJSON(res.Session, true))
 }
 
 // internalError hides a sentinel that would map to a 4xx: the error is the server's.

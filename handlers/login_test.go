@@ -26,7 +26,7 @@ func TestLoginSetsTheCookieOnly(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("got %d (%s), want 201", r.status, r.body)
 	}
-	var s sessionkit.SessionJSON
+	var s handlers.SessionJSON
 	r.decode(t, &s)
 	if s.UserID != f.alice || !s.IsCurrent || s.IPAddress == nil || *s.IPAddress != "127.0.0.1" || s.UserAgent == nil || *s.UserAgent != chromeMac {
 		t.Errorf("session: got user %s current %v ip %v ua %v; want alice, current, 127.0.0.1, the UA", s.UserID, s.IsCurrent, s.IPAddress, s.UserAgent)
@@ -64,10 +64,10 @@ func TestLoginSetsTheCookieOnly(t *testing.T) {
 func TestLoginWithAForm(t *testing.T) {
 	f := newFixture(t, setup{})
 	var extra string
-	f.h, _ = handlers.New(f.m, handlers.Options{Login: func(r *http.Request) (uuid.UUID, error) {
+	f.h, _ = handlers.New(f.auth, handlers.Options{Login: func(r *http.Request) (uuid.UUID, error) {
 		extra = r.PostFormValue("otp")
 		return f.users.login(r)
-	}, Session: middleware.Options{Logger: f.logs.Logger()}})
+	}})
 	form := url.Values{"username": {"bob"}, "password": {"password"}, "otp": {"123456"}}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("POST", "/sessions?username=mallory", strings.NewReader(form.Encode()))
@@ -185,7 +185,7 @@ func TestLoginRevokesTheCarriedSession(t *testing.T) {
 }
 
 func TestLoginClientIP(t *testing.T) {
-	f := newFixture(t, setup{options: func(o *handlers.Options) { o.Session.TrustedProxies = []string{"10.0.0.0/8"} }})
+	f := newFixture(t, setup{session: func(o *middleware.Options) { o.TrustedProxies = []string{"10.0.0.0/8"} }})
 	cases := []struct {
 		name, remote, xff, want string
 	}{
@@ -207,7 +207,7 @@ func TestLoginClientIP(t *testing.T) {
 			if rec.Code != http.StatusCreated {
 				t.Fatalf("got %d (%s), want 201", rec.Code, rec.Body)
 			}
-			var s sessionkit.SessionJSON
+			var s handlers.SessionJSON
 			response{status: rec.Code, body: rec.Body.Bytes()}.decode(t, &s)
 			if s.IPAddress == nil || *s.IPAddress != tc.want {
 				t.Errorf("ip_address: got %v, want %s", s.IPAddress, tc.want)
@@ -222,7 +222,7 @@ func TestLoginClientIP(t *testing.T) {
 			req.Header.Set("Cookie", cookieName+"="+tok)
 			rec = httptest.NewRecorder()
 			f.h.ServeHTTP(rec, req)
-			var cur sessionkit.SessionJSON
+			var cur handlers.SessionJSON
 			response{status: rec.Code, body: rec.Body.Bytes()}.decode(t, &cur)
 			if cur.IPChangeCount != 0 || cur.LastIPAddress == nil || *cur.LastIPAddress != tc.want {
 				t.Errorf("after a second request: %d changes, last ip %v; want 0, %s", cur.IPChangeCount, cur.LastIPAddress, tc.want)

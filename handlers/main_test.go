@@ -62,20 +62,22 @@ func (u *users) login(r *http.Request) (uuid.UUID, error) {
 type setup struct {
 	server  *redistest.Server // default: shared
 	mopts   []sessionkit.Option
+	session func(*middleware.Options) // the app's Authenticator
 	options func(*handlers.Options)
 	plain   bool // plain HTTP instead of TLS
 }
 
 type fixture struct {
-	m           *sessionkit.Manager
-	clock       *redistest.Clock
-	calls       *redistest.Counter
-	users       *users
-	h           *handlers.Handler
-	srv         *httptest.Server
-	alice, bob  uuid.UUID
-	logs        *logtest.Buffer
-	sessionOpts middleware.Options
+	m          *sessionkit.Manager
+	clock      *redistest.Clock
+	calls      *redistest.Counter
+	users      *users
+	h          *handlers.Handler
+	srv        *httptest.Server
+	alice, bob uuid.UUID
+	logs       *logtest.Buffer // the Manager's logger
+	auth       *middleware.Authenticator
+	mux        *http.ServeMux // h mounted, nothing else
 }
 
 func newFixture(t *testing.T, s setup) *fixture {
@@ -102,26 +104,32 @@ func newFixture(t *testing.T, s setup) *fixture {
 		}
 		return "plus", nil
 	})
-	mopts := append([]sessionkit.Option{sessionkit.WithClock(f.clock.Now), sessionkit.WithLimit(tiers)}, s.mopts...)
+	mopts := append([]sessionkit.Option{sessionkit.WithClock(f.clock.Now), sessionkit.WithLimit(tiers), sessionkit.WithLogger(f.logs.Logger())}, s.mopts...)
 	if f.m, err = sessionkit.New(st, mopts...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.m.Close(context.Background()) })
 	f.users = &users{ids: map[string]uuid.UUID{"alice": f.alice, "bob": f.bob}}
-	opts := handlers.Options{Login: f.users.login, Session: middleware.Options{Logger: f.logs.Logger()}}
+	var sopts middleware.Options
+	if s.session != nil {
+		s.session(&sopts)
+	}
+	if f.auth, err = middleware.NewAuthenticator(f.m, sopts); err != nil {
+		t.Fatal(err)
+	}
+	opts := handlers.Options{Login: f.users.login}
 	if s.options != nil {
 		s.options(&opts)
 	}
-	f.sessionOpts = opts.Session
-	if f.h, err = handlers.New(f.m, opts); err != nil {
+	if f.h, err = handlers.New(f.auth, opts); err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	f.h.Mount(mux)
+	f.mux = http.NewServeMux()
+	f.h.Mount(f.mux)
 	if s.plain {
-		f.srv = httptest.NewServer(mux)
+		f.srv = httptest.NewServer(f.mux)
 	} else {
-		f.srv = httptest.NewTLSServer(mux)
+		f.srv = httptest.NewTLSServer(f.mux)
 	}
 	t.Cleanup(f.srv.Close)
 	return f
@@ -225,7 +233,7 @@ func withToken(token string) http.Header {
 var jsonType = http.Header{"Content-Type": {"application/json"}}
 
 // login signs user in from c and returns the session and its token.
-func (f *fixture) login(t *testing.T, c *http.Client, user string) (sessionkit.SessionJSON, string) {
+func (f *fixture) login(t *testing.T, c *http.Client, user string) (handlers.SessionJSON, string) {
 	t.Helper()
 	// A later login is later: the limit evicts the session that expires
 	// first, and sessions created in the same millisecond would tie.
@@ -235,7 +243,7 @@ func (f *fixture) login(t *testing.T, c *http.Client, user string) (sessionkit.S
 	if r.status != http.StatusCreated {
 		t.Fatalf("login %s: got %d (%s), want 201", user, r.status, r.body)
 	}
-	var s sessionkit.SessionJSON
+	var s handlers.SessionJSON
 	r.decode(t, &s)
 	ck := r.sessionCookie()
 	if ck == nil {

@@ -176,9 +176,9 @@ func TestOpenAPIRoutesAreServed(t *testing.T) {
 func TestOpenAPISchemasMatchTheWireTypes(t *testing.T) {
 	doc, _ := readOpenAPI(t)
 	for name, typ := range map[string]reflect.Type{
-		"Session":  reflect.TypeFor[sessionkit.SessionJSON](),
-		"Device":   reflect.TypeFor[sessionkit.DeviceJSON](),
-		"Location": reflect.TypeFor[sessionkit.LocationJSON](),
+		"Session":  reflect.TypeFor[handlers.SessionJSON](),
+		"Device":   reflect.TypeFor[handlers.DeviceJSON](),
+		"Location": reflect.TypeFor[handlers.LocationJSON](),
 		"Event":    reflect.TypeFor[sessionkit.Event](),
 		"Problem":  reflect.TypeFor[middleware.Problem](),
 	} {

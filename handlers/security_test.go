@@ -127,21 +127,28 @@ func TestStoreDownAndBack(t *testing.T) {
 
 func TestInsecureDevCookiesNeedTheFlag(t *testing.T) {
 	f := newFixture(t, setup{})
-	for name, opts := range map[string]handlers.Options{
-		"plain cookie name":     {Login: f.users.login, Session: middleware.Options{CookieName: "session"}},
-		"__Host- with dev flag": {Login: f.users.login, Session: middleware.Options{CookieName: "__Host-s", InsecureDevCookies: true}},
-		"no Login":              {},
-		"negative body limit":   {Login: f.users.login, MaxBodyBytes: -1},
-		"bad trusted origin":    {Login: f.users.login, TrustedOrigins: []string{"not an origin"}},
+	for name, tc := range map[string]struct {
+		session middleware.Options
+		opts    handlers.Options
+	}{
+		"plain cookie name":     {middleware.Options{CookieName: "session"}, handlers.Options{Login: f.users.login}},
+		"__Host- with dev flag": {middleware.Options{CookieName: "__Host-s", InsecureDevCookies: true}, handlers.Options{Login: f.users.login}},
+		"no Login":              {middleware.Options{}, handlers.Options{}},
+		"negative body limit":   {middleware.Options{}, handlers.Options{Login: f.users.login, MaxBodyBytes: -1}},
+		"bad trusted origin":    {middleware.Options{}, handlers.Options{Login: f.users.login, TrustedOrigins: []string{"not an origin"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := handlers.New(f.m, opts); !errors.Is(err, sessionkit.ErrInvalid) {
+			auth, err := middleware.NewAuthenticator(f.m, tc.session)
+			if err == nil {
+				_, err = handlers.New(auth, tc.opts)
+			}
+			if !errors.Is(err, sessionkit.ErrInvalid) {
 				t.Errorf("got %v, want an error wrapping ErrInvalid", err)
 			}
 		})
 	}
 
-	dev := newFixture(t, setup{plain: true, options: func(o *handlers.Options) { o.Session.InsecureDevCookies = true }})
+	dev := newFixture(t, setup{plain: true, session: func(o *middleware.Options) { o.InsecureDevCookies = true }})
 	if !strings.Contains(dev.logs.String(), "InsecureDevCookies") {
 		t.Errorf("log: got %q, want a warning", dev.logs.String())
 	}

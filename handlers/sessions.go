@@ -8,14 +8,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
 // listResponse is the body of GET /sessions.
 type listResponse struct {
-	Sessions []sessionkit.SessionJSON `json:"sessions"`
-	Total    int                      `json:"total"`
+	Sessions []SessionJSON `json:"sessions"`
+	Total    int           `json:"total"`
 }
 
 // revokedResponse is the body of DELETE /sessions.
@@ -36,16 +35,16 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	out := listResponse{Sessions: make([]sessionkit.SessionJSON, len(list)), Total: len(list)}
+	out := listResponse{Sessions: make([]SessionJSON, len(list)), Total: len(list)}
 	for i, s := range list {
-		out.Sessions[i] = s.JSON(s.ID == cur.ID)
+		out.Sessions[i] = NewSessionJSON(s, s.ID == cur.ID)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 // currentSession is GET /sessions/current.
 func (h *Handler) currentSession(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, session(r).JSON(true))
+	writeJSON(w, http.StatusOK, NewSessionJSON(session(r), true))
 }
 
 // getSession is GET /sessions/{id}: one of the caller's sessions, in any
@@ -61,7 +60,7 @@ func (h *Handler) getSession(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.JSON(s.ID == cur.ID))
+	writeJSON(w, http.StatusOK, NewSessionJSON(s, s.ID == cur.ID))
 }
 
 // revokeSession is DELETE /sessions/{id}: sign another of the caller's
@@ -73,10 +72,6 @@ func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cur := session(r)
-	if !rediskey.IsSessionID(id) { // a UUID no session can have: unknown, like any other
-		h.fail(w, r, sessionkit.ErrNotFound)
-		return
-	}
 	if id == cur.ID {
 		h.problem(w, r, http.StatusBadRequest, middleware.ReasonCurrentSession, "This is the current session: sign out with DELETE /sessions/current.")
 		return

@@ -10,12 +10,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
 type sessionList struct {
-	Sessions []sessionkit.SessionJSON `json:"sessions"`
-	Total    int                      `json:"total"`
+	Sessions []handlers.SessionJSON `json:"sessions"`
+	Total    int                    `json:"total"`
 }
 
 func TestRoutesNeedASession(t *testing.T) {
@@ -83,7 +84,7 @@ func TestListAndCurrent(t *testing.T) {
 		}
 	}
 
-	var cur sessionkit.SessionJSON
+	var cur handlers.SessionJSON
 	r = f.do(t, phone, "GET", "/sessions/current", nil, nil)
 	r.decode(t, &cur)
 	if r.status != http.StatusOK || cur.ID != other.ID || !cur.IsCurrent {
@@ -159,7 +160,7 @@ func TestGetAndRevokeByID(t *testing.T) {
 		}
 	}
 
-	var got sessionkit.SessionJSON
+	var got handlers.SessionJSON
 	r := f.do(t, laptop, "GET", "/sessions/"+other.ID.String(), nil, nil)
 	r.decode(t, &got)
 	if r.status != http.StatusOK || got.ID != other.ID || got.IsCurrent {

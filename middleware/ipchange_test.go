@@ -142,10 +142,10 @@ func TestIPPolicies(t *testing.T) {
 }
 
 func TestUnusableRemoteAddrFallsBackAndLogsOnce(t *testing.T) {
-	f := newFixture(t)
 	var logs logtest.Buffer
+	f := newFixture(t, sessionkit.WithLogger(logs.Logger()))
 	res := f.login(t, uuid.New(), "203.0.113.7")
-	a := f.auth(t, middleware.Options{Logger: logs.Logger()})
+	a := f.auth(t, middleware.Options{})
 	for _, remote := range []string{"@", "/run/app.sock", ""} {
 		var s seen
 		r := request(cookie+res.Token, "x")

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,12 +10,11 @@ import (
 )
 
 // ProviderOptions configures RecordProvider and RecordProviderFromPath.
+// Recording failures are logged to the logger of the request's Manager
+// (sessionkit.WithLogger).
 type ProviderOptions struct {
 	// ErrorWriter writes refusals. Default: WriteProblem.
 	ErrorWriter ErrorWriter
-	// Logger receives recording failures that do not refuse the request.
-	// Default: slog.Default().
-	Logger *slog.Logger
 }
 
 // RecordProvider returns middleware that records, before each request of a
@@ -50,10 +50,6 @@ func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(
 	if write == nil {
 		write = WriteProblem
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			provider := name(r)
@@ -62,6 +58,7 @@ func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(
 				next.ServeHTTP(w, r)
 				return
 			}
+			log := logger(r.Context())
 			p := ProblemFor(err)
 			if errors.Is(err, sessionkit.ErrNotFound) { // gone since it was authenticated
 				p = problemNoSession
@@ -82,4 +79,13 @@ func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(
 			write(w, r, p)
 		})
 	}
+}
+
+// logger is the logger of the Manager that authenticated the request of ctx
+// (sessionkit.WithLogger), or slog.Default() for a context without one.
+func logger(ctx context.Context) *slog.Logger {
+	if m, ok := sessionkit.ManagerFromContext(ctx); ok {
+		return m.Logger()
+	}
+	return slog.Default()
 }

@@ -27,7 +27,9 @@ const DevCookieName = "session"
 
 // Options configures the middleware. The zero value is the secure default:
 // the __Host-session cookie, sessions required, RemoteAddr as the client
-// address, address changes flagged, problem JSON errors.
+// address, address changes flagged, problem JSON errors. The middleware logs
+// to the Manager's logger (sessionkit.WithLogger): refusals (debug), address
+// changes (info) and store failures (error); tokens and cookies never.
 type Options struct {
 	// CookieName is the session cookie. It must start with "__Host-" unless
 	// InsecureDevCookies is set. Default: DefaultCookieName, or DevCookieName
@@ -41,7 +43,8 @@ type Options struct {
 	// (sessionkit.FromContext reports false). An unknown, revoked, expired
 	// or idle token is then anonymous too, but two session cookies are
 	// still 401 and a store failure is still 503: never anonymous.
-	// Default: off (401 without a valid session).
+	// Authenticator.Require ignores it. Default: off (401 without a valid
+	// session).
 	Optional bool
 	// TrustedProxies lists the proxies (CIDR ranges or addresses) whose
 	// X-Forwarded-For is believed: the client is then the rightmost entry
@@ -60,19 +63,18 @@ type Options struct {
 	// ErrorWriter writes every failure of the middleware and the handlers.
 	// Default: WriteProblem.
 	ErrorWriter ErrorWriter
-	// Logger receives refusals (debug), address changes (info) and store
-	// failures (error). Tokens and cookies are never logged. Default: slog.Default().
-	Logger *slog.Logger
 	// InsecureDevCookies allows a cookie name without the __Host- prefix,
 	// and makes the handlers set the cookie without Secure, for
 	// development on http://localhost only: anyone on the network path can
-	// then steal the cookie. A warning is logged. Default: off.
+	// then steal the cookie. A warning is logged to the Manager's logger.
+	// Default: off.
 	InsecureDevCookies bool
 }
 
 // Authenticator is the configured middleware. New is the one-line way to
-// get its Middleware; handlers and apps with their own routing use the
-// Authenticator to authenticate a request, read its token or client
+// get its Middleware; an app that also serves the /sessions routes builds one
+// Authenticator and hands it to handlers.New, and apps with their own
+// routing use it to authenticate a request, read its token or client
 // address, and write failures the same way. It is safe for concurrent use.
 type Authenticator struct {
 	m          *sessionkit.Manager
@@ -123,10 +125,7 @@ func NewAuthenticator(m *sessionkit.Manager, opts Options) (*Authenticator, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: middleware: TrustedProxies: %w", sessionkit.ErrInvalid, err)
 	}
-	a := &Authenticator{m: m, opts: opts, ips: ips, log: opts.Logger, writeErr: opts.ErrorWriter, vary: "Cookie"}
-	if a.log == nil {
-		a.log = slog.Default()
-	}
+	a := &Authenticator{m: m, opts: opts, ips: ips, log: m.Logger(), writeErr: opts.ErrorWriter, vary: "Cookie"}
 	if a.writeErr == nil {
 		a.writeErr = WriteProblem
 	}
@@ -209,6 +208,21 @@ func (a *Authenticator) sessionHeaders(h http.Header, challenges []string) {
 // "Cache-Control: no-store" on authenticated ones; next may override the
 // latter by setting its own. It does not wrap the ResponseWriter.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return a.wrap(next, a.opts.Optional)
+}
+
+// Require is Middleware for routes that need a signed-in user: a request
+// without a valid session is always refused (401), whatever Options.Optional
+// says. An app whose Middleware is optional app-wide wraps such routes in
+// Require; a request the app-wide Middleware has already authenticated is
+// not authenticated again (see Authenticate), so the pair costs one store
+// round trip.
+func (a *Authenticator) Require(next http.Handler) http.Handler {
+	return a.wrap(next, false)
+}
+
+// wrap is Middleware, letting anonymous requests through when optional.
+func (a *Authenticator) wrap(next http.Handler, optional bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The headers are set once the outcome is known, so that each
 		// outcome sets all of its own in one go (see sessionHeaders).
@@ -217,7 +231,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		case err == nil:
 			a.SessionHeaders(w.Header())
 			next.ServeHTTP(w, ar)
-		case a.opts.Optional && Anonymous(err):
+		case optional && Anonymous(err):
 			addVary(w.Header(), a.vary)
 			next.ServeHTTP(w, r)
 		default:
@@ -284,7 +298,11 @@ func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, error) {
 			ctx = withIPChange(ctx, changeOf(res, ip))
 		}
 	}
-	return r.WithContext(sessionkit.NewContext(ctx, a.m, res.Session)), nil
+	authed, err := a.m.NewContext(ctx, res)
+	if err != nil {
+		return nil, err
+	}
+	return r.WithContext(authed), nil
 }
 
 func changeOf(res sessionkit.UpdateSessionActivityResult, ip netip.Addr) IPChange {

@@ -351,6 +351,81 @@ func TestStackedMiddlewareAuthenticatesOnce(t *testing.T) {
 	}
 }
 
+func TestRequireRefusesWhateverOptionalSays(t *testing.T) {
+	f := newFixture(t)
+	tok := f.login(t, uuid.New(), "203.0.113.7").Token
+	revoked := f.login(t, uuid.New(), "203.0.113.7")
+	if _, err := f.m.RevokeSession(context.Background(), sessionkit.RevokeSession{
+		SessionID: revoked.Session.ID, UserID: revoked.Session.UserID, Reason: sessionkit.ReasonUserRevoked,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		cookie string
+		status int
+		reason string
+	}{
+		{"valid session", cookie + tok, http.StatusOK, ""},
+		{"no cookie", "", http.StatusUnauthorized, middleware.ReasonNoSession},
+		{"unknown token", cookie + f.login(t, uuid.New(), "203.0.113.7").Token[:37] + strings.Repeat("A", 43), http.StatusUnauthorized, middleware.ReasonNoSession},
+		{"revoked session", cookie + revoked.Token, http.StatusUnauthorized, middleware.ReasonSessionRevoked},
+	}
+	for _, optional := range []bool{false, true} {
+		a := f.auth(t, middleware.Options{Optional: optional})
+		for _, tc := range cases {
+			t.Run(tc.name+map[bool]string{false: "/required", true: "/optional"}[optional], func(t *testing.T) {
+				var s seen
+				rec := httptest.NewRecorder()
+				a.Require(probe(&s)).ServeHTTP(rec, request(tc.cookie, "203.0.113.7:1"))
+				if rec.Code != tc.status {
+					t.Fatalf("got status %d (%s), want %d", rec.Code, rec.Body, tc.status)
+				}
+				if tc.status != http.StatusOK {
+					if s.called {
+						t.Error("handler called, want not called")
+					}
+					if p := problem(t, rec); p.Reason != tc.reason {
+						t.Errorf("reason: got %q, want %q", p.Reason, tc.reason)
+					}
+					return
+				}
+				if !s.ok {
+					t.Error("handler saw no session, want one")
+				}
+				if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+					t.Errorf("Cache-Control: got %q, want no-store", got)
+				}
+			})
+		}
+	}
+
+	// An app-wide optional Middleware in front of Require, both of one
+	// Authenticator: one round trip for a session, 401 for none.
+	a := f.auth(t, middleware.Options{Optional: true})
+	var s seen
+	h := a.Middleware(a.Require(probe(&s)))
+	h.ServeHTTP(httptest.NewRecorder(), request(cookie+tok, "203.0.113.7:1"))
+	f.calls.Reset()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, request(cookie+tok, "203.0.113.7:1"))
+	if rec.Code != http.StatusOK || !s.ok {
+		t.Fatalf("stacked: got status %d, session %v; want 200 with a session", rec.Code, s.ok)
+	}
+	if n := f.calls.RoundTrips(); n != 1 {
+		t.Errorf("stacked: redis round trips: got %d, want 1", n)
+	}
+	if got := rec.Header().Values("Vary"); len(got) != 1 {
+		t.Errorf("stacked: Vary: got %q, want one Cookie", got)
+	}
+	s = seen{}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, request("", "203.0.113.7:1"))
+	if rec.Code != http.StatusUnauthorized || s.called {
+		t.Errorf("stacked without a cookie: got status %d, called %v; want 401, not called", rec.Code, s.called)
+	}
+}
+
 func TestResponseControllerStillWorks(t *testing.T) {
 	f := newFixture(t)
 	tok := f.login(t, uuid.New(), "127.0.0.1").Token
@@ -383,10 +458,10 @@ func TestResponseControllerStillWorks(t *testing.T) {
 }
 
 func TestNoTokenInLogs(t *testing.T) {
-	f := newFixture(t)
 	var logs logtest.Buffer
+	f := newFixture(t, sessionkit.WithLogger(logs.Logger()))
 	res := f.login(t, uuid.New(), "203.0.113.7")
-	a := f.auth(t, middleware.Options{Logger: logs.Logger(), IPPolicy: middleware.IPRevoke})
+	a := f.auth(t, middleware.Options{IPPolicy: middleware.IPRevoke})
 	h := a.Middleware(probe(&seen{}))
 	secret := res.Token[37:]
 	for _, c := range []string{
@@ -434,7 +509,8 @@ func TestOptionsAreChecked(t *testing.T) {
 		t.Errorf("nil Manager: got %v, want ErrInvalid", err)
 	}
 	var logs logtest.Buffer
-	a, err := middleware.NewAuthenticator(f.m, middleware.Options{InsecureDevCookies: true, Logger: logs.Logger()})
+	dev := newFixture(t, sessionkit.WithLogger(logs.Logger()))
+	a, err := middleware.NewAuthenticator(dev.m, middleware.Options{InsecureDevCookies: true})
 	if err != nil {
 		t.Fatal(err)
 	}

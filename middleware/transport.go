@@ -3,7 +3,6 @@ package middleware
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 
 	"github.com/sessionkit/sessionkit"
@@ -22,7 +21,8 @@ import (
 // when the store is unavailable, the session was revoked, expired or went
 // idle, or the provider name is invalid, RoundTrip returns an error that
 // wraps the sessionkit error (errors.Is works through *url.Error). Other
-// recording failures are logged and the request is sent.
+// recording failures are logged, to the logger of the session's Manager
+// (sessionkit.WithLogger), and the request is sent.
 //
 // The zero value records the request's host name as the provider and sends
 // through http.DefaultTransport.
@@ -31,9 +31,6 @@ type ProviderTransport struct {
 	Base http.RoundTripper
 	// Provider is the name recorded. Default: the request URL's host name.
 	Provider string
-	// Logger receives recording failures that do not stop the request.
-	// Default: slog.Default().
-	Logger *slog.Logger
 }
 
 // RoundTrip records the access, then sends req through Base.
@@ -51,11 +48,7 @@ func (t ProviderTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 				}
 				return nil, fmt.Errorf("sessionkit: provider access to %q not recorded: %w", provider, err)
 			}
-			log := t.Logger
-			if log == nil {
-				log = slog.Default()
-			}
-			log.Warn("sessionkit: provider access not recorded", "provider", provider, "err", err)
+			logger(ctx).Warn("sessionkit: provider access not recorded", "provider", provider, "err", err)
 		}
 	}
 	base := t.Base

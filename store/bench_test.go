@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -27,9 +26,6 @@ import (
 // The scale benchmark loads a million sessions into its own server and runs
 // only with SESSIONKIT_SCALE=1.
 
-// quiet keeps the cache's state changes out of benchmark output.
-var quiet = slog.New(slog.DiscardHandler)
-
 // benchManager returns a Manager on the standalone backend, over the cache
 // when cached, with a prefix of its own.
 func benchManager(b *testing.B, cached bool, opts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache) {
@@ -48,7 +44,7 @@ func benchManagerPrefix(b *testing.B, cached bool, opts ...sessionkit.Option) (*
 	var s sessionkit.Store = st
 	var cache *store.Cache
 	if cached {
-		cache, err = store.NewCache(st, store.CacheOptions{Logger: quiet})
+		cache, err = store.NewCache(st, store.CacheOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -276,7 +272,7 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cache, err := store.NewCache(st, store.CacheOptions{TTL: store.MaxCacheTTL, Logger: quiet})
+		cache, err := store.NewCache(st, store.CacheOptions{TTL: store.MaxCacheTTL})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,7 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/announce"
+	"github.com/sessionkit/sessionkit/internal/backend"
 )
 
 // Cache bounds.
@@ -51,8 +52,6 @@ type CacheOptions struct {
 	// empties and stays off until a new subscription is confirmed.
 	// Default: DefaultCacheHealthCheck (1 s).
 	HealthCheck time.Duration
-	// Logger receives the cache's state changes. Default: slog.Default().
-	Logger *slog.Logger
 	// Clock measures entry age and the distance to a session's idle
 	// deadline; it must agree with the Manager's clock. Default: time.Now.
 	Clock func() time.Time
@@ -106,7 +105,7 @@ type Cache struct {
 	r      *Redis
 	ttl    time.Duration
 	health time.Duration
-	log    *slog.Logger
+	log    atomic.Pointer[slog.Logger] // the Manager's, once attached
 	clock  func() time.Time
 	base   time.Time
 
@@ -135,14 +134,12 @@ type cacheShard struct {
 
 // cacheEntry is immutable once stored.
 type cacheEntry struct {
-	peeked   sessionkit.Peeked
+	session  sessionkit.Session
+	peeked   backend.Peeked
 	deadline int64 // on the cache clock, in ns since Cache.base
 }
 
-var (
-	_ sessionkit.Store  = (*Cache)(nil)
-	_ sessionkit.Peeker = (*Cache)(nil)
-)
+var _ sessionkit.Store = (*Cache)(nil)
 
 // NewCache returns a cache over r and starts its subscription to r's
 // announcement channel, on r's client. It is off until that subscription is
@@ -170,10 +167,8 @@ func NewCache(r *Redis, opts CacheOptions) (*Cache, error) {
 	if health == 0 {
 		health = DefaultCacheHealthCheck
 	}
-	c := &Cache{r: r, ttl: ttl, health: health, log: opts.Logger, clock: opts.Clock, done: make(chan struct{})}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
+	c := &Cache{r: r, ttl: ttl, health: health, clock: opts.Clock, done: make(chan struct{})}
+	c.log.Store(slog.Default())
 	if c.clock == nil {
 		c.clock = time.Now
 	}
@@ -229,8 +224,17 @@ func (c *Cache) shard(id uuid.UUID) *cacheShard {
 	return &c.shards[id[15]&c.mask] // the last byte of a session id is random
 }
 
-// Peek implements sessionkit.Peeker, from memory when it can.
-func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, error) {
+// Attach implements sessionkit.Store: the cache logs its state changes to
+// the Manager's logger from then on (slog.Default() before).
+func (c *Cache) Attach(env backend.Env) {
+	if env.Logger != nil {
+		c.log.Store(env.Logger)
+	}
+	c.r.Attach(env)
+}
+
+// Peek implements sessionkit.Store, from memory when it can.
+func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, backend.Peeked, error) {
 	sh := c.shard(id)
 	if c.on.Load() {
 		sh.mu.RLock()
@@ -238,28 +242,28 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, erro
 		sh.mu.RUnlock()
 		if e != nil && c.serves(e) {
 			sh.hits.Add(1)
-			pk := e.peeked
-			pk.Session.ProvidersAccessed = slices.Clone(pk.Session.ProvidersAccessed) // the entry stays immutable
-			return pk, nil
+			s := e.session
+			s.ProvidersAccessed = slices.Clone(s.ProvidersAccessed) // the entry stays immutable
+			return s, e.peeked, nil
 		}
 	}
 	sh.misses.Add(1)
 	// Read before the round trip: an invalidation or a subscription change
 	// that happens while it is in flight keeps its answer out of the cache.
 	epoch, gen := c.epoch.Load(), sh.gen.Load()
-	pk, err := c.r.Peek(ctx, id)
+	s, pk, err := c.r.Peek(ctx, id)
 	if err != nil {
 		// Without bumping gen: a flood of unknown session ids must not keep
 		// other sessions of the shard out of the cache.
 		sh.mu.Lock()
 		delete(sh.m, id)
 		sh.mu.Unlock()
-		return pk, err
+		return s, pk, err
 	}
-	if pk.Indexed && pk.Session.RevokedAt.IsZero() {
-		c.store(sh, id, pk, epoch, gen)
+	if pk.Indexed && s.RevokedAt.IsZero() {
+		c.store(sh, id, s, pk, epoch, gen)
 	}
-	return pk, nil
+	return s, pk, nil
 }
 
 // serves reports whether e may answer a Peek now.
@@ -268,7 +272,7 @@ func (c *Cache) serves(e *cacheEntry) bool {
 	if int64(now.Sub(c.base)) >= e.deadline {
 		return false
 	}
-	s := &e.peeked.Session
+	s := &e.session
 	// Another instance may have recorded activity since the read: near the
 	// idle deadline only a fresh read tells whether the session is idle.
 	return s.IdleTimeout <= 0 || now.Add(c.ttl).Before(s.IdleDeadline())
@@ -276,11 +280,11 @@ func (c *Cache) serves(e *cacheEntry) bool {
 
 // store keeps a session Redis just returned, unless the shard saw an
 // invalidation or the cache changed state since epoch and gen were read.
-func (c *Cache) store(sh *cacheShard, id uuid.UUID, pk sessionkit.Peeked, epoch, gen uint64) {
+func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64) {
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
 		return
 	}
-	e := &cacheEntry{peeked: pk, deadline: c.now() + int64(c.ttl)}
+	e := &cacheEntry{session: s, peeked: pk, deadline: c.now() + int64(c.ttl)}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// Checked again under the lock: turning off bumps the epoch before it
@@ -299,11 +303,11 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, pk sessionkit.Peeked, epoch,
 
 // Touch implements sessionkit.Store. The Manager calls it when a write is
 // due; the entry goes, as the session is about to change.
-func (c *Cache) Touch(ctx context.Context, req sessionkit.TouchRequest) (sessionkit.TouchOutcome, error) {
-	c.forget(req.SessionID)
-	out, err := c.r.Touch(ctx, req)
-	c.forget(req.SessionID)
-	return out, err
+func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, loc *sessionkit.Location) (sessionkit.Session, backend.Used, []sessionkit.Event, error) {
+	c.forget(use.SessionID)
+	s, out, events, err := c.r.Touch(ctx, call, use, loc)
+	c.forget(use.SessionID)
+	return s, out, events, err
 }
 
 // forget drops the given sessions from this instance at once.
@@ -347,40 +351,42 @@ func (c *Cache) sweep() {
 }
 
 // Create implements sessionkit.Store; evicted sessions are dropped at once.
-func (c *Cache) Create(ctx context.Context, req sessionkit.CreateRequest) (sessionkit.CreateOutcome, error) {
-	out, err := c.r.Create(ctx, req)
+func (c *Cache) Create(ctx context.Context, call backend.Call, s sessionkit.Session, hash [32]byte, limit int) (backend.Created, []sessionkit.Event, error) {
+	out, events, err := c.r.Create(ctx, call, s, hash, limit)
 	c.forget(out.Evicted...)
-	return out, err
+	return out, events, err
 }
 
 // Revoke implements sessionkit.Store; the session is dropped at once.
-func (c *Cache) Revoke(ctx context.Context, req sessionkit.RevokeRequest) (sessionkit.RevokeOutcome, error) {
-	out, err := c.r.Revoke(ctx, req)
-	c.forget(req.SessionID)
-	return out, err
+func (c *Cache) Revoke(ctx context.Context, call backend.Call, sessionID, userID uuid.UUID, reason string) ([]sessionkit.Event, error) {
+	events, err := c.r.Revoke(ctx, call, sessionID, userID, reason)
+	c.forget(sessionID)
+	return events, err
 }
 
 // RevokeAll implements sessionkit.Store; revoked sessions are dropped at once.
-func (c *Cache) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) (sessionkit.RevokeAllOutcome, error) {
-	out, err := c.r.RevokeAll(ctx, req)
-	c.forget(out.Revoked...)
-	return out, err
+func (c *Cache) RevokeAll(ctx context.Context, call backend.Call, userID, except uuid.UUID, reason string) ([]sessionkit.Event, error) {
+	events, err := c.r.RevokeAll(ctx, call, userID, except, reason)
+	for _, e := range events {
+		c.forget(e.SessionID)
+	}
+	return events, err
 }
 
 // RecordProvider implements sessionkit.Store; this instance's entry is
 // dropped so it reads its own write.
-func (c *Cache) RecordProvider(ctx context.Context, req sessionkit.ProviderRequest) (sessionkit.ProviderOutcome, error) {
-	out, err := c.r.RecordProvider(ctx, req)
-	c.forget(req.SessionID)
-	return out, err
+func (c *Cache) RecordProvider(ctx context.Context, call backend.Call, sessionID uuid.UUID, provider string) (backend.Recorded, []sessionkit.Event, error) {
+	out, events, err := c.r.RecordProvider(ctx, call, sessionID, provider)
+	c.forget(sessionID)
+	return out, events, err
 }
 
 // LinkRefreshToken implements sessionkit.Store; this instance's entry is
 // dropped so it reads its own write.
-func (c *Cache) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest) (sessionkit.LinkOutcome, error) {
-	out, err := c.r.LinkRefreshToken(ctx, req)
-	c.forget(req.SessionID)
-	return out, err
+func (c *Cache) LinkRefreshToken(ctx context.Context, call backend.Call, sessionID uuid.UUID, refreshTokenID string) ([]sessionkit.Event, error) {
+	events, err := c.r.LinkRefreshToken(ctx, call, sessionID, refreshTokenID)
+	c.forget(sessionID)
+	return events, err
 }
 
 // Get implements sessionkit.Store, always from Redis.
@@ -436,7 +442,7 @@ func (c *Cache) run(ctx context.Context) {
 		if confirmed {
 			wait = resubscribeMin
 		}
-		c.log.LogAttrs(ctx, slog.LevelDebug, "sessionkit: cache subscription ended",
+		c.log.Load().LogAttrs(ctx, slog.LevelDebug, "sessionkit: cache subscription ended",
 			slog.String("channel", c.r.Channel()), slog.String("error", err.Error()), slog.Duration("retry_in", wait))
 		t := time.NewTimer(wait)
 		select {
@@ -521,11 +527,11 @@ func (c *Cache) receive(ctx context.Context, sub *subscription, failed chan<- er
 
 // announced drops the sessions an announcement names.
 func (c *Cache) announced(payload string) {
-	ids := rediskey.ParseAnnouncement(payload)
+	ids := announce.Parse(payload)
 	if len(ids) == 0 {
 		// Not in the format the scripts publish: whatever it meant, no entry
 		// may outlive it.
-		c.log.LogAttrs(context.Background(), slog.LevelWarn, "sessionkit: cache emptied on an unreadable announcement",
+		c.log.Load().LogAttrs(context.Background(), slog.LevelWarn, "sessionkit: cache emptied on an unreadable announcement",
 			slog.String("channel", c.r.Channel()), slog.Int("bytes", len(payload)))
 		c.clearAll()
 		return
@@ -546,7 +552,7 @@ func (c *Cache) turnOn(sub *subscription) bool {
 	c.epoch.Add(1)
 	c.on.Store(true)
 	c.subscribed.Add(1)
-	c.log.LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: session cache on", slog.String("channel", c.r.Channel()))
+	c.log.Load().LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: session cache on", slog.String("channel", c.r.Channel()))
 	return true
 }
 
@@ -563,10 +569,10 @@ func (c *Cache) turnOff(sub *subscription, cause error) bool {
 	switch {
 	case !wasOn:
 	case errors.Is(cause, context.Canceled):
-		c.log.LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: session cache closed", slog.String("channel", c.r.Channel()))
+		c.log.Load().LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: session cache closed", slog.String("channel", c.r.Channel()))
 	default:
 		c.dropped.Add(1)
-		c.log.LogAttrs(context.Background(), slog.LevelWarn, "sessionkit: session cache off until Pub/Sub is back",
+		c.log.Load().LogAttrs(context.Background(), slog.LevelWarn, "sessionkit: session cache off until Pub/Sub is back",
 			slog.String("channel", c.r.Channel()), slog.String("error", cause.Error()))
 	}
 	return sub.confirmed

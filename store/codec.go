@@ -11,11 +11,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 )
 
 // A session is stored as one string: its fields joined by the unit
-// separator, hot-path fields first (see lua/common.lua, which must agree).
+// separator, hot-path fields first. The scripts name the positions by
+// fieldNames (see contract.go), so moving a field here moves it there.
 // One string, stored as a field of the user's hash of active sessions,
 // makes the hot path's read one HGET, and keeps a session in about half the
 // memory of a hash per session.
@@ -49,6 +50,23 @@ const (
 	pUserAgent
 	fieldCount
 )
+
+// hotFields is how many leading fields the hot path splits: those up to
+// the owner.
+const hotFields = pUID + 1
+
+// fieldNames are the stored fields' names in the scripts (F_<name>, see
+// contract.go), by position.
+var fieldNames = [fieldCount]string{
+	pVersion: "VERSION", pTokenHash: "TOKEN_HASH", pExpires: "EXPIRES", pLastActivity: "LAST_ACTIVITY",
+	pIdle: "IDLE", pIP: "IP", pLastIP: "LAST_IP", pUID: "USER_ID", pCreated: "CREATED",
+	pIPChanges: "IP_CHANGES", pRefresh: "REFRESH_TOKEN", pLastProvider: "LAST_PROVIDER",
+	pLastProviderAt: "LAST_PROVIDER_AT", pProviders: "PROVIDERS", pDevLabel: "DEVICE_LABEL",
+	pDevBrowser: "DEVICE_BROWSER", pDevBrowserVersion: "DEVICE_BROWSER_VERSION", pDevOS: "DEVICE_OS",
+	pDevOSVersion: "DEVICE_OS_VERSION", pDevPlatform: "DEVICE_PLATFORM", pDevFlags: "DEVICE_FLAGS",
+	pLocLabel: "LOCATION_LABEL", pLocCity: "LOCATION_CITY", pLocRegion: "LOCATION_REGION",
+	pLocCountry: "LOCATION_COUNTRY", pLocCode: "LOCATION_COUNTRY_CODE", pUserAgent: "USER_AGENT",
+}
 
 const (
 	formatVersion = "1"
@@ -144,14 +162,14 @@ func encodeSession(s sessionkit.Session, hash [32]byte) string {
 	f[pDevLabel], f[pDevBrowser], f[pDevBrowserVersion] = bound(d.Label), bound(d.Browser), bound(d.BrowserVersion)
 	f[pDevOS], f[pDevOSVersion], f[pDevPlatform] = bound(d.OS), bound(d.OSVersion), bound(d.Platform)
 	f[pDevFlags] = flag(d.Mobile, "m") + flag(d.Bot, "b")
-	copy(f[pLocLabel:pLocCode+1], locationValues(s.Location))
+	f[pLocLabel], f[pLocCity], f[pLocRegion], f[pLocCountry], f[pLocCode] = locationValues(s.Location)
 	f[pUserAgent] = clean(s.UserAgent)
 	return strings.Join(f, sep)
 }
 
-// locationValues are the five location fields in stored order.
-func locationValues(l sessionkit.Location) []string {
-	return []string{bound(l.Label), bound(l.City), bound(l.Region), bound(l.Country), bound(l.CountryCode)}
+// locationValues are the five location fields, bounded as stored.
+func locationValues(l sessionkit.Location) (label, city, region, country, code string) {
+	return bound(l.Label), bound(l.City), bound(l.Region), bound(l.Country), bound(l.CountryCode)
 }
 
 // decodeSession builds a session from its stored form; the token hash stays behind.
@@ -212,6 +230,6 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 }
 
 // sessionOf names the session of a member in t's slot.
-func sessionOf(t rediskey.Tag, member string) (uuid.UUID, bool) {
-	return rediskey.SessionID(t, member)
+func sessionOf(t sessionid.Tag, member string) (uuid.UUID, bool) {
+	return sessionid.FromMember(t, member)
 }

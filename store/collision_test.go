@@ -9,7 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
+	contract "github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/token"
 )
 
@@ -23,7 +24,7 @@ func TestTagCollisionKeepsUsersApart(t *testing.T) {
 		first := f.login(t, alice)
 
 		// bob's session id carries alice's tag, as a colliding tag would.
-		bobID, err := rediskey.NewSessionID(alice)
+		bobID, err := sessionid.New(alice)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,12 +34,11 @@ func TestTagCollisionKeepsUsersApart(t *testing.T) {
 		}
 		now := f.m.Now()
 		f.clock.Advance(time.Millisecond)
-		_, err = f.st.Create(f.ctx, sessionkit.CreateRequest{
-			Session: sessionkit.Session{ID: bobID, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
+		_, _, err = f.st.Create(f.ctx, contract.Call{Now: now, Policy: &contract.Policy{Retention: time.Hour, StreamMax: 100}},
+			sessionkit.Session{ID: bobID, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
 				LastIPAddress: netip.MustParseAddr("198.51.100.1"), CreatedAt: now, LastActivityAt: now,
 				ExpiresAt: now.Add(time.Minute), Device: sessionkit.Device{Label: "Unknown device"}},
-			TokenHash: hash, Limit: 1, Retention: time.Hour, StreamMax: 100, Now: now,
-		})
+			hash, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

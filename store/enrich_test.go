@@ -105,6 +105,8 @@ func (h hostileEnricher) Device(string) sessionkit.Device {
 	return sessionkit.Device{Label: "Fine"}
 }
 
+func (hostileEnricher) Locates() bool { return true }
+
 func (h hostileEnricher) Locate(ctx context.Context, _ netip.Addr) sessionkit.Location {
 	if h.block != nil {
 		<-h.block // ignores ctx: the Manager must not wait for it

@@ -13,239 +13,185 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/announce"
+	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 )
 
-func ms(d time.Duration) int64 { return d.Milliseconds() }
-
 // Create implements sessionkit.Store.
-func (r *Redis) Create(ctx context.Context, req sessionkit.CreateRequest) (sessionkit.CreateOutcome, error) {
-	s := req.Session
-	u := r.keys.ForSession(s.ID) // the Manager mints ids in their owner's slot
-	member := rediskey.Member(s.ID)
-	args := []any{
-		millis(req.Now), member, req.Limit, ms(req.Retention), req.StreamMax,
-		ms(req.SeenWindow), ms(req.LimitTTL), r.keys.Channel(), s.UserID.String(),
-		bound(s.Device.Label), bound(s.Location.CountryCode), s.IPAddress.String(),
-		rediskey.TagHex(rediskey.SessionTag(s.ID)), encodeSession(s, req.TokenHash),
-	}
-	reply, err := run(ctx, r.c, scriptCreate, "create", keysOf(u), args...)
+func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session, hash [32]byte, limit int) (backend.Created, []sessionkit.Event, error) {
+	tag := sessionid.TagIn(s.ID) // the Manager mints ids in their owner's slot
+	member := sessionid.Member(s.ID)
+	var out createReply
+	err := r.exec(ctx, scriptCreate, r.keys.ForTag(tag), c, createArgs{
+		Member: member, Limit: limit, UserID: s.UserID.String(), Device: bound(s.Device.Label),
+		Country: bound(s.Location.CountryCode), IP: s.IPAddress.String(), Announce: announce.Head(tag),
+		Value: encodeSession(s, hash),
+	}, &out)
 	if err != nil {
-		return sessionkit.CreateOutcome{}, err
+		return backend.Created{}, nil, err
 	}
-	if asString(reply[0]) == "dup" {
-		return sessionkit.CreateOutcome{}, sessionkit.ErrDuplicateID
+	if len(out.EventIDs) != len(out.Evicted)+1 {
+		return backend.Created{}, nil, unavailable(scriptCreate.name, errReply)
 	}
-	if len(reply) < 5 {
-		return sessionkit.CreateOutcome{}, unavailable("create", errReply)
-	}
-	out := sessionkit.CreateOutcome{NewDevice: asInt(reply[1]) == 1, NewCountry: asInt(reply[2]) == 1}
-	tag := rediskey.SessionTag(s.ID)
-	ids := asSlice(reply[4])
-	for i, m := range asSlice(reply[3]) {
-		sid, ok := sessionOf(tag, asString(m))
+	created := backend.Created{NewDevice: out.NewDevice, NewCountry: out.NewCountry}
+	var events []sessionkit.Event
+	for i, m := range out.Evicted {
+		sid, ok := sessionOf(tag, m)
 		if !ok {
 			continue
 		}
-		out.Evicted = append(out.Evicted, sid)
-		out.Events = append(out.Events, sessionkit.Event{
-			ID: asString(ids[i]), Type: sessionkit.EventEvicted, SessionID: sid, UserID: s.UserID,
-			At: req.Now, Reason: sessionkit.ReasonLimitExceeded, ByID: s.ID,
+		created.Evicted = append(created.Evicted, sid)
+		events = append(events, sessionkit.Event{
+			ID: out.EventIDs[i], Type: sessionkit.EventEvicted, SessionID: sid, UserID: s.UserID,
+			At: c.Now, Reason: sessionkit.ReasonLimitExceeded, ByID: s.ID,
 		})
 	}
-	out.Events = append(out.Events, sessionkit.Event{
-		ID: asString(ids[len(ids)-1]), Type: sessionkit.EventCreated, SessionID: s.ID, UserID: s.UserID,
-		At: req.Now, IPAddress: s.IPAddress.String(), Country: s.Location.CountryCode,
+	events = append(events, sessionkit.Event{
+		ID: out.EventIDs[len(out.Evicted)], Type: sessionkit.EventCreated, SessionID: s.ID, UserID: s.UserID,
+		At: c.Now, IPAddress: s.IPAddress.String(), Country: s.Location.CountryCode,
 		DeviceLabel: s.Device.Label, NewDevice: out.NewDevice, NewCountry: out.NewCountry,
 	})
-	return out, nil
+	return created, events, nil
 }
 
 // Touch implements sessionkit.Store.
-func (r *Redis) Touch(ctx context.Context, req sessionkit.TouchRequest) (sessionkit.TouchOutcome, error) {
-	u := r.keys.ForSession(req.SessionID)
-	hash := ""
-	if req.TokenHash != nil {
-		hash = hashText(*req.TokenHash)
+func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc *sessionkit.Location) (sessionkit.Session, backend.Used, []sessionkit.Event, error) {
+	args := touchArgs{Member: sessionid.Member(use.SessionID), Locate: use.Locate && loc == nil}
+	if use.TokenHash != nil {
+		args.TokenHash = hashText(*use.TokenHash)
 	}
-	ip := ""
-	if req.IP.IsValid() {
-		ip = req.IP.String()
+	if use.IP.IsValid() {
+		args.IP = use.IP.String()
 	}
-	locate, located := "0", "0"
-	if req.Location != nil {
-		located = "1"
-	} else if req.Locate {
-		locate = "1"
+	if loc != nil {
+		args.Located = true
+		args.Label, args.City, args.Region, args.Country, args.Code = locationValues(*loc)
 	}
-	activity := "0"
-	if req.ActivityEvent {
-		activity = "1"
+	var out touchReply
+	err := r.exec(ctx, scriptTouch, r.keys.ForSession(use.SessionID), c, args, &out)
+	switch {
+	case errors.Is(err, errLocate):
+		return sessionkit.Session{}, backend.Used{NeedLocation: true}, nil, nil
+	case err != nil:
+		return sessionkit.Session{}, backend.Used{}, nil, err
 	}
-	args := []any{millis(req.Now), rediskey.Member(req.SessionID), hash, ip, ms(req.Throttle),
-		ms(req.Retention), locate, located, activity, req.StreamMax}
-	if req.Location != nil {
-		for _, v := range locationValues(*req.Location) {
-			args = append(args, v)
-		}
-	}
-	reply, err := run(ctx, r.c, scriptTouch, "touch", keysOf(u), args...)
-	if err != nil {
-		return sessionkit.TouchOutcome{}, err
-	}
-	switch asString(reply[0]) {
-	case "ok":
-	case "loc":
-		return sessionkit.TouchOutcome{NeedLocation: true}, nil
-	default:
-		if err := refusal(reply); err != nil {
-			return sessionkit.TouchOutcome{}, err
-		}
-		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
-	}
-	if len(reply) < 7 {
-		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
-	}
-	s, ok := decodeSession(req.SessionID, asString(reply[5]))
+	s, ok := decodeSession(use.SessionID, out.Session)
 	if !ok {
-		return sessionkit.TouchOutcome{}, unavailable("touch", errReply)
+		return sessionkit.Session{}, backend.Used{}, nil, unavailable(scriptTouch.name, errReply)
 	}
-	out := sessionkit.TouchOutcome{Session: s, Written: asInt(reply[1]) == 1, IPChanged: asInt(reply[2]) == 1}
+	used := backend.Used{Written: out.Written, IPChanged: out.IPChanged}
+	var events []sessionkit.Event
+	ids := out.EventIDs
 	if out.IPChanged {
-		out.PreviousIP, _ = netip.ParseAddr(asString(reply[3]))
-		out.PreviousCountry = asString(reply[4])
-	}
-	ids := asSlice(reply[6])
-	if out.IPChanged && len(ids) > 0 {
-		out.Events = append(out.Events, sessionkit.Event{
-			ID: asString(ids[0]), Type: sessionkit.EventIPChanged, SessionID: s.ID, UserID: s.UserID, At: req.Now,
-			IPAddress: ip, PreviousIP: asString(reply[3]), Country: s.Location.CountryCode, PreviousCountry: out.PreviousCountry,
-		})
-		ids = ids[1:]
+		used.PreviousIP, _ = netip.ParseAddr(out.PreviousIP)
+		used.PreviousCountry = out.PreviousCountry
+		if len(ids) > 0 {
+			events = append(events, sessionkit.Event{
+				ID: ids[0], Type: sessionkit.EventIPChanged, SessionID: s.ID, UserID: s.UserID, At: c.Now,
+				IPAddress: args.IP, PreviousIP: out.PreviousIP, Country: s.Location.CountryCode,
+				PreviousCountry: out.PreviousCountry,
+			})
+			ids = ids[1:]
+		}
 	}
 	if len(ids) > 0 {
-		out.Events = append(out.Events, sessionkit.Event{
-			ID: asString(ids[0]), Type: sessionkit.EventActivity, SessionID: s.ID, UserID: s.UserID, At: req.Now,
+		events = append(events, sessionkit.Event{
+			ID: ids[0], Type: sessionkit.EventActivity, SessionID: s.ID, UserID: s.UserID, At: c.Now,
 			IPAddress: s.LastIPAddress.String(),
 		})
 	}
-	return out, nil
+	return s, used, events, nil
 }
 
 // Revoke implements sessionkit.Store.
-func (r *Redis) Revoke(ctx context.Context, req sessionkit.RevokeRequest) (sessionkit.RevokeOutcome, error) {
-	u := r.keys.ForSession(req.SessionID)
-	if u != r.keys.ForUser(req.UserID) {
-		return sessionkit.RevokeOutcome{}, sessionkit.ErrNotFound // the id is not in this user's slot
+func (r *Redis) Revoke(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, reason string) ([]sessionkit.Event, error) {
+	tag := sessionid.TagIn(sessionID)
+	if tag != sessionid.TagOf(userID) {
+		return nil, sessionkit.ErrNotFound // the id is not in this user's slot
 	}
-	reply, err := run(ctx, r.c, scriptRevoke, "revoke", keysOf(u),
-		millis(req.Now), rediskey.Member(req.SessionID), req.UserID.String(), req.Reason,
-		ms(req.Retention), req.StreamMax, r.keys.Channel(), rediskey.TagHex(rediskey.SessionTag(req.SessionID)))
+	var out revokeReply
+	err := r.exec(ctx, scriptRevoke, r.keys.ForTag(tag), c, revokeArgs{
+		Member: sessionid.Member(sessionID), UserID: userID.String(), Reason: reason, Announce: announce.Head(tag),
+	}, &out)
 	if err != nil {
-		return sessionkit.RevokeOutcome{}, err
+		return nil, err
 	}
-	if asString(reply[0]) != "ok" || len(reply) < 2 {
-		if err := refusal(reply); err != nil {
-			return sessionkit.RevokeOutcome{}, err
-		}
-		return sessionkit.RevokeOutcome{}, unavailable("revoke", errReply)
-	}
-	return sessionkit.RevokeOutcome{Events: []sessionkit.Event{{
-		ID: asString(reply[1]), Type: sessionkit.EventRevoked, SessionID: req.SessionID,
-		UserID: req.UserID, At: req.Now, Reason: req.Reason,
-	}}}, nil
+	return []sessionkit.Event{{
+		ID: out.EventID, Type: sessionkit.EventRevoked, SessionID: sessionID,
+		UserID: userID, At: c.Now, Reason: reason,
+	}}, nil
 }
 
 // RevokeAll implements sessionkit.Store.
-func (r *Redis) RevokeAll(ctx context.Context, req sessionkit.RevokeAllRequest) (sessionkit.RevokeAllOutcome, error) {
-	u := r.keys.ForUser(req.UserID)
-	except := ""
-	if req.Except != uuid.Nil {
-		except = rediskey.Member(req.Except)
+func (r *Redis) RevokeAll(ctx context.Context, c backend.Call, userID, except uuid.UUID, reason string) ([]sessionkit.Event, error) {
+	tag := sessionid.TagOf(userID)
+	args := revokeAllArgs{UserID: userID.String(), Reason: reason, Announce: announce.Head(tag)}
+	if except != uuid.Nil {
+		args.Except = sessionid.Member(except)
 	}
-	reply, err := run(ctx, r.c, scriptRevokeAll, "revoke all", keysOf(u),
-		millis(req.Now), except, req.Reason, req.StreamMax, r.keys.Channel(),
-		ms(req.Retention), req.UserID.String(), rediskey.TagHex(rediskey.UserTag(req.UserID)))
-	if err != nil {
-		return sessionkit.RevokeAllOutcome{}, err
+	var out revokeAllReply
+	if err := r.exec(ctx, scriptRevokeAll, r.keys.ForTag(tag), c, args, &out); err != nil {
+		return nil, err
 	}
-	if asString(reply[0]) != "ok" || len(reply) < 3 {
-		return sessionkit.RevokeAllOutcome{}, unavailable("revoke all", errReply)
+	if len(out.EventIDs) != len(out.Revoked) {
+		return nil, unavailable(scriptRevokeAll.name, errReply)
 	}
-	tag := rediskey.UserTag(req.UserID)
-	ids := asSlice(reply[2])
-	var out sessionkit.RevokeAllOutcome
-	for i, m := range asSlice(reply[1]) {
-		sid, ok := sessionOf(tag, asString(m))
+	var events []sessionkit.Event
+	for i, m := range out.Revoked {
+		sid, ok := sessionOf(tag, m)
 		if !ok {
 			continue
 		}
-		out.Revoked = append(out.Revoked, sid)
-		out.Events = append(out.Events, sessionkit.Event{
-			ID: asString(ids[i]), Type: sessionkit.EventRevoked, SessionID: sid,
-			UserID: req.UserID, At: req.Now, Reason: req.Reason,
+		events = append(events, sessionkit.Event{
+			ID: out.EventIDs[i], Type: sessionkit.EventRevoked, SessionID: sid,
+			UserID: userID, At: c.Now, Reason: reason,
 		})
 	}
-	return out, nil
+	return events, nil
 }
 
 // RecordProvider implements sessionkit.Store.
-func (r *Redis) RecordProvider(ctx context.Context, req sessionkit.ProviderRequest) (sessionkit.ProviderOutcome, error) {
-	u := r.keys.ForSession(req.SessionID)
-	reply, err := run(ctx, r.c, scriptProvider, "record provider", keysOf(u),
-		millis(req.Now), rediskey.Member(req.SessionID), req.Provider, req.MaxProviders,
-		ms(req.Throttle), req.StreamMax, ms(req.Retention))
+func (r *Redis) RecordProvider(ctx context.Context, c backend.Call, sessionID uuid.UUID, provider string) (backend.Recorded, []sessionkit.Event, error) {
+	var out providerReply
+	err := r.exec(ctx, scriptProvider, r.keys.ForSession(sessionID), c, providerArgs{
+		Member: sessionid.Member(sessionID), Provider: provider,
+	}, &out)
 	if err != nil {
-		return sessionkit.ProviderOutcome{}, err
+		return backend.Recorded{}, nil, err
 	}
-	if asString(reply[0]) != "ok" || len(reply) < 5 {
-		if err := refusal(reply); err != nil {
-			return sessionkit.ProviderOutcome{}, err
-		}
-		return sessionkit.ProviderOutcome{}, unavailable("record provider", errReply)
+	rec := backend.Recorded{Written: out.Written, First: out.First}
+	if !out.Written {
+		return rec, nil, nil
 	}
-	out := sessionkit.ProviderOutcome{Written: asInt(reply[1]) == 1, First: asInt(reply[2]) == 1}
-	if out.Written {
-		uid, _ := uuid.Parse(asString(reply[3]))
-		out.Events = []sessionkit.Event{{
-			ID: asString(reply[4]), Type: sessionkit.EventProviderAccessed, SessionID: req.SessionID,
-			UserID: uid, At: req.Now, Provider: req.Provider,
-		}}
-	}
-	return out, nil
+	uid, _ := uuid.Parse(out.UserID)
+	return rec, []sessionkit.Event{{
+		ID: out.EventID, Type: sessionkit.EventProviderAccessed, SessionID: sessionID,
+		UserID: uid, At: c.Now, Provider: provider,
+	}}, nil
 }
 
 // LinkRefreshToken implements sessionkit.Store.
-func (r *Redis) LinkRefreshToken(ctx context.Context, req sessionkit.LinkRequest) (sessionkit.LinkOutcome, error) {
-	u := r.keys.ForSession(req.SessionID)
-	reply, err := run(ctx, r.c, scriptLink, "link refresh token", keysOf(u),
-		millis(req.Now), rediskey.Member(req.SessionID), req.RefreshTokenID, req.StreamMax, ms(req.Retention))
+func (r *Redis) LinkRefreshToken(ctx context.Context, c backend.Call, sessionID uuid.UUID, refreshTokenID string) ([]sessionkit.Event, error) {
+	var out linkReply
+	err := r.exec(ctx, scriptLink, r.keys.ForSession(sessionID), c, linkArgs{
+		Member: sessionid.Member(sessionID), RefreshTokenID: refreshTokenID,
+	}, &out)
 	if err != nil {
-		return sessionkit.LinkOutcome{}, err
+		return nil, err
 	}
-	if asString(reply[0]) != "ok" || len(reply) < 3 {
-		if err := refusal(reply); err != nil {
-			return sessionkit.LinkOutcome{}, err
-		}
-		return sessionkit.LinkOutcome{}, unavailable("link refresh token", errReply)
-	}
-	uid, _ := uuid.Parse(asString(reply[1]))
-	return sessionkit.LinkOutcome{Events: []sessionkit.Event{{
-		ID: asString(reply[2]), Type: sessionkit.EventRefreshLinked, SessionID: req.SessionID,
-		UserID: uid, At: req.Now, RefreshTokenID: req.RefreshTokenID,
-	}}}, nil
+	uid, _ := uuid.Parse(out.UserID)
+	return []sessionkit.Event{{
+		ID: out.EventID, Type: sessionkit.EventRefreshLinked, SessionID: sessionID,
+		UserID: uid, At: c.Now, RefreshTokenID: refreshTokenID,
+	}}, nil
 }
 
-// keysOf lists u's keys in the order every script receives them (see
-// common.lua).
-func keysOf(u rediskey.User) []string {
-	return []string{u.Active, u.Index, u.Retained, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen}
-}
-
-// Peek implements sessionkit.Peeker: one read-only command, an HGET of the
+// Peek implements sessionkit.Store: one read-only command, an HGET of the
 // session in the user's active sessions. Only a session that is not active
 // costs a second round trip, for its retained record and revocation.
-func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, error) {
+func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, backend.Peeked, error) {
 	key, member := r.keys.Active(id)
 	v, err := r.hget(ctx, key, member)
 	active := err == nil
@@ -254,26 +200,26 @@ func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Peeked, erro
 	case errors.Is(err, redis.Nil):
 		v, rev, err = r.retained(ctx, r.keys.ForSession(id), member)
 		if err != nil {
-			return sessionkit.Peeked{}, unavailable("peek", err)
+			return sessionkit.Session{}, backend.Peeked{}, unavailable("peek", err)
 		}
 	case err != nil:
-		return sessionkit.Peeked{}, unavailable("peek", err)
+		return sessionkit.Session{}, backend.Peeked{}, unavailable("peek", err)
 	}
 	s, ok := decodeSession(id, v)
 	if !ok {
-		return sessionkit.Peeked{}, sessionkit.ErrNotFound
+		return sessionkit.Session{}, backend.Peeked{}, sessionkit.ErrNotFound
 	}
-	pk := sessionkit.Peeked{Session: s, Indexed: active}
+	pk := backend.Peeked{Indexed: active}
 	if !decodeHash(v, &pk.TokenHash) {
-		return sessionkit.Peeked{}, sessionkit.ErrNotFound
+		return sessionkit.Session{}, backend.Peeked{}, sessionkit.ErrNotFound
 	}
 	if !active {
 		var re *sessionkit.RevokedError
 		if rev != "" && errors.As(revokedError(rev), &re) {
-			pk.Session.RevokedAt, pk.Session.RevokedReason = re.At, re.Reason
+			s.RevokedAt, s.RevokedReason = re.At, re.Reason
 		}
 	}
-	return pk, nil
+	return s, pk, nil
 }
 
 // retained reads a session that is no longer active and its revocation
@@ -294,7 +240,7 @@ func (r *Redis) retained(ctx context.Context, u rediskey.User, member string) (v
 // Get implements sessionkit.Store in one pipelined round trip.
 func (r *Redis) Get(ctx context.Context, id uuid.UUID, now time.Time) (sessionkit.Session, error) {
 	u := r.keys.ForSession(id)
-	member := rediskey.Member(id)
+	member := sessionid.Member(id)
 	var act, ret, rev *redis.StringCmd
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		act = p.HGet(ctx, u.Active, member)
@@ -341,7 +287,7 @@ func applyState(s *sessionkit.Session, indexed bool, rev string, now time.Time) 
 // List implements sessionkit.Store: one pipelined round trip, O(the user's sessions).
 func (r *Redis) List(ctx context.Context, userID uuid.UUID, includeRevoked bool, now time.Time) ([]sessionkit.Session, error) {
 	u := r.keys.ForUser(userID)
-	tag := rediskey.UserTag(userID)
+	tag := sessionid.TagOf(userID)
 	var act, ret, rev *redis.MapStringStringCmd
 	var kept *redis.StringSliceCmd
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -407,7 +353,7 @@ func (r *Redis) Events(ctx context.Context, userID uuid.UUID, q sessionkit.Event
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable("events", err)
 	}
-	tag := rediskey.UserTag(userID)
+	tag := sessionid.TagOf(userID)
 	out := make([]sessionkit.Event, 0, len(msgs))
 	for _, msg := range msgs {
 		if e, ok := decodeEvent(tag, userID, msg); ok {
@@ -417,22 +363,23 @@ func (r *Redis) Events(ctx context.Context, userID uuid.UUID, q sessionkit.Event
 	return out, nil
 }
 
-func decodeEvent(tag rediskey.Tag, userID uuid.UUID, msg redis.XMessage) (sessionkit.Event, bool) {
+func decodeEvent(tag sessionid.Tag, userID uuid.UUID, msg redis.XMessage) (sessionkit.Event, bool) {
 	v := func(k string) string { s, _ := msg.Values[k].(string); return s }
-	if v("u") != userID.String() {
+	if v(evUser) != userID.String() {
 		return sessionkit.Event{}, false
 	}
-	sid, ok := sessionOf(tag, v("s"))
+	sid, ok := sessionOf(tag, v(evSession))
 	if !ok {
 		return sessionkit.Event{}, false
 	}
 	e := sessionkit.Event{
-		ID: msg.ID, Type: sessionkit.EventType(v("t")), SessionID: sid, UserID: userID,
-		At: fromMillis(v("at")), Reason: v("r"), IPAddress: v("ip"), PreviousIP: v("pip"),
-		Country: v("cc"), PreviousCountry: v("pcc"), DeviceLabel: v("dl"),
-		NewDevice: v("nd") == "1", NewCountry: v("nc") == "1", Provider: v("p"), RefreshTokenID: v("rt"),
+		ID: msg.ID, Type: sessionkit.EventType(v(evType)), SessionID: sid, UserID: userID,
+		At: fromMillis(v(evAt)), Reason: v(evReason), IPAddress: v(evIP), PreviousIP: v(evPreviousIP),
+		Country: v(evCountry), PreviousCountry: v(evPreviousCountry), DeviceLabel: v(evDevice),
+		NewDevice: v(evNewDevice) == "1", NewCountry: v(evNewCountry) == "1",
+		Provider: v(evProvider), RefreshTokenID: v(evRefreshToken),
 	}
-	if by, ok := sessionOf(tag, v("by")); ok {
+	if by, ok := sessionOf(tag, v(evBy)); ok {
 		e.ByID = by
 	}
 	return e, true

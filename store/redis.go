@@ -20,42 +20,15 @@ package store
 
 import (
 	"context"
-	_ "embed"
-	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/announce"
+	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
-)
-
-var (
-	//go:embed lua/common.lua
-	luaCommon string
-	//go:embed lua/create.lua
-	luaCreate string
-	//go:embed lua/touch.lua
-	luaTouch string
-	//go:embed lua/revoke.lua
-	luaRevoke string
-	//go:embed lua/revoke_all.lua
-	luaRevokeAll string
-	//go:embed lua/provider.lua
-	luaProvider string
-	//go:embed lua/link.lua
-	luaLink string
-)
-
-var (
-	scriptCreate    = redis.NewScript(luaCommon + luaCreate)
-	scriptTouch     = redis.NewScript(luaCommon + luaTouch)
-	scriptRevoke    = redis.NewScript(luaCommon + luaRevoke)
-	scriptRevokeAll = redis.NewScript(luaCommon + luaRevokeAll)
-	scriptProvider  = redis.NewScript(luaCommon + luaProvider)
-	scriptLink      = redis.NewScript(luaCommon + luaLink)
 )
 
 // Options configures a Redis store.
@@ -80,9 +53,10 @@ type Options struct {
 
 // Redis is a sessionkit.Store on Redis. The caller owns the client and closes it.
 type Redis struct {
-	c    redis.UniversalClient
-	ap   *redis.AutoPipeliner // nil: reads go straight to c
-	keys rediskey.Keys
+	c       redis.UniversalClient
+	ap      *redis.AutoPipeliner // nil: reads go straight to c
+	keys    rediskey.Keys
+	channel string // where revocations are announced
 
 	reading atomic.Int64 // hot-path reads in flight, counted when ap is set
 }
@@ -110,7 +84,7 @@ func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: store: Prefix: %v", sessionkit.ErrInvalid, err)
 	}
-	r := &Redis{c: c, keys: keys}
+	r := &Redis{c: c, keys: keys, channel: announce.Channel(prefix)}
 	if !opts.NoAutoPipeline {
 		// The deferred face, so that a caller's context bounds its wait
 		// (the blocking face waits for the batch whatever the context
@@ -122,6 +96,9 @@ func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
 	}
 	return r, nil
 }
+
+// Attach implements sessionkit.Store. The Redis store logs nothing itself.
+func (r *Redis) Attach(backend.Env) {}
 
 // hget reads one hash field: through the autopipeliner when it is on and
 // more than directReads reads are in flight. A redis.Nil error means the
@@ -146,7 +123,7 @@ func (r *Redis) hget(ctx context.Context, key, field string) (string, error) {
 
 // Channel is the Pub/Sub channel on which revoked and evicted session ids
 // are published (comma-separated members of one user's tag: see Revoked).
-func (r *Redis) Channel() string { return r.keys.Channel() }
+func (r *Redis) Channel() string { return r.channel }
 
 // Client returns the Redis client the store uses.
 func (r *Redis) Client() redis.UniversalClient { return r.c }
@@ -158,62 +135,4 @@ func (r *Redis) Prefix() string { return r.keys.Prefix() }
 // script error. Each leaves nothing half-written (see lua/common.lua).
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", sessionkit.ErrUnavailable, op, err)
-}
-
-// refusal turns a script's refusal reply into the matching error.
-func refusal(reply []any) error {
-	code, _ := reply[0].(string)
-	switch code {
-	case "nf":
-		return sessionkit.ErrNotFound
-	case "exp":
-		return sessionkit.ErrExpired
-	case "idle":
-		return sessionkit.ErrIdle
-	case "rev":
-		v := ""
-		if len(reply) > 1 {
-			v, _ = reply[1].(string)
-		}
-		return revokedError(v)
-	}
-	return nil
-}
-
-// revokedError decodes a rev hash value "<ms>|<reason>".
-func revokedError(v string) error {
-	ms, reason, ok := strings.Cut(v, "|")
-	if !ok {
-		return &sessionkit.RevokedError{}
-	}
-	return &sessionkit.RevokedError{Reason: reason, At: fromMillis(ms)}
-}
-
-func asSlice(v any) []any {
-	s, _ := v.([]any)
-	return s
-}
-
-func asString(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-func asInt(v any) int64 {
-	n, _ := v.(int64)
-	return n
-}
-
-var errReply = errors.New("unexpected script reply")
-
-func run(ctx context.Context, c redis.UniversalClient, s *redis.Script, op string, keys []string, args ...any) ([]any, error) {
-	v, err := s.Run(ctx, c, keys, args...).Result()
-	if err != nil {
-		return nil, unavailable(op, err)
-	}
-	reply := asSlice(v)
-	if len(reply) == 0 {
-		return nil, unavailable(op, errReply)
-	}
-	return reply, nil
 }

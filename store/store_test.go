@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/announce"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/store"
@@ -591,10 +592,6 @@ func TestInvalidCommandsWriteNothing(t *testing.T) {
 				_, err := f.m.UpdateSessionActivity(f.ctx, sessionkit.UpdateSessionActivity{SessionID: id, IPAddress: "300.1.1.1"})
 				return err
 			}},
-			{"activity not a session id", "SessionID", func() error {
-				_, err := f.m.UpdateSessionActivity(f.ctx, sessionkit.UpdateSessionActivity{SessionID: uuid.New()})
-				return err
-			}},
 			{"empty refresh id", "RefreshTokenID", func() error {
 				_, err := f.m.LinkRefreshTokenToSession(f.ctx, sessionkit.LinkRefreshTokenToSession{SessionID: id})
 				return err
@@ -613,6 +610,11 @@ func TestInvalidCommandsWriteNothing(t *testing.T) {
 					t.Fatalf("got %v, want ErrInvalid naming %s", err, c.field)
 				}
 			})
+		}
+		// An id no session can have is unknown, like any other (ErrNotFound
+		// from every command: TestMalformedSessionIDs), and writes nothing.
+		if _, err := f.m.UpdateSessionActivity(f.ctx, sessionkit.UpdateSessionActivity{SessionID: uuid.New()}); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("activity for a v4 UUID: got %v, want ErrNotFound", err)
 		}
 		if after := f.keys(t); !slices.Equal(before, after) {
 			t.Errorf("keys changed: before %v after %v", before, after)
@@ -793,7 +795,7 @@ func TestRevocationsAreAnnounced(t *testing.T) {
 			if err != nil {
 				t.Fatalf("announcement %d: %v", i, err)
 			}
-			got := rediskey.ParseAnnouncement(msg.Payload)
+			got := announce.Parse(msg.Payload)
 			if len(got) != 1 || got[0] != w {
 				t.Errorf("announcement %d: got %v, want [%v]", i, got, w)
 			}

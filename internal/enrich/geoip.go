@@ -61,7 +61,7 @@ type GeoIPOptions struct {
 // pass one around. GeoIP is safe for concurrent use.
 type GeoIP struct {
 	path    string
-	logger  *slog.Logger
+	logger  atomic.Pointer[slog.Logger] // see SetLogger
 	fails   *onceLog
 	timeout time.Duration
 
@@ -78,6 +78,13 @@ type GeoIP struct {
 
 	now    func() time.Time // the clock; tests replace it
 	checks atomic.Uint64    // completed file checks, for tests
+}
+
+// SetLogger sends the database's records to l from now on; nil is ignored.
+func (g *GeoIP) SetLogger(l *slog.Logger) {
+	if g != nil && l != nil {
+		g.logger.Store(l)
+	}
 }
 
 // OpenGeoIP opens the database at path and, unless opts.ReloadInterval is
@@ -110,13 +117,15 @@ func OpenGeoIP(path string, opts GeoIPOptions) (*GeoIP, error) {
 	}
 	g := &GeoIP{
 		path:    path,
-		logger:  opts.Logger,
-		fails:   newOnceLog(opts.Logger, path),
 		timeout: opts.LookupTimeout,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		now:     time.Now,
 	}
+	g.logger.Store(opts.Logger)
+	g.fails = newOnceLog(&g.logger, path)
+	g.logger.Store(opts.Logger)
+	g.fails = newOnceLog(&g.logger, path)
 	db, err := g.open(fi)
 	if err != nil {
 		return nil, fmt.Errorf("sessionkit: open geoip database %q: %w", path, err)
@@ -273,7 +282,7 @@ func (g *GeoIP) check() {
 	old := g.cur.Swap(db)
 	_ = old.release() // unmapped after its last lookup; errors are logged by onClose
 	g.fails.reset()
-	g.logger.LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: geoip database reloaded",
+	g.logger.Load().LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: geoip database reloaded",
 		slog.String(logKeyPath, g.path),
 		slog.String(logKeyDBType, db.dbType),
 		slog.Time(logKeyBuilt, db.built))

@@ -1,6 +1,7 @@
 package enrich
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -325,8 +326,8 @@ func TestLookupDefaultsAndNil(t *testing.T) {
 		if g.timeout != defaultLookupTimeout {
 			t.Errorf("timeout: got %v, want %v", g.timeout, defaultLookupTimeout)
 		}
-		if g.logger != slog.Default() {
-			t.Errorf("logger: got %p, want slog.Default()", g.logger)
+		if g.logger.Load() != slog.Default() {
+			t.Errorf("logger: got %p, want slog.Default()", g.logger.Load())
 		}
 	})
 }
@@ -443,4 +444,27 @@ func TestLocationStrings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSetLogger moves the records to a new logger, as the Manager does
+// with its own when it is built.
+func TestSetLogger(t *testing.T) {
+	var before, after bytes.Buffer
+	path := writeDB(t, cityDB)
+	g, err := OpenGeoIP(path, GeoIPOptions{Logger: slog.New(slog.NewTextHandler(&before, nil)), ReloadInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.SetLogger(slog.New(slog.NewTextHandler(&after, nil)))
+	g.SetLogger(nil) // ignored
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	g.check()
+	if before.Len() != 0 || !strings.Contains(after.String(), "geoip") {
+		t.Errorf("records: before %q, after %q; want every record after SetLogger on the new logger", before.String(), after.String())
+	}
+	var nilGeo *GeoIP
+	nilGeo.SetLogger(slog.Default()) // a nil GeoIP accepts it, like every method
 }

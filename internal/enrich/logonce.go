@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 )
 
 // Attribute keys of the log records this package writes. They are part of
@@ -43,14 +44,14 @@ var failureMessages = map[string]string{
 // per poll. It never logs client IP addresses. Its memory is bounded by the
 // fixed set of kinds.
 type onceLog struct {
-	logger *slog.Logger
+	logger *atomic.Pointer[slog.Logger] // its owner's, which can change
 	path   string
 
 	mu   sync.Mutex
 	last map[string]string // kind → detail last logged
 }
 
-func newOnceLog(logger *slog.Logger, path string) *onceLog {
+func newOnceLog(logger *atomic.Pointer[slog.Logger], path string) *onceLog {
 	return &onceLog{logger: logger, path: path, last: make(map[string]string)}
 }
 
@@ -78,7 +79,7 @@ func (o *onceLog) log(kind, detail string, byDetail bool) bool {
 	}
 	o.last[kind] = detail
 	o.mu.Unlock()
-	o.logger.LogAttrs(context.Background(), slog.LevelWarn, failureMessages[kind],
+	o.logger.Load().LogAttrs(context.Background(), slog.LevelWarn, failureMessages[kind],
 		slog.String(logKeyEvent, kind),
 		slog.String(logKeyPath, o.path),
 		slog.String(logKeyError, detail))

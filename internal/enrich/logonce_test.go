@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 )
 
 func TestOnceLog(t *testing.T) {
 	var buf bytes.Buffer
-	o := newOnceLog(slog.New(slog.NewJSONHandler(&buf, nil)), "/data/GeoIP2-City.mmdb")
+	var logger atomic.Pointer[slog.Logger]
+	logger.Store(slog.New(slog.NewJSONHandler(&buf, nil)))
+	o := newOnceLog(&logger, "/data/GeoIP2-City.mmdb")
 	steps := []struct {
 		name    string
 		do      func() bool

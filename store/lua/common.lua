@@ -1,20 +1,16 @@
--- Shared helpers, prepended to every script. Rules every script keeps:
+-- Shared helpers, after the generated names (see store/contract.go: the
+-- keys ACT..SEEN, the header NOW..CHANNEL, the stored fields F_*, the audit
+-- trail's E_*, EV_* and REASON_*, the statuses S_*) and before the
+-- script's own arguments and its reply function. Rules every script keeps:
 --  * all keys arrive in KEYS and share one hash tag (one Cluster slot);
 --  * everything is checked before the first write, and the first write is a
 --    deny-oom command (HSET/ZADD/XADD), so an out-of-memory server refuses the
 --    script before it changes anything (Redis has no rollback);
 --  * every key written gets an absolute expiry (PEXPIREAT) in the same script.
-
--- A session is one string (a field of ACT or RET): its fields joined by the unit separator (\31),
--- which no stored value contains. The fields the hot path needs come first,
--- so it splits only those:
---  1 format version, 2 token hash (base64url of SHA-256), 3 expires ms,
---  4 last activity ms, 5 idle timeout ms, 6 ip, 7 last ip, 8 user id,
---  9 created ms, 10 ip changes, 11 refresh token id, 12 last provider,
---  13 last provider ms, 14 providers (comma-separated), 15-21 device
---  (label, browser, version, os, os version, platform, flags),
---  22-26 location (label, city, region, country, country code), 27 user agent.
-local HOT = 8
+--
+-- A session is one string (a field of ACT or RET): its fields joined by SEP,
+-- which no stored value contains, in F_* order. The fields the hot path
+-- needs come first (F_VERSION..F_USER_ID, HOT of them), so it splits only those.
 
 local function int(n) return string.format('%d', n) end
 
@@ -26,7 +22,7 @@ local function num(s) return tonumber(s) or 0 end
 local function split(s, n)
   local out, i = {}, 1
   while not n or #out < n do
-    local j = string.find(s, '\31', i, true)
+    local j = string.find(s, SEP, i, true)
     if not j then
       out[#out + 1] = string.sub(s, i)
       return out, nil
@@ -38,17 +34,17 @@ local function split(s, n)
 end
 
 local function join(head, rest)
-  local s = table.concat(head, '\31')
-  if rest then s = s .. '\31' .. rest end
+  local s = table.concat(head, SEP)
+  if rest then s = s .. SEP .. rest end
   return s
 end
 
--- refusal returns the reason a stored session is unusable at now by its
--- timestamps ('exp' or 'idle'), or nil. ea: expires ms, la: last activity ms, it: idle ms.
+-- refusal returns the status refusing a stored session at now by its
+-- timestamps (S_EXPIRED or S_IDLE), or nil. ea: expires ms, la: last activity ms, it: idle ms.
 local function refusal(ea, la, it, now)
-  if now >= num(ea) then return 'exp' end
+  if now >= num(ea) then return S_EXPIRED end
   local idle = num(it)
-  if idle > 0 and now >= num(la) + idle then return 'idle' end
+  if idle > 0 and now >= num(la) + idle then return S_IDLE end
   return nil
 end
 
@@ -60,9 +56,8 @@ local function deadline(ea, la, it)
   return d
 end
 
--- Every script receives the same keys, all of one user's slot.
-local ACT, IDX, RET, ALL, REV, OWN, EV, LIM, SEEN =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+-- NOW_MS is NOW as written into records and events.
+local NOW_MS = int(NOW)
 
 -- reconcile rebuilds the index from the active sessions if the two
 -- disagree (the index was lost or changed by hand): the index decides
@@ -77,8 +72,8 @@ local function reconcile(skip)
   for i = 1, #kv, 2 do
     local m = kv[i]
     if m ~= skip then
-      local h = split(kv[i + 1], 5)
-      redis.call('ZADD', IDX, int(deadline(h[3], h[4], h[5])), m)
+      local h = split(kv[i + 1], F_IDLE)
+      redis.call('ZADD', IDX, int(deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE])), m)
       live[m] = true
     end
   end
@@ -173,12 +168,29 @@ local function lookup(member, hash, now)
   local retained = not v
   if retained then
     v = redis.call('HGET', RET, member)
-    if not v then return nil, {'nf'} end
+    if not v then return nil, {S_NOT_FOUND} end
   end
   local h = split(v, HOT)
-  if hash ~= '' and redis.sha1hex(h[2]) ~= redis.sha1hex(hash) then return nil, {'nf'} end
-  local why = refusal(h[3], h[4], h[5], now)
+  if hash ~= '' and redis.sha1hex(h[F_TOKEN_HASH]) ~= redis.sha1hex(hash) then return nil, {S_NOT_FOUND} end
+  local why = refusal(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE], now)
   if why then return nil, {why} end
-  if retained then return nil, {'rev', redis.call('HGET', REV, member) or ''} end
+  if retained then return nil, {S_REVOKED, redis.call('HGET', REV, member) or ''} end
   return v
 end
+
+-- event appends an entry to the user's audit trail and returns its id:
+-- kind is an EV_* type, then E_* name and value pairs beyond the type,
+-- owner, session and time every entry has.
+local function event(kind, uid, member, ...)
+  return redis.call('XADD', EV, 'MAXLEN', STREAM_MAX, '*', E_TYPE, kind, E_USER, uid,
+    E_SESSION, member, E_AT, NOW_MS, ...)
+end
+
+-- announce tells every instance's cache that members stopped being valid.
+-- head is the announcement's start for this user's slot (see internal/announce).
+local function announce(head, members)
+  if #members > 0 then redis.call('PUBLISH', CHANNEL, head .. table.concat(members, ANNOUNCE_SEP)) end
+end
+
+-- revocation is a REV record: when and why.
+local function revocation(reason) return NOW_MS .. REV_SEP .. reason end

@@ -1,14 +1,13 @@
--- link: attach a refresh token id to an active session.
--- ARGV: 1 now, 2 member, 3 refresh token id, 4 stream max, 5 retention ms
-local now = tonumber(ARGV[1])
-local v, refused = lookup(ARGV[2], '', now)
+-- link: attach a refresh token id to an active session. Arguments and
+-- reply: linkArgs and linkReply in store/scripts.go.
+local now = NOW
+local v, refused = lookup(MEMBER, '', now)
 if not v then return refused end
 local f = split(v)
 
-f[11] = ARGV[3]
-redis.call('HSET', ACT, ARGV[2], table.concat(f, '\31')) -- first write: deny-oom
-local id = redis.call('XADD', EV, 'MAXLEN', ARGV[4], '*', 't', 'refresh_token_linked', 'u', f[8],
-  's', ARGV[2], 'at', ARGV[1], 'rt', ARGV[3])
+f[F_REFRESH_TOKEN] = REFRESH_TOKEN_ID
+redis.call('HSET', ACT, MEMBER, join(f)) -- first write: deny-oom
+local id = event(EV_REFRESH_LINKED, f[F_USER_ID], MEMBER, E_REFRESH_TOKEN, REFRESH_TOKEN_ID)
 prune(now)
-expire_events(expire_user(), now, tonumber(ARGV[5]))
-return {'ok', f[8], id}
+expire_events(expire_user(), now, RETENTION)
+return reply{USER_ID = f[F_USER_ID], EVENT_ID = id}

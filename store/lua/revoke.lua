@@ -1,23 +1,22 @@
 -- revoke: soft-revoke one active session of a user. Unknown, foreign,
--- revoked and expired sessions get the same answer.
--- ARGV: 1 now, 2 member, 3 user id, 4 reason, 5 retention ms, 6 stream max, 7 channel, 8 tag
-local now = tonumber(ARGV[1])
-local member = ARGV[2]
-local v = redis.call('HGET', ACT, member)
-if not v then return {'nf'} end
+-- revoked and expired sessions get the same answer. Arguments and reply:
+-- revokeArgs and revokeReply in store/scripts.go.
+local now = NOW
+local v = redis.call('HGET', ACT, MEMBER)
+if not v then return {S_NOT_FOUND} end
 local h = split(v, HOT)
-if h[8] ~= ARGV[3] or refusal(h[3], h[4], h[5], now) then return {'nf'} end
+if h[F_USER_ID] ~= USER_ID or refusal(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE], now) then
+  return {S_NOT_FOUND}
+end
 
-redis.call('HSET', REV, member, ARGV[1] .. '|' .. ARGV[4]) -- first write: deny-oom
-retire({member})
-local retention = tonumber(ARGV[5])
-local purge = now + retention
-if retention <= 0 then purge = now + 1 end
-redis.call('ZADD', ALL, int(purge), member)
+redis.call('HSET', REV, MEMBER, revocation(REASON)) -- first write: deny-oom
+retire({MEMBER})
+local purge = now + RETENTION
+if RETENTION <= 0 then purge = now + 1 end
+redis.call('ZADD', ALL, int(purge), MEMBER)
 prune(now)
 local retained = expire_user()
-local id = redis.call('XADD', EV, 'MAXLEN', ARGV[6], '*', 't', 'session_revoked', 'u', ARGV[3],
-  's', member, 'at', ARGV[1], 'r', ARGV[4])
-expire_events(retained, now, retention)
-redis.call('PUBLISH', ARGV[7], ARGV[8] .. ':' .. member)
-return {'ok', id}
+local id = event(EV_REVOKED, USER_ID, MEMBER, E_REASON, REASON)
+expire_events(retained, now, RETENTION)
+announce(ANNOUNCE, {MEMBER})
+return reply{EVENT_ID = id}

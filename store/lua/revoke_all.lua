@@ -1,16 +1,15 @@
--- revoke_all: soft-revoke every active session of a user but one.
--- ARGV: 1 now, 2 member to keep or '', 3 reason, 4 stream max, 5 channel,
---       6 retention ms, 7 user id, 8 tag
-local now = tonumber(ARGV[1])
+-- revoke_all: soft-revoke every active session of a user but one. Arguments
+-- and reply: revokeAllArgs and revokeAllReply in store/scripts.go.
+local now = NOW
 reconcile() -- read-only unless the index was lost: then its writes are deny-oom ZADDs
-local active = owned(ARGV[7], redis.call('ZRANGEBYSCORE', IDX, '(' .. ARGV[1], '+inf'))
+local active = owned(USER_ID, redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW_MS, '+inf'))
 local victims = {}
 for _, m in ipairs(active) do
-  if m ~= ARGV[2] then victims[#victims + 1] = m end
+  if m ~= EXCEPT then victims[#victims + 1] = m end
 end
-if #victims == 0 then return {'ok', {}, {}} end
+if #victims == 0 then return reply{REVOKED = {}, EVENT_IDS = {}} end
 
-local value = ARGV[1] .. '|' .. ARGV[3]
+local value = revocation(REASON)
 for i = 1, #victims, 500 do
   local pairs_ = {}
   for j = i, math.min(i + 499, #victims) do
@@ -24,9 +23,8 @@ prune(now)
 local retained = expire_user()
 local ids = {}
 for _, m in ipairs(victims) do
-  ids[#ids + 1] = redis.call('XADD', EV, 'MAXLEN', ARGV[4], '*', 't', 'session_revoked', 'u', ARGV[7],
-    's', m, 'at', ARGV[1], 'r', ARGV[3])
+  ids[#ids + 1] = event(EV_REVOKED, USER_ID, m, E_REASON, REASON)
 end
-expire_events(retained, now, tonumber(ARGV[6]))
-redis.call('PUBLISH', ARGV[5], ARGV[8] .. ':' .. table.concat(victims, ','))
-return {'ok', victims, ids}
+expire_events(retained, now, RETENTION)
+announce(ANNOUNCE, victims)
+return reply{REVOKED = victims, EVENT_IDS = ids}

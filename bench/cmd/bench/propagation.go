@@ -24,7 +24,7 @@ func propagation(ctx context.Context, e *env, n int) ([]time.Duration, error) {
 		if err != nil {
 			return nil, err
 		}
-		cache, err := store.NewCache(st, store.CacheOptions{TTL: store.MaxCacheTTL, Logger: e.quiet})
+		cache, err := store.NewCache(st, store.CacheOptions{TTL: store.MaxCacheTTL})
 		if err != nil {
 			return nil, err
 		}

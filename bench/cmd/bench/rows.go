@@ -171,7 +171,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 		}
 		cookies[i] = middleware.DefaultCookieName + "=" + res.Token
 	}
-	mw, err := middleware.New(m, middleware.Options{Logger: e.quiet})
+	mw, err := middleware.New(m, middleware.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache, err := store.NewCache(cst, store.CacheOptions{Logger: e.quiet})
+	cache, err := store.NewCache(cst, store.CacheOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 		return nil, err
 	}
 	e.closers = append(e.closers, func() { cm.Close(context.Background()) })
-	cmw, err := middleware.New(cm, middleware.Options{Logger: e.quiet})
+	cmw, err := middleware.New(cm, middleware.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,121 @@
+package store
+
+import (
+	_ "embed"
+)
+
+// The scripts, each with its arguments (after the header) and its S_OK
+// reply, declared by name (see contract.go).
+
+var (
+	//go:embed lua/common.lua
+	luaCommon string
+	//go:embed lua/create.lua
+	luaCreate string
+	//go:embed lua/touch.lua
+	luaTouch string
+	//go:embed lua/revoke.lua
+	luaRevoke string
+	//go:embed lua/revoke_all.lua
+	luaRevokeAll string
+	//go:embed lua/provider.lua
+	luaProvider string
+	//go:embed lua/link.lua
+	luaLink string
+)
+
+var (
+	scriptCreate    = newScript[createArgs, createReply]("create", luaCreate)
+	scriptTouch     = newScript[touchArgs, touchReply]("touch", luaTouch)
+	scriptRevoke    = newScript[revokeArgs, revokeReply]("revoke", luaRevoke)
+	scriptRevokeAll = newScript[revokeAllArgs, revokeAllReply]("revoke all", luaRevokeAll)
+	scriptProvider  = newScript[providerArgs, providerReply]("record provider", luaProvider)
+	scriptLink      = newScript[linkArgs, linkReply]("link refresh token", luaLink)
+
+	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink}
+)
+
+type createArgs struct {
+	Member   string `lua:"MEMBER"`
+	Limit    int    `lua:"LIMIT"` // Unlimited (-1) for none; a stored override wins
+	UserID   string `lua:"USER_ID"`
+	Device   string `lua:"DEVICE"`  // the device label, for the new-device signal
+	Country  string `lua:"COUNTRY"` // the country code, for the new-country signal
+	IP       string `lua:"IP"`
+	Announce string `lua:"ANNOUNCE"` // the head of an announcement of evictions
+	Value    string `lua:"VALUE"`    // the stored session (codec.go)
+}
+
+type createReply struct {
+	NewDevice  bool     `lua:"NEW_DEVICE"`
+	NewCountry bool     `lua:"NEW_COUNTRY"`
+	Evicted    []string `lua:"EVICTED"`   // members
+	EventIDs   []string `lua:"EVENT_IDS"` // one per eviction, then the creation
+}
+
+type touchArgs struct {
+	Member    string `lua:"MEMBER"`
+	TokenHash string `lua:"TOKEN_HASH"` // '' for no token check
+	IP        string `lua:"IP"`         // '' for no address check
+	Locate    bool   `lua:"LOCATE"`     // on an address change, stop with S_LOCATE
+	Located   bool   `lua:"LOCATED"`    // the LOCATION_* fields hold the new address's location
+	Label     string `lua:"LOCATION_LABEL"`
+	City      string `lua:"LOCATION_CITY"`
+	Region    string `lua:"LOCATION_REGION"`
+	Country   string `lua:"LOCATION_COUNTRY"`
+	Code      string `lua:"LOCATION_COUNTRY_CODE"`
+}
+
+type touchReply struct {
+	Written         bool     `lua:"WRITTEN"`
+	IPChanged       bool     `lua:"IP_CHANGED"`
+	PreviousIP      string   `lua:"PREVIOUS_IP"`
+	PreviousCountry string   `lua:"PREVIOUS_COUNTRY"`
+	Session         string   `lua:"SESSION"`   // as stored after the touch
+	EventIDs        []string `lua:"EVENT_IDS"` // the address change's, then the activity's
+}
+
+type revokeArgs struct {
+	Member   string `lua:"MEMBER"`
+	UserID   string `lua:"USER_ID"`
+	Reason   string `lua:"REASON"`
+	Announce string `lua:"ANNOUNCE"`
+}
+
+type revokeReply struct {
+	EventID string `lua:"EVENT_ID"`
+}
+
+type revokeAllArgs struct {
+	Except   string `lua:"EXCEPT"` // a member to keep, or ''
+	UserID   string `lua:"USER_ID"`
+	Reason   string `lua:"REASON"`
+	Announce string `lua:"ANNOUNCE"`
+}
+
+type revokeAllReply struct {
+	Revoked  []string `lua:"REVOKED"` // members
+	EventIDs []string `lua:"EVENT_IDS"`
+}
+
+type providerArgs struct {
+	Member   string `lua:"MEMBER"`
+	Provider string `lua:"PROVIDER"`
+}
+
+type providerReply struct {
+	Written bool   `lua:"WRITTEN"`
+	First   bool   `lua:"FIRST"`
+	UserID  string `lua:"USER_ID"`
+	EventID string `lua:"EVENT_ID"` // '' when not written
+}
+
+type linkArgs struct {
+	Member         string `lua:"MEMBER"`
+	RefreshTokenID string `lua:"REFRESH_TOKEN_ID"`
+}
+
+type linkReply struct {
+	UserID  string `lua:"USER_ID"`
+	EventID string `lua:"EVENT_ID"`
+}
