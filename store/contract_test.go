@@ -185,8 +185,8 @@ func TestContractReply(t *testing.T) {
 		t.Errorf("decoded %+v, want %+v", out, want)
 	}
 	for _, bad := range []string{
-		`return reply{R_STRING = 'a', R_INT = 7, R_BOOL = true}`,                                     // missing
-		`return reply{R_STRING = 'a', R_INT = 7, R_BOOL = true, R_LIST = {}, R_EXTRA = 1}`,           // undeclared
+		`return reply{R_STRING = 'a', R_INT = 7, R_BOOL = true}`,                                      // missing
+		`return reply{R_STRING = 'a', R_INT = 7, R_BOOL = true, R_LIST = {}, R_EXTRA = 1}`,            // undeclared
 		`return reply{R_STRING = 'a', R_INT = 7, R_BOOL = true, R_LIST = {}, r_string = 'lowercase'}`, // undeclared
 	} {
 		if _, err := run(bad); err == nil || !strings.Contains(err.Error(), "sessionkit: reply field") {
