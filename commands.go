@@ -21,6 +21,10 @@ type CreateSession struct {
 	// within MaxLifetime.
 	ExpiresAt      time.Time
 	RefreshTokenID string // optional
+	// Bearer signs in an API or mobile client: the result carries Tokens
+	// (an access token and a refresh token) instead of a session token.
+	// It needs WithAccessTokens.
+	Bearer bool
 }
 
 // CreateSessionResult is the outcome of CreateSession.
@@ -34,6 +38,9 @@ type CreateSessionResult struct {
 	// NewDevice and NewCountry are true when the user has signed in before,
 	// but not recently from this device label or country.
 	NewDevice, NewCountry bool
+	// Tokens are a bearer session's credentials (CreateSession.Bearer);
+	// Token is then empty.
+	Tokens Tokens
 }
 
 // RevokeSession signs one of the user's sessions out.

@@ -33,6 +33,9 @@ const (
 	ReasonUserRevoked   = "revoked_by_user"
 	ReasonLogin         = "replaced_by_login"
 	ReasonIPChanged     = "ip_changed"
+	// ReasonRefreshReused revokes a bearer session whose superseded refresh
+	// token came back after the grace window: a sign that it was stolen.
+	ReasonRefreshReused = "refresh_token_reused"
 )
 
 // RevokedError carries why and when a session was revoked. It wraps ErrRevoked.

@@ -10,18 +10,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/store"
 )
 
 // The commands on a Redis store: sign in on two devices, list them, sign one out.
 func Example() {
-	srv, err := redistest.StartServer(redistest.Options{}) // any Redis 7: redis.NewClient(&redis.Options{Addr: ...})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true}) // any Redis 7
 	defer rdb.Close()
 
 	st, err := store.NewRedis(rdb, store.Options{Prefix: "example:"})

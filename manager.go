@@ -29,6 +29,7 @@ type Manager struct {
 	enricher Enricher
 	locates  bool
 	events   *dispatcher
+	tokens   *accessTokens // nil without WithAccessTokens
 	policy   backend.Policy // what the store applies; see call
 
 	enrichFailures sync.Map // reason → struct{}
@@ -61,6 +62,12 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	m.policy = backend.Policy{
 		Retention: cfg.retention, Throttle: cfg.throttle, SeenWindow: cfg.seenWindow, LimitTTL: cfg.limitTTL,
 		StreamMax: cfg.streamMax, MaxProviders: cfg.maxProviders, ActivityEvents: cfg.activityEvents,
+	}
+	if cfg.accessTokens != nil {
+		var err error
+		if m.tokens, m.policy.RefreshGrace, err = newAccessTokens(cfg.accessTokens); err != nil {
+			return nil, err
+		}
 	}
 	store.Attach(backend.Env{Logger: m.log})
 	if d, ok := m.enricher.(*DefaultEnricher); ok {
@@ -107,6 +114,9 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 			return CreateSessionResult{}, err
 		}
 	}
+	if cmd.Bearer && m.tokens == nil {
+		return CreateSessionResult{}, invalid("Bearer", "needs access tokens: WithAccessTokens")
+	}
 	limit, err := m.cfg.limit(ctx, cmd.UserID)
 	if err != nil {
 		return CreateSessionResult{}, fmt.Errorf("sessionkit: session limit of user: %w", err)
@@ -130,9 +140,20 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 			ID: id, UserID: cmd.UserID, Device: device, UserAgent: ua,
 			IPAddress: ip, LastIPAddress: ip, Location: loc,
 			CreatedAt: now, LastActivityAt: now, ExpiresAt: expires,
-			IdleTimeout: m.cfg.idleTimeout, RefreshTokenID: cmd.RefreshTokenID,
+			IdleTimeout: m.cfg.idleTimeout, RefreshTokenID: cmd.RefreshTokenID, Bearer: cmd.Bearer,
 		}
-		out, events, err := m.store.Create(ctx, backend.Call{Now: now, Policy: &m.policy}, s, hash, limit)
+		cred := backend.Credentials{TokenHash: hash}
+		var refresh token.Secret
+		if cmd.Bearer {
+			// The session token stays unused: a bearer client holds an
+			// access token and a refresh token instead.
+			if refresh, err = token.NewSecret(); err != nil {
+				return CreateSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+			}
+			h := [32]byte(refresh.Hash())
+			cred.RefreshHash = &h
+		}
+		out, events, err := m.store.Create(ctx, backend.Call{Now: now, Policy: &m.policy}, s, cred, limit)
 		if errors.Is(err, backend.ErrDuplicateID) && attempt < 3 {
 			continue // 62 random bits collided with a live session of this user
 		}
@@ -140,10 +161,17 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 			return CreateSessionResult{}, err
 		}
 		m.events.emit(ctx, events)
-		return CreateSessionResult{
+		res := CreateSessionResult{
 			Session: s, Token: tok, Evicted: out.Evicted,
 			NewDevice: out.NewDevice, NewCountry: out.NewCountry,
-		}, nil
+		}
+		if cmd.Bearer {
+			res.Token = ""
+			if res.Tokens, err = m.issue(s, 0, refresh, now); err != nil {
+				return CreateSessionResult{}, err
+			}
+		}
+		return res, nil
 	}
 }
 
@@ -209,8 +237,10 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 	return m.touch(ctx, cmd.SessionID, nil, ip)
 }
 
-// Authenticate is the middleware's hot path: it checks the token, finds the
-// session active, and records activity from ip. A request within the
+// Authenticate is the middleware's hot path: it checks the token (a
+// session token, or with WithAccessTokens a bearer session's access token,
+// verified locally first), finds the session active, and records activity
+// from ip. A request within the
 // activity throttle from the known address costs one read-only round trip
 // (an HGET of the session, or none when a store.Cache holds it); the
 // request that finds the throttle elapsed or the address changed makes a
@@ -218,7 +248,20 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 // before it writes. Any malformed token is ErrNotFound without a store call.
 func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {
 	id, hash, err := token.Parse(tok)
-	if err != nil || !sessionid.Valid(id) {
+	var claims *accessClaims
+	if err != nil {
+		if m.tokens == nil || !looksLikeJWT(tok) {
+			return UpdateSessionActivityResult{}, ErrNotFound
+		}
+		// An access token: its signature, issuer and expiry are checked
+		// here, without a store call; the session's standing below.
+		c, err := m.verifyAccessToken(tok)
+		if err != nil {
+			return UpdateSessionActivityResult{}, err
+		}
+		claims, id = &c, c.sessionID
+	}
+	if !sessionid.Valid(id) {
 		return UpdateSessionActivityResult{}, ErrNotFound
 	}
 	var res UpdateSessionActivityResult
@@ -227,7 +270,13 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 	if *s, pk, err = m.store.Peek(ctx, id); err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
-	if subtle.ConstantTimeCompare(pk.TokenHash[:], hash[:]) != 1 {
+	if claims != nil {
+		if !s.Bearer || claims.userID != s.UserID {
+			return UpdateSessionActivityResult{}, ErrNotFound
+		}
+	} else if subtle.ConstantTimeCompare(pk.TokenHash[:], hash[:]) != 1 || s.Bearer {
+		// A bearer session has a session token of its own, which no one
+		// ever holds: it is refused like any wrong secret.
 		return UpdateSessionActivityResult{}, ErrNotFound
 	}
 	now := m.now()

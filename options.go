@@ -30,6 +30,7 @@ type config struct {
 	maxProviders   int
 	activityEvents bool
 	seenWindow     time.Duration
+	accessTokens   *AccessTokenOptions
 }
 
 func defaults() config {

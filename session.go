@@ -28,6 +28,11 @@ type Session struct {
 	LastProviderAccessed string
 	LastProviderAccessAt time.Time
 	ProvidersAccessed    []string // most recently used last
+
+	// Bearer marks a session of an API client, signed in with
+	// CreateSession.Bearer: it holds an access token and a refresh token
+	// instead of a cookie.
+	Bearer bool
 }
 
 // Device describes the client that created the session.

@@ -25,7 +25,12 @@ type Store interface {
 	// soonest while the user is at their limit (Unlimited for none; a stored
 	// per-user override wins), in one atomic step. It returns the stored
 	// events: evictions first, then the creation.
-	Create(ctx context.Context, c backend.Call, s Session, tokenHash [32]byte, limit int) (backend.Created, []Event, error)
+	Create(ctx context.Context, c backend.Call, s Session, cred backend.Credentials, limit int) (backend.Created, []Event, error)
+	// Refresh rotates a bearer session's refresh token (see backend.Refresh
+	// and backend.Refreshed) in one atomic step. An unknown token is
+	// ErrNotFound; a genuine one of a session no longer active is refused
+	// like Touch refuses it.
+	Refresh(ctx context.Context, c backend.Call, in backend.Refresh) (Session, backend.Refreshed, []Event, error)
 	// Peek reads a session for authentication in one read-only round trip:
 	// the session (revocation filled in from its record) and its token hash;
 	// ErrNotFound when it is gone.

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
@@ -84,6 +87,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if cfg.enrichBudget > 0 {
 		opts = append(opts, sessionkit.WithEnrichTimeout(cfg.enrichBudget))
 	}
+	// API and mobile clients sign in at POST /sessions/token for an access
+	// token and a refresh token. The demo makes a signing key at start-up;
+	// a real deployment loads the same key on every instance, and rotates
+	// it by putting a new one first (see sessionkit.AccessTokenOptions).
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("access token key: %w", err)
+	}
+	opts = append(opts, sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{
+		SigningKeys: []crypto.Signer{key}, Issuer: "sessionkit-example", RefreshGrace: cfg.RefreshGrace,
+	}))
 	a.m, err = sessionkit.New(st, opts...)
 	if err != nil {
 		return nil, err
@@ -91,6 +105,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	// One Authenticator for the pages and the /sessions API: one cookie,
 	// one client-IP setting, and the Manager's logger for both.
 	a.auth, err = middleware.NewAuthenticator(a.m, middleware.Options{
+		AllowBearer:        true, // access tokens of API clients, beside the cookie
 		TrustedProxies:     cfg.TrustedProxies,
 		InsecureDevCookies: cfg.InsecureCookies,
 		ErrorWriter:        a.pageError,

@@ -27,6 +27,10 @@ type config struct {
 	// refuse Secure cookies from http://localhost (INSECURE_DEV_COOKIES=1).
 	// Accepted only when Addr listens on a loopback address.
 	InsecureCookies bool
+	// RefreshGrace is how long a superseded refresh token still gets the
+	// current one back (REFRESH_GRACE, a Go duration such as "10s"; at
+	// most 5m). Default: sessionkit's, 10 seconds.
+	RefreshGrace time.Duration
 
 	// prefix starts every Redis key; tests give each run its own.
 	prefix string
@@ -47,6 +51,13 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = ":8080"
+	}
+	if v := strings.TrimSpace(getenv("REFRESH_GRACE")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 5*time.Minute {
+			return config{}, fmt.Errorf("REFRESH_GRACE=%q: want a Go duration within 0s..5m, such as 10s", v)
+		}
+		cfg.RefreshGrace = d
 	}
 	switch v := strings.TrimSpace(getenv("INSECURE_DEV_COOKIES")); v {
 	case "", "0", "false":

@@ -45,6 +45,7 @@ type deviceView struct {
 	Providers  []string // display names, most recent first
 	LastAccess stamp    // of the most recent provider, when any
 	Current    bool
+	APIClient  bool // a bearer session: an app holding tokens, not a browser cookie
 
 	lastActive time.Time
 }
@@ -120,6 +121,7 @@ func deviceOf(s sessionkit.Session, current bool, now time.Time) deviceView {
 		Created:    newStamp(s.CreatedAt, now),
 		LastActive: newStamp(s.LastActivityAt, now),
 		Current:    current,
+		APIClient:  s.Bearer,
 		lastActive: s.LastActivityAt,
 	}
 	if s.IPAddress.IsValid() && s.IPAddress != s.LastIPAddress {

@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,9 +12,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
 )
 
@@ -31,40 +32,14 @@ type cachedInstance struct {
 
 func newCachedInstance(tb testing.TB, rdb redis.UniversalClient, prefix string, users map[string]string) *cachedInstance {
 	tb.Helper()
-	st, err := store.NewRedis(rdb, store.Options{Prefix: prefix})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cache, err := store.NewCache(st, store.CacheOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cache.Close() })
-	m, err := sessionkit.New(cache, sessionkit.WithLogger(appLogger))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		m.Close(ctx)
-	})
-	a := newApp(tb, &fixture{rdb: rdb, st: st, m: m, prefix: prefix}, appOptions{})
+	f := &fixture{sessiontest.New(tb, sessiontest.Options{Client: rdb, Prefix: prefix, RealTime: true, Cache: &store.CacheOptions{}},
+		withAppLogger(nil)...)}
+	a := newApp(tb, f, appOptions{})
 	for name, id := range users { // the instances of one app share its users
 		a.users[name] = uuid.MustParse(id)
 	}
-	if err := redistest.WaitFor(10*time.Second, func() error {
-		if !cache.Stats().On {
-			return errCacheOff
-		}
-		return nil
-	}); err != nil {
-		tb.Fatal("the cache never turned on")
-	}
-	return &cachedInstance{app: a, cache: cache}
+	return &cachedInstance{app: a, cache: f.Cache}
 }
-
-var errCacheOff = sessionkit.ErrUnavailable
 
 // userIDs returns an app's users as strings, to share them with another instance.
 func userIDs(a *app) map[string]string {
@@ -170,7 +145,7 @@ func TestCacheFailsClosedWhenRedisDies(t *testing.T) {
 	}
 	if err := redistest.WaitFor(15*time.Second, func() error {
 		if r := a.mustDo(t, http.MethodGet, "/app/data", tok, "", nil); r.status != http.StatusOK {
-			return errCacheOff
+			return fmt.Errorf("got %d, want 200", r.status)
 		}
 		return nil
 	}); err != nil {

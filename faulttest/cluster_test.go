@@ -134,7 +134,7 @@ func TestClusterFailover(t *testing.T) {
 	phase.Store(failing)
 	writes.Unlock()
 	start := time.Now()
-	killed, err := cl.KillMasterOf(userKey(t, f.prefix, victim))
+	killed, err := cl.KillMasterOf(userKey(t, f.Prefix, victim))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestClusterSlotMigration(t *testing.T) {
 	}
 	others := newUsers(10)
 	seed(t, f, m, others, 3)
-	slot := redistest.KeySlot(userKey(t, f.prefix, victim))
+	slot := redistest.KeySlot(userKey(t, f.Prefix, victim))
 
 	var cnt counter
 	judge := func(op string, err error) {
@@ -220,7 +220,7 @@ func TestClusterSlotMigration(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
 		defer cancel()
-		_, err = f.m.ListUserSessions(ctx, victim, sessionkit.ListOptions{})
+		_, err = f.M.ListUserSessions(ctx, victim, sessionkit.ListOptions{})
 		judge("list", err)
 	})
 

@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -18,7 +19,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
-	"github.com/sessionkit/sessionkit/store"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
 // fuzzEnv is the one Manager a fuzzing process drives: it lives as long as
@@ -46,16 +47,14 @@ func fuzzSetup(tb testing.TB) *fuzzEnv {
 		e := &fuzzE
 		e.rdb = redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
 		prefix := fmt.Sprintf("t:FuzzCommands:%06x:", rand.Uint32()&0xffffff)
-		st, err := store.NewRedis(e.rdb, store.Options{Prefix: prefix})
-		if err != nil {
-			e.ready = err
+		if e.keys, e.ready = rediskey.New(prefix); e.ready != nil {
 			return
 		}
-		if e.keys, err = rediskey.New(prefix); err != nil {
-			e.ready = err
+		f, err := sessiontest.Build(sessiontest.Options{Client: e.rdb, Prefix: prefix, RealTime: true}, withAppLogger(nil)...)
+		if e.ready = err; err != nil {
 			return
 		}
-		e.m, e.ready = sessionkit.New(st, sessionkit.WithLogger(appLogger))
+		e.m = f.M
 		e.user = uuid.New()
 	})
 	if fuzzE.ready != nil {
@@ -93,6 +92,7 @@ var fuzzFields = [][]string{
 	{"SessionID", "RefreshTokenID"},                                 // LinkRefreshTokenToSession
 	{},                                                              // Authenticate
 	{"UserID", "Limit", "Before"},                                   // queries
+	{},                                                              // index damage, then a command the index decides
 }
 
 // FuzzCommands executes the six commands, the hot path and the queries with
@@ -118,6 +118,9 @@ func FuzzCommands(f *testing.F) {
 	f.Add(uint8(1), uint8(0), false, []byte("0123456789abcdef"), []byte("fedcba9876543210"), "x", "", int64(0))
 	// another user's only session, reaching its deadline while the call's checks run
 	f.Add(uint8(0), uint8(0), false, []byte{}, []byte("fedcba9876543210"), testUA, testIP, int64(3))
+	// a stray index member and a missing real one, then sign out everywhere else, or a login
+	f.Add(uint8(8), uint8(1), true, []byte("0123456789abcdef"), []byte{}, "password_changed", "", int64(0))
+	f.Add(uint8(8), uint8(2), false, []byte("0123456789abcdef"), []byte{}, "password_changed", testIP, int64(0))
 
 	f.Fuzz(func(t *testing.T, op, pick uint8, real bool, sid, uid []byte, text, ip string, expiresMs int64) {
 		e := fuzzSetup(t)
@@ -192,6 +195,39 @@ func FuzzCommands(f *testing.F) {
 			case 2:
 				_, err = m.Events(ctx, userID, sessionkit.EventQuery{Before: text, Limit: int(expiresMs % 1000)})
 			}
+		case 8:
+			// Mixed damage keeps the counts equal: the command, whose
+			// outcome the index decides, must repair it by its members.
+			idx := e.keys.ForUser(e.user).Index
+			if len(e.pool) > 0 {
+				victim := sessionid.Member(e.pool[int(pick)%len(e.pool)].Session.ID)
+				score := e.rdb.ZScore(ctx, idx, victim).Val()
+				var stray [8]byte
+				copy(stray[:], sid)
+				e.rdb.ZRem(ctx, idx, victim)
+				e.rdb.ZAdd(ctx, idx, redis.Z{Score: score, Member: hex.EncodeToString(stray[:])})
+			}
+			if real {
+				var res sessionkit.RevokeAllUserSessionsResult
+				// Valid input, so that the script runs and must repair the
+				// index: the fuzzed parts are the victim and the stray member.
+				res, err = m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: e.user, Reason: "password_changed", ExceptSessionID: sessionID})
+				if err == nil && res.Revoked != len(e.pool)-1 {
+					var pooled []uuid.UUID
+					for _, p := range e.pool {
+						pooled = append(pooled, p.Session.ID)
+					}
+					t.Errorf("sign out everywhere else over a damaged index: %d revoked %v, want the %d other pooled sessions of %v (kept %v)",
+						res.Revoked, res.SessionIDs, len(e.pool)-1, pooled, sessionID)
+				}
+			} else {
+				var res sessionkit.CreateSessionResult
+				res, err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: e.user, IPAddress: testIP, UserAgent: text})
+				if err == nil {
+					e.pool = append(e.pool, res)
+				}
+			}
+			mayRevoke = true
 		}
 		checkAnswer(t, op, err)
 		e.checkPool(t, ctx, mayRevoke)

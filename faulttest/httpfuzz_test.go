@@ -19,8 +19,8 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/internal/token"
-	"github.com/sessionkit/sessionkit/store"
 )
 
 // countingStore counts the sessions a Store created, so a fuzz target can
@@ -31,8 +31,8 @@ type countingStore struct {
 }
 
 // Create implements sessionkit.Store.
-func (c *countingStore) Create(ctx context.Context, call backend.Call, s sessionkit.Session, hash [32]byte, limit int) (backend.Created, []sessionkit.Event, error) {
-	out, events, err := c.Store.Create(ctx, call, s, hash, limit)
+func (c *countingStore) Create(ctx context.Context, call backend.Call, s sessionkit.Session, cred backend.Credentials, limit int) (backend.Created, []sessionkit.Event, error) {
+	out, events, err := c.Store.Create(ctx, call, s, cred, limit)
 	if err == nil {
 		c.creates.Add(1)
 	}
@@ -61,21 +61,17 @@ func webFuzzSetup(tb testing.TB) *webFuzzEnv {
 	srv := sharedServer(tb)
 	webFuzzOnce.Do(func() {
 		e := &webFuzz
-		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
-		prefix := fmt.Sprintf("t:FuzzHTTP:%06x:", rand.Uint32()&0xffffff)
-		st, err := store.NewRedis(rdb, store.Options{Prefix: prefix})
-		if err != nil {
-			e.ready = err
-			return
-		}
-		e.st = &countingStore{Store: st}
 		// Unlimited: fuzzed logins must not evict the sessions the checks rely on.
-		m, err := sessionkit.New(e.st, sessionkit.WithLogger(appLogger), sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+		f, err := sessiontest.Build(sessiontest.Options{
+			Client: redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true}),
+			Prefix: fmt.Sprintf("t:FuzzHTTP:%06x:", rand.Uint32()&0xffffff), RealTime: true,
+			Wrap: func(s sessionkit.Store) sessionkit.Store { e.st = &countingStore{Store: s}; return e.st },
+		}, withAppLogger([]sessionkit.Option{sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited))})...)
 		if err != nil {
 			e.ready = err
 			return
 		}
-		e.a, e.ready = buildApp(&fixture{rdb: rdb, st: st, m: m, prefix: prefix}, appOptions{})
+		e.a, e.ready = buildApp(&fixture{f}, appOptions{})
 	})
 	if webFuzz.ready != nil {
 		tb.Fatal(webFuzz.ready)
@@ -101,7 +97,7 @@ func (e *webFuzzEnv) valid(tb testing.TB, tok string) bool {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := e.a.f.m.Authenticate(ctx, tok, testAddr)
+	_, err := e.a.f.M.Authenticate(ctx, tok, testAddr)
 	switch kind(err) {
 	case "ok":
 		return true

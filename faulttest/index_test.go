@@ -15,6 +15,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
@@ -36,7 +37,7 @@ func TestIndexKeyDeleted(t *testing.T) {
 	}
 	bobSession := f.mustLogin(t, bob)
 
-	keys, err := rediskey.New(f.prefix)
+	keys, err := rediskey.New(f.Prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestIndexKeyDeleted(t *testing.T) {
 			run  func(ctx context.Context) error
 		}{
 			{"authenticate", func(ctx context.Context) error {
-				_, err := f.m.Authenticate(ctx, s.Token, testAddr)
+				_, err := f.M.Authenticate(ctx, s.Token, testAddr)
 				return err
 			}},
 			{"HTTP request", func(ctx context.Context) error {
@@ -65,27 +66,27 @@ func TestIndexKeyDeleted(t *testing.T) {
 				return fmt.Errorf("got %d %q, want 401 no_session", r.status, r.reason())
 			}},
 			{"authenticate from a new address", func(ctx context.Context) error {
-				_, err := f.m.Authenticate(ctx, s.Token, testAddr.Next())
+				_, err := f.M.Authenticate(ctx, s.Token, testAddr.Next())
 				return err
 			}},
 			{"update activity", func(ctx context.Context) error {
-				_, err := f.m.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: id, IPAddress: testIP})
+				_, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: id, IPAddress: testIP})
 				return err
 			}},
 			{"record provider", func(ctx context.Context) error {
-				_, err := f.m.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: "schwab"})
+				_, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: "schwab"})
 				return err
 			}},
 			{"link refresh token", func(ctx context.Context) error {
-				_, err := f.m.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: id, RefreshTokenID: "rt-1"})
+				_, err := f.M.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: id, RefreshTokenID: "rt-1"})
 				return err
 			}},
 			{"revoke", func(ctx context.Context) error {
-				_, err := f.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: alice, Reason: sessionkit.ReasonUserRevoked})
+				_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: alice, Reason: sessionkit.ReasonUserRevoked})
 				return err
 			}},
 			{"get", func(ctx context.Context) error {
-				_, err := f.m.UserSession(ctx, alice, id)
+				_, err := f.M.UserSession(ctx, alice, id)
 				return err
 			}},
 		}
@@ -100,7 +101,7 @@ func TestIndexKeyDeleted(t *testing.T) {
 		}
 	}
 
-	if list, err := f.m.ListUserSessions(ctx, alice, sessionkit.ListOptions{}); err != nil || len(list) != 0 {
+	if list, err := f.M.ListUserSessions(ctx, alice, sessionkit.ListOptions{}); err != nil || len(list) != 0 {
 		t.Errorf("active sessions listed: got %d, %v; want none", len(list), err)
 	}
 	if err := f.auth(bobSession.Token); err != nil {
@@ -120,7 +121,7 @@ func TestIndexKeyDeleted(t *testing.T) {
 	if n, err := rdb.ZCard(ctx, keys.ForUser(alice).Index).Result(); err != nil || n != 1 {
 		t.Errorf("deadline index after a new login: got %d members, %v; want 1", n, err)
 	}
-	checkTTLs(t, rdb, f.prefix)
+	sessiontest.CheckTTLs(t, rdb, f.Prefix)
 }
 
 // indexLimit is the session limit of the deadline-index tests.
@@ -145,7 +146,7 @@ func atLimit(t *testing.T) userAtLimit {
 		u.sessions = append(u.sessions, u.f.mustLogin(t, u.id))
 		u.clock.Advance(time.Second)
 	}
-	keys, err := rediskey.New(u.f.prefix)
+	keys, err := rediskey.New(u.f.Prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestDeadlineIndexDeleted(t *testing.T) {
 	if n, err := rdb.ZCard(ctx, u.keys.Index).Result(); err != nil || n != indexLimit {
 		t.Errorf("rebuilt index: got %d members, %v; want %d", n, err, indexLimit)
 	}
-	checkTTLs(t, rdb, f.prefix)
+	sessiontest.CheckTTLs(t, rdb, f.Prefix)
 }
 
 // TestDeadlineIndexStrayMember adds a member to a user's deadline index by
@@ -219,7 +220,7 @@ func TestDeadlineIndexStrayMember(t *testing.T) {
 	if !slices.Equal(indexed, active) || len(active) != indexLimit {
 		t.Errorf("after the login: index %v, active sessions %v; want the same %d", indexed, active, indexLimit)
 	}
-	list, err := f.m.ListUserSessions(ctx, u.id, sessionkit.ListOptions{})
+	list, err := f.M.ListUserSessions(ctx, u.id, sessionkit.ListOptions{})
 	if err != nil || len(list) != indexLimit {
 		t.Errorf("listed: %d sessions, %v; want %d", len(list), err, indexLimit)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
 // stored is what Redis holds under one prefix, read directly (SCAN, HMGET,
@@ -42,8 +43,8 @@ func checkStore(tb testing.TB, f *fixture, limitOf func(uuid.UUID) int) stored {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rdb, prefix := f.rdb, f.prefix
-	all := checkTTLs(tb, rdb, prefix)
+	rdb, prefix := f.Client, f.Prefix
+	all := sessiontest.CheckTTLs(tb, rdb, prefix)
 	out := stored{keys: len(all), active: map[uuid.UUID]uuid.UUID{}, revoked: map[uuid.UUID]string{}}
 
 	var problems []string
@@ -194,7 +195,7 @@ func readSessions(tb testing.TB, ctx context.Context, f *fixture, ids []uuid.UUI
 	for range 16 {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(ids); i = int(next.Add(1)) - 1 {
-				s, err := f.m.Session(ctx, ids[i])
+				s, err := f.M.Session(ctx, ids[i])
 				mu.Lock()
 				switch {
 				case err == nil:
@@ -211,32 +212,6 @@ func readSessions(tb testing.TB, ctx context.Context, f *fixture, ids []uuid.UUI
 		tb.Fatal(firstErr)
 	}
 	return out
-}
-
-// checkTTLs fails the test for every key under prefix without a TTL, and
-// returns the keys.
-func checkTTLs(tb testing.TB, rdb redis.UniversalClient, prefix string) []string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	all := keys(tb, rdb, prefix)
-	ttls := make([]*redis.DurationCmd, len(all))
-	batches(len(all), func(lo, hi int) {
-		pipe(tb, ctx, rdb, func(p redis.Pipeliner) {
-			for i := lo; i < hi; i++ {
-				ttls[i] = p.PTTL(ctx, all[i])
-			}
-		})
-	})
-	bad := 0
-	for i, k := range all {
-		if d := ttls[i].Val(); d <= 0 {
-			if bad++; bad <= 30 {
-				tb.Errorf("key %s has no TTL (PTTL %v)", k, d)
-			}
-		}
-	}
-	return all
 }
 
 // batches calls fn on consecutive ranges of at most 1000 of n items.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
-	"github.com/sessionkit/sessionkit/store"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
 // reqTimeout is the deadline every call gets, as an app's request context
@@ -28,8 +28,8 @@ const reqTimeout = 5 * time.Second
 
 // The client every test session logs in from.
 const (
-	testUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-	testIP = "203.0.113.7"
+	testUA = sessiontest.ChromeMac
+	testIP = sessiontest.LoginIP
 )
 
 var testAddr = netip.MustParseAddr(testIP)
@@ -194,38 +194,26 @@ func sharedCluster(tb testing.TB) *redistest.Cluster {
 	return shared.cluster
 }
 
-// fixture is a Manager over a Redis store on its own key prefix.
-type fixture struct {
-	rdb    redis.UniversalClient
-	st     *store.Redis
-	m      *sessionkit.Manager
-	prefix string
-}
+// fixture is a Manager on the real time over a Redis store on its own key
+// prefix (sessiontest), logging to appLog, with the calls the tests make
+// within reqTimeout.
+type fixture struct{ *sessiontest.Fixture }
 
 func newFixture(tb testing.TB, rdb redis.UniversalClient, opts ...sessionkit.Option) *fixture {
 	tb.Helper()
-	prefix := redistest.Prefix(tb)
-	st, err := store.NewRedis(rdb, store.Options{Prefix: prefix})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := sessionkit.New(st, append([]sessionkit.Option{sessionkit.WithLogger(appLogger)}, opts...)...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		m.Close(ctx)
-	})
-	return &fixture{rdb: rdb, st: st, m: m, prefix: prefix}
+	return &fixture{sessiontest.New(tb, sessiontest.Options{Client: rdb, RealTime: true}, withAppLogger(opts)...)}
+}
+
+// withAppLogger puts the logger to appLog before opts.
+func withAppLogger(opts []sessionkit.Option) []sessionkit.Option {
+	return append([]sessionkit.Option{sessionkit.WithLogger(appLogger)}, opts...)
 }
 
 // login creates a session for user from the test client, within reqTimeout.
 func (f *fixture) login(user uuid.UUID) (sessionkit.CreateSessionResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
 	defer cancel()
-	res, err := f.m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: testIP, UserAgent: testUA})
+	res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: testIP, UserAgent: testUA})
 	if err == nil {
 		noteToken(res.Token)
 	}
@@ -246,7 +234,7 @@ func (f *fixture) mustLogin(tb testing.TB, user uuid.UUID) sessionkit.CreateSess
 func (f *fixture) auth(tok string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
 	defer cancel()
-	_, err := f.m.Authenticate(ctx, tok, testAddr)
+	_, err := f.M.Authenticate(ctx, tok, testAddr)
 	return err
 }
 
@@ -254,7 +242,7 @@ func (f *fixture) auth(tok string) error {
 func (f *fixture) revoke(user, id uuid.UUID) error {
 	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
 	defer cancel()
-	_, err := f.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: sessionkit.ReasonUserRevoked})
+	_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: sessionkit.ReasonUserRevoked})
 	return err
 }
 
@@ -281,82 +269,4 @@ func kind(err error) string {
 		return "invalid"
 	}
 	return "other"
-}
-
-// forEachMaster runs fn on every master of rdb: the node itself, or each
-// Cluster master.
-func forEachMaster(ctx context.Context, rdb redis.UniversalClient, fn func(ctx context.Context, c *redis.Client) error) error {
-	switch c := rdb.(type) {
-	case *redis.Client:
-		return fn(ctx, c)
-	case *redis.ClusterClient:
-		var mu sync.Mutex // one master at a time keeps callers simple
-		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return fn(ctx, n)
-		})
-	}
-	return fmt.Errorf("faulttest: unsupported client %T", rdb)
-}
-
-// keys returns every key under prefix, across all masters, with SCAN (only
-// tests scan; sessionkit itself never does).
-func keys(tb testing.TB, rdb redis.UniversalClient, prefix string) []string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out []string
-	err := forEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
-		it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for it.Next(ctx) {
-			out = append(out, it.Val())
-		}
-		return it.Err()
-	})
-	if err != nil {
-		tb.Fatalf("scan %s*: %v", prefix, err)
-	}
-	return out
-}
-
-// snapshot returns every key under prefix with its serialized value (DUMP)
-// and whether it has a TTL, to show that a refused operation changed nothing.
-func snapshot(tb testing.TB, rdb redis.UniversalClient, prefix string) map[string]string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out := map[string]string{}
-	for _, k := range keys(tb, rdb, prefix) {
-		v, err := rdb.Dump(ctx, k).Result()
-		if err != nil {
-			tb.Fatalf("DUMP %s: %v", k, err)
-		}
-		ttl, err := rdb.PTTL(ctx, k).Result()
-		if err != nil {
-			tb.Fatalf("PTTL %s: %v", k, err)
-		}
-		out[k] = fmt.Sprintf("ttl=%t %x", ttl > 0, v)
-	}
-	return out
-}
-
-// diffSnapshots lists the keys created, deleted or changed between two snapshots.
-func diffSnapshots(before, after map[string]string) []string {
-	var d []string
-	for k, v := range before {
-		w, ok := after[k]
-		switch {
-		case !ok:
-			d = append(d, "deleted "+k)
-		case v != w:
-			d = append(d, "changed "+k)
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			d = append(d, "created "+k)
-		}
-	}
-	return d
 }

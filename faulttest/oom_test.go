@@ -11,6 +11,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
 // TestRedisOutOfMemory runs every command against a Redis that is out of
@@ -41,37 +42,37 @@ func TestRedisOutOfMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.ConfigSet(context.Background(), "maxmemory", "0") })
-	if err := rdb.Set(ctx, f.prefix+"probe", "x", 0).Err(); err == nil || !strings.Contains(err.Error(), "OOM") {
+	if err := rdb.Set(ctx, f.Prefix+"probe", "x", 0).Err(); err == nil || !strings.Contains(err.Error(), "OOM") {
 		t.Fatalf("SET on the full server: got %v, want an OOM error", err)
 	}
-	before := snapshot(t, rdb, f.prefix)
+	before := sessiontest.Dump(t, rdb, f.Prefix)
 
 	refused := []struct {
 		name string
 		run  func(ctx context.Context) error
 	}{
 		{"login of a user with sessions", func(ctx context.Context) error {
-			_, err := f.m.CreateSession(ctx, sessionkit.CreateSession{UserID: alice, IPAddress: testIP, UserAgent: testUA})
+			_, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: alice, IPAddress: testIP, UserAgent: testUA})
 			return err
 		}},
 		{"login of a new user", func(ctx context.Context) error {
-			_, err := f.m.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: testIP, UserAgent: testUA})
+			_, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: testIP, UserAgent: testUA})
 			return err
 		}},
 		{"revoke", func(ctx context.Context) error {
-			_, err := f.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: a0.Session.ID, UserID: alice, Reason: sessionkit.ReasonUserRevoked})
+			_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: a0.Session.ID, UserID: alice, Reason: sessionkit.ReasonUserRevoked})
 			return err
 		}},
 		{"revoke all", func(ctx context.Context) error {
-			_, err := f.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: alice, Reason: sessionkit.ReasonLogoutAll})
+			_, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: alice, Reason: sessionkit.ReasonLogoutAll})
 			return err
 		}},
 		{"record provider", func(ctx context.Context) error {
-			_, err := f.m.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: a0.Session.ID, ProviderName: "schwab"})
+			_, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: a0.Session.ID, ProviderName: "schwab"})
 			return err
 		}},
 		{"link refresh token", func(ctx context.Context) error {
-			_, err := f.m.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: a0.Session.ID, RefreshTokenID: "rt-1"})
+			_, err := f.M.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: a0.Session.ID, RefreshTokenID: "rt-1"})
 			return err
 		}},
 	}
@@ -81,7 +82,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 	}{{"HTTP login", ""}, {"HTTP login carrying a session", a0.Token}} {
 		t.Run("refused/"+tc.name, func(t *testing.T) {
 			wantUnavailable(t, "POST /sessions", web.signIn(t, "alice", tc.token))
-			if d := diffSnapshots(before, snapshot(t, rdb, f.prefix)); len(d) > 0 {
+			if d := sessiontest.Diff(before, sessiontest.Dump(t, rdb, f.Prefix)); len(d) > 0 {
 				t.Errorf("keys changed by a refused login: %v", d)
 			}
 		})
@@ -90,7 +91,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 		if r := web.mustDo(t, http.MethodGet, "/app/data", bobSession.Token, "", nil); r.status != http.StatusOK {
 			t.Errorf("got %d %s, want 200", r.status, r.body)
 		}
-		if d := diffSnapshots(before, snapshot(t, rdb, f.prefix)); len(d) > 0 {
+		if d := sessiontest.Diff(before, sessiontest.Dump(t, rdb, f.Prefix)); len(d) > 0 {
 			t.Errorf("keys changed by a request: %v", d)
 		}
 	})
@@ -101,7 +102,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 			if err := tc.run(ctx); !errors.Is(err, sessionkit.ErrUnavailable) {
 				t.Errorf("got %v, want ErrUnavailable", err)
 			}
-			if d := diffSnapshots(before, snapshot(t, rdb, f.prefix)); len(d) > 0 {
+			if d := sessiontest.Diff(before, sessiontest.Dump(t, rdb, f.Prefix)); len(d) > 0 {
 				t.Errorf("keys changed by a refused write: %v", d)
 			}
 		})
@@ -113,7 +114,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 	}{
 		{"authenticate each session", func(ctx context.Context) error {
 			for _, s := range append(aliceSessions, bobSession) {
-				res, err := f.m.Authenticate(ctx, s.Token, testAddr)
+				res, err := f.M.Authenticate(ctx, s.Token, testAddr)
 				if err != nil {
 					return err
 				}
@@ -126,35 +127,35 @@ func TestRedisOutOfMemory(t *testing.T) {
 		// A valid session stays valid when its activity cannot be recorded
 		// (SECURITY-NOTES 19): served, with nothing written.
 		{"authenticate from a new address", func(ctx context.Context) error {
-			res, err := f.m.Authenticate(ctx, a0.Token, testAddr.Next())
+			res, err := f.M.Authenticate(ctx, a0.Token, testAddr.Next())
 			if err == nil && res.Written {
 				err = errors.New("reported a write")
 			}
 			return err
 		}},
 		{"activity from a new address", func(ctx context.Context) error {
-			res, err := f.m.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: a0.Session.ID, IPAddress: "198.51.100.20"})
+			res, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: a0.Session.ID, IPAddress: "198.51.100.20"})
 			if err == nil && res.Written {
 				err = errors.New("reported a write")
 			}
 			return err
 		}},
 		{"get", func(ctx context.Context) error {
-			s, err := f.m.UserSession(ctx, alice, a0.Session.ID)
-			if err == nil && s.StateAt(f.m.Now()) != sessionkit.StateActive {
-				err = errors.New("session not active: " + s.StateAt(f.m.Now()).String())
+			s, err := f.M.UserSession(ctx, alice, a0.Session.ID)
+			if err == nil && s.StateAt(f.M.Now()) != sessionkit.StateActive {
+				err = errors.New("session not active: " + s.StateAt(f.M.Now()).String())
 			}
 			return err
 		}},
 		{"list", func(ctx context.Context) error {
-			list, err := f.m.ListUserSessions(ctx, alice, sessionkit.ListOptions{})
+			list, err := f.M.ListUserSessions(ctx, alice, sessionkit.ListOptions{})
 			if err == nil && len(list) != len(aliceSessions) {
 				err = errors.New("list lost sessions")
 			}
 			return err
 		}},
 		{"events", func(ctx context.Context) error {
-			_, err := f.m.Events(ctx, alice, sessionkit.EventQuery{})
+			_, err := f.M.Events(ctx, alice, sessionkit.EventQuery{})
 			return err
 		}},
 	}
@@ -165,7 +166,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 			if err := tc.run(ctx); err != nil {
 				t.Errorf("got %v, want success", err)
 			}
-			if d := diffSnapshots(before, snapshot(t, rdb, f.prefix)); len(d) > 0 {
+			if d := sessiontest.Diff(before, sessiontest.Dump(t, rdb, f.Prefix)); len(d) > 0 {
 				t.Errorf("keys changed by a call that must write nothing: %v", d)
 			}
 		})

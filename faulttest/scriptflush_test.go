@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
 // TestScriptFlushMidLoad empties Redis's script cache (SCRIPT FLUSH on every
@@ -62,7 +63,7 @@ func TestScriptFlushMidLoad(t *testing.T) {
 			})
 			flushes := 0
 			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); flushes++ {
-				err := forEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
+				err := sessiontest.ForEachMaster(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 					return c.ScriptFlush(ctx).Err()
 				})
 				if err != nil {
@@ -110,20 +111,20 @@ func userCycle(f *fixture, r *rand.Rand, user uuid.UUID, active *[]sessionkit.Cr
 			return
 		}
 		cur := (*active)[len(*active)-1].Session.ID
-		_, err = f.m.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: cur, ProviderName: "schwab"})
+		_, err = f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: cur, ProviderName: "schwab"})
 		if !yield("record_provider", err) {
 			return
 		}
-		_, err = f.m.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: cur, RefreshTokenID: "rt-" + strconv.Itoa(i)})
+		_, err = f.M.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: cur, RefreshTokenID: "rt-" + strconv.Itoa(i)})
 		if !yield("link_refresh_token", err) {
 			return
 		}
 		ip := fmt.Sprintf("198.51.100.%d", 1+r.IntN(250))
-		_, err = f.m.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: cur, IPAddress: ip})
+		_, err = f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: cur, IPAddress: ip})
 		if !yield("update_activity", err) {
 			return
 		}
-		list, err := f.m.ListUserSessions(ctx, user, sessionkit.ListOptions{})
+		list, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{})
 		if err == nil && len(list) != len(*active) {
 			err = fmt.Errorf("listed %d sessions, want %d (worker %d)", len(list), len(*active), w)
 		}
@@ -138,7 +139,7 @@ func userCycle(f *fixture, r *rand.Rand, user uuid.UUID, active *[]sessionkit.Cr
 			}
 		}
 		if i%7 == 6 {
-			out, err := f.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{
+			out, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{
 				UserID: user, Reason: sessionkit.ReasonLogoutAll, ExceptSessionID: cur})
 			if err == nil && out.Revoked != len(*active)-1 {
 				err = fmt.Errorf("revoked %d sessions, want %d", out.Revoked, len(*active)-1)
@@ -153,7 +154,7 @@ func userCycle(f *fixture, r *rand.Rand, user uuid.UUID, active *[]sessionkit.Cr
 func evalCalls(tb testing.TB, rdb redis.UniversalClient) int {
 	tb.Helper()
 	total := 0
-	err := forEachMaster(context.Background(), rdb, func(ctx context.Context, c *redis.Client) error {
+	err := sessiontest.ForEachMaster(context.Background(), rdb, func(ctx context.Context, c *redis.Client) error {
 		info, err := c.Info(ctx, "commandstats").Result()
 		if err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
@@ -232,7 +233,7 @@ func TestSecurityTokenNeverExposed(t *testing.T) {
 // hash used as a secret is refused.
 func TestSecurityTokenHashedAtRest(t *testing.T) {
 	a, _ := newSecurityApp(t)
-	rdb := a.f.rdb
+	rdb := a.f.Client
 	var tokens []string
 	for _, u := range []string{"alice", "alice", "bob"} {
 		tokens = append(tokens, a.mustSignIn(t, u))
@@ -246,7 +247,7 @@ func TestSecurityTokenHashedAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.ConfigSet(ctx, "rdbcompression", "yes")
-	stored := keys(t, rdb, a.f.prefix)
+	stored := sessiontest.Keys(t, rdb, a.f.Prefix)
 	var all strings.Builder // every key, its DUMP and its values, raw
 	for _, k := range stored {
 		d, err := rdb.Dump(ctx, k).Result()
@@ -336,14 +337,14 @@ func TestSecurityUnissuedToken(t *testing.T) {
 		}
 		seen[s] = true
 	}
-	before := snapshot(t, a.f.rdb, a.f.prefix)
+	before := sessiontest.Dump(t, a.f.Client, a.f.Prefix)
 	id, _, _ := strings.Cut(real, ".")
 	unissued := id + "." + base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	r := a.mustDo(t, http.MethodGet, "/app/data", unissued, "", nil)
 	if r.status != http.StatusUnauthorized || r.reason() != middleware.ReasonNoSession {
 		t.Errorf("unissued token: got %d %q, want 401 no_session", r.status, r.reason())
 	}
-	if d := diffSnapshots(before, snapshot(t, a.f.rdb, a.f.prefix)); len(d) > 0 {
+	if d := sessiontest.Diff(before, sessiontest.Dump(t, a.f.Client, a.f.Prefix)); len(d) > 0 {
 		t.Errorf("an unissued token changed Redis: %v", d)
 	}
 	if r := a.mustDo(t, http.MethodGet, "/app/data", real, "", nil); r.status != http.StatusOK {
@@ -409,7 +410,7 @@ func TestSecurityCrossSiteRefused(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := snapshot(t, a.f.rdb, a.f.prefix)
+			before := sessiontest.Dump(t, a.f.Client, a.f.Prefix)
 			r := a.mustDo(t, tc.method, tc.path, laptop, tc.body, tc.header)
 			if r.status != http.StatusForbidden || r.reason() != middleware.ReasonCrossOrigin {
 				t.Errorf("got %d %q, want 403 cross_origin", r.status, r.reason())
@@ -417,7 +418,7 @@ func TestSecurityCrossSiteRefused(t *testing.T) {
 			if r.sessionCookie() != nil {
 				t.Error("a refused request set the cookie")
 			}
-			if d := diffSnapshots(before, snapshot(t, a.f.rdb, a.f.prefix)); len(d) > 0 {
+			if d := sessiontest.Diff(before, sessiontest.Dump(t, a.f.Client, a.f.Prefix)); len(d) > 0 {
 				t.Errorf("a refused request changed Redis: %v", d)
 			}
 		})
@@ -465,7 +466,7 @@ func TestSecurityRevokedRefusedOnNextRequest(t *testing.T) {
 			a.mustDo(t, http.MethodDelete, "/sessions", other, "", nil)
 		}, middleware.ReasonSessionRevoked},
 		{"revoked by the app (password change)", func(t *testing.T, _, _ string) {
-			if _, err := a.f.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: a.users["alice"], Reason: "password_changed"}); err != nil {
+			if _, err := a.f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: a.users["alice"], Reason: "password_changed"}); err != nil {
 				t.Fatal(err)
 			}
 		}, middleware.ReasonSessionRevoked},
@@ -478,7 +479,7 @@ func TestSecurityRevokedRefusedOnNextRequest(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			// Sign out everywhere first, so the eviction order is known.
-			if _, err := a.f.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: a.users["alice"], Reason: "test_reset"}); err != nil {
+			if _, err := a.f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: a.users["alice"], Reason: "test_reset"}); err != nil {
 				t.Fatal(err)
 			}
 			victim := a.mustSignIn(t, "alice")

@@ -68,20 +68,20 @@ func TestRedisSlowerThanDeadline(t *testing.T) {
 	for range 3 {
 		for _, tok := range tokens {
 			timed("authenticate", func(ctx context.Context) error {
-				_, err := f.m.Authenticate(ctx, tok, testAddr)
+				_, err := f.M.Authenticate(ctx, tok, testAddr)
 				return err
 			})
 		}
 		timed("login", func(ctx context.Context) error {
-			_, err := f.m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: testIP, UserAgent: testUA})
+			_, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: testIP, UserAgent: testUA})
 			return err
 		})
 		timed("list", func(ctx context.Context) error {
-			_, err := f.m.ListUserSessions(ctx, user, sessionkit.ListOptions{})
+			_, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{})
 			return err
 		})
 		timed("revoke_all", func(ctx context.Context) error {
-			_, err := f.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: sessionkit.ReasonLogoutAll})
+			_, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: sessionkit.ReasonLogoutAll})
 			return err
 		})
 	}
@@ -132,7 +132,7 @@ func TestRedisSlowerThanDeadline(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := f.m.Close(ctx); err != nil {
+	if err := f.M.Close(ctx); err != nil {
 		t.Fatalf("Manager.Close: %v", err)
 	}
 	web.srv.Close()

@@ -160,7 +160,7 @@ func soakStep(f *fixture, m *model, r *rand.Rand, users []uuid.UUID, check func(
 	case p < 45: // the same, from a new address: the hot path writes
 		before, _ := m.stateOf(s)
 		ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(r.IntN(256))})
-		_, err := f.m.Authenticate(ctx, s.token, ip)
+		_, err := f.M.Authenticate(ctx, s.token, ip)
 		check("authenticate_new_ip", err, "revoked")
 		m.checkAuth(s, before, err)
 	case p < 65:
@@ -177,7 +177,7 @@ func soakStep(f *fixture, m *model, r *rand.Rand, users []uuid.UUID, check func(
 		if !m.beginRevoke(s) {
 			return
 		}
-		_, err := f.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: s.id, UserID: s.user, Reason: reason})
+		_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: s.id, UserID: s.user, Reason: reason})
 		check("revoke_"+reason, err, "not_found")
 		m.endRevoke(s, reason, err)
 	case p < 90: // sign out everywhere else
@@ -185,14 +185,14 @@ func soakStep(f *fixture, m *model, r *rand.Rand, users []uuid.UUID, check func(
 		if st, _ := m.stateOf(s); st == stActive {
 			except = s.id
 		}
-		out, err := f.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{
+		out, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{
 			UserID: s.user, Reason: sessionkit.ReasonLogoutAll, ExceptSessionID: except})
 		check("revoke_all", err)
 		if err == nil {
 			m.revokedAll(out.SessionIDs, sessionkit.ReasonLogoutAll)
 		}
 	case p < 95:
-		list, err := f.m.ListUserSessions(ctx, s.user, sessionkit.ListOptions{})
+		list, err := f.M.ListUserSessions(ctx, s.user, sessionkit.ListOptions{})
 		for _, l := range list {
 			if l.UserID != s.user {
 				err = fmt.Errorf("listed session %s of user %s for user %s", l.ID, l.UserID, s.user)
@@ -200,7 +200,7 @@ func soakStep(f *fixture, m *model, r *rand.Rand, users []uuid.UUID, check func(
 		}
 		check("list", err)
 	default:
-		_, err := f.m.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: s.id, ProviderName: "schwab"})
+		_, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: s.id, ProviderName: "schwab"})
 		check("record_provider", err, "revoked")
 	}
 }

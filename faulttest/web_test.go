@@ -69,7 +69,7 @@ func newApp(tb testing.TB, f *fixture, o appOptions) *app {
 // requests (serveRaw).
 func buildApp(f *fixture, o appOptions) (*app, error) {
 	a := &app{f: f, users: map[string]uuid.UUID{"alice": uuid.New(), "bob": uuid.New(), "mallory": uuid.New()}}
-	auth, err := middleware.NewAuthenticator(f.m, middleware.Options{})
+	auth, err := middleware.NewAuthenticator(f.M, middleware.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/handlers"
-	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/middleware"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -24,12 +23,7 @@ import (
 // An app: its own routes behind the session middleware, and the /sessions
 // routes mounted next to them on one ServeMux.
 func Example() {
-	srv, err := redistest.StartServer(redistest.Options{}) // any Redis 7: redis.NewClient(&redis.Options{Addr: ...})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true}) // any Redis 7
 	defer rdb.Close()
 	st, err := store.NewRedis(rdb, store.Options{Prefix: "example-handlers:"})
 	if err != nil {

@@ -56,6 +56,9 @@ var routes = []Route{
 	{Method: http.MethodGet, Path: "/sessions/current", Session: true},
 	{Method: http.MethodDelete, Path: "/sessions/current", CrossOrigin: true},
 	{Method: http.MethodGet, Path: "/sessions/events", Session: true},
+	{Method: http.MethodPost, Path: "/sessions/token", CrossOrigin: true},
+	{Method: http.MethodPost, Path: "/sessions/refresh", CrossOrigin: true},
+	{Method: http.MethodGet, Path: "/sessions/jwks.json"},
 	{Method: http.MethodGet, Path: "/sessions/{id}", Session: true},
 	{Method: http.MethodDelete, Path: "/sessions/{id}", Session: true, CrossOrigin: true},
 }
@@ -113,6 +116,9 @@ func New(auth *middleware.Authenticator, opts Options) (*Handler, error) {
 		"GET /sessions/current":    h.currentSession,
 		"DELETE /sessions/current": h.logout,
 		"GET /sessions/events":     h.events,
+		"POST /sessions/token":     h.createTokenSession,
+		"POST /sessions/refresh":   h.refresh,
+		"GET /sessions/jwks.json":  h.jwks,
 		"GET /sessions/{id}":       h.getSession,
 		"DELETE /sessions/{id}":    h.revokeSession,
 	}

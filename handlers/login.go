@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 
 	"github.com/google/uuid"
@@ -53,35 +54,8 @@ func Credentials(r *http.Request) (username, password string, err error) {
 // "carried" is unknowable) and still logs in.
 func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 	h.auth.SessionHeaders(w.Header())
-	c, status, detail := h.readCredentials(w, r)
-	if status != 0 {
-		reason := middleware.ReasonInvalidRequest
-		switch status {
-		case http.StatusRequestEntityTooLarge:
-			reason = middleware.ReasonRequestTooLarge
-		case http.StatusUnsupportedMediaType:
-			reason = middleware.ReasonUnsupportedMedia
-		}
-		h.problem(w, r, status, reason, detail)
-		return
-	}
-	r = r.WithContext(context.WithValue(r.Context(), credentialsKey{}, c))
-	user, err := h.login(r)
-	switch {
-	case errors.Is(err, ErrBadCredentials):
-		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidCredentials, "The username or password is wrong.")
-		return
-	case err != nil:
-		h.fail(w, r, err)
-		return
-	case user == uuid.Nil:
-		h.log.Error("sessionkit: Login returned the nil user id without an error")
-		h.fail(w, r, errors.New("sessionkit: Login returned the nil user id"))
-		return
-	}
-	ip, ok := h.auth.ClientIP(r)
+	r, user, ip, ok := h.checkLogin(w, r)
 	if !ok {
-		h.fail(w, r, errors.New("sessionkit: login: RemoteAddr is not an IP address"))
 		return
 	}
 	if err := h.revokeCarried(r); err != nil {
@@ -92,16 +66,60 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(),
 	})
 	if err != nil {
-		if !errors.Is(err, sessionkit.ErrUnavailable) {
-			err = internal(err) // a refused command is the server's fault, not the client's
-		}
-		h.fail(w, r, err)
+		h.failCreate(w, r, err)
 		return
 	}
 	h.setCookie(w, res.Token, res.Session.ExpiresAt)
 	h.log.Info("sessionkit: signed in", "user_id", user.String(), "session_id", res.Session.ID.String(), "evicted", len(res.Evicted))
 	w.Header().Set("Location", "/sessions/"+res.Session.ID.String())
 	writeJSON(w, http.StatusCreated, NewSessionJSON(res.Session, true))
+}
+
+// failCreate writes the failure of CreateSession: a refused command is the
+// server's fault, not the client's, unless the store is unavailable.
+func (h *Handler) failCreate(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, sessionkit.ErrUnavailable) {
+		err = internal(err)
+	}
+	h.fail(w, r, err)
+}
+
+// checkLogin reads the credentials and runs the app's check. It returns
+// the request with the credentials in its context, the user and the
+// client address, or writes the failure and reports false.
+func (h *Handler) checkLogin(w http.ResponseWriter, r *http.Request) (*http.Request, uuid.UUID, netip.Addr, bool) {
+	c, status, detail := h.readCredentials(w, r)
+	if status != 0 {
+		reason := middleware.ReasonInvalidRequest
+		switch status {
+		case http.StatusRequestEntityTooLarge:
+			reason = middleware.ReasonRequestTooLarge
+		case http.StatusUnsupportedMediaType:
+			reason = middleware.ReasonUnsupportedMedia
+		}
+		h.problem(w, r, status, reason, detail)
+		return r, uuid.Nil, netip.Addr{}, false
+	}
+	r = r.WithContext(context.WithValue(r.Context(), credentialsKey{}, c))
+	user, err := h.login(r)
+	switch {
+	case errors.Is(err, ErrBadCredentials):
+		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidCredentials, "The username or password is wrong.")
+		return r, uuid.Nil, netip.Addr{}, false
+	case err != nil:
+		h.fail(w, r, err)
+		return r, uuid.Nil, netip.Addr{}, false
+	case user == uuid.Nil:
+		h.log.Error("sessionkit: Login returned the nil user id without an error")
+		h.fail(w, r, errors.New("sessionkit: Login returned the nil user id"))
+		return r, uuid.Nil, netip.Addr{}, false
+	}
+	ip, ok := h.auth.ClientIP(r)
+	if !ok {
+		h.fail(w, r, errors.New("sessionkit: login: RemoteAddr is not an IP address"))
+		return r, uuid.Nil, netip.Addr{}, false
+	}
+	return r, user, ip, true
 }
 
 // internalError hides a sentinel that would map to a 4xx: the error is the server's.

@@ -14,24 +14,29 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/handlers"
 	"github.com/sessionkit/sessionkit/internal/logtest"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
-	"github.com/sessionkit/sessionkit/store"
 )
 
+// shared is the redis-server every test of the package uses, each on its own prefix.
 var shared *redistest.Server
 
+// redisAddr is shared's address, for the example (any Redis 7 will do).
+var redisAddr string
+
 func TestMain(m *testing.M) {
-	os.Exit(redistest.RunWithServer(m, redistest.Options{}, func(s *redistest.Server) { shared = s }))
+	os.Exit(redistest.RunWithServer(m, redistest.Options{}, func(s *redistest.Server) {
+		shared, redisAddr = s, s.Addr()
+	}))
 }
 
 const (
-	chromeMac  = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	chromeMac  = sessiontest.ChromeMac
 	cookieName = middleware.DefaultCookieName
 )
 
@@ -67,6 +72,8 @@ type setup struct {
 	plain   bool // plain HTTP instead of TLS
 }
 
+// fixture is the handlers mounted on a TLS server, over a Manager built
+// by sessiontest (its clock and command counter kept here by their names).
 type fixture struct {
 	m          *sessionkit.Manager
 	clock      *redistest.Clock
@@ -85,30 +92,17 @@ func newFixture(t *testing.T, s setup) *fixture {
 	if s.server == nil {
 		s.server = shared
 	}
-	rdb := redis.NewClient(&redis.Options{
-		Addr: s.server.Addr(), ContextTimeoutEnabled: true,
-		MaxRetries: 1, DialTimeout: time.Second, DialerRetries: 1, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-	})
-	t.Cleanup(func() { rdb.Close() })
-	calls := &redistest.Counter{}
-	rdb.AddHook(calls)
-	st, err := store.NewRedis(rdb, store.Options{Prefix: redistest.Prefix(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{calls: calls, alice: uuid.New(), bob: uuid.New(), logs: &logtest.Buffer{}}
-	f.clock = redistest.NewClock()
+	f := &fixture{alice: uuid.New(), bob: uuid.New(), logs: &logtest.Buffer{}}
 	tiers := sessionkit.Tiers{"plus": 10, "free": 1}.Limit(func(_ context.Context, id uuid.UUID) (string, error) {
 		if id == f.bob {
 			return "free", nil
 		}
 		return "plus", nil
 	})
-	mopts := append([]sessionkit.Option{sessionkit.WithClock(f.clock.Now), sessionkit.WithLimit(tiers), sessionkit.WithLogger(f.logs.Logger())}, s.mopts...)
-	if f.m, err = sessionkit.New(st, mopts...); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.m.Close(context.Background()) })
+	mopts := append([]sessionkit.Option{sessionkit.WithLimit(tiers), sessionkit.WithLogger(f.logs.Logger())}, s.mopts...)
+	base := sessiontest.New(t, sessiontest.Options{Addr: s.server.Addr()}, mopts...)
+	f.m, f.clock, f.calls = base.M, base.Clock, base.Calls
+	var err error
 	f.users = &users{ids: map[string]uuid.UUID{"alice": f.alice, "bob": f.bob}}
 	var sopts middleware.Options
 	if s.session != nil {

@@ -140,7 +140,7 @@ func refs(v any) []string {
 // and expects the success status the document gives it.
 func TestOpenAPIRoutesAreServed(t *testing.T) {
 	doc, _ := readOpenAPI(t)
-	f := newFixture(t, setup{})
+	f := newFixture(t, tokenSetup(t))
 	for p, op := range documented(t, doc) {
 		t.Run(p, func(t *testing.T) {
 			var success []string
@@ -158,9 +158,13 @@ func TestOpenAPIRoutesAreServed(t *testing.T) {
 			method, path, _ := strings.Cut(p, " ")
 			path = strings.ReplaceAll(path, "{id}", o.ID.String())
 			var body *strings.Reader
-			if method == "POST" {
+			switch {
+			case p == "POST /sessions/refresh":
+				pair, _ := f.tokenLogin(t, "alice")
+				body = strings.NewReader(`{"refresh_token":"` + pair.RefreshToken + `"}`)
+			case method == "POST":
 				body = strings.NewReader(`{"username":"alice","password":"password"}`)
-			} else {
+			default:
 				body = strings.NewReader("")
 			}
 			r := f.do(t, c, method, path, body, jsonType)

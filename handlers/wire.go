@@ -30,6 +30,9 @@ type SessionJSON struct {
 	LastProviderAccessAt *time.Time    `json:"last_provider_access_at"`
 	ProvidersAccessed    []string      `json:"providers_accessed"`
 	IsCurrent            bool          `json:"is_current"`
+	// Credential is what the client holds: "cookie", or "bearer" for an
+	// API client with an access token and a refresh token.
+	Credential string `json:"credential"`
 }
 
 // DeviceJSON is the wire form of a Device.
@@ -84,6 +87,10 @@ func NewSessionJSON(s sessionkit.Session, current bool) SessionJSON {
 		LastProviderAccessAt: tm(s.LastProviderAccessAt),
 		ProvidersAccessed:    s.ProvidersAccessed,
 		IsCurrent:            current,
+		Credential:           "cookie",
+	}
+	if s.Bearer {
+		j.Credential = "bearer"
 	}
 	if j.ProvidersAccessed == nil {
 		j.ProvidersAccessed = []string{}

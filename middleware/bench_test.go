@@ -41,15 +41,15 @@ var noContent = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // malformed cookie (no round trip).
 func BenchmarkMiddleware(b *testing.B) {
 	f := newFixture(b)
-	res := f.login(b, uuid.New(), "203.0.113.7")
+	res := f.Login(b, uuid.New())
 	h := f.auth(b, middleware.Options{}).Middleware(noContent)
 	good := request(cookie+res.Token, "203.0.113.7:4711")
 	bad := request(cookie+res.Token[:40]+"+"+res.Token[41:], "203.0.113.7:4711")
-	if err := f.rdb.Set(b.Context(), f.prefix+"plain", "v", 0).Err(); err != nil {
+	if err := f.Client.Set(b.Context(), f.Prefix+"plain", "v", 0).Err(); err != nil {
 		b.Fatal(err)
 	}
 	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := f.rdb.Get(r.Context(), f.prefix+"plain").Err(); err != nil {
+		if err := f.Client.Get(r.Context(), f.Prefix+"plain").Err(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
@@ -115,7 +115,7 @@ func BenchmarkReject(b *testing.B) {
 			if w.code != http.StatusUnauthorized {
 				b.Fatalf("status: got %d, want 401", w.code)
 			}
-			if n := f.calls.Commands(); n != 0 {
+			if n := f.Calls.Commands(); n != 0 {
 				b.Fatalf("redis commands: got %d, want 0", n)
 			}
 		})

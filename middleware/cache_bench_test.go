@@ -3,11 +3,10 @@ package middleware_test
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -16,26 +15,10 @@ import (
 // over the verified-session cache: a hit costs no Redis round trip.
 func BenchmarkMiddlewareCached(b *testing.B) {
 	f := newFixture(b)
-	res := f.login(b, uuid.New(), "203.0.113.7")
-	st, err := store.NewRedis(f.rdb, store.Options{Prefix: f.prefix})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := store.NewCache(st, store.CacheOptions{TTL: store.MaxCacheTTL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	for deadline := time.Now().Add(5 * time.Second); !c.Stats().On; {
-		if time.Now().After(deadline) {
-			b.Fatal("the cache did not turn on")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	m, err := sessionkit.New(c)
-	if err != nil {
-		b.Fatal(err)
-	}
+	res := f.Login(b, uuid.New())
+	// A Manager over the cache, on f's client (whose round trips f counts) and prefix.
+	m := sessiontest.New(b, sessiontest.Options{Client: f.Client, Prefix: f.Prefix, RealTime: true,
+		Cache: &store.CacheOptions{TTL: store.MaxCacheTTL}}).M
 	a, err := middleware.NewAuthenticator(m, middleware.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -44,7 +27,7 @@ func BenchmarkMiddlewareCached(b *testing.B) {
 	r := request(cookie+res.Token, "203.0.113.7:4711")
 	w := &discard{h: http.Header{}}
 	h.ServeHTTP(w, r)
-	f.calls.Reset()
+	f.Calls.Reset()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -55,5 +38,5 @@ func BenchmarkMiddlewareCached(b *testing.B) {
 	if w.code != http.StatusNoContent {
 		b.Fatalf("status: got %d, want %d", w.code, http.StatusNoContent)
 	}
-	b.ReportMetric(float64(f.calls.RoundTrips())/float64(b.N), "roundtrips/op")
+	b.ReportMetric(float64(f.Calls.RoundTrips())/float64(b.N), "roundtrips/op")
 }

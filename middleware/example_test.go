@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/middleware"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -20,12 +19,7 @@ import (
 // Wrap an app's ServeMux: every route then sees the session, and a route
 // group records which provider it reaches.
 func ExampleNew() {
-	srv, err := redistest.StartServer(redistest.Options{}) // any Redis 7: redis.NewClient(&redis.Options{Addr: ...})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Stop()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, ContextTimeoutEnabled: true}) // any Redis 7
 	defer rdb.Close()
 	st, err := store.NewRedis(rdb, store.Options{Prefix: "example-mw:"})
 	if err != nil {

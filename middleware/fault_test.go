@@ -12,13 +12,14 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
 func TestStoreDownIs503NeverAnonymous(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	f := newFixtureOn(t, srv)
-	res := f.login(t, uuid.New(), "203.0.113.7")
+	f := newFixtureWith(t, sessiontest.Options{Addr: srv.Addr()})
+	res := f.Login(t, uuid.New())
 	required := f.auth(t, middleware.Options{})
 	optional := f.auth(t, middleware.Options{Optional: true})
 	group := middleware.RecordProvider("schwab", middleware.ProviderOptions{})
@@ -90,10 +91,10 @@ func TestStoreDownIs503NeverAnonymous(t *testing.T) {
 func TestStoreTimeoutIs503(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	proxy := redistest.NewProxy(t, srv.Addr())
-	f := newFixtureOn(t, srv)
-	res := f.login(t, uuid.New(), "203.0.113.7")
+	f := newFixtureWith(t, sessiontest.Options{Addr: srv.Addr()})
+	res := f.Login(t, uuid.New())
 	// A Manager reaching the same data through the proxy.
-	pf := newFixtureAt(t, proxy.Addr(), f.prefix)
+	pf := newFixtureWith(t, sessiontest.Options{Addr: proxy.Addr(), Prefix: f.Prefix})
 	a := pf.auth(t, middleware.Options{StoreTimeout: 50 * time.Millisecond})
 	var s seen
 	rec := httptest.NewRecorder()

@@ -16,7 +16,7 @@ import (
 // in place, changes no other header, of this response or of the next.
 func TestHeaderValuesAreNotShared(t *testing.T) {
 	f := newFixture(t)
-	tok := f.login(t, uuid.New(), "203.0.113.7").Token
+	tok := f.Login(t, uuid.New()).Token
 	want := func(t *testing.T, h http.Header, key string, vals ...string) {
 		t.Helper()
 		if got := h.Values(key); !slices.Equal(got, vals) {

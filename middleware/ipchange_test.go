@@ -38,7 +38,7 @@ func TestClientIPFromProxies(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := f.login(t, uuid.New(), tc.want)
+			res := f.LoginFrom(t, uuid.New(), tc.want)
 			r := request(cookie+res.Token, tc.remote)
 			r.Header["X-Forwarded-For"] = tc.xff
 			if got, ok := a.ClientIP(r); !ok || got.String() != tc.want {
@@ -88,7 +88,7 @@ func TestIPPolicies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			decided = nil
-			res := f.login(t, uuid.New(), home)
+			res := f.LoginFrom(t, uuid.New(), home)
 			var s seen
 			h := f.auth(t, tc.opts).Middleware(probe(&s))
 			r := request(cookie+res.Token, away+":1")
@@ -107,11 +107,11 @@ func TestIPPolicies(t *testing.T) {
 			if tc.opts.IPDecision != nil && (len(decided) != 1 || decided[0].Previous != netip.MustParseAddr(home) || decided[0].Current != netip.MustParseAddr(away)) {
 				t.Errorf("decision calls: got %+v, want one %s -> %s", decided, home, away)
 			}
-			got := f.session(t, res.Session.ID)
+			got := f.Session(t, res.Session.ID)
 			if got.IPChangeCount != tc.wantCount || got.LastIPAddress.String() != tc.wantLast {
 				t.Errorf("stored: %d changes, last ip %v; want %d, %s", got.IPChangeCount, got.LastIPAddress, tc.wantCount, tc.wantLast)
 			}
-			if revoked := got.StateAt(f.m.Now()) == sessionkit.StateRevoked; revoked != tc.wantRevoked {
+			if revoked := got.StateAt(f.M.Now()) == sessionkit.StateRevoked; revoked != tc.wantRevoked {
 				t.Errorf("revoked: got %v, want %v", revoked, tc.wantRevoked)
 			}
 			if tc.wantRevoked {
@@ -129,7 +129,7 @@ func TestIPPolicies(t *testing.T) {
 				}
 			}
 			if tc.wantFlag {
-				evs, err := f.m.Events(context.Background(), res.Session.UserID, sessionkit.EventQuery{})
+				evs, err := f.M.Events(context.Background(), res.Session.UserID, sessionkit.EventQuery{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -144,7 +144,7 @@ func TestIPPolicies(t *testing.T) {
 func TestUnusableRemoteAddrFallsBackAndLogsOnce(t *testing.T) {
 	var logs logtest.Buffer
 	f := newFixture(t, sessionkit.WithLogger(logs.Logger()))
-	res := f.login(t, uuid.New(), "203.0.113.7")
+	res := f.Login(t, uuid.New())
 	a := f.auth(t, middleware.Options{})
 	for _, remote := range []string{"@", "/run/app.sock", ""} {
 		var s seen
@@ -170,7 +170,7 @@ func TestUnusableRemoteAddrFallsBackAndLogsOnce(t *testing.T) {
 func TestIPRevokeFailsClosedWhenTheStoreFails(t *testing.T) {
 	// The decision function stops Redis between the check and the revocation.
 	f := newFixture(t)
-	res := f.login(t, uuid.New(), "203.0.113.7")
+	res := f.Login(t, uuid.New())
 	ctx, cancel := context.WithCancel(context.Background())
 	a := f.auth(t, middleware.Options{IPDecision: func(*http.Request, sessionkit.Session, middleware.IPChange) middleware.IPPolicy {
 		cancel()

@@ -14,8 +14,8 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/logtest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
-	"github.com/sessionkit/sessionkit/store"
 )
 
 // errRecording is a recording failure that is neither a refusal nor a store
@@ -37,20 +37,11 @@ func TestLogsReachTheManagerLogger(t *testing.T) {
 	slog.SetDefault(fallback.Logger())
 	t.Cleanup(func() { slog.SetDefault(def) })
 
-	f := newFixture(t)
-	st, err := store.NewRedis(f.rdb, store.Options{Prefix: f.prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := sessionkit.New(failingProviders{st}, sessionkit.WithLogger(logs.Logger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	res, err := m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "203.0.113.7", UserAgent: chromeMac})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixtureWith(t, sessiontest.Options{Addr: shared.Addr(), RealTime: true,
+		Wrap: func(s sessionkit.Store) sessionkit.Store { return failingProviders{s} }},
+		sessionkit.WithLogger(logs.Logger()))
+	m := f.M
+	res := f.Login(t, uuid.New())
 	devCookie := middleware.DevCookieName + "=" + res.Token
 
 	var a *middleware.Authenticator
@@ -78,6 +69,7 @@ func TestLogsReachTheManagerLogger(t *testing.T) {
 		line string // what the step logs, once
 	}{
 		{"Authenticator: InsecureDevCookies warning", func(t *testing.T) {
+			var err error
 			if a, err = middleware.NewAuthenticator(m, middleware.Options{InsecureDevCookies: true}); err != nil {
 				t.Fatal(err)
 			}

@@ -1,98 +1,50 @@
 package middleware_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
-	"time"
-
-	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
-	"github.com/sessionkit/sessionkit/store"
 )
 
 // shared is the redis-server every test of the package uses, each on its own prefix.
 var shared *redistest.Server
 
+// redisAddr is shared's address, for the examples (any Redis 7 will do).
+var redisAddr string
+
 func TestMain(m *testing.M) {
-	os.Exit(redistest.RunWithServer(m, redistest.Options{}, func(s *redistest.Server) { shared = s }))
+	os.Exit(redistest.RunWithServer(m, redistest.Options{}, func(s *redistest.Server) {
+		shared, redisAddr = s, s.Addr()
+	}))
 }
 
-const chromeMac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+// fixture is a Manager on its own key prefix of a server, with a command
+// counter and a clock (sessiontest), and the package's own helpers.
+type fixture struct{ *sessiontest.Fixture }
 
-// fixture is a Manager on its own key prefix of a server, with a command counter.
-type fixture struct {
-	m      *sessionkit.Manager
-	calls  *redistest.Counter
-	clock  *redistest.Clock
-	rdb    *redis.Client
-	prefix string
-}
-
+// newFixture is a fixture on the shared server.
 func newFixture(t testing.TB, opts ...sessionkit.Option) *fixture {
 	t.Helper()
-	return newFixtureOn(t, shared, opts...)
+	return newFixtureWith(t, sessiontest.Options{Addr: shared.Addr()}, opts...)
 }
 
-func newFixtureOn(t testing.TB, srv *redistest.Server, opts ...sessionkit.Option) *fixture {
+// newFixtureWith is a fixture as o says: on another server, or on
+// another fixture's prefix to share its sessions.
+func newFixtureWith(t testing.TB, o sessiontest.Options, opts ...sessionkit.Option) *fixture {
 	t.Helper()
-	return newFixtureAt(t, srv.Addr(), redistest.Prefix(t), opts...)
-}
-
-// newFixtureAt is a fixture on the Redis at addr with the given key prefix:
-// two fixtures with one prefix share their sessions.
-func newFixtureAt(t testing.TB, addr, prefix string, opts ...sessionkit.Option) *fixture {
-	t.Helper()
-	rdb := redis.NewClient(&redis.Options{
-		Addr: addr, ContextTimeoutEnabled: true,
-		MaxRetries: 1, DialTimeout: time.Second, DialerRetries: 1, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-	})
-	t.Cleanup(func() { rdb.Close() })
-	calls := &redistest.Counter{}
-	rdb.AddHook(calls)
-	st, err := store.NewRedis(rdb, store.Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := redistest.NewClock()
-	m, err := sessionkit.New(st, append([]sessionkit.Option{sessionkit.WithClock(clock.Now)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	return &fixture{m: m, calls: calls, clock: clock, rdb: rdb, prefix: prefix}
-}
-
-// login creates a session for user from ip.
-func (f *fixture) login(t testing.TB, user uuid.UUID, ip string) sessionkit.CreateSessionResult {
-	t.Helper()
-	res, err := f.m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: user, IPAddress: ip, UserAgent: chromeMac})
-	if err != nil {
-		t.Fatalf("CreateSession: %v", err)
-	}
-	return res
-}
-
-// session reads a session back from the store.
-func (f *fixture) session(t testing.TB, id uuid.UUID) sessionkit.Session {
-	t.Helper()
-	s, err := f.m.Session(context.Background(), id)
-	if err != nil {
-		t.Fatalf("Session(%s): %v", id, err)
-	}
-	return s
+	return &fixture{sessiontest.New(t, o, opts...)}
 }
 
 func (f *fixture) auth(t testing.TB, opts middleware.Options) *middleware.Authenticator {
 	t.Helper()
-	a, err := middleware.NewAuthenticator(f.m, opts)
+	a, err := middleware.NewAuthenticator(f.M, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,9 @@ const (
 	ReasonRequestTooLarge      = "request_too_large"      // 413: body over the limit
 	ReasonUnsupportedMedia     = "unsupported_media_type" // 415: body neither JSON nor a form
 	ReasonInternal             = "internal_error"         // 500: anything else
+	ReasonRefreshReused        = "refresh_token_reused"   // 401: a superseded refresh token came back; the session is revoked
+	ReasonInvalidRefreshToken  = "invalid_refresh_token"  // 401: a malformed or unknown refresh token
+	ReasonTokensDisabled       = "bearer_tokens_disabled" // 404: the Manager has no access tokens (sessionkit.WithAccessTokens)
 )
 
 // ProblemTypePrefix starts the type URI of every Problem: the type of a
@@ -62,6 +65,9 @@ var titles = map[string]string{
 	ReasonRequestTooLarge:      "Request too large",
 	ReasonUnsupportedMedia:     "Unsupported media type",
 	ReasonInternal:             "Internal error",
+	ReasonRefreshReused:        "Refresh token reused",
+	ReasonInvalidRefreshToken:  "Invalid refresh token",
+	ReasonTokensDisabled:       "Bearer tokens are not enabled",
 }
 
 // NewProblem returns the Problem with the given status, reason and detail;
@@ -86,6 +92,7 @@ var (
 	problemNotFound    = NewProblem(http.StatusNotFound, ReasonNotFound, "No such session.")
 	problemInvalid     = NewProblem(http.StatusBadRequest, ReasonInvalidRequest, "The request is malformed.")
 	problemInternal    = NewProblem(http.StatusInternalServerError, ReasonInternal, "The request could not be completed.")
+	problemReused      = NewProblem(http.StatusUnauthorized, ReasonRefreshReused, "A refresh token was used again after it was replaced; the session is signed out.")
 )
 
 // problemBody is a Problem's response body and its Content-Length.
@@ -98,7 +105,7 @@ var prebuiltBodies = func() map[Problem]problemBody {
 	m := make(map[Problem]problemBody)
 	for _, p := range []Problem{
 		problemNoSession, problemRevoked, problemEvicted, problemExpired, problemIdle,
-		problemUnavailable, problemNotFound, problemInvalid, problemInternal,
+		problemUnavailable, problemNotFound, problemInvalid, problemInternal, problemReused,
 	} {
 		m[p] = encodeProblem(p)
 	}
@@ -118,7 +125,8 @@ func encodeProblem(p Problem) problemBody {
 // ProblemFor maps an error of sessionkit or of this package to its Problem:
 //
 //	sessionkit.ErrNoSession (and this package's token errors)  401 no_session
-//	*sessionkit.RevokedError / ErrRevoked                       401 session_revoked (evicted: session_limit_exceeded)
+//	*sessionkit.RevokedError / ErrRevoked                       401 session_revoked (evicted: session_limit_exceeded;
+//	                                                                a reused refresh token: refresh_token_reused)
 //	sessionkit.ErrExpired                                       401 session_expired
 //	sessionkit.ErrIdle                                          401 session_idle
 //	sessionkit.ErrUnavailable, context deadline or cancellation 503 store_unavailable
@@ -139,8 +147,11 @@ func ProblemFor(err error) Problem {
 		return problemNoSession
 	}
 	if rev, ok := errors.AsType[*sessionkit.RevokedError](err); ok {
-		if rev.Reason == sessionkit.ReasonLimitExceeded {
+		switch rev.Reason {
+		case sessionkit.ReasonLimitExceeded:
 			return problemEvicted
+		case sessionkit.ReasonRefreshReused:
+			return problemReused
 		}
 		return problemRevoked
 	}

@@ -25,6 +25,12 @@ type ProviderOptions struct {
 //
 // Provider data is what the audit trail is for, so the request is refused
 // rather than served unrecorded when recording cannot be trusted:
+//   - a browser sent it from another site (Sec-Fetch-Site cross-site or
+//     same-site): 403 cross_origin, nothing recorded. Recording is a state
+//     change, and a GET is not covered by http.CrossOriginProtection: a
+//     SameSite=Lax cookie rides a top-level navigation, so without this any
+//     site could write provider names into a user's audit trail. Requests
+//     without the header (API clients, old browsers) are not refused;
 //   - no session in the context: 401 no_session;
 //   - the session was revoked, expired or went idle since it was
 //     authenticated: 401 with that reason;
@@ -52,6 +58,11 @@ func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if crossSite(r) {
+				w.Header().Set("Cache-Control", "no-store")
+				write(w, r, NewProblem(http.StatusForbidden, ReasonCrossOrigin, "Provider access is recorded only for requests from this site."))
+				return
+			}
 			provider := name(r)
 			err := sessionkit.RecordProvider(r.Context(), provider)
 			if err == nil {
@@ -88,4 +99,15 @@ func logger(ctx context.Context) *slog.Logger {
 		return m.Logger()
 	}
 	return slog.Default()
+}
+
+// crossSite reports whether a browser sent r from another origin's site or
+// a sibling site (Fetch Metadata): the cases http.CrossOriginProtection
+// refuses for unsafe methods.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	return false
 }

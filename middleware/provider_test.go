@@ -20,12 +20,12 @@ import (
 // providers reads the providers a session has accessed.
 func (f *fixture) providers(t *testing.T, id uuid.UUID) []string {
 	t.Helper()
-	return f.session(t, id).ProvidersAccessed
+	return f.Session(t, id).ProvidersAccessed
 }
 
 func TestRecordProviderInOneLine(t *testing.T) {
 	f := newFixture(t)
-	res := f.login(t, uuid.New(), "203.0.113.7")
+	res := f.Login(t, uuid.New())
 	h := f.auth(t, middleware.Options{}).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := sessionkit.RecordProvider(r.Context(), "schwab"); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -57,7 +57,7 @@ func TestRecordProviderMiddleware(t *testing.T) {
 	// A session revoked after it was authenticated.
 	mux.Handle("GET /revoked/accounts", a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := sessionkit.FromContext(r.Context())
-		if _, err := f.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonUserRevoked}); err != nil {
+		if _, err := f.M.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonUserRevoked}); err != nil {
 			t.Error(err)
 		}
 		middleware.RecordProvider("schwab", middleware.ProviderOptions{})(accounts).ServeHTTP(w, r)
@@ -79,7 +79,7 @@ func TestRecordProviderMiddleware(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := f.login(t, uuid.New(), "203.0.113.7")
+			res := f.Login(t, uuid.New())
 			before := served.Load()
 			r := httptest.NewRequest("GET", tc.path, nil)
 			r.Header.Set("Cookie", cookie+res.Token)
@@ -120,7 +120,7 @@ func TestProviderTransport(t *testing.T) {
 		h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if revokeFirst {
 				s, _ := sessionkit.FromContext(r.Context())
-				f.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonUserRevoked})
+				f.M.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonUserRevoked})
 			}
 			client := &http.Client{Transport: tr}
 			req, _ := http.NewRequestWithContext(r.Context(), "POST", provider.URL+"/v1/accounts", strings.NewReader("q=1"))
@@ -141,7 +141,7 @@ func TestProviderTransport(t *testing.T) {
 	}
 
 	t.Run("named provider", func(t *testing.T) {
-		res := f.login(t, uuid.New(), "203.0.113.7")
+		res := f.Login(t, uuid.New())
 		before := hits.Load()
 		if err := call(t, middleware.ProviderTransport{Provider: "schwab"}, res.Token, false); err != nil {
 			t.Fatal(err)
@@ -154,7 +154,7 @@ func TestProviderTransport(t *testing.T) {
 		}
 	})
 	t.Run("host name by default", func(t *testing.T) {
-		res := f.login(t, uuid.New(), "203.0.113.7")
+		res := f.Login(t, uuid.New())
 		if err := call(t, middleware.ProviderTransport{Base: http.DefaultTransport}, res.Token, false); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +163,7 @@ func TestProviderTransport(t *testing.T) {
 		}
 	})
 	t.Run("revoked session is not sent", func(t *testing.T) {
-		res := f.login(t, uuid.New(), "203.0.113.7")
+		res := f.Login(t, uuid.New())
 		before := hits.Load()
 		err := call(t, middleware.ProviderTransport{Provider: "schwab"}, res.Token, true)
 		if !errors.Is(err, sessionkit.ErrRevoked) {
@@ -185,7 +185,7 @@ func TestProviderTransport(t *testing.T) {
 		}
 	})
 	t.Run("invalid provider name is not sent", func(t *testing.T) {
-		res := f.login(t, uuid.New(), "203.0.113.7")
+		res := f.Login(t, uuid.New())
 		before := hits.Load()
 		if err := call(t, middleware.ProviderTransport{Provider: "charles schwab"}, res.Token, false); !errors.Is(err, sessionkit.ErrInvalid) {
 			t.Errorf("got %v, want an error wrapping ErrInvalid", err)

@@ -20,7 +20,7 @@ const cookie = middleware.DefaultCookieName + "="
 
 func TestMalformedTokensAreRefusedWithoutRedis(t *testing.T) {
 	f := newFixture(t)
-	tok := f.login(t, uuid.New(), "203.0.113.7").Token
+	tok := f.Login(t, uuid.New()).Token
 	cases := []struct {
 		name   string
 		header http.Header
@@ -49,9 +49,9 @@ func TestMalformedTokensAreRefusedWithoutRedis(t *testing.T) {
 				r := request("", "")
 				r.Header = tc.header
 				rec := httptest.NewRecorder()
-				f.calls.Reset()
+				f.Calls.Reset()
 				a.Middleware(probe(&s)).ServeHTTP(rec, r)
-				if n := f.calls.Commands(); n != 0 {
+				if n := f.Calls.Commands(); n != 0 {
 					t.Errorf("redis commands: got %d, want 0", n)
 				}
 				if optional {
@@ -83,8 +83,8 @@ func TestMalformedTokensAreRefusedWithoutRedis(t *testing.T) {
 func TestAmbiguousTokensAreRefusedInBothModes(t *testing.T) {
 	f := newFixture(t)
 	user := uuid.New()
-	one := f.login(t, user, "203.0.113.7").Token
-	two := f.login(t, user, "203.0.113.7").Token
+	one := f.Login(t, user).Token
+	two := f.Login(t, user).Token
 	cases := []struct {
 		name   string
 		header http.Header
@@ -104,7 +104,7 @@ func TestAmbiguousTokensAreRefusedInBothModes(t *testing.T) {
 				r := request("", "")
 				r.Header = tc.header
 				rec := httptest.NewRecorder()
-				f.calls.Reset()
+				f.Calls.Reset()
 				a.Middleware(probe(&s)).ServeHTTP(rec, r)
 				if rec.Code != http.StatusUnauthorized || s.called {
 					t.Fatalf("got status %d, handler called %v; want 401, not called", rec.Code, s.called)
@@ -112,7 +112,7 @@ func TestAmbiguousTokensAreRefusedInBothModes(t *testing.T) {
 				if p := problem(t, rec); p.Reason != middleware.ReasonNoSession {
 					t.Errorf("reason: got %q, want %q", p.Reason, middleware.ReasonNoSession)
 				}
-				if n := f.calls.Commands(); n != 0 {
+				if n := f.Calls.Commands(); n != 0 {
 					t.Errorf("redis commands: got %d, want 0", n)
 				}
 			})
@@ -123,7 +123,7 @@ func TestAmbiguousTokensAreRefusedInBothModes(t *testing.T) {
 func TestValidSessionReachesTheHandler(t *testing.T) {
 	f := newFixture(t)
 	user := uuid.New()
-	res := f.login(t, user, "203.0.113.7")
+	res := f.Login(t, user)
 	a := f.auth(t, middleware.Options{})
 	var s seen
 	h := a.Middleware(probe(&s))
@@ -133,15 +133,15 @@ func TestValidSessionReachesTheHandler(t *testing.T) {
 		return rec
 	}
 	serve()
-	f.calls.Reset()
+	f.Calls.Reset()
 	rec := serve()
 	if rec.Code != http.StatusOK || !s.ok {
 		t.Fatalf("got status %d, session %v; want 200 with a session", rec.Code, s.ok)
 	}
-	if n := f.calls.RoundTrips(); n != 1 {
+	if n := f.Calls.RoundTrips(); n != 1 {
 		t.Errorf("redis round trips per request: got %d, want 1", n)
 	}
-	if n := f.calls.Scripts(); n != 0 {
+	if n := f.Calls.Scripts(); n != 0 {
 		t.Errorf("scripts run within the activity throttle: got %d, want 0 (no write)", n)
 	}
 	if s.session.ID != res.Session.ID || s.session.UserID != user {
@@ -166,7 +166,7 @@ func TestValidSessionReachesTheHandler(t *testing.T) {
 
 func TestActivityIsThrottledAndRecorded(t *testing.T) {
 	f := newFixture(t)
-	res := f.login(t, uuid.New(), "203.0.113.7")
+	res := f.Login(t, uuid.New())
 	h := f.auth(t, middleware.Options{}).Middleware(probe(&seen{}))
 	serve := func() {
 		rec := httptest.NewRecorder()
@@ -176,26 +176,26 @@ func TestActivityIsThrottledAndRecorded(t *testing.T) {
 		}
 	}
 	created := res.Session.LastActivityAt
-	f.clock.Advance(30 * time.Second)
+	f.Clock.Advance(30 * time.Second)
 	serve()
-	if got := f.session(t, res.Session.ID).LastActivityAt; !got.Equal(created) {
+	if got := f.Session(t, res.Session.ID).LastActivityAt; !got.Equal(created) {
 		t.Errorf("within the throttle: last activity %v, want %v (no write)", got, created)
 	}
-	f.clock.Advance(31 * time.Second)
+	f.Clock.Advance(31 * time.Second)
 	serve()
-	if got, want := f.session(t, res.Session.ID).LastActivityAt, f.m.Now(); !got.Equal(want) {
+	if got, want := f.Session(t, res.Session.ID).LastActivityAt, f.M.Now(); !got.Equal(want) {
 		t.Errorf("after the throttle: last activity %v, want %v", got, want)
 	}
 }
 
 func TestWrongSecretLeavesTheSessionUntouched(t *testing.T) {
 	f := newFixture(t)
-	res := f.login(t, uuid.New(), "203.0.113.7")
-	other := f.login(t, uuid.New(), "203.0.113.7").Token
+	res := f.Login(t, uuid.New())
+	other := f.Login(t, uuid.New()).Token
 	forged := res.Token[:37] + other[37:] // the real id with another valid secret
 	a := f.auth(t, middleware.Options{})
-	before := f.session(t, res.Session.ID)
-	f.clock.Advance(2 * time.Minute) // past the throttle: a touch would write
+	before := f.Session(t, res.Session.ID)
+	f.Clock.Advance(2 * time.Minute) // past the throttle: a touch would write
 	var s seen
 	rec := httptest.NewRecorder()
 	a.Middleware(probe(&s)).ServeHTTP(rec, request(cookie+forged, "198.51.100.9:1"))
@@ -208,12 +208,12 @@ func TestWrongSecretLeavesTheSessionUntouched(t *testing.T) {
 	if got := rec.Header().Get("WWW-Authenticate"); !strings.Contains(got, "Cookie") {
 		t.Errorf("WWW-Authenticate: got %q, want a Cookie challenge", got)
 	}
-	after := f.session(t, res.Session.ID)
+	after := f.Session(t, res.Session.ID)
 	if !after.LastActivityAt.Equal(before.LastActivityAt) || after.IPChangeCount != 0 || after.LastIPAddress != before.LastIPAddress {
 		t.Errorf("session after a forged token: activity %v, ip changes %d, last ip %v; want %v, 0, %v",
 			after.LastActivityAt, after.IPChangeCount, after.LastIPAddress, before.LastActivityAt, before.LastIPAddress)
 	}
-	if st := after.StateAt(f.m.Now()); st != sessionkit.StateActive {
+	if st := after.StateAt(f.M.Now()); st != sessionkit.StateActive {
 		t.Errorf("state: got %v, want active", st)
 	}
 	rec = httptest.NewRecorder()
@@ -232,31 +232,31 @@ func TestRefusalReasons(t *testing.T) {
 		reason string
 	}{
 		{"replay after logout", nil, func(t *testing.T, f *fixture, v sessionkit.CreateSessionResult) {
-			if _, err := f.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: v.Session.UserID, Reason: sessionkit.ReasonLogout}); err != nil {
+			if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: v.Session.UserID, Reason: sessionkit.ReasonLogout}); err != nil {
 				t.Fatal(err)
 			}
 		}, middleware.ReasonSessionRevoked},
 		{"replay after logout everywhere", nil, func(t *testing.T, f *fixture, v sessionkit.CreateSessionResult) {
-			keep := f.login(t, v.Session.UserID, "203.0.113.7")
-			if _, err := f.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: v.Session.UserID, Reason: sessionkit.ReasonLogoutAll, ExceptSessionID: keep.Session.ID}); err != nil {
+			keep := f.Login(t, v.Session.UserID)
+			if _, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: v.Session.UserID, Reason: sessionkit.ReasonLogoutAll, ExceptSessionID: keep.Session.ID}); err != nil {
 				t.Fatal(err)
 			}
 		}, middleware.ReasonSessionRevoked},
 		{"eviction", []sessionkit.Option{sessionkit.WithLimit(sessionkit.FixedLimit(1))}, func(t *testing.T, f *fixture, v sessionkit.CreateSessionResult) {
-			f.clock.Advance(time.Millisecond)
-			f.login(t, v.Session.UserID, "203.0.113.7")
+			f.Clock.Advance(time.Millisecond)
+			f.Login(t, v.Session.UserID)
 		}, middleware.ReasonSessionLimitExceeded},
 		{"expiry", []sessionkit.Option{sessionkit.WithLifetime(time.Hour)}, func(t *testing.T, f *fixture, v sessionkit.CreateSessionResult) {
-			f.clock.Advance(time.Hour)
+			f.Clock.Advance(time.Hour)
 		}, middleware.ReasonSessionExpired},
 		{"idle", []sessionkit.Option{sessionkit.WithIdleTimeout(10 * time.Minute)}, func(t *testing.T, f *fixture, v sessionkit.CreateSessionResult) {
-			f.clock.Advance(10 * time.Minute)
+			f.Clock.Advance(10 * time.Minute)
 		}, middleware.ReasonSessionIdle},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.opts...)
-			victim := f.login(t, uuid.New(), "203.0.113.7")
+			victim := f.Login(t, uuid.New())
 			tc.end(t, f, victim)
 			var s seen
 			rec := httptest.NewRecorder()
@@ -280,7 +280,7 @@ func TestRefusalReasons(t *testing.T) {
 
 func TestBearerTokens(t *testing.T) {
 	f := newFixture(t)
-	tok := f.login(t, uuid.New(), "203.0.113.7").Token
+	tok := f.Login(t, uuid.New()).Token
 	a := f.auth(t, middleware.Options{AllowBearer: true})
 	cases := []struct {
 		name   string
@@ -322,19 +322,19 @@ func TestBearerTokens(t *testing.T) {
 
 func TestStackedMiddlewareAuthenticatesOnce(t *testing.T) {
 	f := newFixture(t)
-	tok := f.login(t, uuid.New(), "203.0.113.7").Token
+	tok := f.Login(t, uuid.New()).Token
 	outer := f.auth(t, middleware.Options{Optional: true})
 	inner := f.auth(t, middleware.Options{})
 	var s seen
 	h := outer.Middleware(inner.Middleware(probe(&s)))
 	h.ServeHTTP(httptest.NewRecorder(), request(cookie+tok, "203.0.113.7:1"))
-	f.calls.Reset()
+	f.Calls.Reset()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, request(cookie+tok, "203.0.113.7:1"))
 	if rec.Code != http.StatusOK || !s.ok {
 		t.Fatalf("got status %d, session %v; want 200 with a session", rec.Code, s.ok)
 	}
-	if n := f.calls.RoundTrips(); n != 1 {
+	if n := f.Calls.RoundTrips(); n != 1 {
 		t.Errorf("redis round trips: got %d, want 1", n)
 	}
 	if got := rec.Header().Values("Vary"); len(got) != 1 {
@@ -353,9 +353,9 @@ func TestStackedMiddlewareAuthenticatesOnce(t *testing.T) {
 
 func TestRequireRefusesWhateverOptionalSays(t *testing.T) {
 	f := newFixture(t)
-	tok := f.login(t, uuid.New(), "203.0.113.7").Token
-	revoked := f.login(t, uuid.New(), "203.0.113.7")
-	if _, err := f.m.RevokeSession(context.Background(), sessionkit.RevokeSession{
+	tok := f.Login(t, uuid.New()).Token
+	revoked := f.Login(t, uuid.New())
+	if _, err := f.M.RevokeSession(context.Background(), sessionkit.RevokeSession{
 		SessionID: revoked.Session.ID, UserID: revoked.Session.UserID, Reason: sessionkit.ReasonUserRevoked,
 	}); err != nil {
 		t.Fatal(err)
@@ -368,7 +368,7 @@ func TestRequireRefusesWhateverOptionalSays(t *testing.T) {
 	}{
 		{"valid session", cookie + tok, http.StatusOK, ""},
 		{"no cookie", "", http.StatusUnauthorized, middleware.ReasonNoSession},
-		{"unknown token", cookie + f.login(t, uuid.New(), "203.0.113.7").Token[:37] + strings.Repeat("A", 43), http.StatusUnauthorized, middleware.ReasonNoSession},
+		{"unknown token", cookie + f.Login(t, uuid.New()).Token[:37] + strings.Repeat("A", 43), http.StatusUnauthorized, middleware.ReasonNoSession},
 		{"revoked session", cookie + revoked.Token, http.StatusUnauthorized, middleware.ReasonSessionRevoked},
 	}
 	for _, optional := range []bool{false, true} {
@@ -406,13 +406,13 @@ func TestRequireRefusesWhateverOptionalSays(t *testing.T) {
 	var s seen
 	h := a.Middleware(a.Require(probe(&s)))
 	h.ServeHTTP(httptest.NewRecorder(), request(cookie+tok, "203.0.113.7:1"))
-	f.calls.Reset()
+	f.Calls.Reset()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, request(cookie+tok, "203.0.113.7:1"))
 	if rec.Code != http.StatusOK || !s.ok {
 		t.Fatalf("stacked: got status %d, session %v; want 200 with a session", rec.Code, s.ok)
 	}
-	if n := f.calls.RoundTrips(); n != 1 {
+	if n := f.Calls.RoundTrips(); n != 1 {
 		t.Errorf("stacked: redis round trips: got %d, want 1", n)
 	}
 	if got := rec.Header().Values("Vary"); len(got) != 1 {
@@ -428,8 +428,8 @@ func TestRequireRefusesWhateverOptionalSays(t *testing.T) {
 
 func TestResponseControllerStillWorks(t *testing.T) {
 	f := newFixture(t)
-	tok := f.login(t, uuid.New(), "127.0.0.1").Token
-	mw, err := middleware.New(f.m, middleware.Options{})
+	tok := f.LoginFrom(t, uuid.New(), "127.0.0.1").Token
+	mw, err := middleware.New(f.M, middleware.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func TestResponseControllerStillWorks(t *testing.T) {
 func TestNoTokenInLogs(t *testing.T) {
 	var logs logtest.Buffer
 	f := newFixture(t, sessionkit.WithLogger(logs.Logger()))
-	res := f.login(t, uuid.New(), "203.0.113.7")
+	res := f.Login(t, uuid.New())
 	a := f.auth(t, middleware.Options{IPPolicy: middleware.IPRevoke})
 	h := a.Middleware(probe(&seen{}))
 	secret := res.Token[37:]
@@ -499,7 +499,7 @@ func TestOptionsAreChecked(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := middleware.New(f.m, tc.opts)
+			_, err := middleware.New(f.M, tc.opts)
 			if !errors.Is(err, sessionkit.ErrInvalid) {
 				t.Errorf("got %v, want an error wrapping ErrInvalid", err)
 			}
@@ -510,7 +510,7 @@ func TestOptionsAreChecked(t *testing.T) {
 	}
 	var logs logtest.Buffer
 	dev := newFixture(t, sessionkit.WithLogger(logs.Logger()))
-	a, err := middleware.NewAuthenticator(dev.m, middleware.Options{InsecureDevCookies: true})
+	a, err := middleware.NewAuthenticator(dev.M, middleware.Options{InsecureDevCookies: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,7 +553,7 @@ func TestSetCookieAttributes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a := f.auth(t, middleware.Options{InsecureDevCookies: insecure})
 			rec := httptest.NewRecorder()
-			a.SetCookie(rec, "tok", f.m.Now().Add(90*time.Second))
+			a.SetCookie(rec, "tok", f.M.Now().Add(90*time.Second))
 			c := rec.Result().Cookies()
 			if len(c) != 1 {
 				t.Fatalf("got %d cookies, want 1", len(c))

@@ -17,6 +17,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
 )
 
@@ -29,21 +30,11 @@ var readModes = []struct {
 	{"direct", store.Options{NoAutoPipeline: true}},
 }
 
-// managerWith returns a Manager over a store on c with opts and a prefix
-// of the caller's own, and that prefix.
-func managerWith(tb testing.TB, c redis.UniversalClient, opts store.Options) (*sessionkit.Manager, string) {
+// managerWith returns a Manager on the real time over a store on c with
+// opts, on a prefix of the caller's own.
+func managerWith(tb testing.TB, c redis.UniversalClient, opts store.Options) *sessiontest.Fixture {
 	tb.Helper()
-	opts.Prefix = redistest.Prefix(tb)
-	st, err := store.NewRedis(c, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := sessionkit.New(st)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { m.Close(context.Background()) })
-	return m, opts.Prefix
+	return sessiontest.New(tb, sessiontest.Options{Client: c, Store: opts, RealTime: true})
 }
 
 // readCounter is a go-redis hook counting the hot-path reads (HGETs of a
@@ -99,7 +90,7 @@ func signInMany(t *testing.T, m *sessionkit.Manager, users, perUser int) []issue
 	for range users {
 		user := uuid.New()
 		for range perUser {
-			res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac})
+			res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,13 +130,13 @@ func checkAuth(ctx context.Context, m *sessionkit.Manager, s issued) error {
 // a Cluster: each call must get its own session (or its own revocation),
 // whatever other reads its own was written to Redis with.
 func TestConcurrentReadsGetTheirOwnSession(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		for _, mode := range readModes {
 			t.Run(mode.name, func(t *testing.T) {
-				c := b.fresh(t)
+				c := b.NewClient(t)
 				reads := &readCounter{}
 				c.AddHook(reads)
-				m, _ := managerWith(t, c, mode.opts)
+				m := managerWith(t, c, mode.opts).M
 				sessions := signInMany(t, m, 40, 3)
 
 				ctx := context.Background()
@@ -197,7 +188,7 @@ func TestReadWaitIsBoundedByContext(t *testing.T) {
 			proxy := redistest.NewProxy(t, srv.Addr())
 			c := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true})
 			t.Cleanup(func() { c.Close() })
-			m, _ := managerWith(t, c, mode.opts)
+			m := managerWith(t, c, mode.opts).M
 			sessions := signInMany(t, m, 8, 2)
 
 			proxy.SetDelay(delay)
@@ -249,7 +240,7 @@ func TestClientWithoutAutoPipeline(t *testing.T) {
 	if _, err := ring.AsyncAutoPipeline(); err == nil {
 		t.Fatal("a Ring autopipelines: this test needs a client that cannot")
 	}
-	m, _ := managerWith(t, ring, store.Options{})
+	m := managerWith(t, ring, store.Options{}).M
 	ctx := context.Background()
 	for _, s := range signInMany(t, m, 2, 3) {
 		if err := checkAuth(ctx, m, s); err != nil {
@@ -263,9 +254,10 @@ func TestClientWithoutAutoPipeline(t *testing.T) {
 // token must be refused (its hash is not B's), and B is still served: a
 // misrouted read can refuse a request but never serve another session.
 func TestAnotherSessionsReplyIsRefused(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		m, prefix := managerWith(t, b.client, store.Options{})
-		keys, err := rediskey.New(prefix)
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		f := managerWith(t, b.Client, store.Options{})
+		m := f.M
+		keys, err := rediskey.New(f.Prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,17 +265,17 @@ func TestAnotherSessionsReplyIsRefused(t *testing.T) {
 		user := uuid.New()
 		var two [2]sessionkit.CreateSessionResult
 		for i := range two {
-			if two[i], err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac}); err != nil {
+			if two[i], err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		keyA, memberA := keys.Active(two[0].Session.ID)
 		keyB, memberB := keys.Active(two[1].Session.ID)
-		valueB, err := b.client.HGet(ctx, keyB, memberB).Result()
+		valueB, err := b.Client.HGet(ctx, keyB, memberB).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.client.HSet(ctx, keyA, memberA, valueB).Err(); err != nil {
+		if err := b.Client.HSet(ctx, keyA, memberA, valueB).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := m.Authenticate(ctx, two[0].Token, loginIP); err == nil {

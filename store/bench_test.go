@@ -19,6 +19,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
 )
 
@@ -26,58 +27,15 @@ import (
 // The scale benchmark loads a million sessions into its own server and runs
 // only with SESSIONKIT_SCALE=1.
 
-// benchManager returns a Manager on the standalone backend, over the cache
-// when cached, with a prefix of its own.
-func benchManager(b *testing.B, cached bool, opts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache) {
+// benchManager returns a fixture on the standalone backend, on the real
+// time, over the cache when cached, with a prefix of its own.
+func benchManager(b *testing.B, cached bool, opts ...sessionkit.Option) *sessiontest.Fixture {
 	b.Helper()
-	m, cache, _ := benchManagerPrefix(b, cached, opts...)
-	return m, cache
-}
-
-func benchManagerPrefix(b *testing.B, cached bool, opts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache, string) {
-	b.Helper()
-	prefix := redistest.Prefix(b)
-	st, err := store.NewRedis(backends[0].client, store.Options{Prefix: prefix})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var s sessionkit.Store = st
-	var cache *store.Cache
+	o := sessiontest.Options{Client: backends[0].Client, RealTime: true}
 	if cached {
-		cache, err = store.NewCache(st, store.CacheOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cache.Close() })
-		waitOn(b, cache)
-		s = cache
+		o.Cache = &store.CacheOptions{}
 	}
-	m, err := sessionkit.New(s, opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close(context.Background()) })
-	return m, cache, prefix
-}
-
-func waitOn(tb testing.TB, c *store.Cache) {
-	tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !c.Stats().On {
-		if time.Now().After(deadline) {
-			tb.Fatal("cache never turned on")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func benchLogin(tb testing.TB, m *sessionkit.Manager, user uuid.UUID) sessionkit.CreateSessionResult {
-	tb.Helper()
-	res, err := m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return res
+	return sessiontest.New(b, o, opts...)
 }
 
 // BenchmarkAuthenticate is the middleware's round trip on the throttled
@@ -87,10 +45,11 @@ func benchLogin(tb testing.TB, m *sessionkit.Manager, user uuid.UUID) sessionkit
 // autopipeliner (the default) and without it (NoAutoPipeline).
 func BenchmarkAuthenticate(b *testing.B) {
 	for _, mode := range readModes {
-		m, _ := managerWith(b, backends[0].client, mode.opts)
+		f := managerWith(b, backends[0].Client, mode.opts)
+		m := f.M
 		tokens := make([]string, 64)
 		for i := range tokens {
-			tokens[i] = benchLogin(b, m, uuid.New()).Token
+			tokens[i] = f.Login(b, uuid.New()).Token
 		}
 		ctx := context.Background()
 		b.Run(mode.name+"/serial", func(b *testing.B) {
@@ -121,8 +80,9 @@ func BenchmarkAuthenticate(b *testing.B) {
 // BenchmarkAuthenticateCached is the same over the verified-session cache
 // (default TTL): most calls are answered from memory.
 func BenchmarkAuthenticateCached(b *testing.B) {
-	m, cache := benchManager(b, true)
-	v := benchLogin(b, m, uuid.New())
+	f := benchManager(b, true)
+	m, cache := f.M, f.Cache
+	v := f.Login(b, uuid.New())
 	ctx := context.Background()
 	before := cache.Stats()
 	b.ReportAllocs()
@@ -141,7 +101,7 @@ func BenchmarkAuthenticateCached(b *testing.B) {
 // parsing, no GeoIP): one Redis round trip plus enrichment. Users have a
 // handful of sessions each, so some logins evict.
 func BenchmarkCreateSession(b *testing.B) {
-	m, _ := benchManager(b, false)
+	m := benchManager(b, false).M
 	users := make([]uuid.UUID, 1000)
 	for i := range users {
 		users[i] = uuid.New()
@@ -152,7 +112,7 @@ func BenchmarkCreateSession(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		start := time.Now()
-		if _, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: users[i%len(users)], IPAddress: loginIP.String(), UserAgent: chromeMac}); err != nil {
+		if _, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: users[i%len(users)], IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac}); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(start))
@@ -179,12 +139,12 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 // BenchmarkListUserSessions lists a user's 20 active sessions.
 func BenchmarkListUserSessions(b *testing.B) {
-	m, _ := benchManager(b, false, sessionkit.WithLimit(sessionkit.FixedLimit(20)))
+	f := benchManager(b, false, sessionkit.WithLimit(sessionkit.FixedLimit(20)))
 	user := uuid.New()
 	for range 20 {
-		benchLogin(b, m, user)
+		f.Login(b, user)
 	}
-	benchList(b, m, user)
+	benchList(b, f.M, user)
 }
 
 func benchList(b *testing.B, m *sessionkit.Manager, user uuid.UUID) {
@@ -204,8 +164,8 @@ func benchList(b *testing.B, m *sessionkit.Manager, user uuid.UUID) {
 // BenchmarkRevokeAll revokes a user's 20 sessions at once. Signing the
 // sessions in, and deleting them afterwards, is not timed.
 func BenchmarkRevokeAll(b *testing.B) {
-	m, _, prefix := benchManagerPrefix(b, false, sessionkit.WithLimit(sessionkit.FixedLimit(20)))
-	benchRevokeAll(b, m, backends[0].client, prefix)
+	f := benchManager(b, false, sessionkit.WithLimit(sessionkit.FixedLimit(20)))
+	benchRevokeAll(b, f.M, backends[0].Client, f.Prefix)
 }
 
 func benchRevokeAll(b *testing.B, m *sessionkit.Manager, c redis.UniversalClient, prefix string) {
@@ -245,7 +205,7 @@ func loginMany(tb testing.TB, m *sessionkit.Manager, user uuid.UUID, n int) []uu
 	var failed atomic.Value
 	for i := range n {
 		wg.Go(func() {
-			res, err := m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac})
+			res, err := m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac})
 			if err != nil {
 				failed.Store(err)
 				return
@@ -266,32 +226,20 @@ func loginMany(tb testing.TB, m *sessionkit.Manager, user uuid.UUID, n int) []uu
 // Run it with -benchtime=1000x for the figure over 1,000 revocations.
 func BenchmarkRevocationPropagation(b *testing.B) {
 	prefix := redistest.Prefix(b)
-	mk := func() *sessionkit.Manager {
-		c := newClient(b, backends[0].client)
-		st, err := store.NewRedis(c, store.Options{Prefix: prefix})
-		if err != nil {
-			b.Fatal(err)
-		}
-		cache, err := store.NewCache(st, store.CacheOptions{TTL: store.MaxCacheTTL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { cache.Close() })
-		waitOn(b, cache)
-		m, err := sessionkit.New(cache, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { m.Close(context.Background()) })
-		return m
+	mk := func() *sessiontest.Fixture {
+		return sessiontest.New(b, sessiontest.Options{
+			Client: backends[0].Client, OwnClient: true, Prefix: prefix, RealTime: true,
+			Cache: &store.CacheOptions{TTL: store.MaxCacheTTL},
+		}, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
 	}
-	a, bb := mk(), mk()
+	fa, fb := mk(), mk()
+	a, bb := fa.M, fb.M
 	user := uuid.New()
 	ctx := context.Background()
 	var fromStart, fromReturn []time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		v := benchLogin(b, a, user)
+		v := fa.Login(b, user)
 		if _, err := bb.Authenticate(ctx, v.Token, loginIP); err != nil {
 			b.Fatal(err)
 		}
@@ -358,15 +306,8 @@ func BenchmarkScale(b *testing.B) {
 		b.Cleanup(func() { srv.Stop() })
 		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, PoolSize: 64})
 		b.Cleanup(func() { c.Close() })
-		st, err := store.NewRedis(c, store.Options{Prefix: prefix})
-		if err != nil {
-			b.Fatal(err)
-		}
-		m, err := sessionkit.New(st, sessionkit.WithLimit(sessionkit.FixedLimit(100)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { m.Close(context.Background()) })
+		m := sessiontest.New(b, sessiontest.Options{Client: c, Prefix: prefix, RealTime: true},
+			sessionkit.WithLimit(sessionkit.FixedLimit(100))).M
 		d := &deployment{c: c, m: m, target: uuid.New()}
 		before := usedMemory(b, c)
 		start := time.Now()
@@ -436,7 +377,7 @@ func load(b *testing.B, m *sessionkit.Manager, users, perUser int) {
 			for user := range work {
 				for range perUser {
 					if _, err := m.CreateSession(context.Background(), sessionkit.CreateSession{
-						UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac}); err != nil {
+						UserID: user, IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac}); err != nil {
 						failed.Store(err)
 						return
 					}

@@ -149,6 +149,11 @@ func NewCache(r *Redis, opts CacheOptions) (*Cache, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: store: cache: Redis must not be nil", sessionkit.ErrInvalid)
 	}
+	if _, ok := r.c.(*redis.Ring); ok {
+		// A Ring subscribes on one shard while each script publishes on its
+		// user's shard: most revocations would never reach the cache.
+		return nil, fmt.Errorf("%w: store: cache: a Ring client cannot carry revocations to every instance; use one Redis, Sentinel or Cluster for the cache", sessionkit.ErrInvalid)
+	}
 	ttl, maxEntries, health := opts.TTL, opts.MaxEntries, opts.HealthCheck
 	switch {
 	case ttl < 0 || ttl > MaxCacheTTL:
@@ -351,10 +356,19 @@ func (c *Cache) sweep() {
 }
 
 // Create implements sessionkit.Store; evicted sessions are dropped at once.
-func (c *Cache) Create(ctx context.Context, call backend.Call, s sessionkit.Session, hash [32]byte, limit int) (backend.Created, []sessionkit.Event, error) {
-	out, events, err := c.r.Create(ctx, call, s, hash, limit)
+func (c *Cache) Create(ctx context.Context, call backend.Call, s sessionkit.Session, cred backend.Credentials, limit int) (backend.Created, []sessionkit.Event, error) {
+	out, events, err := c.r.Create(ctx, call, s, cred, limit)
 	c.forget(out.Evicted...)
 	return out, events, err
+}
+
+// Refresh implements sessionkit.Store; the entry goes, as the session is
+// about to change (or to be revoked, for a reused token).
+func (c *Cache) Refresh(ctx context.Context, call backend.Call, in backend.Refresh) (sessionkit.Session, backend.Refreshed, []sessionkit.Event, error) {
+	c.forget(in.SessionID)
+	s, out, events, err := c.r.Refresh(ctx, call, in)
+	c.forget(in.SessionID)
+	return s, out, events, err
 }
 
 // Revoke implements sessionkit.Store; the session is dropped at once.

@@ -17,91 +17,27 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
 )
 
-var loginIP = netip.MustParseAddr("203.0.113.7")
+// loginIP is where sessiontest.Fixture.Login signs in from.
+var loginIP = netip.MustParseAddr(sessiontest.LoginIP)
 
-// cacheEnv is one app instance: its own client, store, cache and Manager.
-type cacheEnv struct {
-	m     *sessionkit.Manager
-	cache *store.Cache
-	evals *redistest.Counter
-	clock *redistest.Clock
-}
-
-// newClient returns a new client to the same deployment as c.
-func newClient(t testing.TB, c redis.UniversalClient) redis.UniversalClient {
-	t.Helper()
-	var nc redis.UniversalClient
-	switch c := c.(type) {
-	case *redis.Client:
-		nc = redis.NewClient(&redis.Options{Addr: c.Options().Addr, ContextTimeoutEnabled: true, MaxRetries: c.Options().MaxRetries})
-	case *redis.ClusterClient:
-		nc = redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Options().Addrs, ContextTimeoutEnabled: true, MaxRedirects: 8})
-	default:
-		t.Fatalf("client type %T", c)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return nc
-}
+// cacheEnv is one app instance: its own client (its round trips
+// counted), store, cache and Manager.
+type cacheEnv struct{ *sessiontest.Fixture }
 
 func newCacheEnv(t *testing.T, client redis.UniversalClient, prefix string, clock *redistest.Clock, copts store.CacheOptions, opts ...sessionkit.Option) *cacheEnv {
 	t.Helper()
-	client = newClient(t, client)
-	evals := &redistest.Counter{}
-	client.AddHook(evals)
-	st, err := store.NewRedis(client, store.Options{Prefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if clock == nil {
-		clock = redistest.NewClock()
-	}
-	cache, err := store.NewCache(st, copts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cache.Close() })
-	m, err := sessionkit.New(cache, append([]sessionkit.Option{sessionkit.WithClock(clock.Now)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	waitCache(t, cache, "on", func(s store.CacheStats) bool { return s.On })
-	return &cacheEnv{m: m, cache: cache, evals: evals, clock: clock}
-}
-
-// waitCache polls the cache's stats until cond holds, failing after a generous deadline.
-func waitCache(t *testing.T, c *store.Cache, what string, cond func(store.CacheStats) bool) store.CacheStats {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s := c.Stats()
-		if cond(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cache never %s: %+v", what, s)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func (e *cacheEnv) login(t *testing.T, user uuid.UUID) sessionkit.CreateSessionResult {
-	t.Helper()
-	res, err := e.m.CreateSession(context.Background(), sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: chromeMac})
-	if err != nil {
-		t.Fatalf("CreateSession: %v", err)
-	}
-	return res
+	return &cacheEnv{sessiontest.New(t, sessiontest.Options{Client: client, OwnClient: true, Prefix: prefix, Clock: clock, Cache: &copts}, opts...)}
 }
 
 // auth authenticates tok from ip and tells how many round trips it made.
 func (e *cacheEnv) auth(tok string, ip netip.Addr) (sessionkit.UpdateSessionActivityResult, int64, error) {
-	before := e.evals.RoundTrips()
-	res, err := e.m.Authenticate(context.Background(), tok, ip)
-	return res, e.evals.RoundTrips() - before, err
+	before := e.Calls.RoundTrips()
+	res, err := e.M.Authenticate(context.Background(), tok, ip)
+	return res, e.Calls.RoundTrips() - before, err
 }
 
 // mustAuth authenticates and checks whether it reached Redis.
@@ -118,7 +54,7 @@ func (e *cacheEnv) mustAuth(t *testing.T, tok string, wantRoundTrips int64) sess
 }
 
 func TestCacheOptions(t *testing.T) {
-	st, err := store.NewRedis(backends[0].client, store.Options{Prefix: redistest.Prefix(t)})
+	st, err := store.NewRedis(backends[0].Client, store.Options{Prefix: redistest.Prefix(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +90,9 @@ func TestCacheOptions(t *testing.T) {
 }
 
 func TestCacheHitAvoidsRedis(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		e := newCacheEnv(t, b.client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
-		res := e.login(t, uuid.New())
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		e := newCacheEnv(t, b.Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+		res := e.Login(t, uuid.New())
 		first := e.mustAuth(t, res.Token, 1)
 		for range 3 {
 			got := e.mustAuth(t, res.Token, 0)
@@ -167,7 +103,7 @@ func TestCacheHitAvoidsRedis(t *testing.T) {
 				t.Fatalf("cached answer: written %v, last activity %v, want false, %v", got.Written, got.Session.LastActivityAt, first.Session.LastActivityAt)
 			}
 		}
-		if s := e.cache.Stats(); s.Hits != 3 || s.Misses != 1 || s.Entries != 1 {
+		if s := e.Cache.Stats(); s.Hits != 3 || s.Misses != 1 || s.Entries != 1 {
 			t.Fatalf("stats: got %+v, want 3 hits, 1 miss, 1 entry", s)
 		}
 	})
@@ -186,8 +122,8 @@ func otherSecret(t *testing.T, tok string) string {
 }
 
 func TestCacheNeverServesWrongToken(t *testing.T) {
-	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
-	res := e.login(t, uuid.New())
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	res := e.Login(t, uuid.New())
 	for i := range 3 { // first uncached, then cached
 		if _, _, err := e.auth(otherSecret(t, res.Token), loginIP); !errors.Is(err, sessionkit.ErrNotFound) {
 			t.Fatalf("attempt %d with a wrong secret: got %v, want ErrNotFound", i, err)
@@ -206,33 +142,33 @@ func TestCacheRevocationReachesOtherInstance(t *testing.T) {
 		reason string
 	}{
 		{"revoke", func(t *testing.T, a *cacheEnv, v sessionkit.CreateSessionResult) {
-			if _, err := a.m.RevokeSession(context.Background(), sessionkit.RevokeSession{
+			if _, err := a.M.RevokeSession(context.Background(), sessionkit.RevokeSession{
 				SessionID: v.Session.ID, UserID: v.Session.UserID, Reason: sessionkit.ReasonUserRevoked}); err != nil {
 				t.Fatal(err)
 			}
 		}, sessionkit.ReasonUserRevoked},
 		{"revoke all", func(t *testing.T, a *cacheEnv, v sessionkit.CreateSessionResult) {
-			if _, err := a.m.RevokeAllUserSessions(context.Background(), sessionkit.RevokeAllUserSessions{
+			if _, err := a.M.RevokeAllUserSessions(context.Background(), sessionkit.RevokeAllUserSessions{
 				UserID: v.Session.UserID, Reason: sessionkit.ReasonLogoutAll}); err != nil {
 				t.Fatal(err)
 			}
 		}, sessionkit.ReasonLogoutAll},
 		{"eviction by the limit", func(t *testing.T, a *cacheEnv, v sessionkit.CreateSessionResult) {
-			if err := a.m.SetUserLimit(context.Background(), v.Session.UserID, 1); err != nil {
+			if err := a.M.SetUserLimit(context.Background(), v.Session.UserID, 1); err != nil {
 				t.Fatal(err)
 			}
-			if got := a.login(t, v.Session.UserID); len(got.Evicted) != 1 || got.Evicted[0] != v.Session.ID {
+			if got := a.Login(t, v.Session.UserID); len(got.Evicted) != 1 || got.Evicted[0] != v.Session.ID {
 				t.Fatalf("evicted: got %v, want [%s]", got.Evicted, v.Session.ID)
 			}
 		}, sessionkit.ReasonLimitExceeded},
 	}
-	forEachBackend(t, func(t *testing.T, b backend) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				prefix := redistest.Prefix(t)
-				a := newCacheEnv(t, b.client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
-				bb := newCacheEnv(t, b.client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
-				v := a.login(t, uuid.New())
+				a := newCacheEnv(t, b.Client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+				bb := newCacheEnv(t, b.Client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+				v := a.Login(t, uuid.New())
 				bb.mustAuth(t, v.Token, 1)
 				bb.mustAuth(t, v.Token, 0) // cached on B
 				a.mustAuth(t, v.Token, 1)  // and on A
@@ -262,7 +198,7 @@ func TestCacheRevocationReachesOtherInstance(t *testing.T) {
 					}
 					time.Sleep(100 * time.Microsecond)
 				}
-				if s := bb.cache.Stats(); s.Invalidations == 0 {
+				if s := bb.Cache.Stats(); s.Invalidations == 0 {
 					t.Fatalf("B's invalidations: got 0, want the announcement to have dropped the entry (%+v)", s)
 				}
 			})
@@ -274,14 +210,14 @@ func TestCacheRevocationPropagation(t *testing.T) {
 	// Functional twin of BenchmarkRevocationPropagation: every revocation is
 	// refused on the second instance, long before the entry would age out.
 	prefix := redistest.Prefix(t)
-	a := newCacheEnv(t, backends[0].client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
-	b := newCacheEnv(t, backends[0].client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	a := newCacheEnv(t, backends[0].Client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	b := newCacheEnv(t, backends[0].Client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL})
 	user := uuid.New()
 	var worst time.Duration
 	for i := range 50 {
-		v := a.login(t, user)
+		v := a.Login(t, user)
 		b.mustAuth(t, v.Token, 1)
-		d, err := propagate(context.Background(), a.m, b.m, v)
+		d, err := propagate(context.Background(), a.M, b.M, v)
 		if err != nil {
 			t.Fatalf("revocation %d: %v", i, err)
 		}
@@ -311,19 +247,19 @@ func propagate(ctx context.Context, a, b *sessionkit.Manager, v sessionkit.Creat
 }
 
 func TestCacheLocalWritesInvalidateAtOnce(t *testing.T) {
-	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
 	user := uuid.New()
-	v := e.login(t, user)
+	v := e.Login(t, user)
 	e.mustAuth(t, v.Token, 1)
 	e.mustAuth(t, v.Token, 0)
-	if _, err := e.m.RecordProviderAccess(context.Background(), sessionkit.RecordProviderAccess{SessionID: v.Session.ID, ProviderName: "schwab"}); err != nil {
+	if _, err := e.M.RecordProviderAccess(context.Background(), sessionkit.RecordProviderAccess{SessionID: v.Session.ID, ProviderName: "schwab"}); err != nil {
 		t.Fatal(err)
 	}
 	got := e.mustAuth(t, v.Token, 1) // reads its own write
 	if got.Session.LastProviderAccessed != "schwab" {
 		t.Fatalf("last provider: got %q, want schwab", got.Session.LastProviderAccessed)
 	}
-	if _, err := e.m.RevokeSession(context.Background(), sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+	if _, err := e.M.RevokeSession(context.Background(), sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.auth(v.Token, loginIP); !errors.Is(err, sessionkit.ErrRevoked) {
@@ -334,8 +270,8 @@ func TestCacheLocalWritesInvalidateAtOnce(t *testing.T) {
 func TestCacheTTL(t *testing.T) {
 	const ttl = 300 * time.Millisecond
 	clock := redistest.NewClock()
-	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now})
-	v := e.login(t, uuid.New())
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now})
+	v := e.Login(t, uuid.New())
 	e.mustAuth(t, v.Token, 1)
 	clock.Advance(ttl - time.Millisecond)
 	e.mustAuth(t, v.Token, 0)
@@ -348,9 +284,9 @@ func TestCacheBoundaries(t *testing.T) {
 	const throttle = 2 * time.Second
 	t.Run("throttle edge writes", func(t *testing.T) {
 		clock := redistest.NewClock()
-		e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: store.MaxCacheTTL, Clock: clock.Now},
+		e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: store.MaxCacheTTL, Clock: clock.Now},
 			sessionkit.WithActivityThrottle(throttle))
-		v := e.login(t, uuid.New())
+		v := e.Login(t, uuid.New())
 		e.mustAuth(t, v.Token, 1)
 		clock.Advance(throttle - time.Millisecond)
 		if res := e.mustAuth(t, v.Token, 0); res.Written {
@@ -365,9 +301,9 @@ func TestCacheBoundaries(t *testing.T) {
 	})
 	t.Run("expiry edge refused", func(t *testing.T) {
 		clock := redistest.NewClock()
-		e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: store.MaxCacheTTL, Clock: clock.Now},
+		e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: store.MaxCacheTTL, Clock: clock.Now},
 			sessionkit.WithActivityThrottle(throttle))
-		v, err := e.m.CreateSession(context.Background(), sessionkit.CreateSession{
+		v, err := e.M.CreateSession(context.Background(), sessionkit.CreateSession{
 			UserID: uuid.New(), IPAddress: loginIP.String(), ExpiresAt: clock.Now().Add(1500 * time.Millisecond)})
 		if err != nil {
 			t.Fatal(err)
@@ -384,9 +320,9 @@ func TestCacheBoundaries(t *testing.T) {
 		// The Manager's clock moves; the cache's is real time, so the entry
 		// stays young and is the one that answers.
 		clock := redistest.NewClock()
-		e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), clock, store.CacheOptions{TTL: 500 * time.Millisecond},
+		e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: 500 * time.Millisecond},
 			sessionkit.WithActivityThrottle(throttle), sessionkit.WithIdleTimeout(3*time.Second))
-		v := e.login(t, uuid.New())
+		v := e.Login(t, uuid.New())
 		e.mustAuth(t, v.Token, 1)
 		clock.Advance(3 * time.Second)
 		if _, _, err := e.auth(v.Token, loginIP); !errors.Is(err, sessionkit.ErrIdle) {
@@ -407,9 +343,9 @@ func TestCacheNoFalseIdle(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	opts := []sessionkit.Option{sessionkit.WithIdleTimeout(idle), sessionkit.WithActivityThrottle(throttle)}
 	copts := store.CacheOptions{TTL: time.Second, Clock: clock.Now}
-	a := newCacheEnv(t, backends[0].client, prefix, clock, copts, opts...)
-	b := newCacheEnv(t, backends[0].client, prefix, clock, copts, opts...)
-	v := a.login(t, uuid.New())
+	a := newCacheEnv(t, backends[0].Client, prefix, clock, copts, opts...)
+	b := newCacheEnv(t, backends[0].Client, prefix, clock, copts, opts...)
+	v := a.Login(t, uuid.New())
 	clock.Advance(1850 * time.Millisecond)
 	b.mustAuth(t, v.Token, 1) // B reads last activity = login
 	clock.Advance(50 * time.Millisecond)
@@ -423,8 +359,8 @@ func TestCacheNoFalseIdle(t *testing.T) {
 }
 
 func TestCacheAddressChange(t *testing.T) {
-	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
-	v := e.login(t, uuid.New())
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	v := e.Login(t, uuid.New())
 	e.mustAuth(t, v.Token, 1)
 	other := netip.MustParseAddr("198.51.100.9")
 	res, n, err := e.auth(v.Token, other)
@@ -444,14 +380,14 @@ func TestCacheAddressChange(t *testing.T) {
 
 func TestCacheMaxEntries(t *testing.T) {
 	const limit = 8
-	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, MaxEntries: limit})
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, MaxEntries: limit})
 	var toks []string
 	for range 40 {
-		toks = append(toks, e.login(t, uuid.New()).Token)
+		toks = append(toks, e.Login(t, uuid.New()).Token)
 	}
 	for _, tok := range toks {
 		e.mustAuth(t, tok, 1)
-		if s := e.cache.Stats(); s.Entries > limit {
+		if s := e.Cache.Stats(); s.Entries > limit {
 			t.Fatalf("entries: got %d, want at most %d", s.Entries, limit)
 		}
 	}
@@ -463,21 +399,21 @@ func TestCacheMaxEntries(t *testing.T) {
 }
 
 func TestCachePubSubDrop(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		e := newCacheEnv(t, b.client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, HealthCheck: 200 * time.Millisecond})
-		v := e.login(t, uuid.New())
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		e := newCacheEnv(t, b.Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, HealthCheck: 200 * time.Millisecond})
+		v := e.Login(t, uuid.New())
 		e.mustAuth(t, v.Token, 1)
 		e.mustAuth(t, v.Token, 0)
-		before := e.cache.Stats()
-		err := b.masters(context.Background(), func(ctx context.Context, c *redis.Client) error {
+		before := e.Cache.Stats()
+		err := sessiontest.ForEachMaster(context.Background(), b.Client, func(ctx context.Context, c *redis.Client) error {
 			return c.ClientKillByFilter(ctx, "TYPE", "pubsub").Err()
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitCache(t, e.cache, "dropped", func(s store.CacheStats) bool { return s.Dropped > before.Dropped })
+		sessiontest.WaitCache(t, e.Cache, "dropped", func(s store.CacheStats) bool { return s.Dropped > before.Dropped })
 		e.mustAuth(t, v.Token, 1) // emptied: back to Redis
-		waitCache(t, e.cache, "back on", func(s store.CacheStats) bool { return s.On && s.Subscribed > before.Subscribed })
+		sessiontest.WaitCache(t, e.Cache, "back on", func(s store.CacheStats) bool { return s.On && s.Subscribed > before.Subscribed })
 		e.mustAuth(t, v.Token, 1)
 		e.mustAuth(t, v.Token, 0)
 	})
@@ -488,19 +424,19 @@ func TestCacheRedisRestart(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	e := newCacheEnv(t, client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, HealthCheck: 100 * time.Millisecond})
-	v := e.login(t, uuid.New())
+	v := e.Login(t, uuid.New())
 	e.mustAuth(t, v.Token, 1)
 	e.mustAuth(t, v.Token, 0)
 
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	waitCache(t, e.cache, "off", func(s store.CacheStats) bool { return !s.On && s.Dropped == 1 })
+	sessiontest.WaitCache(t, e.Cache, "off", func(s store.CacheStats) bool { return !s.On && s.Dropped == 1 })
 	for i := range 5 { // off while Redis is away: nothing is served from memory
 		if _, _, err := e.auth(v.Token, loginIP); !errors.Is(err, sessionkit.ErrUnavailable) {
 			t.Fatalf("attempt %d with Redis down: got %v, want ErrUnavailable", i, err)
 		}
-		if s := e.cache.Stats(); s.On || s.Entries != 0 {
+		if s := e.Cache.Stats(); s.On || s.Entries != 0 {
 			t.Fatalf("attempt %d with Redis down: got %+v, want off and empty", i, s)
 		}
 		time.Sleep(60 * time.Millisecond)
@@ -508,7 +444,7 @@ func TestCacheRedisRestart(t *testing.T) {
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitCache(t, e.cache, "back on", func(s store.CacheStats) bool { return s.On && s.Subscribed == 2 })
+	sessiontest.WaitCache(t, e.Cache, "back on", func(s store.CacheStats) bool { return s.On && s.Subscribed == 2 })
 	// go-redis's pool may fail fast for up to a second after dial errors.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -525,22 +461,22 @@ func TestCacheRedisRestart(t *testing.T) {
 }
 
 func TestCacheUnreadableAnnouncementEmpties(t *testing.T) {
-	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
-	v := e.login(t, uuid.New())
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	v := e.Login(t, uuid.New())
 	e.mustAuth(t, v.Token, 1)
-	if err := backends[0].client.Publish(context.Background(), e.cache.Redis().Channel(), "not an announcement").Err(); err != nil {
+	if err := backends[0].Client.Publish(context.Background(), e.Cache.Redis().Channel(), "not an announcement").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitCache(t, e.cache, "emptied", func(s store.CacheStats) bool { return s.Entries == 0 })
+	sessiontest.WaitCache(t, e.Cache, "emptied", func(s store.CacheStats) bool { return s.Entries == 0 })
 	e.mustAuth(t, v.Token, 1)
 }
 
 func TestCacheClose(t *testing.T) {
-	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
-	v := e.login(t, uuid.New())
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	v := e.Login(t, uuid.New())
 	e.mustAuth(t, v.Token, 1)
-	e.cache.Close()
-	if s := e.cache.Stats(); s.On || s.Entries != 0 {
+	e.Cache.Close()
+	if s := e.Cache.Stats(); s.On || s.Entries != 0 {
 		t.Fatalf("after Close: got %+v, want off and empty", s)
 	}
 	e.mustAuth(t, v.Token, 1)
@@ -551,10 +487,10 @@ func TestCacheClose(t *testing.T) {
 // instance: once RevokeSession has returned, no Authenticate that starts
 // afterwards may succeed.
 func TestCacheConcurrentRevoke(t *testing.T) {
-	e := newCacheEnv(t, backends[0].client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
 	user := uuid.New()
 	for round := range 20 {
-		v := e.login(t, user)
+		v := e.Login(t, user)
 		var revoked atomic.Bool
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
@@ -564,7 +500,7 @@ func TestCacheConcurrentRevoke(t *testing.T) {
 				defer wg.Done()
 				for range 200 {
 					after := revoked.Load()
-					_, err := e.m.Authenticate(context.Background(), v.Token, loginIP)
+					_, err := e.M.Authenticate(context.Background(), v.Token, loginIP)
 					if after && err == nil {
 						errs <- errors.New("accepted after RevokeSession returned")
 						return
@@ -577,7 +513,7 @@ func TestCacheConcurrentRevoke(t *testing.T) {
 			}()
 		}
 		time.Sleep(time.Millisecond)
-		if _, err := e.m.RevokeSession(context.Background(), sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+		if _, err := e.M.RevokeSession(context.Background(), sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
 			t.Fatal(err)
 		}
 		revoked.Store(true)

@@ -18,12 +18,16 @@ var ErrUnsupported = errors.New("sessionkit: unsupported redis server")
 
 // Check asks every master the store reaches whether it can hold sessions
 // safely, for an app to call at start-up. It fails with an error wrapping
-// ErrUnsupported for a server older than Redis 7.0, or wrapping
-// sessionkit.ErrUnavailable when a server cannot be reached. It returns
-// warnings, each naming the server, for what is allowed but risky: a
-// maxmemory-policy other than noeviction, under which Redis would silently
-// drop sessions and indexes; CONFIG refused (common on managed Redis),
-// which leaves the policy unchecked; and a client without
+// ErrUnsupported for a server older than Redis 7.0 or for a client whose
+// connection reaches a replica (a revoked session would be served until
+// the revocation replicates), or wrapping sessionkit.ErrUnavailable when a
+// server cannot be reached. It returns warnings, each naming the server,
+// for what is allowed but risky: a maxmemory-policy other than noeviction,
+// under which Redis would silently drop sessions and indexes; snapshots
+// (RDB) without the append-only file, with which a restart brings back
+// every session revoked since the last snapshot, and no persistence at all,
+// with which a restart signs everyone out; CONFIG refused (common on managed
+// Redis), which leaves both unchecked; and a client without
 // ContextTimeoutEnabled, which ignores request deadlines, so a slow Redis
 // holds requests for the client's own timeouts instead of failing them.
 func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
@@ -37,17 +41,29 @@ func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
 		if v := infoField(info, "redis_version"); !atLeast7(v) {
 			return fmt.Errorf("%w: %s runs Redis %q; sessionkit needs 7.0 or newer", ErrUnsupported, addr, v)
 		}
-		var warn string
-		res, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
-		switch p := res["maxmemory-policy"]; {
-		case err != nil:
-			warn = fmt.Sprintf("%s: CONFIG GET refused (%v): make sure maxmemory-policy is noeviction", addr, err)
-		case p != "" && p != "noeviction":
-			warn = fmt.Sprintf("%s: maxmemory-policy is %s: under memory pressure Redis will silently drop sessions; use noeviction", addr, p)
+		if v, err := c.Do(ctx, "ROLE").Slice(); err == nil && len(v) > 0 {
+			if role, _ := v[0].(string); role == "slave" {
+				return fmt.Errorf("%w: %s is a replica: sessionkit must read and write on masters, or a revoked session is served until the revocation replicates", ErrUnsupported, addr)
+			}
 		}
-		if warn != "" {
+		var warns []string
+		res, err := c.ConfigGet(ctx, "*").Result()
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("%s: CONFIG GET refused (%v): make sure maxmemory-policy is noeviction and appendonly is yes", addr, err))
+		} else {
+			if p := res["maxmemory-policy"]; p != "" && p != "noeviction" {
+				warns = append(warns, fmt.Sprintf("%s: maxmemory-policy is %s: under memory pressure Redis will silently drop sessions; use noeviction", addr, p))
+			}
+			switch aof, rdb := res["appendonly"] == "yes", strings.TrimSpace(res["save"]) != ""; {
+			case !aof && rdb:
+				warns = append(warns, fmt.Sprintf("%s: snapshots (save %q) without the append-only file: a restart brings back every session revoked since the last snapshot; set appendonly yes", addr, res["save"]))
+			case !aof:
+				warns = append(warns, fmt.Sprintf("%s: no persistence (appendonly no, no save rules): a restart signs every user out; set appendonly yes", addr))
+			}
+		}
+		if len(warns) > 0 {
 			mu.Lock()
-			warnings = append(warnings, warn)
+			warnings = append(warnings, warns...)
 			mu.Unlock()
 		}
 		return nil

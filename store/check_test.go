@@ -11,24 +11,69 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
 )
 
 func TestCheck(t *testing.T) {
 	ctx := context.Background()
-	forEachBackend(t, func(t *testing.T, b backend) {
-		st, err := store.NewRedis(b.client, store.Options{Prefix: redistest.Prefix(t)})
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		st, err := store.NewRedis(b.Client, store.Options{Prefix: redistest.Prefix(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The test servers keep nothing on disk: only that is reported.
 		warnings, err := st.Check(ctx)
-		if err != nil || len(warnings) != 0 {
+		if err != nil || len(warnings) == 0 {
+			t.Fatalf("a server without persistence: warnings %v, err %v; want one each", warnings, err)
+		}
+		for _, w := range warnings {
+			if !strings.Contains(w, "no persistence") {
+				t.Errorf("warning %q, want only no persistence", w)
+			}
+		}
+	})
+
+	t.Run("healthy", func(t *testing.T) {
+		srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+		defer c.Close()
+		st, _ := store.NewRedis(c, store.Options{})
+		if warnings, err := st.Check(ctx); err != nil || len(warnings) != 0 {
 			t.Fatalf("a healthy server: warnings %v, err %v", warnings, err)
 		}
 	})
 
+	t.Run("snapshots without the append-only file", func(t *testing.T) {
+		srv := redistest.Start(t, redistest.Options{Args: []string{"--save", "3600 1 300 100"}})
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
+		defer c.Close()
+		st, _ := store.NewRedis(c, store.Options{})
+		warnings, err := st.Check(ctx)
+		if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "brings back every session revoked") || !strings.Contains(warnings[0], srv.Addr()) {
+			t.Fatalf("got warnings %v, err %v; want one about snapshots without AOF, naming the server", warnings, err)
+		}
+	})
+
+	t.Run("a replica", func(t *testing.T) {
+		master := redistest.Start(t, redistest.Options{AppendOnly: true})
+		replica := redistest.Start(t, redistest.Options{})
+		host, port, _ := strings.Cut(master.Addr(), ":")
+		c := redis.NewClient(&redis.Options{Addr: replica.Addr(), ContextTimeoutEnabled: true})
+		defer c.Close()
+		if err := c.Do(ctx, "REPLICAOF", host, port).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// A replica stops at once only once it is a master again.
+		defer c.Do(context.Background(), "REPLICAOF", "NO", "ONE")
+		st, _ := store.NewRedis(c, store.Options{})
+		if _, err := st.Check(ctx); !errors.Is(err, store.ErrUnsupported) || !strings.Contains(err.Error(), "replica") {
+			t.Fatalf("got %v, want ErrUnsupported naming the replica", err)
+		}
+	})
+
 	t.Run("evicting policy", func(t *testing.T) {
-		srv := redistest.Start(t, redistest.Options{MaxMemory: "64mb", MaxMemoryPolicy: "allkeys-lru"})
+		srv := redistest.Start(t, redistest.Options{MaxMemory: "64mb", MaxMemoryPolicy: "allkeys-lru", AppendOnly: true})
 		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true})
 		defer c.Close()
 		st, _ := store.NewRedis(c, store.Options{})
@@ -39,7 +84,7 @@ func TestCheck(t *testing.T) {
 	})
 
 	t.Run("client without deadlines", func(t *testing.T) {
-		srv := redistest.Start(t, redistest.Options{})
+		srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		defer c.Close()
 		st, _ := store.NewRedis(c, store.Options{})

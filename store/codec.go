@@ -48,8 +48,18 @@ const (
 	pLocCountry
 	pLocCode
 	pUserAgent
+	// Fields are only ever appended: a record written before one existed
+	// reads it as empty (see decodeSession and split in common.lua).
+	pRefreshHash   // SHA-256 of the current refresh secret; empty: a cookie session
+	pRefreshGen    // the current refresh token's generation
+	pRefreshPrev   // SHA-256 of the secret it superseded
+	pRefreshSealed // the current secret sealed with the previous one (token.Seal)
+	pRefreshAt     // when it was issued, ms
 	fieldCount
 )
+
+// minFields is how many fields the oldest stored records have.
+const minFields = pUserAgent + 1
 
 // hotFields is how many leading fields the hot path splits: those up to
 // the owner.
@@ -66,6 +76,8 @@ var fieldNames = [fieldCount]string{
 	pDevOSVersion: "DEVICE_OS_VERSION", pDevPlatform: "DEVICE_PLATFORM", pDevFlags: "DEVICE_FLAGS",
 	pLocLabel: "LOCATION_LABEL", pLocCity: "LOCATION_CITY", pLocRegion: "LOCATION_REGION",
 	pLocCountry: "LOCATION_COUNTRY", pLocCode: "LOCATION_COUNTRY_CODE", pUserAgent: "USER_AGENT",
+	pRefreshHash: "REFRESH_HASH", pRefreshGen: "REFRESH_GEN", pRefreshPrev: "REFRESH_PREV",
+	pRefreshSealed: "REFRESH_SEALED", pRefreshAt: "REFRESH_AT",
 }
 
 const (
@@ -143,8 +155,9 @@ func flag(b bool, c string) string {
 	return ""
 }
 
-// encodeSession returns the stored form of a new session.
-func encodeSession(s sessionkit.Session, hash [32]byte) string {
+// encodeSession returns the stored form of a new session; refresh, when
+// not nil, is the hash of its first refresh secret (a bearer session).
+func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) string {
 	f := make([]string, fieldCount)
 	f[pVersion] = formatVersion
 	f[pTokenHash] = hashText(hash)
@@ -164,6 +177,10 @@ func encodeSession(s sessionkit.Session, hash [32]byte) string {
 	f[pDevFlags] = flag(d.Mobile, "m") + flag(d.Bot, "b")
 	f[pLocLabel], f[pLocCity], f[pLocRegion], f[pLocCountry], f[pLocCode] = locationValues(s.Location)
 	f[pUserAgent] = clean(s.UserAgent)
+	if refresh != nil {
+		f[pRefreshHash], f[pRefreshGen] = hashText(*refresh), "0"
+		f[pRefreshAt] = strconv.FormatInt(millis(s.CreatedAt), 10)
+	}
 	return strings.Join(f, sep)
 }
 
@@ -172,18 +189,26 @@ func locationValues(l sessionkit.Location) (label, city, region, country, code s
 	return bound(l.Label), bound(l.City), bound(l.Region), bound(l.Country), bound(l.CountryCode)
 }
 
-// decodeSession builds a session from its stored form; the token hash stays behind.
-func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
-	var f [fieldCount]string // on the stack: this runs on every request
+// splitFields splits a stored session into f: between minFields fields
+// (a record written before later fields existed; the rest stay empty) and
+// fieldCount.
+func splitFields(v string, f *[fieldCount]string) bool {
 	rest := v
 	for i := range fieldCount - 1 {
 		var ok bool
 		if f[i], rest, ok = strings.Cut(rest, sep); !ok {
-			return sessionkit.Session{}, false
+			return i+1 >= minFields && f[pVersion] == formatVersion
 		}
 	}
 	f[fieldCount-1] = rest
-	if f[pVersion] != formatVersion || strings.Contains(rest, sep) {
+	return f[pVersion] == formatVersion && !strings.Contains(rest, sep)
+}
+
+// decodeSession builds a session from its stored form; the token and
+// refresh hashes stay behind.
+func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
+	var f [fieldCount]string // on the stack: this runs on every request
+	if !splitFields(v, &f) {
 		return sessionkit.Session{}, false
 	}
 	uid, err := uuid.Parse(f[pUID])
@@ -209,6 +234,7 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 		LastProviderAccessed: f[pLastProvider],
 		LastProviderAccessAt: fromMillis(f[pLastProviderAt]),
 		UserAgent:            f[pUserAgent],
+		Bearer:               f[pRefreshHash] != "",
 	}
 	if f[pIdle] != "" {
 		if ms, err := strconv.ParseInt(f[pIdle], 10, 64); err == nil {
@@ -232,4 +258,49 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 // sessionOf names the session of a member in t's slot.
 func sessionOf(t sessionid.Tag, member string) (uuid.UUID, bool) {
 	return sessionid.FromMember(t, member)
+}
+
+// refreshState is a bearer session's refresh token state, as stored.
+type refreshState struct {
+	hash, prev [32]byte
+	gen        uint32
+	sealed     [32]byte
+	issuedAt   time.Time
+}
+
+// decodeRefresh reads the refresh state of a stored session; false for a
+// cookie session or a malformed record.
+func decodeRefresh(v string) (refreshState, bool) {
+	var f [fieldCount]string
+	var st refreshState
+	if !splitFields(v, &f) || f[pRefreshHash] == "" {
+		return st, false
+	}
+	gen, err := strconv.ParseUint(f[pRefreshGen], 10, 32)
+	if err != nil || !decodeHashText(f[pRefreshHash], &st.hash) {
+		return st, false
+	}
+	st.gen = uint32(gen)
+	if f[pRefreshPrev] != "" && !decodeHashText(f[pRefreshPrev], &st.prev) {
+		return st, false
+	}
+	if f[pRefreshSealed] != "" && !decodeHashText(f[pRefreshSealed], &st.sealed) {
+		return st, false
+	}
+	st.issuedAt = fromMillis(f[pRefreshAt])
+	return st, true
+}
+
+// decodeHashText reads hashText's form.
+func decodeHashText(s string, h *[32]byte) bool {
+	if len(s) != 43 {
+		return false
+	}
+	var dst [33]byte
+	n, err := base64.RawURLEncoding.Decode(dst[:], []byte(s))
+	if err != nil || n != 32 {
+		return false
+	}
+	copy(h[:], dst[:32])
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	contract "github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/internal/token"
 )
 
@@ -18,10 +19,11 @@ import (
 // storing bob's session under alice's tag, then check that alice's logins,
 // evictions and sign-out-everywhere never touch it.
 func TestTagCollisionKeepsUsersApart(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
-		f := newFixture(t, b, sessionkit.WithLimit(sessionkit.FixedLimit(2)))
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(2)))
 		alice, bob := uuid.New(), uuid.New()
-		first := f.login(t, alice)
+		first := f.Login(t, alice)
 
 		// bob's session id carries alice's tag, as a colliding tag would.
 		bobID, err := sessionid.New(alice)
@@ -32,48 +34,48 @@ func TestTagCollisionKeepsUsersApart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := f.m.Now()
-		f.clock.Advance(time.Millisecond)
-		_, _, err = f.st.Create(f.ctx, contract.Call{Now: now, Policy: &contract.Policy{Retention: time.Hour, StreamMax: 100}},
+		now := f.M.Now()
+		f.Clock.Advance(time.Millisecond)
+		_, _, err = f.Store.Create(ctx, contract.Call{Now: now, Policy: &contract.Policy{Retention: time.Hour, StreamMax: 100}},
 			sessionkit.Session{ID: bobID, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
 				LastIPAddress: netip.MustParseAddr("198.51.100.1"), CreatedAt: now, LastActivityAt: now,
 				ExpiresAt: now.Add(time.Minute), Device: sessionkit.Device{Label: "Unknown device"}},
-			hash, 1)
+			contract.Credentials{TokenHash: hash}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.m.Authenticate(f.ctx, first.Token, netip.Addr{}); err != nil {
+		if _, err := f.M.Authenticate(ctx, first.Token, netip.Addr{}); err != nil {
 			t.Fatalf("bob's login (limit 1) evicted alice's session: %v", err)
 		}
 
 		// alice at her limit of 2: her own oldest goes, never bob's.
-		f.clock.Advance(time.Millisecond)
-		f.login(t, alice)
-		f.clock.Advance(time.Millisecond)
-		third := f.login(t, alice)
+		f.Clock.Advance(time.Millisecond)
+		f.Login(t, alice)
+		f.Clock.Advance(time.Millisecond)
+		third := f.Login(t, alice)
 		if len(third.Evicted) != 1 || third.Evicted[0] != first.Session.ID {
 			t.Fatalf("eviction: got %v, want alice's first session %v", third.Evicted, first.Session.ID)
 		}
-		if _, err := f.m.Authenticate(f.ctx, bobToken, netip.Addr{}); err != nil {
+		if _, err := f.M.Authenticate(ctx, bobToken, netip.Addr{}); err != nil {
 			t.Fatalf("alice's eviction reached bob: %v", err)
 		}
-		list, _ := f.m.ListUserSessions(f.ctx, alice, sessionkit.ListOptions{IncludeRevoked: true})
+		list, _ := f.M.ListUserSessions(ctx, alice, sessionkit.ListOptions{IncludeRevoked: true})
 		for _, s := range list {
 			if s.UserID != alice {
 				t.Fatalf("alice's list holds %v's session", s.UserID)
 			}
 		}
 
-		res, err := f.m.RevokeAllUserSessions(f.ctx, sessionkit.RevokeAllUserSessions{UserID: alice, Reason: "logout_everywhere"})
+		res, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: alice, Reason: "logout_everywhere"})
 		if err != nil || res.Revoked != 2 {
 			t.Fatalf("alice signs out everywhere: %+v, %v; want 2 revoked", res, err)
 		}
-		if _, err := f.m.Authenticate(f.ctx, bobToken, netip.Addr{}); err != nil {
+		if _, err := f.M.Authenticate(ctx, bobToken, netip.Addr{}); err != nil {
 			t.Fatalf("alice's sign-out-everywhere reached bob: %v", err)
 		}
-		if _, err := f.m.RevokeSession(f.ctx, sessionkit.RevokeSession{SessionID: bobID, UserID: alice, Reason: "x"}); !errors.Is(err, sessionkit.ErrNotFound) {
+		if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: bobID, UserID: alice, Reason: "x"}); !errors.Is(err, sessionkit.ErrNotFound) {
 			t.Fatalf("alice revoking bob's session by id: got %v, want ErrNotFound", err)
 		}
-		f.checkTTLs(t)
+		f.CheckTTLs(t)
 	})
 }

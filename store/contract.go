@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
@@ -48,6 +49,7 @@ type header struct {
 	StreamMax      int           `lua:"STREAM_MAX"`
 	MaxProviders   int           `lua:"MAX_PROVIDERS"`
 	ActivityEvents bool          `lua:"ACTIVITY_EVENTS"`
+	RefreshGrace   time.Duration `lua:"REFRESH_GRACE"`
 	Channel        string        `lua:"CHANNEL"` // where revocations are announced
 }
 
@@ -57,7 +59,7 @@ func (r *Redis) headerOf(c backend.Call) header {
 	return header{
 		Now: c.Now, Retention: p.Retention, Throttle: p.Throttle, SeenWindow: p.SeenWindow,
 		LimitTTL: p.LimitTTL, StreamMax: p.StreamMax, MaxProviders: p.MaxProviders,
-		ActivityEvents: p.ActivityEvents, Channel: r.channel,
+		ActivityEvents: p.ActivityEvents, RefreshGrace: p.RefreshGrace, Channel: r.channel,
 	}
 }
 
@@ -88,19 +90,20 @@ func keysOf(u rediskey.User) []string {
 
 // Reply statuses: the first element of every script reply.
 const (
-	statusOK        = "ok"   // done; the reply struct's fields follow
-	statusNotFound  = "nf"   // no such active session (or a wrong token)
-	statusExpired   = "exp"  // past its absolute lifetime
-	statusIdle      = "idle" // past its idle timeout
-	statusRevoked   = "rev"  // revoked; its revocation record follows
-	statusDuplicate = "dup"  // Create: the id is in use
-	statusLocate    = "loc"  // Touch: the address changed; locate it and call again
+	statusOK        = "ok"     // done; the reply struct's fields follow
+	statusNotFound  = "nf"     // no such active session (or a wrong token)
+	statusExpired   = "exp"    // past its absolute lifetime
+	statusIdle      = "idle"   // past its idle timeout
+	statusRevoked   = "rev"    // revoked; its revocation record follows
+	statusDuplicate = "dup"    // Create: the id is in use
+	statusLocate    = "loc"    // Touch: the address changed; locate it and call again
+	statusReused    = "reused" // Refresh: a superseded token; the session is revoked: the event id and the owner follow
 )
 
 var statuses = [...]struct{ lua, value string }{
 	{"S_OK", statusOK}, {"S_NOT_FOUND", statusNotFound}, {"S_EXPIRED", statusExpired},
 	{"S_IDLE", statusIdle}, {"S_REVOKED", statusRevoked}, {"S_DUPLICATE", statusDuplicate},
-	{"S_LOCATE", statusLocate},
+	{"S_LOCATE", statusLocate}, {"S_REUSED", statusReused},
 }
 
 // Audit trail entry fields, as stored in the user's stream.
@@ -142,6 +145,7 @@ var eventTypes = [...]struct {
 
 var reasons = [...]struct{ lua, value string }{
 	{"REASON_LIMIT_EXCEEDED", sessionkit.ReasonLimitExceeded},
+	{"REASON_REFRESH_REUSED", sessionkit.ReasonRefreshReused},
 }
 
 // luaField is one declared ARGV or reply field.
@@ -431,9 +435,25 @@ func refusal(status string, rest []any) error {
 		return backend.ErrDuplicateID
 	case statusLocate:
 		return errLocate
+	case statusReused:
+		e := &reusedError{}
+		if len(rest) == 2 {
+			e.eventID, _ = rest[0].(string)
+			owner, _ := rest[1].(string)
+			e.userID, _ = uuid.Parse(owner)
+		}
+		return e
 	}
 	return nil
 }
+
+// reusedError is Refresh's S_REUSED: the session was revoked just now.
+type reusedError struct {
+	eventID string
+	userID  uuid.UUID
+}
+
+func (e *reusedError) Error() string { return "store: refresh token reused" }
 
 // revSep separates the time and the reason of a REV record.
 const revSep = "|"

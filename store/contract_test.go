@@ -58,7 +58,7 @@ func fullSession() (sessionkit.Session, [32]byte) {
 		CreatedAt: now, LastActivityAt: now.Add(time.Second), ExpiresAt: now.Add(time.Hour),
 		IdleTimeout: 15 * time.Minute, RefreshTokenID: "rt-1", IPChangeCount: 3,
 		LastProviderAccessed: "schwab", LastProviderAccessAt: now.Add(2 * time.Second),
-		ProvidersAccessed: []string{"fidelity", "schwab"},
+		ProvidersAccessed: []string{"fidelity", "schwab"}, Bearer: true,
 	}, hash
 }
 
@@ -69,11 +69,13 @@ func TestContractSessionFields(t *testing.T) {
 	s, hash := fullSession()
 	// A new session's count and providers are empty: the scripts write
 	// them, so they are set by hand here.
-	v := encodeSession(s, hash)
+	refresh := [32]byte{1, 2, 3}
+	v := encodeSession(s, hash, &refresh)
 	parts := strings.Split(v, sep)
 	parts[pIPChanges] = "3"
 	parts[pLastProvider], parts[pProviders] = "schwab", "fidelity,schwab"
 	parts[pLastProviderAt] = fmt.Sprint(s.LastProviderAccessAt.UnixMilli())
+	parts[pRefreshGen], parts[pRefreshPrev], parts[pRefreshSealed] = "7", hashText([32]byte{4}), hashText([32]byte{5})
 	v = strings.Join(parts, sep)
 
 	var lua strings.Builder
@@ -105,6 +107,22 @@ func TestContractSessionFields(t *testing.T) {
 	}
 	if !decodeHashEqual(v, hash) {
 		t.Error("decodeHash did not read the token hash back")
+	}
+	st, ok := decodeRefresh(v)
+	want := refreshState{hash: refresh, prev: [32]byte{4}, gen: 7, sealed: [32]byte{5}, issuedAt: s.CreatedAt}
+	if !ok || st != want {
+		t.Errorf("decodeRefresh: got %+v %v, want %+v", st, ok, want)
+	}
+	// A record written before the refresh fields existed reads them as
+	// empty, in Go and in Lua.
+	old := strings.Join(parts[:minFields], sep)
+	if back, ok := decodeSession(s.ID, old); !ok || back.Bearer || back.UserAgent != s.UserAgent {
+		t.Errorf("an older record: got %+v %v", back, ok)
+	}
+	got, err = eval(t, c, "local f = split(ARGV[#ARGV])\nreturn {#f, f[F_REFRESH_HASH], f[F_USER_AGENT]}",
+		append((&script{}).argv(header{Now: s.CreatedAt}, nil), old)...)
+	if want := []any{int64(fieldCount), "", s.UserAgent}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Lua split of an older record: got %v %v, want %v", got, err, want)
 	}
 	// The hot path splits the fields up to the owner, and no further.
 	if fieldNames[hotFields-1] != "USER_ID" {

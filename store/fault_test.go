@@ -13,28 +13,22 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
-	"github.com/sessionkit/sessionkit/store"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
 // ownServer gives a test its own redis-server, for faults that would disturb others.
-func ownServer(t *testing.T, opts redistest.Options) (*redistest.Server, *redis.Client, *sessionkit.Manager) {
+// Its client does not retry, and gives up dialing after 200 ms.
+func ownServer(t *testing.T, opts redistest.Options) (*redistest.Server, *sessiontest.Fixture) {
 	t.Helper()
 	srv := redistest.Start(t, opts)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
-	st, err := store.NewRedis(c, store.Options{Prefix: redistest.Prefix(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := sessionkit.New(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, c, m
+	return srv, sessiontest.New(t, sessiontest.Options{Client: c, RealTime: true})
 }
 
 func TestRestartRecovers(t *testing.T) {
-	srv, _, m := ownServer(t, redistest.Options{AppendOnly: true})
+	srv, f := ownServer(t, redistest.Options{AppendOnly: true})
+	m := f.M
 	ctx := context.Background()
 	user := uuid.New()
 	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"})
@@ -64,7 +58,8 @@ func TestRestartRecovers(t *testing.T) {
 }
 
 func TestUnavailableWhenDown(t *testing.T) {
-	srv, _, m := ownServer(t, redistest.Options{})
+	srv, f := ownServer(t, redistest.Options{})
+	m := f.M
 	ctx := context.Background()
 	user := uuid.New()
 	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"})
@@ -139,19 +134,20 @@ func TestUnavailableWhenDown(t *testing.T) {
 }
 
 func TestOutOfMemoryWritesNothing(t *testing.T) {
-	srv, c, m := ownServer(t, redistest.Options{})
+	_, f := ownServer(t, redistest.Options{})
+	c, m := f.Client, f.M
 	ctx := context.Background()
 	user := uuid.New()
-	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", UserAgent: chromeMac})
+	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", UserAgent: sessiontest.ChromeMac})
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := dumpKeys(t, c)
+	before := f.Dump(t)
 	if err := c.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil { // below what is used: every deny-oom write fails
 		t.Fatal(err)
 	}
 	defer c.ConfigSet(ctx, "maxmemory", "0")
-	_, err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", UserAgent: chromeMac})
+	_, err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", UserAgent: sessiontest.ChromeMac})
 	if !errors.Is(err, sessionkit.ErrUnavailable) || !strings.Contains(err.Error(), "OOM") {
 		t.Fatalf("login under OOM: got %v, want ErrUnavailable (OOM)", err)
 	}
@@ -168,46 +164,7 @@ func TestOutOfMemoryWritesNothing(t *testing.T) {
 	if err != nil || r.Written {
 		t.Fatalf("authenticate with a due write under OOM: %+v, %v", r, err)
 	}
-	if after := dumpKeys(t, c); !equalDumps(before, after) {
-		t.Errorf("keys changed under OOM:\nbefore %v\nafter  %v", keysOf(before), keysOf(after))
+	if d := sessiontest.Diff(before, f.Dump(t)); len(d) > 0 {
+		t.Errorf("keys under OOM: got %v, want none changed", d)
 	}
-	_ = srv
-}
-
-func dumpKeys(t *testing.T, c *redis.Client) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]string{}
-	it := c.Scan(ctx, 0, "*", 1000).Iterator()
-	for it.Next(ctx) {
-		d, err := c.Dump(ctx, it.Val()).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[it.Val()] = d
-	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func equalDumps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func keysOf(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

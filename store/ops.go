@@ -17,17 +17,18 @@ import (
 	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
+	"github.com/sessionkit/sessionkit/internal/token"
 )
 
 // Create implements sessionkit.Store.
-func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session, hash [32]byte, limit int) (backend.Created, []sessionkit.Event, error) {
+func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session, cred backend.Credentials, limit int) (backend.Created, []sessionkit.Event, error) {
 	tag := sessionid.TagIn(s.ID) // the Manager mints ids in their owner's slot
 	member := sessionid.Member(s.ID)
 	var out createReply
 	err := r.exec(ctx, scriptCreate, r.keys.ForTag(tag), c, createArgs{
 		Member: member, Limit: limit, UserID: s.UserID.String(), Device: bound(s.Device.Label),
 		Country: bound(s.Location.CountryCode), IP: s.IPAddress.String(), Announce: announce.Head(tag),
-		Value: encodeSession(s, hash),
+		Value: encodeSession(s, cred.TokenHash, cred.RefreshHash),
 	}, &out)
 	if err != nil {
 		return backend.Created{}, nil, err
@@ -188,6 +189,36 @@ func (r *Redis) LinkRefreshToken(ctx context.Context, c backend.Call, sessionID 
 	}}, nil
 }
 
+// Refresh implements sessionkit.Store.
+func (r *Redis) Refresh(ctx context.Context, c backend.Call, in backend.Refresh) (sessionkit.Session, backend.Refreshed, []sessionkit.Event, error) {
+	tag := sessionid.TagIn(in.SessionID)
+	var out refreshReply
+	err := r.exec(ctx, scriptRefresh, r.keys.ForTag(tag), c, refreshArgs{
+		Member: sessionid.Member(in.SessionID), Generation: int64(in.Generation),
+		Presented: hashText(in.Presented), Next: hashText(in.Next), Sealed: hashText(in.Sealed),
+		Announce: announce.Head(tag),
+	}, &out)
+	var reused *reusedError
+	switch {
+	case errors.As(err, &reused):
+		return sessionkit.Session{}, backend.Refreshed{Reused: true}, []sessionkit.Event{{
+			ID: reused.eventID, Type: sessionkit.EventRevoked, SessionID: in.SessionID,
+			UserID: reused.userID, At: c.Now, Reason: sessionkit.ReasonRefreshReused,
+		}}, nil
+	case err != nil:
+		return sessionkit.Session{}, backend.Refreshed{}, nil, err
+	}
+	s, ok := decodeSession(in.SessionID, out.Session)
+	if !ok || out.Generation < 0 || out.Generation > token.MaxGeneration {
+		return sessionkit.Session{}, backend.Refreshed{}, nil, unavailable(scriptRefresh.name, errReply)
+	}
+	res := backend.Refreshed{Rotated: out.Rotated, Generation: uint32(out.Generation)}
+	if !out.Rotated && !decodeHashText(out.Sealed, &res.Sealed) {
+		return sessionkit.Session{}, backend.Refreshed{}, nil, unavailable(scriptRefresh.name, errReply)
+	}
+	return s, res, nil, nil
+}
+
 // Peek implements sessionkit.Store: one read-only command, an HGET of the
 // session in the user's active sessions. Only a session that is not active
 // costs a second round trip, for its retained record and revocation.
@@ -212,6 +243,13 @@ func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 	pk := backend.Peeked{Indexed: active}
 	if !decodeHash(v, &pk.TokenHash) {
 		return sessionkit.Session{}, backend.Peeked{}, sessionkit.ErrNotFound
+	}
+	if s.Bearer {
+		st, ok := decodeRefresh(v)
+		if !ok {
+			return sessionkit.Session{}, backend.Peeked{}, sessionkit.ErrNotFound
+		}
+		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen}
 	}
 	if !active {
 		var re *sessionkit.RevokedError

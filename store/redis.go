@@ -76,6 +76,13 @@ func NewRedis(c redis.UniversalClient, opts Options) (*Redis, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: store: client must not be nil", sessionkit.ErrInvalid)
 	}
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		// A read from a replica serves a revoked session until the
+		// revocation replicates, and the cache would keep it.
+		if o := cc.Options(); o.ReadOnly || o.RouteByLatency || o.RouteRandomly {
+			return nil, fmt.Errorf("%w: store: a cluster client that reads from replicas (ReadOnly, RouteByLatency or RouteRandomly) would serve revoked sessions; use one that reads from masters", sessionkit.ErrInvalid)
+		}
+	}
 	prefix := opts.Prefix
 	if prefix == "" {
 		prefix = rediskey.DefaultPrefix

@@ -22,6 +22,8 @@ var (
 	luaProvider string
 	//go:embed lua/link.lua
 	luaLink string
+	//go:embed lua/refresh.lua
+	luaRefresh string
 )
 
 var (
@@ -31,8 +33,9 @@ var (
 	scriptRevokeAll = newScript[revokeAllArgs, revokeAllReply]("revoke all", luaRevokeAll)
 	scriptProvider  = newScript[providerArgs, providerReply]("record provider", luaProvider)
 	scriptLink      = newScript[linkArgs, linkReply]("link refresh token", luaLink)
+	scriptRefresh   = newScript[refreshArgs, refreshReply]("refresh", luaRefresh)
 
-	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink}
+	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink, scriptRefresh}
 )
 
 type createArgs struct {
@@ -118,4 +121,20 @@ type linkArgs struct {
 type linkReply struct {
 	UserID  string `lua:"USER_ID"`
 	EventID string `lua:"EVENT_ID"`
+}
+
+type refreshArgs struct {
+	Member     string `lua:"MEMBER"`
+	Generation int64  `lua:"GENERATION"` // of the presented token
+	Presented  string `lua:"PRESENTED"`  // its hashed secret
+	Next       string `lua:"NEXT"`       // the successor's hashed secret
+	Sealed     string `lua:"SEALED"`     // the successor's secret, sealed with the presented one
+	Announce   string `lua:"ANNOUNCE"`   // the head of an announcement of a revocation for reuse
+}
+
+type refreshReply struct {
+	Rotated    bool   `lua:"ROTATED"`    // false: the current token is handed out again
+	Generation int64  `lua:"GENERATION"` // the current token's
+	Sealed     string `lua:"SEALED"`     // when not rotated: the current secret, sealed with the presented one
+	Session    string `lua:"SESSION"`    // as stored after the call
 }

@@ -25,6 +25,7 @@ type Policy struct {
 	StreamMax      int           // audit trail length cap
 	MaxProviders   int           // providers remembered per session
 	ActivityEvents bool          // record an event on each stored activity update
+	RefreshGrace   time.Duration // how long a superseded refresh token gets the current one back
 }
 
 // Call is what every store command carries: the Manager's time, at
@@ -37,6 +38,42 @@ type Call struct {
 // ErrDuplicateID is returned by a store whose Create finds the new session
 // id already in use; the Manager retries with a fresh id.
 var ErrDuplicateID = errors.New("sessionkit: session id already in use")
+
+// Credentials are the hashes a new session is stored with.
+type Credentials struct {
+	TokenHash   [32]byte  // SHA-256 of the session token's secret
+	RefreshHash *[32]byte // a bearer session's first refresh secret, hashed; nil for a cookie session
+}
+
+// Refresh is what a store's Refresh needs: the refresh token presented
+// (its session, generation and hashed secret) and the one to issue if the
+// presented one is current.
+type Refresh struct {
+	SessionID  uuid.UUID
+	Generation uint32
+	Presented  [32]byte // SHA-256 of the presented secret
+	Next       [32]byte // SHA-256 of the successor's secret
+	Sealed     [32]byte // the successor's secret sealed with the presented one
+}
+
+// Refreshed is what a store's Refresh did.
+type Refreshed struct {
+	// Rotated: the presented token was current and Next supersedes it.
+	// Otherwise the presented token is the one just superseded, within the
+	// grace window, and Sealed holds the current secret, sealed with it.
+	Rotated    bool
+	Generation uint32 // the current token's
+	Sealed     [32]byte
+	// Reused: the presented token was superseded before the grace window;
+	// the session is revoked (reason refresh_token_reused).
+	Reused bool
+}
+
+// RefreshState is a bearer session's stored refresh token state.
+type RefreshState struct {
+	Hash       [32]byte // SHA-256 of the current secret
+	Generation uint32
+}
 
 // Created is what a store's Create did besides storing the session.
 type Created struct {
@@ -67,8 +104,9 @@ type Used struct {
 
 // Peeked is what a store's Peek read besides the session.
 type Peeked struct {
-	TokenHash [32]byte // SHA-256 of the token's secret
-	Indexed   bool     // among the user's active sessions (revocation is its absence)
+	TokenHash [32]byte     // SHA-256 of the token's secret
+	Indexed   bool         // among the user's active sessions (revocation is its absence)
+	Refresh   RefreshState // a bearer session's; zero for a cookie session
 }
 
 // Recorded is what a store's RecordProvider did.

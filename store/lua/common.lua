@@ -17,14 +17,18 @@ local function int(n) return string.format('%d', n) end
 -- num reads a stored number; an empty field is 0.
 local function num(s) return tonumber(s) or 0 end
 
--- split returns the first n fields of s (all when n is nil) and the
--- unsplit remainder after them (nil when there is none).
+-- split returns the first n fields of s (all when n is nil, F_COUNT of
+-- them: fields a record predates read as '') and the unsplit remainder
+-- after them (nil when there is none).
 local function split(s, n)
   local out, i = {}, 1
   while not n or #out < n do
     local j = string.find(s, SEP, i, true)
     if not j then
       out[#out + 1] = string.sub(s, i)
+      if not n then
+        for k = #out + 1, F_COUNT do out[k] = '' end
+      end
       return out, nil
     end
     out[#out + 1] = string.sub(s, i, j - 1)
@@ -61,12 +65,30 @@ local NOW_MS = int(NOW)
 
 -- reconcile rebuilds the index from the active sessions if the two
 -- disagree (the index was lost or changed by hand): the index decides
--- evictions and expiry, so it must list exactly the active sessions. skip
--- (or nil) is a member just written to ACT and not yet indexed.
-local function reconcile(skip)
-  local n = redis.call('HLEN', ACT)
-  if skip then n = n - 1 end
-  if n == redis.call('ZCARD', IDX) then return end
+-- evictions and expiry, so it must list exactly the active sessions. It
+-- compares counts, and with thorough the members too: a stray member and a
+-- missing one together keep the counts equal. That costs O(the user's
+-- sessions), so only the scripts whose outcome the index decides (limits
+-- and sign-out-everywhere) ask for it; any other write rebuilds on a count
+-- mismatch. skip (or nil) is a member just written to ACT and not yet
+-- indexed. It reports whether it wrote.
+local function reconcile(skip, thorough)
+  local expected = redis.call('HLEN', ACT)
+  if skip then expected = expected - 1 end
+  local agree = expected == redis.call('ZCARD', IDX)
+  if agree and not thorough then return false end
+  if agree then
+    local members = redis.call('HKEYS', ACT)
+    local indexed = 0
+    for i = 1, #members, 500 do -- unpack has a stack limit
+      local last = math.min(i + 499, #members)
+      local scores = redis.call('ZMSCORE', IDX, unpack(members, i, last))
+      for j = i, last do
+        if scores[j - i + 1] and members[j] ~= skip then indexed = indexed + 1 end
+      end
+    end
+    if indexed == expected then return false end
+  end
   local kv = redis.call('HGETALL', ACT)
   local live = {}
   for i = 1, #kv, 2 do
@@ -80,6 +102,7 @@ local function reconcile(skip)
   for _, m in ipairs(redis.call('ZRANGE', IDX, 0, -1)) do
     if not live[m] then redis.call('ZREM', IDX, m) end
   end
+  return true
 end
 
 -- retire moves active members to the retained sessions and out of the index.
@@ -103,8 +126,8 @@ end
 
 -- prune retires expired sessions and forgets sessions past retention
 -- (their revocation record and owner too). skip: as for reconcile.
-local function prune(now, skip)
-  reconcile(skip)
+local function prune(now, skip, thorough)
+  reconcile(skip, thorough)
   local expired = redis.call('ZRANGEBYSCORE', IDX, '-inf', now, 'LIMIT', 0, 500)
   if #expired > 0 then retire(expired) end
   local gone = redis.call('ZRANGEBYSCORE', ALL, '-inf', now, 'LIMIT', 0, 500)
@@ -192,5 +215,26 @@ local function announce(head, members)
   if #members > 0 then redis.call('PUBLISH', CHANNEL, head .. table.concat(members, ANNOUNCE_SEP)) end
 end
 
+-- same compares two secrets' hashes in time independent of where they
+-- differ (the double-hashing defence).
+local function same(a, b) return redis.sha1hex(a) == redis.sha1hex(b) end
+
+-- revoke_now soft-revokes an active member for reason and returns the
+-- event id (see revoke.lua, whose whole work this is).
+local revocation
+local function revoke_now(member, uid, reason, head)
+  redis.call('HSET', REV, member, revocation(reason)) -- deny-oom
+  retire({member})
+  local purge = NOW + RETENTION
+  if RETENTION <= 0 then purge = NOW + 1 end
+  redis.call('ZADD', ALL, int(purge), member)
+  prune(NOW)
+  local retained = expire_user()
+  local id = event(EV_REVOKED, uid, member, E_REASON, reason)
+  expire_events(retained, NOW, RETENTION)
+  announce(head, {member})
+  return id
+end
+
 -- revocation is a REV record: when and why.
-local function revocation(reason) return NOW_MS .. REV_SEP .. reason end
+revocation = function(reason) return NOW_MS .. REV_SEP .. reason end

@@ -7,11 +7,18 @@ if redis.call('HEXISTS', ACT, MEMBER) == 1 or redis.call('HEXISTS', RET, MEMBER)
 end
 local limit = LIMIT
 local override = redis.call('GET', LIM)
-if override then limit = tonumber(override) end
+if override then
+  -- Written by SetLimit as an integer; anything else was set by hand. It is
+  -- refused here, before the first write, never half-applied.
+  limit = tonumber(override)
+  if not limit or limit ~= math.floor(limit) or (limit < 1 and limit ~= -1) then
+    return redis.error_reply('sessionkit: the per-user limit override is not a limit: ' .. string.sub(override, 1, 32))
+  end
+end
 
 local h = split(VALUE, HOT)
 redis.call('HSET', ACT, MEMBER, VALUE) -- first write: deny-oom
-prune(now, MEMBER)
+prune(now, MEMBER, true) -- thorough: the index picks whom the limit evicts
 local dl = deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE])
 local purge = dl + RETENTION
 if override then redis.call('PEXPIRE', LIM, LIMIT_TTL) end

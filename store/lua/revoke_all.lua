@@ -1,13 +1,16 @@
 -- revoke_all: soft-revoke every active session of a user but one. Arguments
 -- and reply: revokeAllArgs and revokeAllReply in store/scripts.go.
 local now = NOW
-reconcile() -- read-only unless the index was lost: then its writes are deny-oom ZADDs
+local rebuilt = reconcile(nil, true) -- read-only unless the index is damaged: then its writes are deny-oom ZADDs
 local active = owned(USER_ID, redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW_MS, '+inf'))
 local victims = {}
 for _, m in ipairs(active) do
   if m ~= EXCEPT then victims[#victims + 1] = m end
 end
-if #victims == 0 then return reply{REVOKED = {}, EVENT_IDS = {}} end
+if #victims == 0 then
+  if rebuilt then expire_user() end -- a rebuilt index expires like any other
+  return reply{REVOKED = {}, EVENT_IDS = {}}
+end
 
 local value = revocation(REASON)
 for i = 1, #victims, 500 do

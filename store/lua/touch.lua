@@ -35,9 +35,15 @@ else
   nv = join(h, rest)
 end
 -- First write, deny-oom. If the server is out of memory the session is still
--- valid: answer as if throttled rather than refuse a good session.
+-- valid: it is not refused, but nothing is recorded. An address change is
+-- still reported (WRITTEN false), so that a policy acting on it fails
+-- closed rather than serve the new address unseen.
 local written = redis.pcall('HSET', ACT, MEMBER, nv)
-if type(written) == 'table' and written.err then return unchanged end
+if type(written) == 'table' and written.err then
+  if not changed then return unchanged end
+  return reply{WRITTEN = false, IP_CHANGED = true, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
+    SESSION = v, EVENT_IDS = {}}
+end
 local dl = deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE])
 local purge = dl + RETENTION
 redis.call('ZADD', IDX, int(dl), MEMBER)

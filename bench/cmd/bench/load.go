@@ -65,7 +65,15 @@ func (l *loader) cookieFile(r *row) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	return path, os.WriteFile(path, []byte(strings.Join(r.cookies, "\n")+"\n"), 0o600)
+	name := r.header
+	if name == "" {
+		name = "Cookie"
+	}
+	var b strings.Builder
+	for _, v := range r.cookies {
+		b.WriteString(name + ": " + v + "\n")
+	}
+	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 // run loads r for d and counts the Redis commands it caused.

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -17,8 +20,19 @@ import (
 // propagation measures, n times, how long a second instance that has a
 // session in its cache keeps accepting it after the first revokes it: from
 // the start of RevokeSession on A to B's first refusal. Each instance has
-// its own client and cache, as two app servers would.
-func propagation(ctx context.Context, e *env, n int) ([]time.Duration, error) {
+// its own client and cache, as two app servers would. With bearer, the
+// sessions are API clients' and B is asked with their access tokens.
+func propagation(ctx context.Context, e *env, n int, bearer bool) ([]time.Duration, error) {
+	opts := []sessionkit.Option{sessionkit.WithLogger(e.quiet), sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited))}
+	if bearer {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{
+			SigningKeys: []crypto.Signer{key}, Issuer: "https://bench.sessionkit.test", TTL: time.Hour,
+		}))
+	}
 	mk := func() (*sessionkit.Manager, error) {
 		st, err := store.NewRedis(e.client(nil), store.Options{Prefix: "bench:prop:"})
 		if err != nil {
@@ -32,7 +46,7 @@ func propagation(ctx context.Context, e *env, n int) ([]time.Duration, error) {
 		if err := waitCacheOn(ctx, cache); err != nil {
 			return nil, err
 		}
-		m, err := sessionkit.New(cache, sessionkit.WithLogger(e.quiet), sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+		m, err := sessionkit.New(cache, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -51,12 +65,16 @@ func propagation(ctx context.Context, e *env, n int) ([]time.Duration, error) {
 	user := uuid.New()
 	out := make([]time.Duration, 0, n)
 	for range n {
-		v, err := a.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: ip.String(), UserAgent: benchUA})
+		v, err := a.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: ip.String(), UserAgent: benchUA, Bearer: bearer})
 		if err != nil {
 			return nil, err
 		}
+		tok := v.Token
+		if bearer {
+			tok = v.Tokens.AccessToken
+		}
 		for range 2 { // the second is answered from B's cache
-			if _, err := b.Authenticate(ctx, v.Token, ip); err != nil {
+			if _, err := b.Authenticate(ctx, tok, ip); err != nil {
 				return nil, err
 			}
 		}
@@ -65,7 +83,7 @@ func propagation(ctx context.Context, e *env, n int) ([]time.Duration, error) {
 			return nil, err
 		}
 		for {
-			_, err := b.Authenticate(ctx, v.Token, ip)
+			_, err := b.Authenticate(ctx, tok, ip)
 			if errors.Is(err, sessionkit.ErrRevoked) {
 				break
 			}

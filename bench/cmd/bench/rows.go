@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,11 +24,12 @@ import (
 )
 
 // row is one configuration under load: a protected route on its own
-// loopback port, and the Cookie header values of its sessions.
+// loopback port, and the credential header values of its sessions.
 type row struct {
 	key, name string
 	handler   http.Handler
-	cookies   []string
+	cookies   []string // values of header
+	header    string   // default "Cookie"
 	url       string
 	srv       *http.Server
 	cache     *store.Cache       // row "cached" only
@@ -203,6 +207,79 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	rows = append(rows, &row{key: "cached", name: "sessionkit + cache", cookies: cookies, handler: cmw(sessionHandler()), cache: cache, trips: cachedTrips})
 	if err := waitCacheOn(ctx, cache); err != nil {
 		return nil, err
+	}
+
+	// (g), (h) the same two with bearer sessions: each request carries an
+	// access token (a JWT checked locally, then the session's standing).
+	bearerRows, err := bearerRows(ctx, e, users)
+	if err != nil {
+		return nil, err
+	}
+	return append(rows, bearerRows...), nil
+}
+
+// bearerRows are sessionkit's two rows again for API clients: sessions
+// signed in with CreateSession.Bearer, requests with "Authorization:
+// Bearer <access token>". Both Managers share one signing key, as the
+// instances of an app do.
+func bearerRows(ctx context.Context, e *env, users []uuid.UUID) ([]*row, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tokens := sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{
+		SigningKeys: []crypto.Signer{key}, Issuer: "https://bench.sessionkit.test", TTL: time.Hour, // outlives the run
+	})
+	manager := func(trips *redistest.Counter, cached bool) (*sessionkit.Manager, *store.Cache, error) {
+		st, err := store.NewRedis(e.client(trips), store.Options{Prefix: "bench:skb:"})
+		if err != nil {
+			return nil, nil, err
+		}
+		var s sessionkit.Store = st
+		var cache *store.Cache
+		if cached {
+			if cache, err = store.NewCache(st, store.CacheOptions{}); err != nil {
+				return nil, nil, err
+			}
+			e.closers = append(e.closers, func() { cache.Close() })
+			s = cache
+		}
+		m, err := sessionkit.New(s, sessionkit.WithLogger(e.quiet), tokens)
+		if err != nil {
+			return nil, nil, err
+		}
+		e.closers = append(e.closers, func() { m.Close(context.Background()) })
+		return m, cache, nil
+	}
+	var rows []*row
+	var values []string
+	for _, cached := range []bool{false, true} {
+		trips := &redistest.Counter{}
+		m, cache, err := manager(trips, cached)
+		if err != nil {
+			return nil, err
+		}
+		if values == nil {
+			for _, u := range users {
+				res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: u, IPAddress: "127.0.0.1", UserAgent: benchUA, Bearer: true})
+				if err != nil {
+					return nil, err
+				}
+				values = append(values, "Bearer "+res.Tokens.AccessToken)
+			}
+		}
+		mw, err := middleware.New(m, middleware.Options{AllowBearer: true})
+		if err != nil {
+			return nil, err
+		}
+		r := &row{key: "bearer", name: "sessionkit, bearer token", cookies: values, header: "Authorization", handler: mw(sessionHandler()), trips: trips}
+		if cached {
+			r.key, r.name, r.cache = "bearer-cached", "sessionkit + cache, bearer", cache
+			if err := waitCacheOn(ctx, cache); err != nil {
+				return nil, err
+			}
+		}
+		rows = append(rows, r)
 	}
 	return rows, nil
 }

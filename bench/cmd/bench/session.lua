@@ -1,19 +1,21 @@
 -- wrk script for the sessionkit harness: each request carries the next
--- Cookie header from the file named by the first argument, and done()
--- prints one machine-readable line.
-local cookies = {}
+-- credential header ("Name: value" lines, a Cookie or an Authorization)
+-- from the file named by the first argument, and done() prints one
+-- machine-readable line.
+local headers = {}
 local i = 0
 
 function init(args)
   for line in io.lines(args[1]) do
-    cookies[#cookies + 1] = line
+    local name, value = line:match("^([^:]+): (.*)$")
+    headers[#headers + 1] = {[name] = value}
   end
-  i = math.random(#cookies)
+  i = math.random(#headers)
 end
 
 function request()
-  i = i % #cookies + 1
-  return wrk.format("GET", "/", {["Cookie"] = cookies[i]})
+  i = i % #headers + 1
+  return wrk.format("GET", "/", headers[i])
 end
 
 function done(summary, latency, requests)

@@ -1,4 +1,4 @@
-package store_test
+package sessionkit_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/geoiptest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
 // enrichBudget bounds the lookups of tests that are not about time budgets:
@@ -35,55 +36,56 @@ func TestLocationAndCountryChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	forEachBackend(t, func(t *testing.T, b backend) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
 		var mu sync.Mutex
 		var hooked []sessionkit.Event
-		f := newFixture(t, b, sessionkit.WithEnricher(e), sessionkit.WithEnrichTimeout(enrichBudget), sessionkit.WithHook(func(_ context.Context, ev sessionkit.Event) {
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithEnricher(e), sessionkit.WithEnrichTimeout(enrichBudget), sessionkit.WithHook(func(_ context.Context, ev sessionkit.Event) {
 			mu.Lock()
 			hooked = append(hooked, ev)
 			mu.Unlock()
 		}))
 		user := uuid.New()
-		res := f.login(t, user) // 203.0.113.7: London
+		res := f.Login(t, user) // 203.0.113.7: London
 		want := sessionkit.Location{Label: "London, England, GB", City: "London", Region: "England", Country: "United Kingdom", CountryCode: "GB"}
 		if res.Session.Location != want {
 			t.Fatalf("login location: got %+v, want %+v", res.Session.Location, want)
 		}
-		stored, _ := f.m.Session(f.ctx, res.Session.ID)
+		stored, _ := f.M.Session(ctx, res.Session.ID)
 		if stored.Location != want {
 			t.Errorf("stored location: got %+v", stored.Location)
 		}
 
-		r, err := f.m.Authenticate(f.ctx, res.Token, netip.MustParseAddr("198.51.100.23")) // Paris
+		r, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr("198.51.100.23")) // Paris
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !r.IPChanged || !r.CountryChanged || r.PreviousCountry != "GB" || r.Session.Location.CountryCode != "FR" {
 			t.Fatalf("country change: %+v", r)
 		}
-		stored, _ = f.m.Session(f.ctx, res.Session.ID)
+		stored, _ = f.M.Session(ctx, res.Session.ID)
 		if stored.Location.City != "Paris" || stored.IPChangeCount != 1 {
 			t.Errorf("after change: %+v", stored)
 		}
-		evs, _ := f.m.Events(f.ctx, user, sessionkit.EventQuery{Limit: 1})
+		evs, _ := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 1})
 		if len(evs) != 1 || evs[0].Type != sessionkit.EventIPChanged || evs[0].Country != "FR" || evs[0].PreviousCountry != "GB" {
 			t.Fatalf("ip_changed event: %+v", evs)
 		}
 
 		// A move to an address GeoIP does not know keeps the last known location.
-		r, err = f.m.Authenticate(f.ctx, res.Token, netip.MustParseAddr("10.1.2.3"))
+		r, err = f.M.Authenticate(ctx, res.Token, netip.MustParseAddr("10.1.2.3"))
 		if err != nil || !r.IPChanged || r.CountryChanged || r.Session.Location.City != "Paris" {
 			t.Fatalf("move to a private address: %+v, %v", r, err)
 		}
 
-		second, err := f.m.CreateSession(f.ctx, sessionkit.CreateSession{UserID: user, IPAddress: "192.0.2.10", UserAgent: chromeMac})
+		second, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "192.0.2.10", UserAgent: sessiontest.ChromeMac})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !second.NewCountry || second.NewDevice || second.Session.Location.CountryCode != "US" {
 			t.Errorf("sign-in from the US: new country %v, new device %v, location %+v", second.NewCountry, second.NewDevice, second.Session.Location)
 		}
-		f.m.Close(f.ctx)
+		f.M.Close(ctx)
 		mu.Lock()
 		defer mu.Unlock()
 		last := hooked[len(hooked)-1]
@@ -115,7 +117,8 @@ func (h hostileEnricher) Locate(ctx context.Context, _ netip.Addr) sessionkit.Lo
 }
 
 func TestEnrichmentNeverFailsLogin(t *testing.T) {
-	b := backends[0]
+	ctx := t.Context()
+	b := backends[0] // standalone
 	block := make(chan struct{})
 	defer close(block)
 	var logs bytes.Buffer
@@ -133,9 +136,9 @@ func TestEnrichmentNeverFailsLogin(t *testing.T) {
 	for name, c := range cases {
 		e := c.e
 		t.Run(name, func(t *testing.T) {
-			f := newFixture(t, b, sessionkit.WithEnricher(e), sessionkit.WithLogger(logger), sessionkit.WithEnrichTimeout(c.timeout))
+			f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithEnricher(e), sessionkit.WithLogger(logger), sessionkit.WithEnrichTimeout(c.timeout))
 			for range 3 {
-				res, err := f.m.CreateSession(f.ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "203.0.113.7", UserAgent: chromeMac})
+				res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "203.0.113.7", UserAgent: sessiontest.ChromeMac})
 				if err != nil {
 					t.Fatalf("login failed: %v", err)
 				}

@@ -1,0 +1,447 @@
+package handlers_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/middleware"
+)
+
+const (
+	testIssuer = "https://api.example.test"
+	testGrace  = 10 * time.Second
+	testTTL    = 5 * time.Minute
+)
+
+// tokenPair is the answer of the token routes.
+type tokenPair struct {
+	Session          handlers.SessionJSON `json:"session"`
+	TokenType        string               `json:"token_type"`
+	AccessToken      string               `json:"access_token"`
+	ExpiresIn        int64                `json:"expires_in"`
+	RefreshToken     string               `json:"refresh_token"`
+	RefreshExpiresIn int64                `json:"refresh_expires_in"`
+}
+
+func newSigningKey(t *testing.T) crypto.Signer {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func accessTokens(key crypto.Signer) sessionkit.Option {
+	return sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{
+		SigningKeys: []crypto.Signer{key}, Issuer: testIssuer, TTL: testTTL, RefreshGrace: testGrace,
+	})
+}
+
+// tokenSetup is a fixture whose Manager issues bearer tokens and whose
+// Authenticator accepts them; more adds Manager options.
+func tokenSetup(t *testing.T, more ...sessionkit.Option) setup {
+	return setup{
+		mopts:   append([]sessionkit.Option{accessTokens(newSigningKey(t))}, more...),
+		session: func(o *middleware.Options) { o.AllowBearer = true },
+	}
+}
+
+func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+// tokenLogin signs user in for tokens.
+func (f *fixture) tokenLogin(t *testing.T, user string) (tokenPair, response) {
+	t.Helper()
+	f.clock.Advance(time.Millisecond)
+	r := f.do(t, nil, "POST", "/sessions/token", strings.NewReader(`{"username":"`+user+`","password":"password"}`),
+		http.Header{"Content-Type": {"application/json"}, "User-Agent": {chromeMac}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("token login %s: got %d (%s), want 201", user, r.status, r.body)
+	}
+	var p tokenPair
+	r.decode(t, &p)
+	return p, r
+}
+
+// refresh posts a refresh token.
+func (f *fixture) refresh(t *testing.T, rt string) response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"refresh_token": rt})
+	return f.do(t, nil, "POST", "/sessions/refresh", strings.NewReader(string(body)), jsonType)
+}
+
+func TestTokenSignIn(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	p, r := f.tokenLogin(t, "alice")
+	if r.sessionCookie() != nil || len(r.resp.Cookies()) != 0 {
+		t.Errorf("token sign-in set a cookie: %v", r.resp.Cookies())
+	}
+	if got := r.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control: got %q, want no-store", got)
+	}
+	if p.TokenType != "Bearer" || p.AccessToken == "" || p.RefreshToken == "" {
+		t.Fatalf("pair: %+v", p)
+	}
+	if p.ExpiresIn != int64(testTTL/time.Second) || p.RefreshExpiresIn != int64(30*24*time.Hour/time.Second) {
+		t.Errorf("expires_in %d, refresh_expires_in %d; want %d and 30 days", p.ExpiresIn, p.RefreshExpiresIn, int64(testTTL/time.Second))
+	}
+	if p.Session.Credential != "bearer" || !p.Session.IsCurrent || p.Session.UserID != f.alice {
+		t.Errorf("session: credential %q, is_current %v, user %v", p.Session.Credential, p.Session.IsCurrent, p.Session.UserID)
+	}
+	if secret := strings.SplitN(p.RefreshToken, ".", 3)[2]; f.logs.Count(secret) != 0 || f.logs.Count(p.AccessToken) != 0 {
+		t.Error("a token reached the log")
+	}
+
+	// The access token authenticates the session routes.
+	cur := f.do(t, nil, "GET", "/sessions/current", nil, bearer(p.AccessToken))
+	if cur.status != http.StatusOK {
+		t.Fatalf("GET /sessions/current with the access token: got %d (%s)", cur.status, cur.body)
+	}
+	var s handlers.SessionJSON
+	cur.decode(t, &s)
+	if s.ID != p.Session.ID || !s.IsCurrent {
+		t.Errorf("current: got %v (current %v), want %v", s.ID, s.IsCurrent, p.Session.ID)
+	}
+
+	// A form works too; bad credentials are 401 invalid_credentials.
+	form := f.do(t, nil, "POST", "/sessions/token", strings.NewReader("username=bob&password=password"),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	if form.status != http.StatusCreated {
+		t.Errorf("form sign-in: got %d (%s)", form.status, form.body)
+	}
+	f.do(t, nil, "POST", "/sessions/token", strings.NewReader(`{"username":"alice","password":"wrong"}`), jsonType).
+		wantProblem(t, http.StatusUnauthorized, middleware.ReasonInvalidCredentials)
+
+	// Token sessions and cookie sessions are listed side by side, told apart.
+	c := f.client(t)
+	f.login(t, c, "alice")
+	var list struct {
+		Sessions []handlers.SessionJSON `json:"sessions"`
+	}
+	f.do(t, c, "GET", "/sessions", nil, nil).decode(t, &list)
+	kinds := map[string]int{}
+	for _, s := range list.Sessions {
+		kinds[s.Credential]++
+	}
+	if kinds["bearer"] != 1 || kinds["cookie"] != 1 {
+		t.Errorf("credentials listed: got %v, want one bearer and one cookie", kinds)
+	}
+}
+
+func TestRefreshRotatesAndKeepsTheSession(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	p, _ := f.tokenLogin(t, "alice")
+	f.clock.Advance(2 * time.Minute)
+	calls := f.calls.RoundTrips()
+	r := f.refresh(t, p.RefreshToken)
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh: got %d (%s)", r.status, r.body)
+	}
+	if n := f.calls.RoundTrips() - calls; n != 1 {
+		t.Errorf("refresh: %d round trips, want 1", n)
+	}
+	var q tokenPair
+	r.decode(t, &q)
+	if q.Session.ID != p.Session.ID {
+		t.Errorf("session id: got %v, want %v (kept)", q.Session.ID, p.Session.ID)
+	}
+	if q.RefreshToken == p.RefreshToken || q.AccessToken == p.AccessToken {
+		t.Error("refresh returned the same tokens")
+	}
+	if !q.Session.LastActivityAt.Equal(f.clock.Now().UTC().Truncate(time.Millisecond)) {
+		t.Errorf("activity: got %v, want %v", q.Session.LastActivityAt, f.clock.Now())
+	}
+	if got := r.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control: got %q", got)
+	}
+	if s := f.do(t, nil, "GET", "/sessions/current", nil, bearer(q.AccessToken)); s.status != http.StatusOK {
+		t.Errorf("the new access token: got %d (%s)", s.status, s.body)
+	}
+	// The device list did not change: still one session.
+	if n := f.countSessions(t, f.alice); n != 1 {
+		t.Errorf("sessions after refresh: got %d, want 1", n)
+	}
+	// Refreshing again with the new token works.
+	f.clock.Advance(time.Minute)
+	if r := f.refresh(t, q.RefreshToken); r.status != http.StatusOK {
+		t.Errorf("second refresh: got %d (%s)", r.status, r.body)
+	}
+}
+
+func TestRefreshGraceThenReuseRevokes(t *testing.T) {
+	var hooked sync.Map
+	f := newFixture(t, tokenSetup(t, sessionkit.WithHook(func(_ context.Context, e sessionkit.Event) {
+		if e.Type == sessionkit.EventRevoked {
+			hooked.Store(e.Reason, e.SessionID)
+		}
+	})))
+	p, _ := f.tokenLogin(t, "alice")
+	var q tokenPair
+	f.refresh(t, p.RefreshToken).decode(t, &q)
+
+	// Within the grace window the superseded token gets the current one.
+	f.clock.Advance(testGrace - time.Second)
+	var again tokenPair
+	r := f.refresh(t, p.RefreshToken)
+	if r.status != http.StatusOK {
+		t.Fatalf("retry within the grace window: got %d (%s)", r.status, r.body)
+	}
+	r.decode(t, &again)
+	if again.RefreshToken != q.RefreshToken {
+		t.Errorf("retry: refresh token %q, want the current %q", again.RefreshToken, q.RefreshToken)
+	}
+
+	// After it, the superseded token revokes the session.
+	f.clock.Advance(2 * time.Second)
+	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
+	f.do(t, nil, "GET", "/sessions/current", nil, bearer(q.AccessToken)).
+		wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
+	f.refresh(t, q.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
+
+	s, err := f.m.Session(t.Context(), p.Session.ID)
+	if err != nil || s.RevokedReason != sessionkit.ReasonRefreshReused {
+		t.Errorf("session: revoked %q, %v; want %s", s.RevokedReason, err, sessionkit.ReasonRefreshReused)
+	}
+	events, err := f.m.Events(t.Context(), f.alice, sessionkit.EventQuery{})
+	if err != nil || len(events) == 0 || events[0].Type != sessionkit.EventRevoked || events[0].Reason != sessionkit.ReasonRefreshReused {
+		t.Errorf("newest event: %+v, %v; want session_revoked refresh_token_reused", events, err)
+	}
+	if err := f.m.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := hooked.Load(sessionkit.ReasonRefreshReused); !ok || id != p.Session.ID {
+		t.Errorf("hook: got %v %v, want the session's revocation", id, ok)
+	}
+}
+
+func TestConcurrentRefreshesLeaveOneToken(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	p, _ := f.tokenLogin(t, "alice")
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]sessionkit.RefreshSessionResult, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = f.m.RefreshSession(t.Context(), sessionkit.RefreshSession{RefreshToken: p.RefreshToken})
+		})
+	}
+	wg.Wait()
+	rotated, tokens := 0, map[string]bool{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("refresh %d: %v", i, errs[i])
+		}
+		if results[i].Rotated {
+			rotated++
+		}
+		tokens[results[i].Tokens.RefreshToken] = true
+	}
+	if rotated != 1 || len(tokens) != 1 {
+		t.Errorf("%d concurrent refreshes: %d rotated, %d distinct refresh tokens; want 1 and 1", n, rotated, len(tokens))
+	}
+}
+
+func TestRefreshRefusals(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	p, _ := f.tokenLogin(t, "alice")
+	_, cookie := f.login(t, f.client(t), "bob")
+	id, _, _ := strings.Cut(p.RefreshToken, ".")
+	forged := id + ".0." + base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	for name, rt := range map[string]string{
+		"garbage":                "garbage",
+		"a forged secret":        forged,
+		"a later generation":     id + ".1." + p.RefreshToken[len(p.RefreshToken)-43:],
+		"an access token":        p.AccessToken,
+		"a session cookie token": cookie,
+		"oversized":              strings.Repeat("a", 4096),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f.refresh(t, rt).wantProblem(t, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken)
+		})
+	}
+	for name, body := range map[string]string{
+		"no field":   `{}`,
+		"not JSON":   `refresh_token=x`,
+		"a number":   `{"refresh_token": 7}`,
+		"empty":      `{"refresh_token": ""}`,
+		"two values": `{"refresh_token": "a", "refresh_token": 1}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f.do(t, nil, "POST", "/sessions/refresh", strings.NewReader(body), jsonType).
+				wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidRequest)
+		})
+	}
+	// A refresh token is never an access token: refused before Redis.
+	calls := f.calls.Commands()
+	f.do(t, nil, "GET", "/sessions/current", nil, bearer(p.RefreshToken)).
+		wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
+	if n := f.calls.Commands() - calls; n != 0 {
+		t.Errorf("a refresh token as bearer cost %d Redis commands, want 0", n)
+	}
+	// The genuine token still works after all that.
+	if r := f.refresh(t, p.RefreshToken); r.status != http.StatusOK {
+		t.Errorf("the genuine token: got %d (%s)", r.status, r.body)
+	}
+}
+
+// TestAccessTokenRefusals sends access tokens an attacker could craft: each
+// is 401 no_session with no Redis call.
+func TestAccessTokenRefusals(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	p, _ := f.tokenLogin(t, "alice")
+	other := newFixture(t, tokenSetup(t)) // another app: other keys
+	op, _ := other.tokenLogin(t, "alice")
+	parts := strings.Split(p.AccessToken, ".")
+	b64 := base64.RawURLEncoding.EncodeToString
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	tampered := strings.Replace(string(payload), f.alice.String(), f.bob.String(), 1)
+	cases := map[string]string{
+		"alg none":         b64([]byte(`{"alg":"none","typ":"at+jwt"}`)) + "." + parts[1] + ".",
+		"tampered payload": parts[0] + "." + b64([]byte(tampered)) + "." + parts[2],
+		"bad signature":    parts[0] + "." + parts[1] + "." + b64(make([]byte, 64)),
+		"another app's":    op.AccessToken,
+		"truncated":        p.AccessToken[:len(p.AccessToken)-10],
+		"oversized":        "eyJ" + strings.Repeat("a", 5000) + ".a.b",
+		"garbage":          "eyJhbGciOi.J9.xyz",
+	}
+	for name, tok := range cases {
+		t.Run(name, func(t *testing.T) {
+			calls := f.calls.Commands()
+			f.do(t, nil, "GET", "/sessions/current", nil, bearer(tok)).
+				wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
+			if n := f.calls.Commands() - calls; n != 0 {
+				t.Errorf("%d Redis commands, want 0", n)
+			}
+		})
+	}
+	t.Run("expired", func(t *testing.T) {
+		f.clock.Advance(testTTL)
+		calls := f.calls.Commands()
+		f.do(t, nil, "GET", "/sessions/current", nil, bearer(p.AccessToken)).
+			wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
+		if n := f.calls.Commands() - calls; n != 0 {
+			t.Errorf("%d Redis commands, want 0", n)
+		}
+	})
+}
+
+func TestAccessTokensRevokedAtOnce(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	phone, _ := f.tokenLogin(t, "alice")
+	laptop, _ := f.tokenLogin(t, "alice")
+
+	// Revoked from another device: refused now, not at exp.
+	if r := f.do(t, nil, "DELETE", "/sessions/"+phone.Session.ID.String(), nil, bearer(laptop.AccessToken)); r.status != http.StatusNoContent {
+		t.Fatalf("revoke the phone: got %d (%s)", r.status, r.body)
+	}
+	f.do(t, nil, "GET", "/sessions/current", nil, bearer(phone.AccessToken)).
+		wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
+	// A genuine refresh token of a revoked session says why.
+	f.refresh(t, phone.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
+
+	// Sign-out with the access token revokes the session and its refresh token.
+	if r := f.do(t, nil, "DELETE", "/sessions/current", nil, bearer(laptop.AccessToken)); r.status != http.StatusNoContent {
+		t.Fatalf("sign out: got %d (%s)", r.status, r.body)
+	}
+	f.refresh(t, laptop.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
+
+	// Sign out everywhere with a bearer token.
+	a, _ := f.tokenLogin(t, "alice")
+	b, _ := f.tokenLogin(t, "alice")
+	r := f.do(t, nil, "DELETE", "/sessions", nil, bearer(a.AccessToken))
+	if r.status != http.StatusOK {
+		t.Fatalf("sign out everywhere else: got %d (%s)", r.status, r.body)
+	}
+	f.do(t, nil, "GET", "/sessions/current", nil, bearer(b.AccessToken)).
+		wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
+	if r := f.do(t, nil, "GET", "/sessions/current", nil, bearer(a.AccessToken)); r.status != http.StatusOK {
+		t.Errorf("the kept session: got %d", r.status)
+	}
+}
+
+func TestTokenRoutesStoreDown(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := tokenSetup(t)
+	s.server = srv
+	f := newFixture(t, s)
+	p, _ := f.tokenLogin(t, "alice")
+	srv.Stop()
+	r := f.do(t, nil, "POST", "/sessions/token", strings.NewReader(`{"username":"alice","password":"password"}`), jsonType)
+	r.wantProblem(t, http.StatusServiceUnavailable, middleware.ReasonStoreUnavailable)
+	if strings.Contains(string(r.body), "access_token") {
+		t.Error("a token in the 503")
+	}
+	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusServiceUnavailable, middleware.ReasonStoreUnavailable)
+	f.do(t, nil, "GET", "/sessions/current", nil, bearer(p.AccessToken)).
+		wantProblem(t, http.StatusServiceUnavailable, middleware.ReasonStoreUnavailable)
+}
+
+func TestTokenRoutesCrossSiteAndCookies(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	c := f.client(t)
+	_, cookie := f.login(t, c, "alice")
+	// A cross-site browser request to the token routes is refused.
+	cross := http.Header{"Content-Type": {"application/json"}, "Sec-Fetch-Site": {"cross-site"}}
+	f.do(t, c, "POST", "/sessions/token", strings.NewReader(`{"username":"alice","password":"password"}`), cross).
+		wantProblem(t, http.StatusForbidden, middleware.ReasonCrossOrigin)
+	// A same-site token sign-in from a browser holding a cookie neither
+	// reads nor revokes the cookie's session.
+	if r := f.do(t, c, "POST", "/sessions/token", strings.NewReader(`{"username":"alice","password":"password"}`), jsonType); r.status != http.StatusCreated {
+		t.Fatalf("token sign-in: got %d", r.status)
+	}
+	if r := f.do(t, nil, "GET", "/sessions/current", nil, withToken(cookie)); r.status != http.StatusOK {
+		t.Errorf("the cookie session after a token sign-in: got %d (%s)", r.status, r.body)
+	}
+}
+
+func TestJWKS(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	p, _ := f.tokenLogin(t, "alice")
+	r := f.do(t, nil, "GET", "/sessions/jwks.json", nil, nil)
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/jwk-set+json" {
+		t.Fatalf("jwks: got %d %q", r.status, r.header.Get("Content-Type"))
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	r.decode(t, &set)
+	head, _ := base64.RawURLEncoding.DecodeString(strings.Split(p.AccessToken, ".")[0])
+	var h struct {
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}
+	if err := json.Unmarshal(head, &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Keys) != 1 || set.Keys[0]["kid"] != h.Kid || set.Keys[0]["d"] != nil {
+		t.Errorf("keys %v; want one, kid %q, no private part", set.Keys, h.Kid)
+	}
+	if h.Typ != "at+jwt" {
+		t.Errorf("typ: got %q, want at+jwt", h.Typ)
+	}
+}
+
+func TestTokenRoutesWithoutAccessTokens(t *testing.T) {
+	f := newFixture(t, setup{})
+	f.do(t, nil, "POST", "/sessions/token", strings.NewReader(`{"username":"alice","password":"password"}`), jsonType).
+		wantProblem(t, http.StatusNotFound, middleware.ReasonTokensDisabled)
+	f.refresh(t, "x").wantProblem(t, http.StatusNotFound, middleware.ReasonTokensDisabled)
+	f.do(t, nil, "GET", "/sessions/jwks.json", nil, nil).wantProblem(t, http.StatusNotFound, middleware.ReasonTokensDisabled)
+	if _, err := f.m.CreateSession(t.Context(), sessionkit.CreateSession{UserID: f.alice, IPAddress: "203.0.113.7", Bearer: true}); !errors.Is(err, sessionkit.ErrInvalid) {
+		t.Errorf("CreateSession.Bearer without access tokens: got %v, want ErrInvalid", err)
+	}
+}

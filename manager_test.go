@@ -1,0 +1,725 @@
+package sessionkit_test
+
+// The Manager's behaviour through the public API, on a Redis store: the
+// commands, limits, expiry, renewal and events. Every test runs on a
+// standalone server and on a three-master Cluster (main_test.go). The
+// store's own tests (key layout, scripts, cache, faults) are in store/.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
+)
+
+// checkIndex fails the test unless the user's index lists exactly their
+// active sessions, and every retained session of theirs is listed.
+func checkIndex(t *testing.T, f *sessiontest.Fixture, user uuid.UUID) []sessionkit.Session {
+	t.Helper()
+	ctx := t.Context()
+	list, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rediskey.New(f.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := keys.ForUser(user)
+	active, err := f.Client.HKeys(ctx, u.Active).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed, err := f.Client.ZRange(ctx, u.Index, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(active)
+	slices.Sort(indexed)
+	if !slices.Equal(active, indexed) {
+		t.Errorf("index %v, active sessions %v", indexed, active)
+	}
+	retained, err := f.Client.HLen(ctx, u.Retained).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(active) + int(retained); n != len(all) {
+		t.Errorf("stored sessions: got %d, want %d (listed with revoked)", n, len(all))
+	}
+	for _, s := range list {
+		if s.StateAt(f.M.Now()) != sessionkit.StateActive {
+			t.Errorf("listed session %s is %v", s.ID, s.StateAt(f.M.Now()))
+		}
+	}
+	return list
+}
+
+func TestCreateAndAuthenticate(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		user := uuid.New()
+		res := f.Login(t, user)
+		s := res.Session
+		if s.UserID != user || s.Device.Label == "" || s.UserAgent != sessiontest.ChromeMac {
+			t.Fatalf("session: %+v", s)
+		}
+		if got, want := s.ExpiresAt.Sub(s.CreatedAt), 30*24*time.Hour; got != want {
+			t.Errorf("lifetime: got %v, want %v", got, want)
+		}
+		if !strings.HasPrefix(res.Token, s.ID.String()+".") {
+			t.Fatalf("token does not start with the session id")
+		}
+		got, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr("203.0.113.7"))
+		if err != nil {
+			t.Fatalf("Authenticate: %v", err)
+		}
+		if got.Session.ID != s.ID || got.Session.UserID != user || got.Written || got.IPChanged {
+			t.Fatalf("Authenticate: got %+v", got)
+		}
+		if got.Session.UserAgent != sessiontest.ChromeMac || got.Session.Device != s.Device || got.Session.IPAddress != s.IPAddress {
+			t.Errorf("authenticated session differs from created: %+v vs %+v", got.Session, s)
+		}
+		one, err := f.M.UserSession(ctx, user, s.ID)
+		if err != nil || one.ID != s.ID || !one.ExpiresAt.Equal(s.ExpiresAt) || !one.CreatedAt.Equal(s.CreatedAt) {
+			t.Fatalf("UserSession: %+v, %v", one, err)
+		}
+		if _, err := f.M.UserSession(ctx, uuid.New(), s.ID); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("foreign UserSession: got %v, want ErrNotFound", err)
+		}
+		f.CheckTTLs(t)
+		checkIndex(t, f, user)
+	})
+}
+
+func TestRefusals(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		user := uuid.New()
+		victim := f.Login(t, user)
+		before, err := f.M.Session(ctx, victim.Session.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(2 * time.Minute) // past the throttle: a wrong secret must still not touch
+		wrong := victim.Token[:37] + strings.Repeat("A", 43)
+		unknown := strings.Replace(victim.Token, victim.Token[30:36], "000000", 1)
+		for name, tok := range map[string]string{"wrong secret": wrong, "unknown id": unknown, "garbage": "x", "empty": ""} {
+			if _, err := f.M.Authenticate(ctx, tok, netip.MustParseAddr("198.51.100.1")); !errors.Is(err, sessionkit.ErrNotFound) {
+				t.Errorf("%s: got %v, want ErrNotFound", name, err)
+			}
+		}
+		after, err := f.M.Session(ctx, victim.Session.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !after.LastActivityAt.Equal(before.LastActivityAt) || after.LastIPAddress != before.LastIPAddress || after.IPChangeCount != 0 {
+			t.Errorf("victim touched: before %+v after %+v", before, after)
+		}
+		if _, err := f.M.Authenticate(ctx, victim.Token, netip.Addr{}); err != nil {
+			t.Errorf("victim's own token: %v", err)
+		}
+
+		// Revoked.
+		if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: victim.Session.ID, UserID: user, Reason: "logout"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.M.Authenticate(ctx, victim.Token, netip.Addr{})
+		var re *sessionkit.RevokedError
+		if !errors.As(err, &re) || re.Reason != "logout" || !re.At.Equal(f.M.Now()) {
+			t.Errorf("revoked: got %v, want RevokedError(logout)", err)
+		}
+		if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: victim.Session.ID, UserID: user, Reason: "again"}); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("second revoke: got %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestRevokeIsOwnerScoped(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		alice, mallory := uuid.New(), uuid.New()
+		a := f.Login(t, alice)
+		f.Login(t, mallory)
+		_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: a.Session.ID, UserID: mallory, Reason: "x"})
+		if !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Fatalf("foreign revoke: got %v, want ErrNotFound", err)
+		}
+		unknown, _ := uuid.Parse(a.Session.ID.String()[:24] + "000000000000")
+		_, err = f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: unknown, UserID: alice, Reason: "x"})
+		if !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Fatalf("unknown revoke: got %v, want ErrNotFound", err)
+		}
+		if _, err := f.M.Authenticate(ctx, a.Token, netip.Addr{}); err != nil {
+			t.Fatalf("alice's session after foreign revoke: %v", err)
+		}
+	})
+}
+
+func TestLimitEvictsUnderConcurrency(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(5)))
+		user := uuid.New()
+		const n = 50
+		results := make([]sessionkit.CreateSessionResult, n)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Go(func() {
+				r, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", UserAgent: sessiontest.ChromeMac})
+				results[i] = r
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		active, revoked, evictedTotal := 0, 0, 0
+		for _, r := range results {
+			evictedTotal += len(r.Evicted)
+			_, err := f.M.Authenticate(ctx, r.Token, netip.Addr{})
+			var re *sessionkit.RevokedError
+			switch {
+			case err == nil:
+				active++
+			case errors.As(err, &re) && re.Reason == sessionkit.ReasonLimitExceeded:
+				revoked++
+			default:
+				t.Errorf("session state: %v", err)
+			}
+		}
+		if active != 5 || revoked != 45 || evictedTotal != 45 {
+			t.Fatalf("got %d active, %d revoked, %d evicted; want 5, 45, 45", active, revoked, evictedTotal)
+		}
+		list := checkIndex(t, f, user)
+		if len(list) != 5 {
+			t.Fatalf("list: got %d, want 5", len(list))
+		}
+		all, _ := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: true})
+		if len(all) != 50 {
+			t.Fatalf("list with revoked: got %d, want 50", len(all))
+		}
+		for _, s := range all {
+			if s.StateAt(f.M.Now()) == sessionkit.StateRevoked && s.RevokedReason != sessionkit.ReasonLimitExceeded {
+				t.Errorf("revoked reason: got %q", s.RevokedReason)
+			}
+		}
+		f.CheckTTLs(t)
+	})
+}
+
+func TestRevokeAllRacingLogins(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+		user := uuid.New()
+		keep := f.Login(t, user)
+		for range 10 {
+			f.Login(t, user)
+		}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() { f.Login(t, user) })
+		}
+		var revoked int
+		wg.Go(func() {
+			res, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_everywhere", ExceptSessionID: keep.Session.ID})
+			if err != nil {
+				t.Error(err)
+			}
+			revoked = res.Revoked
+		})
+		wg.Wait()
+		if revoked < 10 {
+			t.Errorf("revoked %d, want at least the 10 sessions that existed before", revoked)
+		}
+		if _, err := f.M.Authenticate(ctx, keep.Token, netip.Addr{}); err != nil {
+			t.Fatalf("kept session: %v", err)
+		}
+		list := checkIndex(t, f, user)
+		if got, want := len(list), 1+30-revoked; got != want {
+			t.Errorf("active after race: got %d, want %d", got, want)
+		}
+		// Everything now, including the kept one.
+		res, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "password_changed"})
+		if err != nil || res.Revoked != len(list) {
+			t.Fatalf("revoke all: %+v %v, want %d", res, err, len(list))
+		}
+		if _, err := f.M.Authenticate(ctx, keep.Token, netip.Addr{}); !errors.Is(err, sessionkit.ErrRevoked) {
+			t.Errorf("kept session after full revoke: got %v", err)
+		}
+		f.CheckTTLs(t)
+	})
+}
+
+func TestExpiryAndIdleEdges(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithIdleTimeout(10*time.Minute), sessionkit.WithActivityThrottle(time.Minute))
+		user := uuid.New()
+		start := f.M.Now()
+		res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", ExpiresAt: start.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth := func() error { _, err := f.M.Authenticate(ctx, res.Token, netip.Addr{}); return err }
+
+		// Idle edge: valid 1 ms before last activity + idle, refused at it.
+		f.Clock.Advance(10*time.Minute - time.Millisecond)
+		if err := auth(); err != nil {
+			t.Fatalf("1ms before idle deadline: %v", err)
+		}
+		// That request was past the throttle, so it moved the idle deadline.
+		f.Clock.Advance(10*time.Minute - time.Millisecond)
+		if err := auth(); err != nil {
+			t.Fatalf("activity should have extended the idle deadline: %v", err)
+		}
+		f.Clock.Advance(10 * time.Minute)
+		if err := auth(); !errors.Is(err, sessionkit.ErrIdle) {
+			t.Fatalf("at idle deadline: got %v, want ErrIdle", err)
+		}
+
+		// Absolute edge.
+		res2, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", ExpiresAt: f.M.Now().Add(5 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(5*time.Minute - time.Millisecond)
+		if _, err := f.M.Authenticate(ctx, res2.Token, netip.Addr{}); err != nil {
+			t.Fatalf("1ms before expiry: %v", err)
+		}
+		f.Clock.Advance(time.Millisecond)
+		if _, err := f.M.Authenticate(ctx, res2.Token, netip.Addr{}); !errors.Is(err, sessionkit.ErrExpired) {
+			t.Fatalf("at expiry: got %v, want ErrExpired", err)
+		}
+		got, err := f.M.Session(ctx, res2.Session.ID)
+		if err != nil || got.StateAt(f.M.Now()) != sessionkit.StateExpired {
+			t.Fatalf("expired session kept for audit: %v %v", got.StateAt(f.M.Now()), err)
+		}
+		if list, _ := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{}); len(list) != 0 {
+			t.Errorf("active list: got %d, want 0", len(list))
+		}
+		f.CheckTTLs(t)
+
+		// The session hash expires in Redis at deadline + retention.
+		k := f.Keys(t)
+		for _, key := range k {
+			if strings.HasSuffix(key, strings.ReplaceAll(res2.Session.ID.String(), "-", "")[16:]) {
+				at, err := b.Client.PExpireTime(ctx, key).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := res2.Session.ExpiresAt.Add(7 * 24 * time.Hour)
+				if got := time.UnixMilli(at.Milliseconds()); !got.Equal(want) {
+					t.Errorf("session key expires at %v, want %v", got, want)
+				}
+			}
+		}
+	})
+}
+
+func TestActivityThrottleAndIPChange(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		var mu sync.Mutex
+		var events []sessionkit.Event
+		hook := func(_ context.Context, e sessionkit.Event) { mu.Lock(); events = append(events, e); mu.Unlock() }
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithHook(hook))
+		user := uuid.New()
+		res := f.Login(t, user)
+		id := res.Session.ID
+		upd := func(ip string) sessionkit.UpdateSessionActivityResult {
+			t.Helper()
+			r, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: id, IPAddress: ip})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		f.Clock.Advance(59 * time.Second)
+		if r := upd("203.0.113.7"); r.Written {
+			t.Error("write within the throttle")
+		}
+		f.Clock.Advance(time.Second)
+		if r := upd("203.0.113.7"); !r.Written || r.IPChanged {
+			t.Errorf("at the throttle: %+v", r)
+		}
+		r := upd("[2001:db8::1]:443")
+		if !r.Written || !r.IPChanged || r.PreviousIP != "203.0.113.7" {
+			t.Fatalf("ip change: %+v", r)
+		}
+		s, _ := f.M.Session(ctx, id)
+		if s.LastIPAddress.String() != "2001:db8::1" || s.IPChangeCount != 1 || s.IPAddress.String() != "203.0.113.7" {
+			t.Errorf("after ip change: last %v count %d first %v", s.LastIPAddress, s.IPChangeCount, s.IPAddress)
+		}
+		if s.StateAt(f.M.Now()) != sessionkit.StateActive {
+			t.Error("an IP change revoked the session")
+		}
+		if r := upd("2001:db8::1"); r.Written {
+			t.Error("same new address wrote again within the throttle")
+		}
+		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 || evs[0].Type != sessionkit.EventIPChanged || evs[0].PreviousIP != "203.0.113.7" || evs[0].IPAddress != "2001:db8::1" {
+			t.Fatalf("events: %+v", evs)
+		}
+		if evs[1].Type != sessionkit.EventCreated || evs[1].SessionID != id {
+			t.Errorf("oldest event: %+v", evs[1])
+		}
+		f.M.Close(ctx)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(events) != 2 || events[1].Type != sessionkit.EventIPChanged || events[1].ID != evs[0].ID {
+			t.Errorf("hook events: %+v", events)
+		}
+	})
+}
+
+func TestProviderAccessAndRefreshLink(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithMaxProviders(3))
+		user := uuid.New()
+		res := f.Login(t, user)
+		id := res.Session.ID
+		rec := func(p string) sessionkit.RecordProviderAccessResult {
+			t.Helper()
+			r, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := rec("schwab"); !r.Written || !r.First {
+			t.Errorf("first schwab: %+v", r)
+		}
+		if r := rec("schwab"); r.Written {
+			t.Errorf("repeat within throttle wrote: %+v", r)
+		}
+		for _, p := range []string{"fidelity", "vanguard", "etrade"} {
+			rec(p)
+		}
+		s, _ := f.M.Session(ctx, id)
+		if want := []string{"fidelity", "vanguard", "etrade"}; !slices.Equal(s.ProvidersAccessed, want) {
+			t.Errorf("providers: got %v, want %v", s.ProvidersAccessed, want)
+		}
+		if s.LastProviderAccessed != "etrade" || !s.LastProviderAccessAt.Equal(f.M.Now()) {
+			t.Errorf("last provider: %q at %v", s.LastProviderAccessed, s.LastProviderAccessAt)
+		}
+		if _, err := f.M.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: id, RefreshTokenID: "rt_123"}); err != nil {
+			t.Fatal(err)
+		}
+		s, _ = f.M.Session(ctx, id)
+		if s.RefreshTokenID != "rt_123" {
+			t.Errorf("refresh token id: got %q", s.RefreshTokenID)
+		}
+		evs, _ := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 2})
+		if len(evs) != 2 || evs[0].Type != sessionkit.EventRefreshLinked || evs[1].Provider != "etrade" {
+			t.Errorf("events: %+v", evs)
+		}
+		next, _ := f.M.Events(ctx, user, sessionkit.EventQuery{Before: evs[1].ID, Limit: 10})
+		if len(next) != 4 || next[len(next)-1].Type != sessionkit.EventCreated {
+			t.Errorf("next page: %+v", next)
+		}
+		f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: "logout"})
+		if _, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: "schwab"}); !errors.Is(err, sessionkit.ErrRevoked) {
+			t.Errorf("provider on revoked: got %v", err)
+		}
+	})
+}
+
+func TestInvalidCommandsWriteNothing(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		user := uuid.New()
+		res := f.Login(t, user)
+		id := res.Session.ID
+		before := f.Keys(t)
+		snapshot, _ := f.M.Session(ctx, id)
+		long := strings.Repeat("r", 10<<10)
+		past := f.M.Now().Add(-time.Second)
+		cases := []struct {
+			name, field string
+			do          func() error
+		}{
+			{"nil user", "UserID", func() error {
+				_, err := f.M.CreateSession(ctx, sessionkit.CreateSession{IPAddress: "1.2.3.4"})
+				return err
+			}},
+			{"bad ip", "IPAddress", func() error {
+				_, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "not-an-ip"})
+				return err
+			}},
+			{"expiry in the past", "ExpiresAt", func() error {
+				_, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "1.2.3.4", ExpiresAt: past})
+				return err
+			}},
+			{"expiry too far", "ExpiresAt", func() error {
+				_, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "1.2.3.4", ExpiresAt: f.M.Now().Add(500 * 24 * time.Hour)})
+				return err
+			}},
+			{"empty reason", "Reason", func() error {
+				_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: user})
+				return err
+			}},
+			{"10KB reason", "Reason", func() error {
+				_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: long})
+				return err
+			}},
+			{"reason with newline", "Reason", func() error {
+				_, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "a\nb"})
+				return err
+			}},
+			{"nil user revoke all", "UserID", func() error {
+				_, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{Reason: "x"})
+				return err
+			}},
+			{"unprintable provider", "ProviderName", func() error {
+				_, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: "sch\x00wab"})
+				return err
+			}},
+			{"long provider", "ProviderName", func() error {
+				_, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: strings.Repeat("p", 65)})
+				return err
+			}},
+			{"provider with comma", "ProviderName", func() error {
+				_, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: id, ProviderName: "a,b"})
+				return err
+			}},
+			{"activity bad ip", "IPAddress", func() error {
+				_, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: id, IPAddress: "300.1.1.1"})
+				return err
+			}},
+			{"empty refresh id", "RefreshTokenID", func() error {
+				_, err := f.M.LinkRefreshTokenToSession(ctx, sessionkit.LinkRefreshTokenToSession{SessionID: id})
+				return err
+			}},
+			{"limit zero", "Limit", func() error { return f.M.SetUserLimit(ctx, user, 0) }},
+			{"limit -2", "Limit", func() error { return f.M.SetUserLimit(ctx, user, -2) }},
+			{"bad event cursor", "Before", func() error {
+				_, err := f.M.Events(ctx, user, sessionkit.EventQuery{Before: "abc"})
+				return err
+			}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				err := c.do()
+				if !errors.Is(err, sessionkit.ErrInvalid) || !strings.Contains(err.Error(), c.field) {
+					t.Fatalf("got %v, want ErrInvalid naming %s", err, c.field)
+				}
+			})
+		}
+		// An id no session can have is unknown, like any other (ErrNotFound
+		// from every command: TestMalformedSessionIDs), and writes nothing.
+		if _, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: uuid.New()}); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("activity for a v4 UUID: got %v, want ErrNotFound", err)
+		}
+		if after := f.Keys(t); !slices.Equal(before, after) {
+			t.Errorf("keys changed: before %v after %v", before, after)
+		}
+		after, _ := f.M.Session(ctx, id)
+		if fmt.Sprint(after) != fmt.Sprint(snapshot) {
+			t.Errorf("session changed:\n%+v\n%+v", snapshot, after)
+		}
+	})
+}
+
+func TestLimitOverrideAndTiers(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		tiers := sessionkit.Tiers{"free": 1, "plus": 10, "pro": sessionkit.Unlimited}
+		tierOf := map[uuid.UUID]string{}
+		bob, alice := uuid.New(), uuid.New()
+		tierOf[bob], tierOf[alice] = "free", "plus"
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(tiers.Limit(func(_ context.Context, u uuid.UUID) (string, error) { return tierOf[u], nil })))
+		first := f.Login(t, bob)
+		second := f.Login(t, bob)
+		if len(second.Evicted) != 1 || second.Evicted[0] != first.Session.ID {
+			t.Fatalf("bob's second login evicted %v, want [%v]", second.Evicted, first.Session.ID)
+		}
+		if n, _ := f.M.UserLimit(ctx, alice); n != 10 {
+			t.Errorf("alice limit: got %d, want 10", n)
+		}
+		if err := f.M.SetUserLimit(ctx, bob, 3); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := f.M.UserLimit(ctx, bob); n != 3 {
+			t.Errorf("bob override: got %d, want 3", n)
+		}
+		f.Login(t, bob)
+		third := f.Login(t, bob)
+		if len(third.Evicted) != 0 {
+			t.Errorf("override ignored: evicted %v", third.Evicted)
+		}
+		f.CheckTTLs(t)
+		if err := f.M.ClearUserLimit(ctx, bob); err != nil {
+			t.Fatal(err)
+		}
+		fourth := f.Login(t, bob)
+		if len(fourth.Evicted) != 3 {
+			t.Errorf("after clearing the override: evicted %d, want 3", len(fourth.Evicted))
+		}
+		_, err := sessionkit.Tiers{"free": 1}.Limit(func(context.Context, uuid.UUID) (string, error) { return "gold", nil })(ctx, bob)
+		if !errors.Is(err, sessionkit.ErrInvalid) {
+			t.Errorf("unknown tier: got %v", err)
+		}
+	})
+}
+
+func TestNewDeviceSignal(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		user := uuid.New()
+		first := f.Login(t, user)
+		if first.NewDevice {
+			t.Error("first ever sign-in flagged as a new device")
+		}
+		if again := f.Login(t, user); again.NewDevice {
+			t.Error("same device flagged as new")
+		}
+		r, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.9",
+			UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.NewDevice {
+			t.Errorf("iPhone after Mac: NewDevice false (label %q)", r.Session.Device.Label)
+		}
+		evs, _ := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 1})
+		if len(evs) != 1 || !evs[0].NewDevice || evs[0].DeviceLabel != r.Session.Device.Label {
+			t.Errorf("created event: %+v", evs)
+		}
+	})
+}
+
+func TestEventStreamIsCapped(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithEventStreamLength(5), sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+		user := uuid.New()
+		for range 8 {
+			f.Login(t, user)
+		}
+		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 100})
+		if err != nil || len(evs) != 5 {
+			t.Fatalf("events: got %d (%v), want 5", len(evs), err)
+		}
+	})
+}
+
+func TestHookPanicsAndBlocksDoNotBreakCommands(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		block := make(chan struct{})
+		defer close(block)
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLogger(slog.New(slog.DiscardHandler)),
+			sessionkit.WithHook(func(context.Context, sessionkit.Event) { panic("boom") }),
+			sessionkit.WithHook(func(context.Context, sessionkit.Event) { <-block }))
+		user := uuid.New()
+		for range 3000 { // more than the hook queue holds
+			if _, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestRevokedStayListableUntilRetentionEnds(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithAuditRetention(time.Hour))
+		user := uuid.New()
+		gone := f.Login(t, user)
+		kept := f.Login(t, user)
+		if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: gone.Session.ID, UserID: user, Reason: "revoked_by_user"}); err != nil {
+			t.Fatal(err)
+		}
+		ids := func() []uuid.UUID {
+			l, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []uuid.UUID
+			for _, s := range l {
+				out = append(out, s.ID)
+			}
+			return out
+		}
+		if got := ids(); len(got) != 2 {
+			t.Fatalf("within retention: got %v, want both", got)
+		}
+		s, err := f.M.Session(ctx, gone.Session.ID)
+		if err != nil || s.RevokedReason != "revoked_by_user" || !s.RevokedAt.Equal(f.M.Now()) {
+			t.Fatalf("revoked session: %+v, %v", s, err)
+		}
+		f.Clock.Advance(time.Hour)
+		if got := ids(); len(got) != 1 || got[0] != kept.Session.ID {
+			t.Fatalf("after retention: got %v, want [%v]", got, kept.Session.ID)
+		}
+		// The next write prunes the forgotten session from the per-user keys.
+		f.Login(t, user)
+		if _, err := f.Store.Client().HGet(ctx, f.Prefix+"{"+tagOf(gone.Session.ID)+"}:rev", memberOf(gone.Session.ID)).Result(); !errors.Is(err, redis.Nil) {
+			t.Errorf("revocation record after retention: got %v, want redis.Nil", err)
+		}
+	})
+}
+
+func tagOf(id uuid.UUID) string    { return strings.ReplaceAll(id.String(), "-", "")[:16] }
+func memberOf(id uuid.UUID) string { return strings.ReplaceAll(id.String(), "-", "")[16:] }
+
+func TestRenewSession(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(2)))
+		user := uuid.New()
+		other := f.Login(t, user)
+		old := f.Login(t, user) // the user is at the limit
+		res, err := f.M.RenewSession(ctx, old.Session, "203.0.113.7", sessiontest.ChromeMac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Evicted) != 0 || res.Session.ID == old.Session.ID || res.Token == old.Token {
+			t.Fatalf("renew: %+v", res)
+		}
+		var re *sessionkit.RevokedError
+		if _, err := f.M.Authenticate(ctx, old.Token, netip.Addr{}); !errors.As(err, &re) || re.Reason != sessionkit.ReasonRenewed {
+			t.Errorf("old token: got %v, want revoked (renewed)", err)
+		}
+		for _, tok := range []string{other.Token, res.Token} {
+			if _, err := f.M.Authenticate(ctx, tok, netip.Addr{}); err != nil {
+				t.Errorf("after renew: %v", err)
+			}
+		}
+		if _, err := f.M.RenewSession(ctx, old.Session, "203.0.113.7", sessiontest.ChromeMac); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("renewing a revoked session: got %v, want ErrNotFound", err)
+		}
+	})
+}

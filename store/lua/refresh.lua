@@ -1,0 +1,45 @@
+-- refresh: rotate a bearer session's refresh token. The presented token is
+-- named by its generation and hashed secret. If it is the current one,
+-- NEXT supersedes it and activity moves. If it is the one just superseded,
+-- within the grace window the current one is handed out again (its secret
+-- sealed with the presented one: the store never holds it readable); after
+-- the window the session is revoked as stolen (S_REUSED, then the
+-- revocation's event id and the owner). Anything else is
+-- S_NOT_FOUND, whether or not the session exists. A genuine token of a
+-- session that is no longer active is refused with the reason.
+-- Arguments and reply: refreshArgs and refreshReply in store/scripts.go.
+local v = redis.call('HGET', ACT, MEMBER)
+local active = v ~= false
+if not active then
+  v = redis.call('HGET', RET, MEMBER)
+  if not v then return {S_NOT_FOUND} end
+end
+local f = split(v)
+if f[F_REFRESH_HASH] == '' then return {S_NOT_FOUND} end
+local gen = num(f[F_REFRESH_GEN])
+local current = GENERATION == gen and same(PRESENTED, f[F_REFRESH_HASH])
+local previous = GENERATION + 1 == gen and f[F_REFRESH_PREV] ~= '' and same(PRESENTED, f[F_REFRESH_PREV])
+if not current and not previous then return {S_NOT_FOUND} end
+
+if not active then return {S_REVOKED, redis.call('HGET', REV, MEMBER) or ''} end
+local why = refusal(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE], NOW)
+if why then return {why} end
+
+if previous then
+  if NOW - num(f[F_REFRESH_AT]) <= REFRESH_GRACE then
+    return reply{ROTATED = false, GENERATION = gen, SEALED = f[F_REFRESH_SEALED], SESSION = v}
+  end
+  return {S_REUSED, revoke_now(MEMBER, f[F_USER_ID], REASON_REFRESH_REUSED, ANNOUNCE), f[F_USER_ID]}
+end
+
+f[F_REFRESH_PREV], f[F_REFRESH_HASH] = f[F_REFRESH_HASH], NEXT
+f[F_REFRESH_GEN], f[F_REFRESH_SEALED], f[F_REFRESH_AT] = tostring(gen + 1), SEALED, NOW_MS
+f[F_LAST_ACTIVITY] = NOW_MS
+local nv = join(f)
+redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
+local dl = deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])
+redis.call('ZADD', IDX, int(dl), MEMBER)
+redis.call('ZADD', ALL, int(dl + RETENTION), MEMBER)
+prune(NOW)
+expire_user()
+return reply{ROTATED = true, GENERATION = gen + 1, SEALED = '', SESSION = nv}

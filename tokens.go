@@ -1,0 +1,253 @@
+package sessionkit
+
+import (
+	"context"
+	"crypto"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit/internal/accesstoken"
+	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
+	"github.com/sessionkit/sessionkit/internal/token"
+)
+
+// API and mobile clients hold an access token and a refresh token instead
+// of a cookie. An access token is a short-lived JWT (RFC 9068: iss, sub =
+// user id, sid = session id, iat, exp, jti; header kid, typ at+jwt), signed
+// by the Manager's keys and verified locally; Authenticate then checks the
+// session's standing as for a cookie, so a revoked session's access tokens
+// are refused at once, not at exp. A refresh token rotates on every use
+// (RefreshSession) and keeps the session's id; one presented again after
+// the grace window revokes the session (ReasonRefreshReused).
+
+// AccessTokenOptions configures bearer sessions (CreateSession.Bearer).
+type AccessTokenOptions struct {
+	// SigningKeys sign and verify access tokens: ed25519.PrivateKey (EdDSA)
+	// or *ecdsa.PrivateKey on P-256 (ES256). The first signs; every one
+	// verifies, so a key is rotated by putting the new one first and
+	// keeping the old one until its tokens have expired (TTL). Every
+	// instance of the app needs the same keys. Required.
+	SigningKeys []crypto.Signer
+	// Issuer is the iss claim, checked on every token: the app's URL, for
+	// example "https://api.example.com". Required.
+	Issuer string
+	// TTL is an access token's lifetime, at most the session's: 10 seconds
+	// to 1 hour. Default: 5 minutes.
+	TTL time.Duration
+	// RefreshGrace is how long the refresh token just superseded still
+	// gets the current one back (a retried request, two tabs refreshing at
+	// once) instead of revoking the session as stolen: 0 to 5 minutes.
+	// Default: 10 seconds.
+	RefreshGrace time.Duration
+}
+
+// Default access token settings.
+const (
+	defaultAccessTTL    = 5 * time.Minute
+	defaultRefreshGrace = 10 * time.Second
+)
+
+// WithAccessTokens turns on bearer sessions for API and mobile clients:
+// CreateSession.Bearer, RefreshSession, and access tokens in Authenticate.
+// Default: off.
+func WithAccessTokens(o AccessTokenOptions) Option {
+	return func(c *config) { c.accessTokens = &o }
+}
+
+// accessTokens is a Manager's access token configuration.
+type accessTokens struct {
+	keys   *accesstoken.KeySet
+	issuer string
+	ttl    time.Duration
+}
+
+func newAccessTokens(o *AccessTokenOptions) (*accessTokens, time.Duration, error) {
+	switch {
+	case o.Issuer == "":
+		return nil, 0, invalid("AccessTokenOptions.Issuer", "must not be empty")
+	case o.TTL != 0 && (o.TTL < 10*time.Second || o.TTL > time.Hour):
+		return nil, 0, invalid("AccessTokenOptions.TTL", "must be within 10s..1h")
+	case o.RefreshGrace < 0 || o.RefreshGrace > 5*time.Minute:
+		return nil, 0, invalid("AccessTokenOptions.RefreshGrace", "must be within 0..5m")
+	case len(o.SigningKeys) == 0:
+		return nil, 0, invalid("AccessTokenOptions.SigningKeys", "must hold a key")
+	}
+	keys, err := accesstoken.NewKeySet(o.SigningKeys...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: AccessTokenOptions.SigningKeys: %v", ErrInvalid, err)
+	}
+	t := &accessTokens{keys: keys, issuer: o.Issuer, ttl: o.TTL}
+	if t.ttl == 0 {
+		t.ttl = defaultAccessTTL
+	}
+	grace := o.RefreshGrace
+	if grace == 0 {
+		grace = defaultRefreshGrace
+	}
+	return t, grace, nil
+}
+
+// Tokens are what a bearer client holds. Both are secrets: never log them.
+type Tokens struct {
+	// AccessToken goes in "Authorization: Bearer ..." until AccessExpiresAt.
+	AccessToken     string
+	AccessExpiresAt time.Time
+	// RefreshToken gets a new pair from RefreshSession, once: each use
+	// supersedes it. It lasts as long as the session (RefreshExpiresAt).
+	RefreshToken     string
+	RefreshExpiresAt time.Time
+}
+
+// issue mints the pair for s: an access token and the refresh token of
+// generation gen with secret rs.
+func (m *Manager) issue(s Session, gen uint32, rs token.Secret, now time.Time) (Tokens, error) {
+	t := m.tokens
+	exp := now.Add(t.ttl)
+	if exp.After(s.ExpiresAt) {
+		exp = s.ExpiresAt
+	}
+	if exp.Sub(now) < time.Second { // an access token lives whole seconds
+		return Tokens{}, ErrExpired
+	}
+	at, err := t.keys.Mint(accesstoken.Claims{
+		Issuer: t.issuer, Subject: s.UserID.String(), SessionID: s.ID, IssuedAt: now, ExpiresAt: exp,
+	})
+	if err != nil {
+		return Tokens{}, fmt.Errorf("sessionkit: access token: %w", err)
+	}
+	return Tokens{
+		AccessToken: at, AccessExpiresAt: exp,
+		RefreshToken: token.FormatRefresh(s.ID, gen, rs), RefreshExpiresAt: s.ExpiresAt,
+	}, nil
+}
+
+// accessClaims is what Authenticate needs of a verified access token.
+type accessClaims struct {
+	sessionID, userID uuid.UUID
+}
+
+// looksLikeJWT tells an access token from a session token before any
+// parsing: three dot-separated parts, the first a JSON object's base64url.
+func looksLikeJWT(tok string) bool {
+	return strings.HasPrefix(tok, "eyJ") && strings.Count(tok, ".") == 2
+}
+
+// verifyAccessToken checks an access token's signature, type, issuer and
+// expiry, with no store call. Any failure is ErrNotFound, as for a session
+// token that is not valid: the 401 does not say which check failed.
+func (m *Manager) verifyAccessToken(tok string) (accessClaims, error) {
+	c, err := m.tokens.keys.Verify(tok, accesstoken.VerifyOptions{Issuer: m.tokens.issuer, Now: m.now()})
+	if err != nil {
+		return accessClaims{}, ErrNotFound
+	}
+	uid, err := uuid.Parse(c.Subject)
+	if err != nil {
+		return accessClaims{}, ErrNotFound
+	}
+	return accessClaims{sessionID: c.SessionID, userID: uid}, nil
+}
+
+// JWKS returns the public keys that verify access tokens, as a JSON Web Key
+// Set (RFC 7517), for other services; ErrInvalid without WithAccessTokens.
+func (m *Manager) JWKS() ([]byte, error) {
+	if m.tokens == nil {
+		return nil, invalid("JWKS", "needs access tokens: WithAccessTokens")
+	}
+	return m.tokens.keys.JWKS(), nil
+}
+
+// RefreshSession exchanges a bearer session's refresh token for a new pair.
+type RefreshSession struct {
+	RefreshToken string
+}
+
+// RefreshSessionResult is the outcome of RefreshSession.
+type RefreshSessionResult struct {
+	Session Session // the same session, its activity moved
+	Tokens  Tokens
+	// Rotated is false when the presented token had just been superseded
+	// (within the grace window): Tokens then holds the current refresh
+	// token again, and a new access token.
+	Rotated bool
+}
+
+// RefreshSession rotates a bearer session's refresh token in one atomic
+// store call: the session keeps its id, its activity moves, and the
+// presented token is superseded. The token just superseded, presented again
+// within the grace window, gets the current one back; after it, the session
+// is revoked (ReasonRefreshReused: a *RevokedError), with an event and a
+// hook call, and its access tokens are refused from then on. Concurrent
+// refreshes of one token never leave two live refresh tokens. A malformed
+// or unknown refresh token is ErrNotFound, whether or not a session exists;
+// a genuine one of a session no longer active is refused with the reason
+// (a *RevokedError, ErrExpired or ErrIdle).
+func (m *Manager) RefreshSession(ctx context.Context, cmd RefreshSession) (RefreshSessionResult, error) {
+	if m.tokens == nil {
+		return RefreshSessionResult{}, invalid("RefreshSession", "needs access tokens: WithAccessTokens")
+	}
+	id, gen, presented, err := token.ParseRefresh(cmd.RefreshToken)
+	if err != nil || !sessionid.Valid(id) || gen == token.MaxGeneration {
+		return RefreshSessionResult{}, ErrNotFound
+	}
+	next, err := token.NewSecret()
+	if err != nil {
+		return RefreshSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+	}
+	sealed, err := token.Seal(id, presented, next)
+	if err != nil {
+		return RefreshSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+	}
+	c := m.call()
+	s, out, events, err := m.store.Refresh(ctx, c, backend.Refresh{
+		SessionID: id, Generation: gen, Presented: presented.Hash(), Next: next.Hash(), Sealed: sealed,
+	})
+	if err != nil {
+		return RefreshSessionResult{}, err
+	}
+	m.events.emit(ctx, events)
+	if out.Reused {
+		return RefreshSessionResult{}, &RevokedError{Reason: ReasonRefreshReused, At: c.Now}
+	}
+	current := next
+	if !out.Rotated {
+		if current, err = token.Open(id, presented, out.Sealed); err != nil {
+			return RefreshSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+		}
+	}
+	tokens, err := m.issue(s, out.Generation, current, c.Now)
+	if err != nil {
+		return RefreshSessionResult{}, err
+	}
+	return RefreshSessionResult{Session: s, Tokens: tokens, Rotated: out.Rotated}, nil
+}
+
+// SessionByRefreshToken returns the session a refresh token belongs to, in
+// any state while retained, if the token is its current one; any other
+// token is ErrNotFound. It changes nothing.
+func (m *Manager) SessionByRefreshToken(ctx context.Context, refreshToken string) (Session, error) {
+	id, gen, secret, err := token.ParseRefresh(refreshToken)
+	if err != nil || !sessionid.Valid(id) {
+		return Session{}, ErrNotFound
+	}
+	s, pk, err := m.store.Peek(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, ErrNotFound
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	h := secret.Hash()
+	if !s.Bearer || pk.Refresh.Generation != gen || subtle.ConstantTimeCompare(pk.Refresh.Hash[:], h[:]) != 1 {
+		return Session{}, ErrNotFound
+	}
+	if now := m.now(); !pk.Indexed && s.RevokedAt.IsZero() && s.StateAt(now) == StateActive {
+		s.RevokedAt, s.RevokedReason = now, "unknown" // the index was lost: never active
+	}
+	return s, nil
+}
