@@ -1,6 +1,7 @@
 # sessionkit: `make test` is the one command for all checks, from a fresh
-# clone. It installs what is missing (redis-server and redis-cli; Chromium
-# for the browser test, when it can), then vets, lints, runs the unit tests
+# clone. It installs what is missing (redis-server, redis-cli and
+# redis-sentinel; Chromium for the browser test, when it can), then vets,
+# lints, runs the unit tests
 # with the race detector and gives each fuzz target a short run.
 #
 # Targets: test (default), deps, vet, staticcheck, unit, fuzz-short, fuzz,
@@ -21,6 +22,8 @@ STATICCHECK_VERSION ?= 0.8.2
 # input: its corpus is replayed instead, and any other failure fails.
 FUZZ_TARGETS ?= \
 	./internal/token:FuzzParse \
+	./internal/token:FuzzParseRefresh \
+	./internal/accesstoken:FuzzVerify \
 	./internal/clientip:FuzzClientIP \
 	./internal/clientip:FuzzParse \
 	./internal/enrich:FuzzSanitizeUserAgent \
@@ -39,12 +42,13 @@ FUZZ_SHORT_TIME ?= 5s
 
 test: deps vet staticcheck unit fuzz-short
 
-# deps installs redis-server and redis-cli if either is missing (the tests
-# start their own servers on free ports, so they need the binaries, never a
+# deps installs redis-server and redis-cli if either is missing, and
+# redis-sentinel for the Sentinel tests if it is (the tests start their own
+# servers and sentinels on free ports, so they need the binaries, never a
 # running service), and tries to install Chromium for the browser test,
 # which skips and says why when Chromium is absent. Packages are installed
-# with services held back by policy-rc.d, and a redis-server service the
-# install started anyway is stopped again.
+# with services held back by policy-rc.d, and a redis-server or
+# redis-sentinel service the install started anyway is stopped again.
 deps:
 	@if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; \
@@ -79,6 +83,14 @@ deps:
 		fi; \
 	fi; \
 	echo "make: $$(redis-server --version)"; \
+	if ! command -v redis-sentinel >/dev/null 2>&1; then \
+		echo "make: installing redis-sentinel"; \
+		apt_install redis-sentinel || exit 1; \
+		if command -v service >/dev/null 2>&1; then $$sudo service redis-sentinel stop >/dev/null 2>&1 || true; fi; \
+		if ! command -v redis-sentinel >/dev/null 2>&1; then \
+			echo "make: redis-sentinel still not on PATH after installing redis-sentinel" >&2; exit 1; \
+		fi; \
+	fi; \
 	if ! command -v chromium >/dev/null 2>&1; then \
 		echo "make: installing chromium for the browser test"; \
 		apt_install chromium || echo "make: warning: chromium could not be installed; the browser test will skip" >&2; \
@@ -137,7 +149,7 @@ fuzz:
 # BENCH_FLAGS passes flags to the harness (go run ./cmd/bench -h lists them).
 # wrk is installed from Debian when missing; redis-server through deps.
 BENCH_FLAGS ?=
-BENCH_GO ?= Authenticate|CreateSession|ListUserSessions|RevokeAll$$|Middleware|Parse$$|EnrichLogin|GeoIPLookup
+BENCH_GO ?= Authenticate|CreateSession|ListUserSessions|RevokeAll$$|Middleware|Bearer|Refresh$$|Parse$$|EnrichLogin|GeoIPLookup|Verify
 
 .PHONY: bench
 bench:
@@ -151,7 +163,7 @@ bench:
 	fi
 	cd bench && $(GO) run ./cmd/bench $(BENCH_FLAGS)
 	@mkdir -p bench/results
-	set -o pipefail; { $(GO) test -run='^$$' -bench='$(BENCH_GO)' -benchmem ./store/ ./middleware/ ./internal/token/ ./internal/enrich/ && \
+	set -o pipefail; { $(GO) test -run='^$$' -bench='$(BENCH_GO)' -benchmem ./store/ ./middleware/ ./internal/token/ ./internal/enrich/ ./internal/accesstoken/ && \
 		$(GO) test -run='^$$' -bench=RevocationPropagation -benchtime=1000x ./store/; } 2>&1 | \
 		grep -v '^[0-9/: ]* \(INFO\|WARN\) ' | tee bench/results/go-bench.txt
 

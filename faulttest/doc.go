@@ -1,8 +1,9 @@
 // Package faulttest holds sessionkit's reliability and security suites:
 // fault injection against real redis-server processes (a killed and
 // restarted server, a flushed script cache, a server slower than the
-// request deadline, an out-of-memory server, a deleted index, Cluster
-// failover and slot migration), a load test whose invariants are checked
+// request deadline, an out-of-memory server, a deleted or damaged index,
+// Cluster failover and slot migration, Sentinel failover under HTTP load),
+// the audit's hardening cases, a load test whose invariants are checked
 // against Redis directly, fuzz targets for the commands, and a test per
 // security promise of ARCHITECTURE.md.
 //

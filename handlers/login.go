@@ -90,14 +90,7 @@ func (h *Handler) failCreate(w http.ResponseWriter, r *http.Request, err error) 
 func (h *Handler) checkLogin(w http.ResponseWriter, r *http.Request) (*http.Request, uuid.UUID, netip.Addr, bool) {
 	c, status, detail := h.readCredentials(w, r)
 	if status != 0 {
-		reason := middleware.ReasonInvalidRequest
-		switch status {
-		case http.StatusRequestEntityTooLarge:
-			reason = middleware.ReasonRequestTooLarge
-		case http.StatusUnsupportedMediaType:
-			reason = middleware.ReasonUnsupportedMedia
-		}
-		h.problem(w, r, status, reason, detail)
+		h.badBody(w, r, status, detail)
 		return r, uuid.Nil, netip.Addr{}, false
 	}
 	r = r.WithContext(context.WithValue(r.Context(), credentialsKey{}, c))
@@ -154,25 +147,47 @@ func (h *Handler) revokeCarried(r *http.Request) error {
 	return err
 }
 
+// readBody reads the bounded body of a JSON or form request, leaving it
+// replayable, or returns the status and detail of the refusal.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (mediaType string, body []byte, status int, detail string) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
+		return "", nil, http.StatusUnsupportedMediaType, "The body must be application/json or application/x-www-form-urlencoded."
+	}
+	if r.ContentLength > h.maxBody {
+		return "", nil, http.StatusRequestEntityTooLarge, "The body is too large."
+	}
+	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return "", nil, http.StatusRequestEntityTooLarge, "The body is too large."
+		}
+		return "", nil, http.StatusBadRequest, "The body could not be read."
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return mt, body, 0, ""
+}
+
+// badBody writes the refusal of a request body: status is 400, 413 or 415.
+func (h *Handler) badBody(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	reason := middleware.ReasonInvalidRequest
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		reason = middleware.ReasonRequestTooLarge
+	case http.StatusUnsupportedMediaType:
+		reason = middleware.ReasonUnsupportedMedia
+	}
+	h.problem(w, r, status, reason, detail)
+}
+
 // readCredentials reads the bounded body as JSON or a form and returns the
 // credentials, or the status and detail of the refusal. The body is left
 // replayable for Options.Login.
 func (h *Handler) readCredentials(w http.ResponseWriter, r *http.Request) (credentials, int, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
-		return credentials{}, http.StatusUnsupportedMediaType, "The body must be application/json or application/x-www-form-urlencoded."
+	mt, body, status, detail := h.readBody(w, r)
+	if status != 0 {
+		return credentials{}, status, detail
 	}
-	if r.ContentLength > h.maxBody {
-		return credentials{}, http.StatusRequestEntityTooLarge, "The body is too large."
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return credentials{}, http.StatusRequestEntityTooLarge, "The body is too large."
-		}
-		return credentials{}, http.StatusBadRequest, "The body could not be read."
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	var c credentials
 	if mt == "application/json" {
 		var in struct {

@@ -3,9 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"math"
-	"mime"
 	"net/http"
 	"net/url"
 	"time"
@@ -85,14 +83,7 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, status, detail := h.readRefreshToken(w, r)
 	if status != 0 {
-		reason := middleware.ReasonInvalidRequest
-		switch status {
-		case http.StatusRequestEntityTooLarge:
-			reason = middleware.ReasonRequestTooLarge
-		case http.StatusUnsupportedMediaType:
-			reason = middleware.ReasonUnsupportedMedia
-		}
-		h.problem(w, r, status, reason, detail)
+		h.badBody(w, r, status, detail)
 		return
 	}
 	res, err := h.m.RefreshSession(r.Context(), sessionkit.RefreshSession{RefreshToken: rt})
@@ -113,19 +104,9 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 // readRefreshToken reads {"refresh_token": "..."} from the bounded body,
 // as JSON or a form.
 func (h *Handler) readRefreshToken(w http.ResponseWriter, r *http.Request) (string, int, string) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
-		return "", http.StatusUnsupportedMediaType, "The body must be application/json or application/x-www-form-urlencoded."
-	}
-	if r.ContentLength > h.maxBody {
-		return "", http.StatusRequestEntityTooLarge, "The body is too large."
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return "", http.StatusRequestEntityTooLarge, "The body is too large."
-		}
-		return "", http.StatusBadRequest, "The body could not be read."
+	mt, body, status, detail := h.readBody(w, r)
+	if status != 0 {
+		return "", status, detail
 	}
 	var rt string
 	if mt == "application/json" {

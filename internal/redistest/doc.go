@@ -1,6 +1,8 @@
 // Package redistest starts and stops real redis-server processes for tests:
-// standalone servers, Redis Cluster deployments built with redis-cli, and a
-// latency-injecting TCP proxy for timeout tests.
+// standalone servers, Redis Cluster deployments built with redis-cli, a
+// Sentinel deployment (a master, a replica and three redis-sentinel
+// processes: [StartSentinel]), and a latency-injecting TCP proxy for timeout
+// tests.
 //
 // Every process listens on a free loopback port, lives in its own temporary
 // directory and its own process group, and is killed when the test binary
