@@ -402,31 +402,15 @@ type sentinelProc struct {
 // lines) on a free port in a new temporary directory, and waits until it
 // answers PING.
 func startSentinelProc(bin string, flags []string, monitor string) (*sentinelProc, error) {
-	var lastErr error
-	for range startTries {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		dir, err := os.MkdirTemp("", "redistest-sentinel-"+strconv.Itoa(port)+"-")
-		if err != nil {
-			return nil, fmt.Errorf("redistest: %w", err)
-		}
-		if dir, err = filepath.Abs(dir); err != nil {
-			return nil, fmt.Errorf("redistest: %w", err)
-		}
-		p := &sentinelProc{port: port, dir: dir}
-		if err := p.launch(bin, flags, monitor); err != nil {
-			lastErr = err
-			os.RemoveAll(dir)
-			if strings.Contains(err.Error(), "already in use") {
-				continue // another process took the port after the probe
-			}
-			return nil, err
-		}
-		return p, nil
+	var p *sentinelProc
+	err := onFreePort("redistest-sentinel-", func(port int, dir string) error {
+		p = &sentinelProc{port: port, dir: dir}
+		return p.launch(bin, flags, monitor)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	return p, nil
 }
 
 func (p *sentinelProc) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
@@ -508,16 +492,7 @@ func (p *sentinelProc) adminClient() *redis.SentinelClient {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.admin == nil {
-		p.admin = redis.NewSentinelClient(&redis.Options{
-			Addr:                  p.addr(),
-			ContextTimeoutEnabled: true,
-			DisableIdentity:       true,
-			MaxRetries:            -1,
-			DialTimeout:           time.Second,
-			DialerRetries:         1,
-			DialerRetryTimeout:    10 * time.Millisecond,
-			PoolSize:              2,
-		})
+		p.admin = redis.NewSentinelClient(adminOptions(p.addr(), 2))
 	}
 	return p.admin
 }

@@ -85,33 +85,46 @@ func startServer(opts Options, extra []string) (*Server, error) {
 	if err != nil {
 		return nil, ErrNoRedisServer
 	}
+	var s *Server
+	err = onFreePort("redistest-", func(port int, dir string) error {
+		s = &Server{opts: opts, extra: extra, port: port, dir: dir}
+		return s.launch(bin)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// onFreePort runs launch with a free loopback port and a new temporary
+// directory named from prefix, retrying on another port when a process
+// took the port (or its cluster bus port) between the probe and the bind.
+// A failed launch's directory is removed.
+func onFreePort(prefix string, launch func(port int, dir string) error) error {
 	var lastErr error
 	for range startTries {
 		port, err := freePort()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		dir, err := os.MkdirTemp("", "redistest-"+strconv.Itoa(port)+"-")
+		dir, err := os.MkdirTemp("", prefix+strconv.Itoa(port)+"-")
 		if err != nil {
-			return nil, fmt.Errorf("redistest: %w", err)
+			return fmt.Errorf("redistest: %w", err)
 		}
 		if dir, err = filepath.Abs(dir); err != nil {
-			return nil, fmt.Errorf("redistest: %w", err)
+			return fmt.Errorf("redistest: %w", err)
 		}
-		s := &Server{opts: opts, extra: extra, port: port, dir: dir}
-		if err := s.launch(bin); err != nil {
+		if err := launch(port, dir); err != nil {
 			lastErr = err
 			os.RemoveAll(dir)
-			// Another process took the port (or its bus port) between the
-			// probe and the bind: try another one.
 			if strings.Contains(err.Error(), "already in use") {
 				continue
 			}
-			return nil, err
+			return err
 		}
-		return s, nil
+		return nil
 	}
-	return nil, lastErr
+	return lastErr
 }
 
 // Addr returns the server's address, "127.0.0.1:port". It stays the same
@@ -358,18 +371,24 @@ func (s *Server) killLocked() {
 // timeouts, so health checks answer quickly while a node is down.
 func (s *Server) adminLocked() *redis.Client {
 	if s.admin == nil {
-		s.admin = redis.NewClient(&redis.Options{
-			Addr:                  s.Addr(),
-			ContextTimeoutEnabled: true,
-			DisableIdentity:       true,
-			MaxRetries:            -1,
-			DialTimeout:           time.Second,
-			DialerRetries:         1,
-			DialerRetryTimeout:    10 * time.Millisecond,
-			PoolSize:              4,
-		})
+		s.admin = redis.NewClient(adminOptions(s.Addr(), 4))
 	}
 	return s.admin
+}
+
+// adminOptions are the options of the harness's own clients: no retries,
+// short timeouts, so health checks answer quickly while a node is down.
+func adminOptions(addr string, pool int) *redis.Options {
+	return &redis.Options{
+		Addr:                  addr,
+		ContextTimeoutEnabled: true,
+		DisableIdentity:       true,
+		MaxRetries:            -1,
+		DialTimeout:           time.Second,
+		DialerRetries:         1,
+		DialerRetryTimeout:    10 * time.Millisecond,
+		PoolSize:              pool,
+	}
 }
 
 func (s *Server) adminClient() *redis.Client {
