@@ -295,8 +295,8 @@ func TestBrowser(t *testing.T) {
 		laptop.screenshot(artifacts, "devices-alice-after-revoke.png")
 
 		// The phone's next navigation lands on the login page, which says why.
-		if loc := phone.open("/devices"); loc != "/login?reason=session_revoked" {
-			t.Fatalf("phone: got %s, want /login?reason=session_revoked", loc)
+		if got, want := phone.open("/devices"), "/login?reason=session_revoked&revoked_reason=revoked_by_user"; got != want {
+			t.Fatalf("phone: got %s, want %s", got, want)
 		}
 		if got := phone.text("#reason"); !strings.Contains(got, "This session was revoked") {
 			t.Errorf("phone: got reason %q, want it to say the session was revoked", got)

@@ -26,6 +26,20 @@ var loginReasons = map[string]string{
 	"signed_out":                          "You signed out.",
 }
 
+// revokedReasons say, for ?revoked_reason=, why the session was revoked:
+// the reason stored with the revocation, which the 401 carries. Only these
+// keys are shown, as for loginReasons.
+var revokedReasons = map[string]string{
+	"password_changed":             "Your password was changed, so every device was signed out.",
+	sessionkit.ReasonLogoutAll:     "You signed out everywhere from another device.",
+	sessionkit.ReasonUserRevoked:   "It was signed out from another device.",
+	sessionkit.ReasonIPChanged:     "It was used from a new address, which this site does not allow.",
+	sessionkit.ReasonRefreshReused: "A refresh token was used twice, which looks like theft: the session was ended.",
+	sessionkit.ReasonLogin:         "You signed in again in this browser.",
+	sessionkit.ReasonRenewed:       "It was replaced by a renewed session.",
+	sessionkit.ReasonLimitExceeded: "",
+}
+
 // home sends signed-in visitors to their devices and everyone else to the login page.
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
 	if _, err := a.auth.Authenticate(r); err == nil {
@@ -47,7 +61,12 @@ func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 		return
 	}
-	a.render(w, http.StatusOK, "login.html", loginView{Reason: loginReasons[r.URL.Query().Get("reason")]})
+	q := r.URL.Query()
+	reason := loginReasons[q.Get("reason")]
+	if why := revokedReasons[q.Get("revoked_reason")]; why != "" {
+		reason += " " + why
+	}
+	a.render(w, http.StatusOK, "login.html", loginView{Reason: reason})
 }
 
 // maxFormBytes bounds the body of every form the example accepts.
@@ -224,7 +243,11 @@ func (a *app) pageError(w http.ResponseWriter, r *http.Request, p middleware.Pro
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Del("Www-Authenticate")
 		a.auth.ClearCookie(w)
-		http.Redirect(w, r, "/login?reason="+url.QueryEscape(p.Reason), http.StatusSeeOther)
+		to := "/login?reason=" + url.QueryEscape(p.Reason)
+		if p.RevokedReason != "" && p.RevokedReason != p.Reason {
+			to += "&revoked_reason=" + url.QueryEscape(p.RevokedReason)
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	a.render(w, p.Status, "error.html", p)

@@ -195,14 +195,19 @@ func TestTwoDevicesRevoke(t *testing.T) {
 	}
 
 	r = phone.get("/devices")
-	if r.Status != http.StatusSeeOther || r.Location != "/login?reason=session_revoked" {
-		t.Fatalf("revoked phone: got %d to %q, want 303 to /login?reason=session_revoked", r.Status, r.Location)
+	if want := "/login?reason=session_revoked&revoked_reason=revoked_by_user"; r.Status != http.StatusSeeOther || r.Location != want {
+		t.Fatalf("revoked phone: got %d to %q, want 303 to %s", r.Status, r.Location, want)
 	}
 	if len(phone.cookies) != 0 {
 		t.Errorf("got the revoked cookie kept, want it cleared")
 	}
-	if page := phone.get(r.Location); !strings.Contains(page.Body, "This session was revoked") {
-		t.Errorf("got a login page without the reason")
+	if page := phone.get(r.Location); !strings.Contains(page.Body, "This session was revoked") ||
+		!strings.Contains(page.Body, "It was signed out from another device.") {
+		t.Errorf("got a login page without the reason and the stored reason")
+	}
+	// A revoked_reason the page does not know is not echoed.
+	if page := phone.get("/login?reason=session_revoked&revoked_reason=%3Cscript%3E"); strings.Contains(page.Body, "script") {
+		t.Errorf("the login page echoed an unknown revoked_reason")
 	}
 
 	// The page's revoke of an id that is gone, foreign or malformed.
@@ -235,8 +240,8 @@ func TestSignOutEverywhereElseAndSignOut(t *testing.T) {
 		t.Fatalf("sign out everywhere else: got %d to %q, want 303 to /devices?revoked=2", r.Status, r.Location)
 	}
 	for i, c := range cs[1:] {
-		if r := c.get("/devices"); r.Location != "/login?reason=session_revoked" {
-			t.Errorf("other browser %d: got %d to %q, want /login?reason=session_revoked", i+1, r.Status, r.Location)
+		if got, want := c.get("/devices").Location, "/login?reason=session_revoked&revoked_reason=logout_everywhere"; got != want {
+			t.Errorf("other browser %d: got a redirect to %q, want %s", i+1, got, want)
 		}
 	}
 	if _, ids := devices(t, cs[0]); len(ids) != 1 {
@@ -253,8 +258,8 @@ func TestSignOutEverywhereElseAndSignOut(t *testing.T) {
 	}
 	// Replaying the old cookie is refused with the reason.
 	cs[0].cookies[old.Name] = old
-	if r := cs[0].get("/devices"); r.Location != "/login?reason=session_revoked" {
-		t.Errorf("replayed cookie: got %d to %q, want /login?reason=session_revoked", r.Status, r.Location)
+	if got, want := cs[0].get("/devices").Location, "/login?reason=session_revoked&revoked_reason=logout"; got != want {
+		t.Errorf("replayed cookie: got a redirect to %q, want %s", got, want)
 	}
 }
 
@@ -433,8 +438,8 @@ func TestEmbeddedRedis(t *testing.T) {
 		t.Fatalf("got %d devices, want 2", len(ids))
 	}
 	laptop.post("/devices/revoke-others", nil)
-	if r := phone.get("/devices"); r.Location != "/login?reason=session_revoked" {
-		t.Errorf("revoked browser: got %d to %q, want /login?reason=session_revoked", r.Status, r.Location)
+	if r, want := phone.get("/devices"), "/login?reason=session_revoked&revoked_reason=logout_everywhere"; r.Location != want {
+		t.Errorf("revoked browser: got %d to %q, want %s", r.Status, r.Location, want)
 	}
 	c := newClient(t, ra.URL)
 	c.header.Set("Accept", "application/json")

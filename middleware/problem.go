@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/sessionkit/sessionkit"
 )
@@ -47,6 +48,16 @@ type Problem struct {
 	// Reason is the stable machine-readable cause, one of the Reason constants
 	// or an app-defined value.
 	Reason string `json:"reason"`
+	// RevokedReason and RevokedAt, on the 401 of a revoked session, are the
+	// reason the app (or sessionkit) stored and when: "password_changed",
+	// "logout_everywhere", "revoked_by_user"... Reason stays the category
+	// (session_revoked, session_limit_exceeded, refresh_token_reused).
+	RevokedReason string     `json:"revoked_reason,omitempty"`
+	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	// Err is the error the Problem was made from, when there is one, for an
+	// ErrorWriter that renders its own words (errors.As to
+	// *sessionkit.RevokedError). It is never written to the client.
+	Err error `json:"-"`
 }
 
 var titles = map[string]string{
@@ -147,13 +158,21 @@ func ProblemFor(err error) Problem {
 		return problemNoSession
 	}
 	if rev, ok := errors.AsType[*sessionkit.RevokedError](err); ok {
+		p := problemRevoked
 		switch rev.Reason {
 		case sessionkit.ReasonLimitExceeded:
-			return problemEvicted
+			p = problemEvicted
 		case sessionkit.ReasonRefreshReused:
-			return problemReused
+			p = problemReused
 		}
-		return problemRevoked
+		if rev.Reason != "" {
+			p.RevokedReason = rev.Reason
+		}
+		if !rev.At.IsZero() {
+			at := rev.At.UTC()
+			p.RevokedAt = &at
+		}
+		return p
 	}
 	switch {
 	case errors.Is(err, sessionkit.ErrRevoked):
@@ -178,6 +197,7 @@ type ErrorWriter func(w http.ResponseWriter, r *http.Request, p Problem)
 // WriteProblem is the default ErrorWriter: p as application/problem+json,
 // with Cache-Control: no-store.
 func WriteProblem(w http.ResponseWriter, _ *http.Request, p Problem) {
+	p.Err = nil // not part of the body, nor of the prebuilt bodies' keys
 	b, ok := prebuiltBodies[p]
 	if !ok {
 		b = encodeProblem(p)

@@ -361,6 +361,7 @@ func (a *Authenticator) ClientIP(r *http.Request) (netip.Addr, bool) {
 // writer, and logs store failures and unexpected errors.
 func (a *Authenticator) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := ProblemFor(err)
+	p.Err = err
 	switch {
 	case p.Status >= 500:
 		a.log.Error("sessionkit: request failed", "reason", p.Reason, "method", r.Method, "path", r.URL.Path, "err", err)
