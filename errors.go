@@ -38,6 +38,24 @@ const (
 	ReasonRefreshReused = "refresh_token_reused"
 )
 
+// ErrLimitReached reports a sign-in refused because the user holds their
+// limit of sessions and their LimitPolicy is RejectNew; errors.As to
+// *LimitError for the counts.
+var ErrLimitReached = errors.New("sessionkit: session limit reached")
+
+// LimitError is a sign-in refused at the limit. It wraps ErrLimitReached.
+type LimitError struct {
+	Active int // the user's active sessions
+	Limit  int // the limit that applied
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%s (%d active, limit %d)", ErrLimitReached.Error(), e.Active, e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrLimitReached) true.
+func (e *LimitError) Unwrap() error { return ErrLimitReached }
+
 // RevokedError carries why and when a session was revoked. It wraps ErrRevoked.
 type RevokedError struct {
 	Reason string    // e.g. ReasonLimitExceeded; empty when unknown

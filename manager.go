@@ -29,7 +29,7 @@ type Manager struct {
 	enricher Enricher
 	locates  bool
 	events   *dispatcher
-	tokens   *accessTokens // nil without WithAccessTokens
+	tokens   *accessTokens  // nil without WithAccessTokens
 	policy   backend.Policy // what the store applies; see call
 
 	enrichFailures sync.Map // reason → struct{}
@@ -124,6 +124,15 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 	if !validLimit(limit) {
 		return CreateSessionResult{}, invalid("Limit", fmt.Sprintf("%d is neither positive nor Unlimited", limit))
 	}
+	policy := EvictOldest
+	if m.cfg.limitPolicy != nil {
+		if policy, err = m.cfg.limitPolicy(ctx, cmd.UserID); err != nil {
+			return CreateSessionResult{}, fmt.Errorf("sessionkit: session limit policy of user: %w", err)
+		}
+		if policy != EvictOldest && policy != RejectNew {
+			return CreateSessionResult{}, invalid("LimitPolicy", fmt.Sprintf("unknown policy %d", policy))
+		}
+	}
 	ua := enrich.SanitizeUserAgent(cmd.UserAgent) // 512 bytes of valid UTF-8 at most, no control characters
 	device, loc := m.enrich(ctx, ua, ip)
 
@@ -153,7 +162,8 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 			h := [32]byte(refresh.Hash())
 			cred.RefreshHash = &h
 		}
-		out, events, err := m.store.Create(ctx, backend.Call{Now: now, Policy: &m.policy}, s, cred, limit)
+		out, events, err := m.store.Create(ctx, backend.Call{Now: now, Policy: &m.policy}, s, cred,
+			backend.Limit{Max: limit, Reject: policy == RejectNew})
 		if errors.Is(err, backend.ErrDuplicateID) && attempt < 3 {
 			continue // 62 random bits collided with a live session of this user
 		}

@@ -31,6 +31,7 @@ type config struct {
 	activityEvents bool
 	seenWindow     time.Duration
 	accessTokens   *AccessTokenOptions
+	limitPolicy    func(ctx context.Context, userID uuid.UUID) (LimitPolicy, error)
 }
 
 func defaults() config {
@@ -153,6 +154,29 @@ func (c *config) validate() error {
 		}
 	}
 	return nil
+}
+
+// LimitPolicy is what a sign-in does when the user already holds their
+// limit of sessions.
+type LimitPolicy int
+
+// Limit policies.
+const (
+	// EvictOldest signs out the session that expires first, so the newest
+	// sign-in always succeeds. Anyone with the password can then sign the
+	// real user out.
+	EvictOldest LimitPolicy = iota
+	// RejectNew refuses the sign-in (a *LimitError; 409
+	// session_limit_reached over HTTP) and writes nothing: the user's
+	// devices are never signed out by someone else's sign-in.
+	RejectNew
+)
+
+// WithLimitPolicy sets the function giving each user's LimitPolicy, per
+// tier or per user. An error fails the login. Default: EvictOldest for
+// every user.
+func WithLimitPolicy(f func(ctx context.Context, userID uuid.UUID) (LimitPolicy, error)) Option {
+	return func(c *config) { c.limitPolicy = f }
 }
 
 // Unlimited is the limit of a user with no cap on concurrent sessions.

@@ -23,9 +23,10 @@ type Store interface {
 	Attach(env backend.Env)
 	// Create stores a new session, evicting the user's sessions that expire
 	// soonest while the user is at their limit (Unlimited for none; a stored
-	// per-user override wins), in one atomic step. It returns the stored
-	// events: evictions first, then the creation.
-	Create(ctx context.Context, c backend.Call, s Session, cred backend.Credentials, limit int) (backend.Created, []Event, error)
+	// per-user override wins), or with limit.Reject refusing it with a
+	// *LimitError and writing nothing, in one atomic step. It returns the
+	// stored events: evictions first, then the creation.
+	Create(ctx context.Context, c backend.Call, s Session, cred backend.Credentials, limit backend.Limit) (backend.Created, []Event, error)
 	// Refresh rotates a bearer session's refresh token (see backend.Refresh
 	// and backend.Refreshed) in one atomic step. An unknown token is
 	// ErrNotFound; a genuine one of a session no longer active is refused

@@ -80,6 +80,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	opts := []sessionkit.Option{
 		sessionkit.WithLimit(sessionTiers.Limit(a.users.tierOf)),
+		sessionkit.WithLimitPolicy(a.users.limitPolicy),
 		sessionkit.WithEnricher(a.enricher),
 		sessionkit.WithHook(logEvent(log)),
 		sessionkit.WithLogger(log),

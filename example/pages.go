@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -107,6 +108,11 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		ipText = ip.String()
 	}
 	res, err := a.m.CreateSession(sessionkit.WithRequest(ctx, r), sessionkit.CreateSession{UserID: usr.ID, IPAddress: ipText, UserAgent: r.UserAgent()})
+	if le, ok := errors.AsType[*sessionkit.LimitError](err); ok {
+		a.render(w, http.StatusConflict, "login.html", loginView{Username: name,
+			Error: fmt.Sprintf("You are signed in on %d devices, the most your plan allows. Sign out on one of them first.", le.Active)})
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -511,3 +511,24 @@ func TestSessionsAPIErrorsAreProblemJSONForBrowsers(t *testing.T) {
 func containsHTML(page, text string) bool {
 	return strings.Contains(page, template.HTMLEscapeString(text))
 }
+
+// TestRejectingLimit: dave's tier allows two sessions and refuses a third
+// sign-in rather than signing a device out.
+func TestRejectingLimit(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	first, second, third := newClient(t, ra.URL), newClient(t, ra.URL), newClient(t, ra.URL)
+	first.login("dave")
+	second.login("dave")
+	r := third.post("/login", url.Values{"username": {"dave"}, "password": {"password"}})
+	if r.Status != http.StatusConflict || !strings.Contains(r.Body, "signed in on 2 devices") {
+		t.Fatalf("third sign-in: got %d, want 409 with the count", r.Status)
+	}
+	if len(third.cookies) != 0 {
+		t.Error("a refused sign-in set a cookie")
+	}
+	for i, c := range []*client{first, second} {
+		if _, ids := devices(t, c); len(ids) != 2 {
+			t.Errorf("device %d: got %d devices, want 2", i+1, len(ids))
+		}
+	}
+}

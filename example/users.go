@@ -37,12 +37,16 @@ type users struct {
 }
 
 // sessionTiers are the session limits per tier: a "free" user may be signed
-// in on one device, a "plus" user on ten.
-var sessionTiers = sessionkit.Tiers{"free": 1, "plus": 10}
+// in on one device, a "duo" user on two, a "plus" user on ten.
+var sessionTiers = sessionkit.Tiers{"free": 1, "duo": 2, "plus": 10}
+
+// rejectingTiers refuse a sign-in past the limit instead of signing the
+// device that expires first out (sessionkit.RejectNew).
+var rejectingTiers = map[string]bool{"duo": true}
 
 func demoUsers() *users {
 	u := &users{byName: map[string]*user{}, byID: map[uuid.UUID]*user{}, dummy: sha256.Sum256([]byte("not a password"))}
-	for _, d := range []struct{ name, tier string }{{"alice", "plus"}, {"bob", "free"}} {
+	for _, d := range []struct{ name, tier string }{{"alice", "plus"}, {"bob", "free"}, {"dave", "duo"}} {
 		usr := &user{
 			ID:     uuid.NewSHA1(userNamespace, []byte(d.name)),
 			Name:   d.name,
@@ -73,6 +77,15 @@ func (u *users) check(name, password string) (*user, bool) {
 
 // byUserID returns the user with id, or nil.
 func (u *users) byUserID(id uuid.UUID) *user { return u.byID[id] }
+
+// limitPolicy is each user's sessionkit.LimitPolicy, by tier.
+func (u *users) limitPolicy(ctx context.Context, id uuid.UUID) (sessionkit.LimitPolicy, error) {
+	tier, err := u.tierOf(ctx, id)
+	if err != nil || !rejectingTiers[tier] {
+		return sessionkit.EvictOldest, err
+	}
+	return sessionkit.RejectNew, nil
+}
 
 // tierOf is the lookup behind the session limit: sessionTiers.Limit(u.tierOf).
 func (u *users) tierOf(_ context.Context, id uuid.UUID) (string, error) {

@@ -31,7 +31,7 @@ type countingStore struct {
 }
 
 // Create implements sessionkit.Store.
-func (c *countingStore) Create(ctx context.Context, call backend.Call, s sessionkit.Session, cred backend.Credentials, limit int) (backend.Created, []sessionkit.Event, error) {
+func (c *countingStore) Create(ctx context.Context, call backend.Call, s sessionkit.Session, cred backend.Credentials, limit backend.Limit) (backend.Created, []sessionkit.Event, error) {
 	out, events, err := c.Store.Create(ctx, call, s, cred, limit)
 	if err == nil {
 		c.creates.Add(1)

@@ -76,9 +76,10 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // failCreate writes the failure of CreateSession: a refused command is the
-// server's fault, not the client's, unless the store is unavailable.
+// server's fault, not the client's, unless the store is unavailable or the
+// user is at a limit that rejects (409 session_limit_reached).
 func (h *Handler) failCreate(w http.ResponseWriter, r *http.Request, err error) {
-	if !errors.Is(err, sessionkit.ErrUnavailable) {
+	if !errors.Is(err, sessionkit.ErrUnavailable) && !errors.Is(err, sessionkit.ErrLimitReached) {
 		err = internal(err)
 	}
 	h.fail(w, r, err)

@@ -33,6 +33,7 @@ const (
 	ReasonRefreshReused        = "refresh_token_reused"   // 401: a superseded refresh token came back; the session is revoked
 	ReasonInvalidRefreshToken  = "invalid_refresh_token"  // 401: a malformed or unknown refresh token
 	ReasonTokensDisabled       = "bearer_tokens_disabled" // 404: the Manager has no access tokens (sessionkit.WithAccessTokens)
+	ReasonLimitReached         = "session_limit_reached"  // 409: a sign-in refused at the limit (sessionkit.RejectNew); nothing written
 )
 
 // ProblemTypePrefix starts the type URI of every Problem: the type of a
@@ -54,6 +55,9 @@ type Problem struct {
 	// (session_revoked, session_limit_exceeded, refresh_token_reused).
 	RevokedReason string     `json:"revoked_reason,omitempty"`
 	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	// ActiveSessions, on a 409 session_limit_reached, is how many sessions
+	// the user holds (not which).
+	ActiveSessions int `json:"active_sessions,omitempty"`
 	// Err is the error the Problem was made from, when there is one, for an
 	// ErrorWriter that renders its own words (errors.As to
 	// *sessionkit.RevokedError). It is never written to the client.
@@ -79,6 +83,7 @@ var titles = map[string]string{
 	ReasonRefreshReused:        "Refresh token reused",
 	ReasonInvalidRefreshToken:  "Invalid refresh token",
 	ReasonTokensDisabled:       "Bearer tokens are not enabled",
+	ReasonLimitReached:         "Session limit reached",
 }
 
 // NewProblem returns the Problem with the given status, reason and detail;
@@ -141,6 +146,7 @@ func encodeProblem(p Problem) problemBody {
 //	sessionkit.ErrExpired                                       401 session_expired
 //	sessionkit.ErrIdle                                          401 session_idle
 //	sessionkit.ErrUnavailable, context deadline or cancellation 503 store_unavailable
+//	*sessionkit.LimitError / ErrLimitReached                    409 session_limit_reached (with active_sessions)
 //	sessionkit.ErrNotFound                                      404 not_found
 //	sessionkit.ErrInvalid                                       400 invalid_request
 //	anything else                                               500 internal_error
@@ -156,6 +162,12 @@ func ProblemFor(err error) Problem {
 		return problemUnavailable
 	case errors.Is(err, sessionkit.ErrNoSession):
 		return problemNoSession
+	}
+	if lim, ok := errors.AsType[*sessionkit.LimitError](err); ok {
+		p := NewProblem(http.StatusConflict, ReasonLimitReached,
+			"You are signed in on as many devices as your plan allows: sign out on one of them first.")
+		p.ActiveSessions = lim.Active
+		return p
 	}
 	if rev, ok := errors.AsType[*sessionkit.RevokedError](err); ok {
 		p := problemRevoked

@@ -356,7 +356,7 @@ func (c *Cache) sweep() {
 }
 
 // Create implements sessionkit.Store; evicted sessions are dropped at once.
-func (c *Cache) Create(ctx context.Context, call backend.Call, s sessionkit.Session, cred backend.Credentials, limit int) (backend.Created, []sessionkit.Event, error) {
+func (c *Cache) Create(ctx context.Context, call backend.Call, s sessionkit.Session, cred backend.Credentials, limit backend.Limit) (backend.Created, []sessionkit.Event, error) {
 	out, events, err := c.r.Create(ctx, call, s, cred, limit)
 	c.forget(out.Evicted...)
 	return out, events, err

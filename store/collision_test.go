@@ -40,7 +40,7 @@ func TestTagCollisionKeepsUsersApart(t *testing.T) {
 			sessionkit.Session{ID: bobID, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
 				LastIPAddress: netip.MustParseAddr("198.51.100.1"), CreatedAt: now, LastActivityAt: now,
 				ExpiresAt: now.Add(time.Minute), Device: sessionkit.Device{Label: "Unknown device"}},
-			contract.Credentials{TokenHash: hash}, 1)
+			contract.Credentials{TokenHash: hash}, contract.Limit{Max: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

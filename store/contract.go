@@ -98,12 +98,13 @@ const (
 	statusDuplicate = "dup"    // Create: the id is in use
 	statusLocate    = "loc"    // Touch: the address changed; locate it and call again
 	statusReused    = "reused" // Refresh: a superseded token; the session is revoked: the event id and the owner follow
+	statusLimit     = "limit"  // Create with REJECT: the user is at the limit; the active count and the limit follow
 )
 
 var statuses = [...]struct{ lua, value string }{
 	{"S_OK", statusOK}, {"S_NOT_FOUND", statusNotFound}, {"S_EXPIRED", statusExpired},
 	{"S_IDLE", statusIdle}, {"S_REVOKED", statusRevoked}, {"S_DUPLICATE", statusDuplicate},
-	{"S_LOCATE", statusLocate}, {"S_REUSED", statusReused},
+	{"S_LOCATE", statusLocate}, {"S_REUSED", statusReused}, {"S_LIMIT_REACHED", statusLimit},
 }
 
 // Audit trail entry fields, as stored in the user's stream.
@@ -435,6 +436,14 @@ func refusal(status string, rest []any) error {
 		return backend.ErrDuplicateID
 	case statusLocate:
 		return errLocate
+	case statusLimit:
+		e := &sessionkit.LimitError{}
+		if len(rest) == 2 {
+			active, _ := rest[0].(int64)
+			limit, _ := rest[1].(int64)
+			e.Active, e.Limit = int(active), int(limit)
+		}
+		return e
 	case statusReused:
 		e := &reusedError{}
 		if len(rest) == 2 {

@@ -21,12 +21,12 @@ import (
 )
 
 // Create implements sessionkit.Store.
-func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session, cred backend.Credentials, limit int) (backend.Created, []sessionkit.Event, error) {
+func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session, cred backend.Credentials, limit backend.Limit) (backend.Created, []sessionkit.Event, error) {
 	tag := sessionid.TagIn(s.ID) // the Manager mints ids in their owner's slot
 	member := sessionid.Member(s.ID)
 	var out createReply
 	err := r.exec(ctx, scriptCreate, r.keys.ForTag(tag), c, createArgs{
-		Member: member, Limit: limit, UserID: s.UserID.String(), Device: bound(s.Device.Label),
+		Member: member, Limit: limit.Max, Reject: limit.Reject, UserID: s.UserID.String(), Device: bound(s.Device.Label),
 		Country: bound(s.Location.CountryCode), IP: s.IPAddress.String(), Announce: announce.Head(tag),
 		Value: encodeSession(s, cred.TokenHash, cred.RefreshHash),
 	}, &out)

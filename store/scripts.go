@@ -40,7 +40,8 @@ var (
 
 type createArgs struct {
 	Member   string `lua:"MEMBER"`
-	Limit    int    `lua:"LIMIT"` // Unlimited (-1) for none; a stored override wins
+	Limit    int    `lua:"LIMIT"`  // Unlimited (-1) for none; a stored override wins
+	Reject   bool   `lua:"REJECT"` // at the limit, refuse (S_LIMIT_REACHED) rather than evict
 	UserID   string `lua:"USER_ID"`
 	Device   string `lua:"DEVICE"`  // the device label, for the new-device signal
 	Country  string `lua:"COUNTRY"` // the country code, for the new-country signal

@@ -39,6 +39,12 @@ type Call struct {
 // id already in use; the Manager retries with a fresh id.
 var ErrDuplicateID = errors.New("sessionkit: session id already in use")
 
+// Limit is the user's session limit at a sign-in.
+type Limit struct {
+	Max    int  // Unlimited (-1) for none; a stored per-user override wins
+	Reject bool // at the limit, refuse the sign-in instead of evicting
+}
+
 // Credentials are the hashes a new session is stored with.
 type Credentials struct {
 	TokenHash   [32]byte  // SHA-256 of the session token's secret

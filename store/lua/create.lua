@@ -16,6 +16,14 @@ if override then
   end
 end
 
+if REJECT and limit >= 1 then
+  -- Counted before anything is written: a refused sign-in writes nothing
+  -- (but the repair of a damaged index, which is not the sign-in's).
+  reconcile(nil, true)
+  local active = #owned(USER_ID, redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW_MS, '+inf'))
+  if active >= limit then return {S_LIMIT_REACHED, active, limit} end
+end
+
 local h = split(VALUE, HOT)
 redis.call('HSET', ACT, MEMBER, VALUE) -- first write: deny-oom
 prune(now, MEMBER, true) -- thorough: the index picks whom the limit evicts

@@ -1,0 +1,100 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/middleware"
+)
+
+// rejectAtTwo is a fixture whose users may hold two sessions and whose
+// further sign-ins are refused, not evicting.
+func rejectAtTwo(t *testing.T) *fixture {
+	return newFixture(t, setup{mopts: []sessionkit.Option{
+		sessionkit.WithLimit(sessionkit.FixedLimit(2)),
+		sessionkit.WithLimitPolicy(func(context.Context, uuid.UUID) (sessionkit.LimitPolicy, error) {
+			return sessionkit.RejectNew, nil
+		}),
+	}})
+}
+
+func TestRejectLimitRefusesTheThirdSignIn(t *testing.T) {
+	f := rejectAtTwo(t)
+	first, second := f.client(t), f.client(t)
+	f.login(t, first, "alice")
+	f.login(t, second, "alice")
+	before := f.countSessions(t, f.alice)
+	third := f.client(t)
+	r := f.do(t, third, "POST", "/sessions", strings.NewReader(`{"username":"alice","password":"password"}`), jsonType)
+	r.wantProblem(t, http.StatusConflict, middleware.ReasonLimitReached)
+	if p := r.problem(t); p.ActiveSessions != 2 {
+		t.Errorf("active_sessions: got %d, want 2", p.ActiveSessions)
+	}
+	if r.sessionCookie() != nil {
+		t.Error("a refused sign-in set a cookie")
+	}
+	if n := f.countSessions(t, f.alice); n != before {
+		t.Errorf("sessions: got %d, want %d (nothing written)", n, before)
+	}
+	// Both devices are still signed in: nobody was evicted.
+	for i, c := range []*http.Client{first, second} {
+		if r := f.do(t, c, "GET", "/sessions/current", nil, nil); r.status != http.StatusOK {
+			t.Errorf("device %d after the refused sign-in: got %d", i+1, r.status)
+		}
+	}
+	// The token sign-in is refused the same way.
+	f.do(t, nil, "POST", "/sessions/token", strings.NewReader(`{"username":"alice","password":"password"}`), jsonType).
+		wantProblem(t, http.StatusNotFound, middleware.ReasonTokensDisabled) // this fixture has no tokens
+	// Signing in again in a browser that holds a session replaces it.
+	f.login(t, second, "alice")
+	// Signing out makes room.
+	if r := f.do(t, first, "DELETE", "/sessions/current", nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("sign out: got %d", r.status)
+	}
+	f.login(t, third, "alice")
+}
+
+// TestRejectLimitUnderConcurrency: 40 concurrent sign-ins at a reject limit
+// of 2 leave exactly 2 sessions: 38 refused, none evicted.
+func TestRejectLimitUnderConcurrency(t *testing.T) {
+	f := rejectAtTwo(t)
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	evicted := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			res, err := f.m.CreateSession(t.Context(), sessionkit.CreateSession{UserID: f.alice, IPAddress: "203.0.113.7", UserAgent: chromeMac})
+			errs[i], evicted[i] = err, len(res.Evicted)
+		})
+	}
+	wg.Wait()
+	ok, refused, ev := 0, 0, 0
+	for i := range n {
+		switch {
+		case errs[i] == nil:
+			ok++
+		case errors.Is(errs[i], sessionkit.ErrLimitReached):
+			refused++
+			if le, ok := errors.AsType[*sessionkit.LimitError](errs[i]); !ok || le.Active != 2 || le.Limit != 2 {
+				t.Errorf("sign-in %d: got %v, want a *LimitError of 2 active, limit 2", i, errs[i])
+			}
+		default:
+			t.Errorf("sign-in %d: %v", i, errs[i])
+		}
+		ev += evicted[i]
+	}
+	if ok != 2 || refused != n-2 || ev != 0 {
+		t.Errorf("%d concurrent sign-ins: %d signed in, %d refused, %d evicted; want 2, %d, 0", n, ok, refused, ev, n-2)
+	}
+	if got := f.countSessions(t, f.alice); got != 2 {
+		t.Errorf("sessions: got %d, want 2", got)
+	}
+}
