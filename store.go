@@ -50,6 +50,12 @@ type Store interface {
 	RecordProvider(ctx context.Context, c backend.Call, sessionID uuid.UUID, provider string) (backend.Recorded, []Event, error)
 	// LinkRefreshToken sets an active session's refresh token id.
 	LinkRefreshToken(ctx context.Context, c backend.Call, sessionID uuid.UUID, refreshTokenID string) ([]Event, error)
+	// UpdateData sets (value not nil) or deletes one key of an active
+	// session's small data within bounds, atomically; past a bound, an error
+	// wrapping ErrInvalid and nothing written.
+	UpdateData(ctx context.Context, c backend.Call, sessionID uuid.UUID, key string, value *string, bounds backend.DataBounds) error
+	// ReadData returns one key of an active session's data.
+	ReadData(ctx context.Context, sessionID uuid.UUID, key string, now time.Time) (string, bool, error)
 	// Get returns a session in any state while it is retained; ErrNotFound after.
 	Get(ctx context.Context, sessionID uuid.UUID, now time.Time) (Session, error)
 	// List returns a user's sessions, oldest first: the active ones, or every retained one.

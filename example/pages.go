@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -160,9 +161,21 @@ func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.fail(w, r, err)
 	default:
-		http.Redirect(w, r, "/devices?revoked=1", http.StatusSeeOther)
+		// A flash message in the session's own data, read once by the page.
+		label := "1 session"
+		if gone, err := a.m.UserSession(r.Context(), s.UserID, id); err == nil {
+			label = cmp.Or(gone.Device.Label, "Unknown device")
+		}
+		if err := sessionkit.PutData(r.Context(), flashKey, "Signed out "+label+"."); err != nil {
+			http.Redirect(w, r, "/devices?revoked=1", http.StatusSeeOther) // the notice without the name
+			return
+		}
+		http.Redirect(w, r, "/devices", http.StatusSeeOther)
 	}
 }
+
+// flashKey is the session data key of the message shown once by the next page.
+const flashKey = "flash"
 
 // revokeOthers signs the user out everywhere but this browser.
 func (a *app) revokeOthers(w http.ResponseWriter, r *http.Request) {
@@ -200,6 +213,12 @@ func (a *app) devicesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := buildDevicesView(usr, s.ID, all, events, a.m.Now())
 	v.Notice = notice(r.URL.Query())
+	if flash, ok, err := sessionkit.Data(ctx, flashKey); err == nil && ok {
+		v.Notice = flash
+		if err := sessionkit.DeleteData(ctx, flashKey); err != nil {
+			a.log.Warn("sessionkit example: flash message not cleared", "err", err)
+		}
+	}
 	a.render(w, http.StatusOK, "devices.html", v)
 }
 

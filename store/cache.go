@@ -403,6 +403,16 @@ func (c *Cache) LinkRefreshToken(ctx context.Context, call backend.Call, session
 	return events, err
 }
 
+// UpdateData implements sessionkit.Store; session data is never cached.
+func (c *Cache) UpdateData(ctx context.Context, call backend.Call, sessionID uuid.UUID, key string, value *string, bounds backend.DataBounds) error {
+	return c.r.UpdateData(ctx, call, sessionID, key, value, bounds)
+}
+
+// ReadData implements sessionkit.Store, always from Redis.
+func (c *Cache) ReadData(ctx context.Context, sessionID uuid.UUID, key string, now time.Time) (string, bool, error) {
+	return c.r.ReadData(ctx, sessionID, key, now)
+}
+
 // Get implements sessionkit.Store, always from Redis.
 func (c *Cache) Get(ctx context.Context, id uuid.UUID, now time.Time) (sessionkit.Session, error) {
 	return c.r.Get(ctx, id, now)

@@ -77,6 +77,7 @@ var keyNames = [...]struct {
 	{"EV", func(u rediskey.User) string { return u.Events }},
 	{"LIM", func(u rediskey.User) string { return u.Limit }},
 	{"SEEN", func(u rediskey.User) string { return u.Seen }},
+	{"DATA", func(u rediskey.User) string { return u.Data }},
 }
 
 // keysOf lists u's keys in the order of keyNames.
@@ -99,12 +100,14 @@ const (
 	statusLocate    = "loc"    // Touch: the address changed; locate it and call again
 	statusReused    = "reused" // Refresh: a superseded token; the session is revoked: the event id and the owner follow
 	statusLimit     = "limit"  // Create with REJECT: the user is at the limit; the active count and the limit follow
+	statusDataFull  = "full"   // session data: a bound would be passed; which one follows
 )
 
 var statuses = [...]struct{ lua, value string }{
 	{"S_OK", statusOK}, {"S_NOT_FOUND", statusNotFound}, {"S_EXPIRED", statusExpired},
 	{"S_IDLE", statusIdle}, {"S_REVOKED", statusRevoked}, {"S_DUPLICATE", statusDuplicate},
 	{"S_LOCATE", statusLocate}, {"S_REUSED", statusReused}, {"S_LIMIT_REACHED", statusLimit},
+	{"S_DATA_FULL", statusDataFull},
 }
 
 // Audit trail entry fields, as stored in the user's stream.
@@ -444,6 +447,12 @@ func refusal(status string, rest []any) error {
 			e.Active, e.Limit = int(active), int(limit)
 		}
 		return e
+	case statusDataFull:
+		bound := ""
+		if len(rest) > 0 {
+			bound, _ = rest[0].(string)
+		}
+		return fmt.Errorf("%w: session data: more than %s", sessionkit.ErrInvalid, bound)
 	case statusReused:
 		e := &reusedError{}
 		if len(rest) == 2 {

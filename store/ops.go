@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"slices"
@@ -217,6 +218,49 @@ func (r *Redis) Refresh(ctx context.Context, c backend.Call, in backend.Refresh)
 		return sessionkit.Session{}, backend.Refreshed{}, nil, unavailable(scriptRefresh.name, errReply)
 	}
 	return s, res, nil, nil
+}
+
+// UpdateData implements sessionkit.Store: one script, which checks that the
+// session is active and the bounds hold before it writes.
+func (r *Redis) UpdateData(ctx context.Context, c backend.Call, sessionID uuid.UUID, key string, value *string, bounds backend.DataBounds) error {
+	args := dataArgs{Member: sessionid.Member(sessionID), Key: key, Delete: value == nil, MaxKeys: bounds.Keys, MaxBytes: bounds.Bytes}
+	if value != nil {
+		args.Value = *value
+	}
+	var out dataReply
+	return r.exec(ctx, scriptData, r.keys.ForSession(sessionID), c, args, &out)
+}
+
+// ReadData implements sessionkit.Store in one pipelined round trip: the
+// session, to refuse one that is no longer active, and its data.
+func (r *Redis) ReadData(ctx context.Context, sessionID uuid.UUID, key string, now time.Time) (string, bool, error) {
+	u := r.keys.ForSession(sessionID)
+	member := sessionid.Member(sessionID)
+	var act, data *redis.StringCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		act = p.HGet(ctx, u.Active, member)
+		data = p.HGet(ctx, u.Data, member)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", false, unavailable("read session data", err)
+	}
+	s, ok := decodeSession(sessionID, act.Val())
+	if act.Err() != nil || !ok {
+		return "", false, sessionkit.ErrNotFound
+	}
+	if err := s.Err(now); err != nil {
+		return "", false, err
+	}
+	if data.Err() != nil {
+		return "", false, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(data.Val()), &m); err != nil {
+		return "", false, unavailable("read session data", err)
+	}
+	v, ok := m[key]
+	return v, ok, nil
 }
 
 // Peek implements sessionkit.Store: one read-only command, an HGET of the

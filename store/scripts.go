@@ -24,6 +24,8 @@ var (
 	luaLink string
 	//go:embed lua/refresh.lua
 	luaRefresh string
+	//go:embed lua/data.lua
+	luaData string
 )
 
 var (
@@ -34,8 +36,9 @@ var (
 	scriptProvider  = newScript[providerArgs, providerReply]("record provider", luaProvider)
 	scriptLink      = newScript[linkArgs, linkReply]("link refresh token", luaLink)
 	scriptRefresh   = newScript[refreshArgs, refreshReply]("refresh", luaRefresh)
+	scriptData      = newScript[dataArgs, dataReply]("session data", luaData)
 
-	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink, scriptRefresh}
+	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink, scriptRefresh, scriptData}
 )
 
 type createArgs struct {
@@ -138,4 +141,17 @@ type refreshReply struct {
 	Generation int64  `lua:"GENERATION"` // the current token's
 	Sealed     string `lua:"SEALED"`     // when not rotated: the current secret, sealed with the presented one
 	Session    string `lua:"SESSION"`    // as stored after the call
+}
+
+type dataArgs struct {
+	Member   string `lua:"MEMBER"`
+	Key      string `lua:"KEY"`
+	Value    string `lua:"VALUE"`
+	Delete   bool   `lua:"DELETE"`
+	MaxKeys  int    `lua:"MAX_KEYS"`
+	MaxBytes int    `lua:"MAX_BYTES"` // keys and values together
+}
+
+type dataReply struct {
+	Keys int64 `lua:"KEYS_STORED"`
 }

@@ -45,6 +45,12 @@ type Limit struct {
 	Reject bool // at the limit, refuse the sign-in instead of evicting
 }
 
+// DataBounds bound one session's small data.
+type DataBounds struct {
+	Keys  int // keys at most
+	Bytes int // bytes of keys and values together at most
+}
+
 // Credentials are the hashes a new session is stored with.
 type Credentials struct {
 	TokenHash   [32]byte  // SHA-256 of the session token's secret

@@ -14,6 +14,7 @@
 //	<prefix>{<tag>}:ev               STREAM the user's audit trail
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
 //	<prefix>{<tag>}:seen             ZSET  device labels and countries seen recently
+//	<prefix>{<tag>}:data             HASH  member -> the session's small data (JSON object of strings)
 //
 // A session is active exactly while it is a field of act: one HGET reads
 // the session and its standing together, and a lost act hash loses the
@@ -72,10 +73,10 @@ func (k Keys) Prefix() string { return k.prefix }
 
 // User holds the keys of one user's slot.
 type User struct {
-	Active, Index, Retained, All, Revoked, Owners, Events, Limit, Seen string
+	Active, Index, Retained, All, Revoked, Owners, Events, Limit, Seen, Data string
 }
 
-var suffixes = [...]string{"act", "idx", "ret", "all", "rev", "own", "ev", "lim", "seen"}
+var suffixes = [...]string{"act", "idx", "ret", "all", "rev", "own", "ev", "lim", "seen", "data"}
 
 // ForTag returns the keys of the slot of tag. All of them share one
 // allocation.
@@ -83,7 +84,7 @@ func (k Keys) ForTag(t sessionid.Tag) User {
 	var hx [16]byte
 	hex.Encode(hx[:], t[:])
 	var b strings.Builder
-	b.Grow(len(suffixes)*(len(k.prefix)+len(hx)+3) + len("actidxretallrevownevlimseen"))
+	b.Grow(len(suffixes)*(len(k.prefix)+len(hx)+3) + len("actidxretallrevownevlimseendata"))
 	var ends [len(suffixes)]int
 	for i, suffix := range suffixes {
 		b.WriteString(k.prefix)
@@ -111,6 +112,7 @@ func (k Keys) ForTag(t sessionid.Tag) User {
 		Events:   key(6),
 		Limit:    key(7),
 		Seen:     key(8),
+		Data:     key(9),
 	}
 }
 

@@ -35,6 +35,7 @@ func TestLayout(t *testing.T) {
 		u.Events:   "app:{" + tag + "}:ev",
 		u.Limit:    "app:{" + tag + "}:lim",
 		u.Seen:     "app:{" + tag + "}:seen",
+		u.Data:     "app:{" + tag + "}:data",
 	}
 	for got, w := range want {
 		if got != w {

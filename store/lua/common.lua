@@ -121,6 +121,7 @@ local function retire(members)
     if #pairs_ > 0 then redis.call('HSET', RET, unpack(pairs_)) end
     redis.call('HDEL', ACT, unpack(members, i, last))
     redis.call('ZREM', IDX, unpack(members, i, last))
+    redis.call('HDEL', DATA, unpack(members, i, last)) -- a session's data goes with it
   end
 end
 
@@ -146,6 +147,9 @@ local function expire_user()
   if top[2] then
     redis.call('PEXPIREAT', IDX, top[2])
     redis.call('PEXPIREAT', ACT, top[2])
+    redis.call('PEXPIREAT', DATA, top[2])
+  else
+    redis.call('DEL', DATA) -- no active session: no data
   end
   top = redis.call('ZRANGE', ALL, -1, -1, 'WITHSCORES')
   if top[2] then
