@@ -477,19 +477,54 @@ func validStreamID(s string) bool {
 	return errA == nil && errB == nil && a|b != 0
 }
 
-// ReasonRenewed is the revocation reason of a session replaced by RenewSession.
+// ReasonRenewed was the revocation reason of a session replaced by
+// RenewSession, when renewal minted a new session; renewal now keeps the
+// session and rotates its secret, so sessionkit no longer records it.
 const ReasonRenewed = "renewed"
 
-// RenewSession replaces the user's session old with a new one on the same
-// device: call it when privileges change (a second factor passed, a password
-// changed) so that a token captured before the change is worthless. The old
-// session is revoked first, so renewing never evicts another device; if the
-// new session cannot be created the user is signed out (fail closed).
+// RenewSession gives the user's session old a new secret, keeping its id:
+// call it when privileges change (a second factor passed, a password
+// changed) so that a token captured before the change is worthless. The
+// device list and the audit trail stay continuous; the old token is
+// refused from then on, on every instance. The result carries the new
+// session token, or for a bearer session new Tokens (the refresh token it
+// held is forgotten without a grace window). A session that is no longer
+// active is refused (a *RevokedError, ErrExpired, ErrIdle, ErrNotFound).
+// ipAddress and userAgent are not used: the session keeps its device.
 func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, userAgent string) (CreateSessionResult, error) {
-	if _, err := m.RevokeSession(ctx, RevokeSession{SessionID: old.ID, UserID: old.UserID, Reason: ReasonRenewed}); err != nil {
+	if err := checkSessionID(old.ID); err != nil {
 		return CreateSessionResult{}, err
 	}
-	return m.CreateSession(ctx, CreateSession{
-		UserID: old.UserID, IPAddress: ipAddress, UserAgent: userAgent, RefreshTokenID: old.RefreshTokenID,
-	})
+	if err := checkUser("UserID", old.UserID); err != nil {
+		return CreateSessionResult{}, err
+	}
+	if old.Bearer && m.tokens == nil {
+		return CreateSessionResult{}, invalid("Bearer", "needs access tokens: WithAccessTokens")
+	}
+	tok, hash, err := token.New(old.ID)
+	if err != nil {
+		return CreateSessionResult{}, fmt.Errorf("sessionkit: token: %w", err)
+	}
+	cred := backend.Credentials{TokenHash: hash}
+	var refresh token.Secret
+	if old.Bearer {
+		if refresh, err = token.NewSecret(); err != nil {
+			return CreateSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+		}
+		h := [32]byte(refresh.Hash())
+		cred.RefreshHash = &h
+	}
+	c := m.call()
+	s, gen, err := m.store.Rotate(ctx, c, old.ID, old.UserID, cred)
+	if err != nil {
+		return CreateSessionResult{}, err
+	}
+	res := CreateSessionResult{Session: s, Token: tok}
+	if s.Bearer {
+		res.Token = ""
+		if res.Tokens, err = m.issue(s, gen, refresh, c.Now); err != nil {
+			return CreateSessionResult{}, err
+		}
+	}
+	return res, nil
 }

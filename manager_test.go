@@ -706,20 +706,36 @@ func TestRenewSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Evicted) != 0 || res.Session.ID == old.Session.ID || res.Token == old.Token {
+		// The secret rotates; the session, its id and the device list stay.
+		if len(res.Evicted) != 0 || res.Session.ID != old.Session.ID || res.Token == old.Token || res.Token == "" {
 			t.Fatalf("renew: %+v", res)
 		}
-		var re *sessionkit.RevokedError
-		if _, err := f.M.Authenticate(ctx, old.Token, netip.Addr{}); !errors.As(err, &re) || re.Reason != sessionkit.ReasonRenewed {
-			t.Errorf("old token: got %v, want revoked (renewed)", err)
+		if _, err := f.M.Authenticate(ctx, old.Token, netip.Addr{}); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("old token: got %v, want ErrNotFound (a superseded secret)", err)
 		}
 		for _, tok := range []string{other.Token, res.Token} {
 			if _, err := f.M.Authenticate(ctx, tok, netip.Addr{}); err != nil {
 				t.Errorf("after renew: %v", err)
 			}
 		}
-		if _, err := f.M.RenewSession(ctx, old.Session, "203.0.113.7", sessiontest.ChromeMac); !errors.Is(err, sessionkit.ErrNotFound) {
-			t.Errorf("renewing a revoked session: got %v, want ErrNotFound", err)
+		if list, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: true}); err != nil || len(list) != 2 {
+			t.Errorf("sessions after renew: got %d, %v; want the same 2", len(list), err)
 		}
+		// Another user's id: refused, and the session is untouched.
+		foreign := old.Session
+		foreign.UserID = uuid.New()
+		if _, err := f.M.RenewSession(ctx, foreign, "", ""); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("renewing another user's session: got %v, want ErrNotFound", err)
+		}
+		if _, err := f.M.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
+			t.Errorf("after a foreign renew: %v", err)
+		}
+		if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: old.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.M.RenewSession(ctx, old.Session, "203.0.113.7", sessiontest.ChromeMac); !errors.Is(err, sessionkit.ErrRevoked) {
+			t.Errorf("renewing a revoked session: got %v, want ErrRevoked", err)
+		}
+		f.CheckTTLs(t)
 	})
 }

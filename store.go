@@ -50,6 +50,12 @@ type Store interface {
 	RecordProvider(ctx context.Context, c backend.Call, sessionID uuid.UUID, provider string) (backend.Recorded, []Event, error)
 	// LinkRefreshToken sets an active session's refresh token id.
 	LinkRefreshToken(ctx context.Context, c backend.Call, sessionID uuid.UUID, refreshTokenID string) ([]Event, error)
+	// Rotate gives an active session of userID new credentials (another
+	// user's is ErrNotFound, and untouched), keeping its id: the
+	// old session token stops working, and a bearer session's refresh token
+	// is replaced with no grace window. It returns the session and the new
+	// refresh token's generation.
+	Rotate(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, cred backend.Credentials) (Session, uint32, error)
 	// UpdateData sets (value not nil) or deletes one key of an active
 	// session's small data within bounds, atomically; past a bound, an error
 	// wrapping ErrInvalid and nothing written.

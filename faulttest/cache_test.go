@@ -181,3 +181,34 @@ func TestCacheIndexKeyDeleted(t *testing.T) {
 	}
 	t.Logf("refused %v after the index was deleted (cache TTL %v)", d.Round(time.Millisecond), store.DefaultCacheTTL)
 }
+
+// TestCacheRenewalReachesEveryInstance: a renewal rotates the secret and
+// keeps the session; the old cookie must stop working on an instance whose
+// cache holds the session (with the old secret's hash) as fast as a
+// revocation does.
+func TestCacheRenewalReachesEveryInstance(t *testing.T) {
+	srv := sharedServer(t)
+	prefix := redistest.Prefix(t)
+	a := newCachedInstance(t, srv.Client(t), prefix, nil)
+	b := newCachedInstance(t, srv.Client(t), prefix, userIDs(a.app))
+	tok := a.mustSignIn(t, "alice")
+	for range 2 { // the second is answered from B's memory
+		if r := b.mustDo(t, http.MethodGet, "/app/data", tok, "", nil); r.status != http.StatusOK {
+			t.Fatalf("B before the renewal: got %d", r.status)
+		}
+	}
+	id, _, _ := strings.Cut(tok, ".")
+	s, err := a.f.M.Session(t.Context(), uuid.MustParse(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.f.M.RenewSession(t.Context(), s, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := refusedWithin(t, b.app, tok, http.StatusUnauthorized, cacheBound)
+	if r := b.mustDo(t, http.MethodGet, "/app/data", res.Token, "", nil); r.status != http.StatusOK {
+		t.Errorf("B with the renewed cookie: got %d", r.status)
+	}
+	t.Logf("the old cookie refused on the other instance after %v (bound %v)", d, cacheBound)
+}

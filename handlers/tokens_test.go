@@ -445,3 +445,29 @@ func TestTokenRoutesWithoutAccessTokens(t *testing.T) {
 		t.Errorf("CreateSession.Bearer without access tokens: got %v, want ErrInvalid", err)
 	}
 }
+
+// TestRenewBearerSession: renewal rotates a bearer session's refresh token
+// with no grace window and keeps the session id.
+func TestRenewBearerSession(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	p, _ := f.tokenLogin(t, "alice")
+	s, err := f.m.Session(t.Context(), p.Session.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.m.RenewSession(t.Context(), s, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Session.ID != p.Session.ID || res.Token != "" || res.Tokens.RefreshToken == "" || res.Tokens.RefreshToken == p.RefreshToken {
+		t.Fatalf("renew: id %v, token %q, tokens %+v", res.Session.ID, res.Token, res.Tokens)
+	}
+	// The refresh token held before the renewal gets nothing, at once.
+	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken)
+	if r := f.refresh(t, res.Tokens.RefreshToken); r.status != http.StatusOK {
+		t.Errorf("the renewed refresh token: got %d (%s)", r.status, r.body)
+	}
+	if r := f.do(t, nil, "GET", "/sessions/current", nil, bearer(res.Tokens.AccessToken)); r.status != http.StatusOK {
+		t.Errorf("the renewed access token: got %d", r.status)
+	}
+}

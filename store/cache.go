@@ -403,6 +403,15 @@ func (c *Cache) LinkRefreshToken(ctx context.Context, call backend.Call, session
 	return events, err
 }
 
+// Rotate implements sessionkit.Store; the entry, with the old secret's
+// hash, goes at once.
+func (c *Cache) Rotate(ctx context.Context, call backend.Call, sessionID, userID uuid.UUID, cred backend.Credentials) (sessionkit.Session, uint32, error) {
+	c.forget(sessionID)
+	s, gen, err := c.r.Rotate(ctx, call, sessionID, userID, cred)
+	c.forget(sessionID)
+	return s, gen, err
+}
+
 // UpdateData implements sessionkit.Store; session data is never cached.
 func (c *Cache) UpdateData(ctx context.Context, call backend.Call, sessionID uuid.UUID, key string, value *string, bounds backend.DataBounds) error {
 	return c.r.UpdateData(ctx, call, sessionID, key, value, bounds)

@@ -263,6 +263,24 @@ func (r *Redis) ReadData(ctx context.Context, sessionID uuid.UUID, key string, n
 	return v, ok, nil
 }
 
+// Rotate implements sessionkit.Store.
+func (r *Redis) Rotate(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, cred backend.Credentials) (sessionkit.Session, uint32, error) {
+	tag := sessionid.TagIn(sessionID)
+	args := rotateArgs{Member: sessionid.Member(sessionID), UserID: userID.String(), TokenHash: hashText(cred.TokenHash), Announce: announce.Head(tag)}
+	if cred.RefreshHash != nil {
+		args.RefreshHash = hashText(*cred.RefreshHash)
+	}
+	var out rotateReply
+	if err := r.exec(ctx, scriptRotate, r.keys.ForTag(tag), c, args, &out); err != nil {
+		return sessionkit.Session{}, 0, err
+	}
+	s, ok := decodeSession(sessionID, out.Session)
+	if !ok || out.Generation < 0 || out.Generation > token.MaxGeneration {
+		return sessionkit.Session{}, 0, unavailable(scriptRotate.name, errReply)
+	}
+	return s, uint32(out.Generation), nil
+}
+
 // Peek implements sessionkit.Store: one read-only command, an HGET of the
 // session in the user's active sessions. Only a session that is not active
 // costs a second round trip, for its retained record and revocation.

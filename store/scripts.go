@@ -26,6 +26,8 @@ var (
 	luaRefresh string
 	//go:embed lua/data.lua
 	luaData string
+	//go:embed lua/rotate.lua
+	luaRotate string
 )
 
 var (
@@ -37,8 +39,9 @@ var (
 	scriptLink      = newScript[linkArgs, linkReply]("link refresh token", luaLink)
 	scriptRefresh   = newScript[refreshArgs, refreshReply]("refresh", luaRefresh)
 	scriptData      = newScript[dataArgs, dataReply]("session data", luaData)
+	scriptRotate    = newScript[rotateArgs, rotateReply]("rotate", luaRotate)
 
-	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink, scriptRefresh, scriptData}
+	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink, scriptRefresh, scriptData, scriptRotate}
 )
 
 type createArgs struct {
@@ -154,4 +157,17 @@ type dataArgs struct {
 
 type dataReply struct {
 	Keys int64 `lua:"KEYS_STORED"`
+}
+
+type rotateArgs struct {
+	Member      string `lua:"MEMBER"`
+	UserID      string `lua:"USER_ID"` // the owner: another user's session is S_NOT_FOUND
+	TokenHash   string `lua:"TOKEN_HASH"`   // the new session token's hashed secret
+	RefreshHash string `lua:"REFRESH_HASH"` // a bearer session's new refresh secret, hashed; '' for a cookie session
+	Announce    string `lua:"ANNOUNCE"`     // caches elsewhere drop the session
+}
+
+type rotateReply struct {
+	Session    string `lua:"SESSION"`    // as stored after the rotation
+	Generation int64  `lua:"GENERATION"` // the new refresh token's
 }

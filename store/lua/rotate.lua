@@ -1,0 +1,30 @@
+-- rotate: give an active session a new secret, keeping its id (renewal
+-- after a privilege change). The old session token stops working; a
+-- bearer session also gets a new refresh token, and the one it held is
+-- forgotten without a grace window: whoever held the pre-rotation secret
+-- gets nothing. Arguments and reply: rotateArgs and rotateReply in
+-- store/scripts.go.
+local v, refused = lookup(MEMBER, '', NOW)
+if not v then return refused end
+local f = split(v)
+if f[F_USER_ID] ~= USER_ID or (f[F_REFRESH_HASH] ~= '') ~= (REFRESH_HASH ~= '') then
+  return {S_NOT_FOUND} -- another user's session, or not the kind the caller thinks
+end
+f[F_TOKEN_HASH] = TOKEN_HASH
+local gen = num(f[F_REFRESH_GEN])
+if REFRESH_HASH ~= '' then
+  gen = gen + 1
+  f[F_REFRESH_HASH], f[F_REFRESH_GEN], f[F_REFRESH_AT] = REFRESH_HASH, tostring(gen), NOW_MS
+  f[F_REFRESH_PREV], f[F_REFRESH_SEALED] = '', ''
+end
+f[F_LAST_ACTIVITY] = NOW_MS
+local nv = join(f)
+redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
+local dl = deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])
+redis.call('ZADD', IDX, int(dl), MEMBER)
+redis.call('ZADD', ALL, int(dl + RETENTION), MEMBER)
+prune(NOW)
+expire_user()
+-- A cache elsewhere may hold the old secret's hash: it must read again.
+announce(ANNOUNCE, {MEMBER})
+return reply{SESSION = nv, GENERATION = gen}
