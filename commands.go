@@ -107,6 +107,14 @@ type RecordProviderAccessResult struct {
 	At    time.Time
 }
 
+// Reauthenticate records that a user's credentials were just checked again
+// for one of their sessions (see Manager.Reauthenticate).
+type Reauthenticate struct {
+	SessionID uuid.UUID
+	UserID    uuid.UUID // the owner: a session of another user is ErrNotFound
+	AAL       string    // the new assurance level (AAL1, AAL2, AAL3), or "" to keep it
+}
+
 // LinkRefreshTokenToSession attaches the id of a refresh token to a session.
 type LinkRefreshTokenToSession struct {
 	SessionID      uuid.UUID

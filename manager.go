@@ -150,6 +150,7 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 			IPAddress: ip, LastIPAddress: ip, Location: loc,
 			CreatedAt: now, LastActivityAt: now, ExpiresAt: expires,
 			IdleTimeout: m.cfg.idleTimeout, RefreshTokenID: cmd.RefreshTokenID, Bearer: cmd.Bearer,
+			AuthenticatedAt: now, AAL: AAL1,
 		}
 		cred := backend.Credentials{TokenHash: hash}
 		var refresh token.Secret
@@ -284,6 +285,7 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 		if !s.Bearer || claims.userID != s.UserID {
 			return UpdateSessionActivityResult{}, ErrNotFound
 		}
+		claims.apply(s)
 	} else if subtle.ConstantTimeCompare(pk.TokenHash[:], hash[:]) != 1 || s.Bearer {
 		// A bearer session has a session token of its own, which no one
 		// ever holds: it is refused like any wrong secret.
@@ -306,6 +308,9 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 	res, err = m.touch(ctx, id, nil, ip)
 	if err == nil {
 		res.verifiedBy, res.verified = m, id
+		if claims != nil {
+			claims.apply(&res.Session)
+		}
 	}
 	return res, err
 }
@@ -498,29 +503,53 @@ func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, user
 	if err := checkUser("UserID", old.UserID); err != nil {
 		return CreateSessionResult{}, err
 	}
-	if old.Bearer && m.tokens == nil {
-		return CreateSessionResult{}, invalid("Bearer", "needs access tokens: WithAccessTokens")
+	return m.rotate(ctx, old.ID, old.UserID, backend.Credentials{})
+}
+
+// Reauthenticate records for one of the user's sessions that their
+// credentials were just checked again (the password entered again, a
+// second factor passed): the session's secret rotates as for RenewSession,
+// its id stays, AuthenticatedAt moves to now, and AAL becomes cmd.AAL
+// unless that is empty. The old token is refused from then on, so a token
+// captured before never satisfies a recent-authentication check.
+func (m *Manager) Reauthenticate(ctx context.Context, cmd Reauthenticate) (CreateSessionResult, error) {
+	if err := checkSessionID(cmd.SessionID); err != nil {
+		return CreateSessionResult{}, err
 	}
-	tok, hash, err := token.New(old.ID)
+	if err := checkUser("UserID", cmd.UserID); err != nil {
+		return CreateSessionResult{}, err
+	}
+	switch cmd.AAL {
+	case "", AAL1, AAL2, AAL3:
+	default:
+		return CreateSessionResult{}, invalid("AAL", "must be empty, aal1, aal2 or aal3")
+	}
+	return m.rotate(ctx, cmd.SessionID, cmd.UserID, backend.Credentials{Reauthenticated: true, AAL: cmd.AAL})
+}
+
+// rotate gives a session new credentials (cred's token and refresh hashes
+// are filled in here) and returns them.
+func (m *Manager) rotate(ctx context.Context, id, userID uuid.UUID, cred backend.Credentials) (CreateSessionResult, error) {
+	tok, hash, err := token.New(id)
 	if err != nil {
 		return CreateSessionResult{}, fmt.Errorf("sessionkit: token: %w", err)
 	}
-	cred := backend.Credentials{TokenHash: hash}
-	var refresh token.Secret
-	if old.Bearer {
-		if refresh, err = token.NewSecret(); err != nil {
-			return CreateSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
-		}
-		h := [32]byte(refresh.Hash())
-		cred.RefreshHash = &h
+	refresh, err := token.NewSecret() // used if the session is a bearer one
+	if err != nil {
+		return CreateSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
 	}
+	h := [32]byte(refresh.Hash())
+	cred.TokenHash, cred.RefreshHash = hash, &h
 	c := m.call()
-	s, gen, err := m.store.Rotate(ctx, c, old.ID, old.UserID, cred)
+	s, gen, err := m.store.Rotate(ctx, c, id, userID, cred)
 	if err != nil {
 		return CreateSessionResult{}, err
 	}
 	res := CreateSessionResult{Session: s, Token: tok}
 	if s.Bearer {
+		if m.tokens == nil {
+			return CreateSessionResult{}, invalid("Bearer", "needs access tokens: WithAccessTokens")
+		}
 		res.Token = ""
 		if res.Tokens, err = m.issue(s, gen, refresh, c.Now); err != nil {
 			return CreateSessionResult{}, err

@@ -33,7 +33,21 @@ type Session struct {
 	// CreateSession.Bearer: it holds an access token and a refresh token
 	// instead of a cookie.
 	Bearer bool
+
+	// AuthenticatedAt is when the user's credentials were last checked for
+	// this session: at sign-in, then at each Reauthenticate.
+	AuthenticatedAt time.Time
+	// AAL is the authentication assurance level: AAL1 after a password,
+	// AAL2 once the app has checked a second factor (Reauthenticate).
+	AAL string
 }
+
+// Authentication assurance levels (NIST SP 800-63B).
+const (
+	AAL1 = "aal1"
+	AAL2 = "aal2"
+	AAL3 = "aal3"
+)
 
 // Device describes the client that created the session.
 type Device struct {

@@ -117,6 +117,7 @@ func (m *Manager) issue(s Session, gen uint32, rs token.Secret, now time.Time) (
 	}
 	at, err := t.keys.Mint(accesstoken.Claims{
 		Issuer: t.issuer, Subject: s.UserID.String(), SessionID: s.ID, IssuedAt: now, ExpiresAt: exp,
+		AuthTime: s.AuthenticatedAt, ACR: s.AAL,
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("sessionkit: access token: %w", err)
@@ -130,6 +131,20 @@ func (m *Manager) issue(s Session, gen uint32, rs token.Secret, now time.Time) (
 // accessClaims is what Authenticate needs of a verified access token.
 type accessClaims struct {
 	sessionID, userID uuid.UUID
+	authTime          time.Time // zero: not in the token
+	acr               string
+}
+
+// apply makes s carry the access token's authentication, not the
+// session's, when the token's is older: a token minted before a
+// re-authentication never gains from it (RequireRecentAuth, RequireLevel).
+func (c *accessClaims) apply(s *Session) {
+	if c.authTime.IsZero() || c.authTime.Before(s.AuthenticatedAt) {
+		s.AuthenticatedAt, s.AAL = c.authTime, c.acr
+		if s.AAL == "" {
+			s.AAL = AAL1
+		}
+	}
 }
 
 // looksLikeJWT tells an access token from a session token before any
@@ -150,7 +165,7 @@ func (m *Manager) verifyAccessToken(tok string) (accessClaims, error) {
 	if err != nil {
 		return accessClaims{}, ErrNotFound
 	}
-	return accessClaims{sessionID: c.SessionID, userID: uid}, nil
+	return accessClaims{sessionID: c.SessionID, userID: uid, authTime: c.AuthTime, acr: c.ACR}, nil
 }
 
 // JWKS returns the public keys that verify access tokens, as a JSON Web Key

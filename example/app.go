@@ -151,11 +151,22 @@ func (a *app) routes() (http.Handler, error) {
 	mux.Handle("POST /devices/{id}/revoke", form(page(a.revokeDevice)))
 	mux.Handle("POST /devices/revoke-others", form(page(a.revokeOthers)))
 	mux.Handle("POST /logout", form(page(a.logout)))
+	mux.Handle("GET /reauthenticate", page(a.reauthenticatePage))
+	mux.Handle("POST /reauthenticate", form(page(a.reauthenticate)))
 	// Provider access is recorded before the handler runs; a browser that
-	// navigates here gets a page, an API client JSON.
-	mux.Handle("GET /providers/{name}/accounts", page(
-		middleware.RecordProviderFromPath("name", middleware.ProviderOptions{ErrorWriter: a.pageError})(
-			http.HandlerFunc(a.providerAccounts)).ServeHTTP))
+	// navigates here gets a page, an API client JSON. Vanguard is the
+	// sensitive one: its accounts need the password entered within the last
+	// 5 minutes (step-up), which /reauthenticate asks for again.
+	accounts := middleware.RecordProviderFromPath("name", middleware.ProviderOptions{ErrorWriter: a.pageError})(
+		http.HandlerFunc(a.providerAccounts))
+	sensitive := a.auth.RequireRecentAuth(a.cfg.reauthAge())(accounts)
+	mux.Handle("GET /providers/{name}/accounts", page(func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("name") == "vanguard" {
+			sensitive.ServeHTTP(w, r)
+			return
+		}
+		accounts.ServeHTTP(w, r)
+	}))
 	return securityHeaders(mux), nil
 }
 

@@ -34,6 +34,9 @@ type config struct {
 
 	// prefix starts every Redis key; tests give each run its own.
 	prefix string
+	// reauthWithin, when set, replaces how recent a password must be for
+	// the sensitive pages (5 minutes); tests shorten it.
+	reauthWithin time.Duration
 	// enrichBudget, when set, replaces the time budgets of enrichment (the
 	// GeoIP lookup's and the Manager's); tests raise it, so that a loaded
 	// machine never leaves a location empty. Zero keeps the defaults.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -265,6 +266,12 @@ func (a *app) pageError(w http.ResponseWriter, r *http.Request, p middleware.Pro
 		return
 	}
 	a.auth.SessionHeaders(w.Header())
+	if p.Reason == middleware.ReasonReauthenticationRequired {
+		// The session is fine: ask for the password again, then come back.
+		w.Header().Del("Www-Authenticate")
+		http.Redirect(w, r, "/reauthenticate?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Del("Www-Authenticate")
 		a.auth.ClearCookie(w)
@@ -320,4 +327,66 @@ func (a *app) render(w http.ResponseWriter, status int, name string, data any) {
 	}
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// reauthWithin is how recent a password must be for the sensitive pages.
+const reauthWithin = 5 * time.Minute
+
+// reauthAge is config.reauthWithin, or reauthWithin.
+func (c config) reauthAge() time.Duration {
+	if c.reauthWithin > 0 {
+		return c.reauthWithin
+	}
+	return reauthWithin
+}
+
+type reauthView struct {
+	Username, Next, Error string
+}
+
+// safeNext returns next if it is a path of this site, else "/devices".
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/devices"
+	}
+	return next
+}
+
+// reauthenticatePage asks the signed-in user for their password again.
+func (a *app) reauthenticatePage(w http.ResponseWriter, r *http.Request) {
+	s, _ := sessionkit.FromContext(r.Context())
+	usr := a.users.byUserID(s.UserID)
+	if usr == nil {
+		a.fail(w, r, sessionkit.ErrNotFound)
+		return
+	}
+	a.auth.SessionHeaders(w.Header())
+	a.render(w, http.StatusOK, "reauthenticate.html", reauthView{Username: usr.Name, Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+// reauthenticate checks the password again for the signed-in user: the
+// session's secret rotates (a new cookie), its id stays, and the page the
+// user was going to opens.
+func (a *app) reauthenticate(w http.ResponseWriter, r *http.Request) {
+	s, _ := sessionkit.FromContext(r.Context())
+	usr := a.users.byUserID(s.UserID)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if usr == nil || r.ParseForm() != nil {
+		a.fail(w, r, sessionkit.ErrNotFound)
+		return
+	}
+	next := safeNext(r.PostForm.Get("next"))
+	if _, ok := a.users.check(usr.Name, r.PostForm.Get("password")); !ok {
+		a.auth.SessionHeaders(w.Header())
+		a.render(w, http.StatusUnauthorized, "reauthenticate.html", reauthView{Username: usr.Name, Next: next, Error: "Wrong password."})
+		return
+	}
+	res, err := a.m.Reauthenticate(r.Context(), sessionkit.Reauthenticate{SessionID: s.ID, UserID: s.UserID})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.auth.SessionHeaders(w.Header())
+	a.auth.SetCookie(w, res.Token, res.Session.ExpiresAt)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -537,3 +537,48 @@ func TestRejectingLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestStepUpForVanguard: Vanguard's accounts need the password entered
+// recently; past that, the page asks for it again, keeps the session, and
+// continues to the accounts.
+func TestStepUpForVanguard(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.reauthWithin = 200 * time.Millisecond
+	ra := startApp(t, cfg)
+	c := newClient(t, ra.URL)
+	c.login("alice")
+	if r := c.get("/providers/vanguard/accounts"); r.Status != http.StatusOK {
+		t.Fatalf("just signed in: got %d", r.Status)
+	}
+	time.Sleep(300 * time.Millisecond)
+	r := c.get("/providers/vanguard/accounts")
+	if want := "/reauthenticate?next=%2Fproviders%2Fvanguard%2Faccounts"; r.Status != http.StatusSeeOther || r.Location != want {
+		t.Fatalf("after the window: got %d to %q, want 303 to %s", r.Status, r.Location, want)
+	}
+	_, before := devices(t, c)
+	page := c.get(r.Location)
+	if page.Status != http.StatusOK || !strings.Contains(page.Body, "Confirm it is you") {
+		t.Fatalf("the re-authentication page: got %d", page.Status)
+	}
+	if w := c.post("/reauthenticate", url.Values{"password": {"wrong"}, "next": {"/providers/vanguard/accounts"}}); w.Status != http.StatusUnauthorized {
+		t.Errorf("a wrong password: got %d, want 401", w.Status)
+	}
+	old := c.cookies["__Host-session"].Value
+	done := c.post("/reauthenticate", url.Values{"password": {"password"}, "next": {"/providers/vanguard/accounts"}})
+	if done.Status != http.StatusSeeOther || done.Location != "/providers/vanguard/accounts" {
+		t.Fatalf("re-authenticate: got %d to %q", done.Status, done.Location)
+	}
+	if c.cookies["__Host-session"].Value == old {
+		t.Error("the cookie did not rotate")
+	}
+	if r := c.get(done.Location); r.Status != http.StatusOK || !strings.Contains(r.Body, "Vanguard") {
+		t.Errorf("after re-authenticating: got %d", r.Status)
+	}
+	if _, after := devices(t, c); len(after) != len(before) || after[0] != before[0] {
+		t.Errorf("devices: got %v, want the same session %v", after, before)
+	}
+	// An open redirect is not: next stays on this site.
+	if r := c.post("/reauthenticate", url.Values{"password": {"password"}, "next": {"//evil.example/"}}); r.Location != "/devices" {
+		t.Errorf("next=//evil.example/: got a redirect to %q, want /devices", r.Location)
+	}
+}

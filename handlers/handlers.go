@@ -54,6 +54,7 @@ var routes = []Route{
 	{Method: http.MethodGet, Path: "/sessions", Session: true},
 	{Method: http.MethodDelete, Path: "/sessions", Session: true, CrossOrigin: true},
 	{Method: http.MethodGet, Path: "/sessions/current", Session: true},
+	{Method: http.MethodPost, Path: "/sessions/current/reauthenticate", Session: true, CrossOrigin: true},
 	{Method: http.MethodDelete, Path: "/sessions/current", CrossOrigin: true},
 	{Method: http.MethodGet, Path: "/sessions/events", Session: true},
 	{Method: http.MethodPost, Path: "/sessions/token", CrossOrigin: true},
@@ -110,17 +111,18 @@ func New(auth *middleware.Authenticator, opts Options) (*Handler, error) {
 		h.problem(w, r, http.StatusForbidden, middleware.ReasonCrossOrigin, "Cross-origin requests may not change sessions.")
 	}))
 	serve := map[string]http.HandlerFunc{
-		"POST /sessions":           h.createSession,
-		"GET /sessions":            h.listSessions,
-		"DELETE /sessions":         h.revokeAll,
-		"GET /sessions/current":    h.currentSession,
-		"DELETE /sessions/current": h.logout,
-		"GET /sessions/events":     h.events,
-		"POST /sessions/token":     h.createTokenSession,
-		"POST /sessions/refresh":   h.refresh,
-		"GET /sessions/jwks.json":  h.jwks,
-		"GET /sessions/{id}":       h.getSession,
-		"DELETE /sessions/{id}":    h.revokeSession,
+		"POST /sessions":                        h.createSession,
+		"GET /sessions":                         h.listSessions,
+		"DELETE /sessions":                      h.revokeAll,
+		"GET /sessions/current":                 h.currentSession,
+		"POST /sessions/current/reauthenticate": h.reauthenticate,
+		"DELETE /sessions/current":              h.logout,
+		"GET /sessions/events":                  h.events,
+		"POST /sessions/token":                  h.createTokenSession,
+		"POST /sessions/refresh":                h.refresh,
+		"GET /sessions/jwks.json":               h.jwks,
+		"GET /sessions/{id}":                    h.getSession,
+		"DELETE /sessions/{id}":                 h.revokeSession,
 	}
 	for _, rt := range routes {
 		var hh http.Handler = serve[rt.Pattern()]

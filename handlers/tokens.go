@@ -144,3 +144,34 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	w.Write(body)
 }
+
+// reauthenticate is POST /sessions/current/reauthenticate: the login's
+// credential check for the caller's own session. The credentials must be
+// the session's user's, else 401 invalid_credentials and nothing changes.
+// The secret rotates, the id stays and authenticated_at moves: a cookie
+// session gets a new cookie and its session JSON, a bearer session a new
+// token pair.
+func (h *Handler) reauthenticate(w http.ResponseWriter, r *http.Request) {
+	h.auth.SessionHeaders(w.Header())
+	cur := session(r)
+	r, user, _, ok := h.checkLogin(w, r)
+	if !ok {
+		return
+	}
+	if user != cur.UserID {
+		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidCredentials, "The username or password is wrong.")
+		return
+	}
+	res, err := h.m.Reauthenticate(r.Context(), sessionkit.Reauthenticate{SessionID: cur.ID, UserID: cur.UserID})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.log.Info("sessionkit: re-authenticated", "user_id", user.String(), "session_id", cur.ID.String())
+	if res.Session.Bearer {
+		writeJSON(w, http.StatusOK, newTokenResponse(res.Session, res.Tokens, h.m.Now()))
+		return
+	}
+	h.setCookie(w, res.Token, res.Session.ExpiresAt)
+	writeJSON(w, http.StatusOK, NewSessionJSON(res.Session, true))
+}

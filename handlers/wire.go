@@ -33,6 +33,10 @@ type SessionJSON struct {
 	// Credential is what the client holds: "cookie", or "bearer" for an
 	// API client with an access token and a refresh token.
 	Credential string `json:"credential"`
+	// AuthenticatedAt is when the credentials were last checked (sign-in or
+	// re-authentication); AAL the assurance level, "aal1" or "aal2".
+	AuthenticatedAt time.Time `json:"authenticated_at"`
+	AAL             string    `json:"aal"`
 }
 
 // DeviceJSON is the wire form of a Device.
@@ -88,6 +92,8 @@ func NewSessionJSON(s sessionkit.Session, current bool) SessionJSON {
 		ProvidersAccessed:    s.ProvidersAccessed,
 		IsCurrent:            current,
 		Credential:           "cookie",
+		AuthenticatedAt:      s.AuthenticatedAt.UTC(),
+		AAL:                  s.AAL,
 	}
 	if s.Bearer {
 		j.Credential = "bearer"

@@ -55,6 +55,8 @@ const (
 	pRefreshPrev   // SHA-256 of the secret it superseded
 	pRefreshSealed // the current secret sealed with the previous one (token.Seal)
 	pRefreshAt     // when it was issued, ms
+	pAuthAt        // when credentials were last checked, ms (empty: at creation)
+	pAAL           // authentication assurance level (empty: aal1)
 	fieldCount
 )
 
@@ -77,7 +79,7 @@ var fieldNames = [fieldCount]string{
 	pLocLabel: "LOCATION_LABEL", pLocCity: "LOCATION_CITY", pLocRegion: "LOCATION_REGION",
 	pLocCountry: "LOCATION_COUNTRY", pLocCode: "LOCATION_COUNTRY_CODE", pUserAgent: "USER_AGENT",
 	pRefreshHash: "REFRESH_HASH", pRefreshGen: "REFRESH_GEN", pRefreshPrev: "REFRESH_PREV",
-	pRefreshSealed: "REFRESH_SEALED", pRefreshAt: "REFRESH_AT",
+	pRefreshSealed: "REFRESH_SEALED", pRefreshAt: "REFRESH_AT", pAuthAt: "AUTH_AT", pAAL: "AAL",
 }
 
 const (
@@ -177,6 +179,10 @@ func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) strin
 	f[pDevFlags] = flag(d.Mobile, "m") + flag(d.Bot, "b")
 	f[pLocLabel], f[pLocCity], f[pLocRegion], f[pLocCountry], f[pLocCode] = locationValues(s.Location)
 	f[pUserAgent] = clean(s.UserAgent)
+	if !s.AuthenticatedAt.IsZero() {
+		f[pAuthAt] = strconv.FormatInt(millis(s.AuthenticatedAt), 10)
+	}
+	f[pAAL] = clean(s.AAL)
 	if refresh != nil {
 		f[pRefreshHash], f[pRefreshGen] = hashText(*refresh), "0"
 		f[pRefreshAt] = strconv.FormatInt(millis(s.CreatedAt), 10)
@@ -235,6 +241,14 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 		LastProviderAccessAt: fromMillis(f[pLastProviderAt]),
 		UserAgent:            f[pUserAgent],
 		Bearer:               f[pRefreshHash] != "",
+		AuthenticatedAt:      fromMillis(f[pAuthAt]),
+		AAL:                  f[pAAL],
+	}
+	if s.AuthenticatedAt.IsZero() { // a record from before the field
+		s.AuthenticatedAt = s.CreatedAt
+	}
+	if s.AAL == "" {
+		s.AAL = sessionkit.AAL1
 	}
 	if f[pIdle] != "" {
 		if ms, err := strconv.ParseInt(f[pIdle], 10, 64); err == nil {

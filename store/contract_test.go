@@ -59,6 +59,7 @@ func fullSession() (sessionkit.Session, [32]byte) {
 		IdleTimeout: 15 * time.Minute, RefreshTokenID: "rt-1", IPChangeCount: 3,
 		LastProviderAccessed: "schwab", LastProviderAccessAt: now.Add(2 * time.Second),
 		ProvidersAccessed: []string{"fidelity", "schwab"}, Bearer: true,
+		AuthenticatedAt: now.Add(3 * time.Second), AAL: sessionkit.AAL2,
 	}, hash
 }
 

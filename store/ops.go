@@ -270,6 +270,7 @@ func (r *Redis) Rotate(ctx context.Context, c backend.Call, sessionID, userID uu
 	if cred.RefreshHash != nil {
 		args.RefreshHash = hashText(*cred.RefreshHash)
 	}
+	args.Reauth, args.AAL = cred.Reauthenticated, clean(cred.AAL)
 	var out rotateReply
 	if err := r.exec(ctx, scriptRotate, r.keys.ForTag(tag), c, args, &out); err != nil {
 		return sessionkit.Session{}, 0, err

@@ -161,10 +161,12 @@ type dataReply struct {
 
 type rotateArgs struct {
 	Member      string `lua:"MEMBER"`
-	UserID      string `lua:"USER_ID"` // the owner: another user's session is S_NOT_FOUND
-	TokenHash   string `lua:"TOKEN_HASH"`   // the new session token's hashed secret
-	RefreshHash string `lua:"REFRESH_HASH"` // a bearer session's new refresh secret, hashed; '' for a cookie session
-	Announce    string `lua:"ANNOUNCE"`     // caches elsewhere drop the session
+	UserID      string `lua:"USER_ID"`         // the owner: another user's session is S_NOT_FOUND
+	TokenHash   string `lua:"TOKEN_HASH"`      // the new session token's hashed secret
+	RefreshHash string `lua:"REFRESH_HASH"`    // a new refresh secret, hashed: used if the session is a bearer one
+	Reauth      bool   `lua:"REAUTHENTICATED"` // the credentials were just checked again
+	AAL         string `lua:"AAL"`             // the new assurance level, or '' to keep it
+	Announce    string `lua:"ANNOUNCE"`        // caches elsewhere drop the session
 }
 
 type rotateReply struct {

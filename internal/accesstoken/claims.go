@@ -31,6 +31,12 @@ type Claims struct {
 	IssuedAt time.Time
 	// ExpiresAt ("exp"): the token is refused from this instant on. Required.
 	ExpiresAt time.Time
+	// AuthTime ("auth_time", RFC 9068 §2.2.1) is when the user's credentials
+	// were last checked for the session; ACR ("acr") the assurance level
+	// then. Optional: a resource server that requires recent or stronger
+	// authentication compares them, not the session's current values.
+	AuthTime time.Time
+	ACR      string
 }
 
 // wireClaims is the JSON payload of a token.
@@ -44,6 +50,8 @@ type wireClaims struct {
 	IssuedAt  *jwt.NumericDate `json:"iat,omitempty"`
 	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
 	Expiry    *jwt.NumericDate `json:"exp,omitempty"`
+	AuthTime  *jwt.NumericDate `json:"auth_time,omitempty"`
+	ACR       string           `json:"acr,omitempty"`
 }
 
 // verified is what Verify learns from a token and what the cache keeps.
@@ -82,7 +90,11 @@ func fromWire(w *wireClaims) (verified, error) {
 		ID:        w.ID,
 		IssuedAt:  w.IssuedAt.Time(),
 		ExpiresAt: w.Expiry.Time(),
+		ACR:       w.ACR,
 	}}
+	if w.AuthTime != nil {
+		v.claims.AuthTime = w.AuthTime.Time()
+	}
 	if w.NotBefore != nil {
 		v.notBefore = w.NotBefore.Time()
 	}

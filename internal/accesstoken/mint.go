@@ -55,6 +55,10 @@ func (k *KeySet) Mint(c Claims) (string, error) {
 		ID:        c.ID,
 		IssuedAt:  jwt.NewNumericDate(c.IssuedAt),
 		Expiry:    jwt.NewNumericDate(c.ExpiresAt),
+		ACR:       c.ACR,
+	}
+	if !c.AuthTime.IsZero() {
+		w.AuthTime = jwt.NewNumericDate(c.AuthTime)
 	}
 	tok, err := jwt.Signed(k.signer).Claims(w).Serialize()
 	if err != nil {

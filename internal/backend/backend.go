@@ -51,10 +51,15 @@ type DataBounds struct {
 	Bytes int // bytes of keys and values together at most
 }
 
-// Credentials are the hashes a new session is stored with.
+// Credentials are the hashes a new session is stored with, or a rotated
+// one's.
 type Credentials struct {
 	TokenHash   [32]byte  // SHA-256 of the session token's secret
 	RefreshHash *[32]byte // a bearer session's first refresh secret, hashed; nil for a cookie session
+	// Reauthenticated (Rotate): the user's credentials were just checked
+	// again; AAL, when not empty, is the new assurance level.
+	Reauthenticated bool
+	AAL             string
 }
 
 // Refresh is what a store's Refresh needs: the refresh token presented

@@ -1,5 +1,7 @@
 -- rotate: give an active session a new secret, keeping its id (renewal
--- after a privilege change). The old session token stops working; a
+-- after a privilege change; with REAUTHENTICATED, the credentials were just
+-- checked again: the authentication time moves, and the level is AAL
+-- unless that is empty). The old session token stops working; a
 -- bearer session also gets a new refresh token, and the one it held is
 -- forgotten without a grace window: whoever held the pre-rotation secret
 -- gets nothing. Arguments and reply: rotateArgs and rotateReply in
@@ -7,17 +9,19 @@
 local v, refused = lookup(MEMBER, '', NOW)
 if not v then return refused end
 local f = split(v)
-if f[F_USER_ID] ~= USER_ID or (f[F_REFRESH_HASH] ~= '') ~= (REFRESH_HASH ~= '') then
-  return {S_NOT_FOUND} -- another user's session, or not the kind the caller thinks
-end
+if f[F_USER_ID] ~= USER_ID then return {S_NOT_FOUND} end -- another user's session
 f[F_TOKEN_HASH] = TOKEN_HASH
 local gen = num(f[F_REFRESH_GEN])
-if REFRESH_HASH ~= '' then
+if f[F_REFRESH_HASH] ~= '' then -- a bearer session: its refresh token too
   gen = gen + 1
   f[F_REFRESH_HASH], f[F_REFRESH_GEN], f[F_REFRESH_AT] = REFRESH_HASH, tostring(gen), NOW_MS
   f[F_REFRESH_PREV], f[F_REFRESH_SEALED] = '', ''
 end
 f[F_LAST_ACTIVITY] = NOW_MS
+if REAUTHENTICATED then
+  f[F_AUTH_AT] = NOW_MS
+  if AAL ~= '' then f[F_AAL] = AAL end
+end
 local nv = join(f)
 redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
 local dl = deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])

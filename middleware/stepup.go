@@ -1,0 +1,80 @@
+package middleware
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sessionkit/sessionkit"
+)
+
+// ReasonReauthenticationRequired is the reason of the 401 of RequireRecentAuth
+// and RequireLevel: the session is valid, but its credentials were checked
+// too long ago, or not strongly enough, for this action.
+const ReasonReauthenticationRequired = "reauthentication_required"
+
+// RequireRecentAuth returns middleware, to put behind a's Middleware, that
+// lets a request through only if its credentials were checked within
+// maxAge (sign-in, or POST /sessions/current/reauthenticate): for a
+// sensitive action such as changing a password or moving money. Otherwise
+// it answers 401 reauthentication_required through the error writer; a
+// bearer client also gets WWW-Authenticate: Bearer
+// error="insufficient_user_authentication" with max_age (RFC 9470). What
+// counts is the credential's own authentication: an access token minted
+// before a re-authentication does not gain from it.
+func (a *Authenticator) RequireRecentAuth(maxAge time.Duration) func(http.Handler) http.Handler {
+	secs := strconv.FormatInt(int64(maxAge/time.Second), 10)
+	return a.requireAuth(func(s sessionkit.Session) bool {
+		at := s.AuthenticatedAt
+		return !at.IsZero() && a.m.Now().Sub(at) <= maxAge
+	}, `max_age=`+secs, fmt.Sprintf("Confirm it is you: sign in again (within %v) to continue.", maxAge))
+}
+
+// RequireLevel returns middleware, to put behind a's Middleware, that lets a
+// request through only if its session's assurance level is at least level
+// (sessionkit.AAL1, AAL2, AAL3), as an app raises it with
+// Manager.Reauthenticate after a second factor. Otherwise it answers like
+// RequireRecentAuth, with acr_values for a bearer client (RFC 9470).
+func (a *Authenticator) RequireLevel(level string) func(http.Handler) http.Handler {
+	want := aalRank(level)
+	return a.requireAuth(func(s sessionkit.Session) bool {
+		return want > 0 && aalRank(s.AAL) >= want
+	}, `acr_values="`+level+`"`, "Confirm it is you with a stronger method to continue.")
+}
+
+// aalRank orders the assurance levels; 0 for anything else.
+func aalRank(level string) int {
+	switch level {
+	case sessionkit.AAL1:
+		return 1
+	case sessionkit.AAL2:
+		return 2
+	case sessionkit.AAL3:
+		return 3
+	}
+	return 0
+}
+
+func (a *Authenticator) requireAuth(ok func(sessionkit.Session) bool, param, detail string) func(http.Handler) http.Handler {
+	challenge := `Bearer realm="sessionkit", error="insufficient_user_authentication", error_description="` + detail + `", ` + param
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, authenticated := sessionkit.FromContext(r.Context())
+			if !authenticated {
+				a.Fail(w, r, ErrNoToken)
+				return
+			}
+			if ok(s) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			p := NewProblem(http.StatusUnauthorized, ReasonReauthenticationRequired, detail)
+			a.sessionHeaders(w.Header(), nil)
+			if s.Bearer {
+				w.Header().Set("Www-Authenticate", challenge)
+			}
+			a.writeErr(w, r, p)
+		})
+	}
+}
