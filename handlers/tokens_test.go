@@ -471,3 +471,15 @@ func TestRenewBearerSession(t *testing.T) {
 		t.Errorf("the renewed access token: got %d", r.status)
 	}
 }
+
+// TestRefreshExpiredSession: a genuine refresh token of a session past its
+// idle timeout says so, not "revoked".
+func TestRefreshExpiredSession(t *testing.T) {
+	f := newFixture(t, tokenSetup(t, sessionkit.WithIdleTimeout(time.Hour)))
+	p, _ := f.tokenLogin(t, "alice")
+	f.clock.Advance(2 * time.Hour)
+	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionIdle)
+	// Once a write has moved it out of the active sessions, the same.
+	f.tokenLogin(t, "alice")
+	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionIdle)
+}

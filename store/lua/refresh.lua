@@ -21,8 +21,11 @@ local current = GENERATION == gen and same(PRESENTED, f[F_REFRESH_HASH])
 local previous = GENERATION + 1 == gen and f[F_REFRESH_PREV] ~= '' and same(PRESENTED, f[F_REFRESH_PREV])
 if not current and not previous then return {S_NOT_FOUND} end
 
-if not active then return {S_REVOKED, redis.call('HGET', REV, MEMBER) or ''} end
 local why = refusal(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE], NOW)
+if not active then
+  local rev = redis.call('HGET', REV, MEMBER)
+  if rev or not why then return {S_REVOKED, rev or ''} end
+end
 if why then return {why} end
 
 if previous then
