@@ -21,6 +21,11 @@ type CreateSession struct {
 	// within MaxLifetime.
 	ExpiresAt      time.Time
 	RefreshTokenID string // optional
+	// ImpersonatedBy opens a support session as the user for an operator,
+	// named by their public label (1..64 bytes of printable ASCII): it is
+	// marked, never counted toward the user's limit and never evicts the
+	// user's sessions. Default: empty, a session of the user's own.
+	ImpersonatedBy string
 	// Bearer signs in an API or mobile client: the result carries Tokens
 	// (an access token and a refresh token) instead of a session token.
 	// It needs WithAccessTokens.
@@ -48,6 +53,7 @@ type RevokeSession struct {
 	SessionID uuid.UUID
 	UserID    uuid.UUID // the owner: a session of another user is ErrNotFound
 	Reason    string    // printable ASCII, 1..128 bytes
+	Actor     string    // the operator revoking it (1..64 bytes of printable ASCII), or "" for the user
 }
 
 // RevokeSessionResult is the outcome of RevokeSession.
@@ -60,6 +66,7 @@ type RevokeAllUserSessions struct {
 	UserID          uuid.UUID
 	Reason          string
 	ExceptSessionID uuid.UUID // zero: revoke every session
+	Actor           string    // the operator revoking them, or "" for the user
 }
 
 // RevokeAllUserSessionsResult is the outcome of RevokeAllUserSessions.

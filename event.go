@@ -42,6 +42,10 @@ type Event struct {
 	RefreshTokenID  string `json:"refresh_token_id,omitempty"` // refresh_token_linked
 	// ByID is the session whose login caused an eviction.
 	ByID uuid.UUID `json:"by_session_id,omitzero"`
+	// Actor is the public label of the operator who caused the event (a
+	// revocation by support, an impersonation session), from the admin
+	// routes' Authorize; empty for the user's own actions.
+	Actor string `json:"actor,omitempty"`
 }
 
 // Hook receives events after they are stored. Hooks run on a small pool of

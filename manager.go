@@ -117,6 +117,11 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 	if cmd.Bearer && m.tokens == nil {
 		return CreateSessionResult{}, invalid("Bearer", "needs access tokens: WithAccessTokens")
 	}
+	if cmd.ImpersonatedBy != "" {
+		if err := checkText("ImpersonatedBy", cmd.ImpersonatedBy, maxActorLen); err != nil {
+			return CreateSessionResult{}, err
+		}
+	}
 	limit, err := m.cfg.limit(ctx, cmd.UserID)
 	if err != nil {
 		return CreateSessionResult{}, fmt.Errorf("sessionkit: session limit of user: %w", err)
@@ -150,7 +155,7 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 			IPAddress: ip, LastIPAddress: ip, Location: loc,
 			CreatedAt: now, LastActivityAt: now, ExpiresAt: expires,
 			IdleTimeout: m.cfg.idleTimeout, RefreshTokenID: cmd.RefreshTokenID, Bearer: cmd.Bearer,
-			AuthenticatedAt: now, AAL: AAL1,
+			AuthenticatedAt: now, AAL: AAL1, ImpersonatedBy: cmd.ImpersonatedBy,
 		}
 		cred := backend.Credentials{TokenHash: hash}
 		var refresh token.Secret
@@ -198,8 +203,11 @@ func (m *Manager) RevokeSession(ctx context.Context, cmd RevokeSession) (RevokeS
 	if err := checkText("Reason", cmd.Reason, maxReasonLen); err != nil {
 		return RevokeSessionResult{}, err
 	}
+	if err := checkActor(cmd.Actor); err != nil {
+		return RevokeSessionResult{}, err
+	}
 	c := m.call()
-	events, err := m.store.Revoke(ctx, c, cmd.SessionID, cmd.UserID, cmd.Reason)
+	events, err := m.store.Revoke(ctx, c, cmd.SessionID, cmd.UserID, cmd.Reason, cmd.Actor)
 	if err != nil {
 		return RevokeSessionResult{}, err
 	}
@@ -216,12 +224,15 @@ func (m *Manager) RevokeAllUserSessions(ctx context.Context, cmd RevokeAllUserSe
 	if err := checkText("Reason", cmd.Reason, maxReasonLen); err != nil {
 		return RevokeAllUserSessionsResult{}, err
 	}
+	if err := checkActor(cmd.Actor); err != nil {
+		return RevokeAllUserSessionsResult{}, err
+	}
 	if cmd.ExceptSessionID != uuid.Nil {
 		if err := checkSessionID(cmd.ExceptSessionID); err != nil {
 			return RevokeAllUserSessionsResult{}, err
 		}
 	}
-	events, err := m.store.RevokeAll(ctx, m.call(), cmd.UserID, cmd.ExceptSessionID, cmd.Reason)
+	events, err := m.store.RevokeAll(ctx, m.call(), cmd.UserID, cmd.ExceptSessionID, cmd.Reason, cmd.Actor)
 	if err != nil {
 		return RevokeAllUserSessionsResult{}, err
 	}

@@ -40,6 +40,10 @@ type Session struct {
 	// AAL is the authentication assurance level: AAL1 after a password,
 	// AAL2 once the app has checked a second factor (Reauthenticate).
 	AAL string
+	// ImpersonatedBy, when not empty, is the operator (the label Authorize
+	// returned) for whom this session was opened as the user: a support
+	// session, outside the user's limit (CreateSession.ImpersonatedBy).
+	ImpersonatedBy string
 }
 
 // Authentication assurance levels (NIST SP 800-63B).

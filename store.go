@@ -42,10 +42,11 @@ type Store interface {
 	// and fails with ErrNotFound, a *RevokedError, ErrExpired or ErrIdle.
 	Touch(ctx context.Context, c backend.Call, use backend.Use, loc *Location) (Session, backend.Used, []Event, error)
 	// Revoke soft-revokes one active session owned by userID; ErrNotFound otherwise.
-	Revoke(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, reason string) ([]Event, error)
+	// actor, when not empty, is the operator who revoked (recorded in the event).
+	Revoke(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, reason, actor string) ([]Event, error)
 	// RevokeAll soft-revokes every active session of a user but except; one
 	// event per revoked session.
-	RevokeAll(ctx context.Context, c backend.Call, userID, except uuid.UUID, reason string) ([]Event, error)
+	RevokeAll(ctx context.Context, c backend.Call, userID, except uuid.UUID, reason, actor string) ([]Event, error)
 	// RecordProvider adds a provider to an active session's set.
 	RecordProvider(ctx context.Context, c backend.Call, sessionID uuid.UUID, provider string) (backend.Recorded, []Event, error)
 	// LinkRefreshToken sets an active session's refresh token id.

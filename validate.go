@@ -11,6 +11,7 @@ import (
 )
 
 const (
+	maxActorLen    = 64
 	maxReasonLen   = 128
 	maxProviderLen = 64
 	maxRefreshLen  = 128
@@ -31,6 +32,14 @@ func checkSessionID(id uuid.UUID) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// checkActor accepts an operator's label: empty, or 1..64 bytes of printable ASCII.
+func checkActor(actor string) error {
+	if actor == "" {
+		return nil
+	}
+	return checkText("Actor", actor, maxActorLen)
 }
 
 // checkText accepts 1..max bytes of printable ASCII.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/google/uuid"
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/middleware"
 )
@@ -24,6 +25,11 @@ type eventsResponse struct {
 // events is GET /sessions/events[?before=<id>&limit=n]: the caller's audit
 // trail, newest first, limit 1..500 (default 50).
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	h.writeEvents(w, r, session(r).UserID)
+}
+
+// writeEvents answers a page of user's audit trail (?limit=, ?before=).
+func (h *Handler) writeEvents(w http.ResponseWriter, r *http.Request, user uuid.UUID) {
 	q := r.URL.Query()
 	limit := defaultEventLimit
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
@@ -41,7 +47,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	// One more than asked tells whether there is a next page.
 	fetch := min(limit+1, maxEventLimit)
-	evs, err := h.m.Events(r.Context(), session(r).UserID, sessionkit.EventQuery{Before: before, Limit: fetch})
+	evs, err := h.m.Events(r.Context(), user, sessionkit.EventQuery{Before: before, Limit: fetch})
 	if err != nil {
 		h.fail(w, r, err)
 		return

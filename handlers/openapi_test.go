@@ -72,7 +72,7 @@ func TestOpenAPIListsExactlyTheServedRoutes(t *testing.T) {
 	}
 	ops := documented(t, doc)
 	served := map[string]handlers.Route{}
-	for _, rt := range handlers.Routes() {
+	for _, rt := range append(handlers.Routes(), handlers.AdminRoutes()...) {
 		served[rt.Pattern()] = rt
 	}
 	for p := range ops {
@@ -141,6 +141,12 @@ func refs(v any) []string {
 func TestOpenAPIRoutesAreServed(t *testing.T) {
 	doc, _ := readOpenAPI(t)
 	f := newFixture(t, tokenSetup(t))
+	f.users.ids["carol"] = operatorID
+	admin, err := handlers.NewAdmin(f.auth, handlers.AdminOptions{Authorize: func(*http.Request) (string, error) { return "tester", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Mount(f.mux)
 	for p, op := range documented(t, doc) {
 		t.Run(p, func(t *testing.T) {
 			var success []string
@@ -157,11 +163,16 @@ func TestOpenAPIRoutesAreServed(t *testing.T) {
 			o, _ := f.login(t, other, "alice")
 			method, path, _ := strings.Cut(p, " ")
 			path = strings.ReplaceAll(path, "{id}", o.ID.String())
+			path = strings.ReplaceAll(path, "{user_id}", f.alice.String())
 			var body *strings.Reader
 			switch {
 			case p == "POST /sessions/refresh":
 				pair, _ := f.tokenLogin(t, "alice")
 				body = strings.NewReader(`{"refresh_token":"` + pair.RefreshToken + `"}`)
+			case p == "PUT /admin/users/{user_id}/limit":
+				body = strings.NewReader(`{"limit": 3}`)
+			case p == "POST /admin/users/{user_id}/impersonate":
+				body = strings.NewReader("")
 			case method == "POST":
 				body = strings.NewReader(`{"username":"alice","password":"password"}`)
 			default:

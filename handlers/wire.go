@@ -37,6 +37,9 @@ type SessionJSON struct {
 	// re-authentication); AAL the assurance level, "aal1" or "aal2".
 	AuthenticatedAt time.Time `json:"authenticated_at"`
 	AAL             string    `json:"aal"`
+	// ImpersonatedBy names the operator of a support session opened as the
+	// user (the admin routes); null for the user's own sessions.
+	ImpersonatedBy *string `json:"impersonated_by"`
 }
 
 // DeviceJSON is the wire form of a Device.
@@ -94,6 +97,7 @@ func NewSessionJSON(s sessionkit.Session, current bool) SessionJSON {
 		Credential:           "cookie",
 		AuthenticatedAt:      s.AuthenticatedAt.UTC(),
 		AAL:                  s.AAL,
+		ImpersonatedBy:       str(s.ImpersonatedBy),
 	}
 	if s.Bearer {
 		j.Credential = "bearer"

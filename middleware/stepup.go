@@ -78,3 +78,26 @@ func (a *Authenticator) requireAuth(ok func(sessionkit.Session) bool, param, det
 		})
 	}
 }
+
+// ReasonImpersonationForbidden is the reason of RequireNotImpersonated's 403.
+const ReasonImpersonationForbidden = "impersonation_forbidden"
+
+// RequireNotImpersonated refuses, with 403 impersonation_forbidden, a
+// request made with a support session that an operator opened as the user
+// (Session.ImpersonatedBy): put it, behind the session middleware, on the
+// actions a support agent must never take as the user (change a password,
+// move money).
+func (a *Authenticator) RequireNotImpersonated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := sessionkit.FromContext(r.Context())
+		switch {
+		case !ok:
+			a.Fail(w, r, ErrNoToken)
+		case s.ImpersonatedBy != "":
+			a.WriteProblem(w, r, NewProblem(http.StatusForbidden, ReasonImpersonationForbidden,
+				"This action is not allowed in a support session."))
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}

@@ -372,15 +372,15 @@ func (c *Cache) Refresh(ctx context.Context, call backend.Call, in backend.Refre
 }
 
 // Revoke implements sessionkit.Store; the session is dropped at once.
-func (c *Cache) Revoke(ctx context.Context, call backend.Call, sessionID, userID uuid.UUID, reason string) ([]sessionkit.Event, error) {
-	events, err := c.r.Revoke(ctx, call, sessionID, userID, reason)
+func (c *Cache) Revoke(ctx context.Context, call backend.Call, sessionID, userID uuid.UUID, reason, actor string) ([]sessionkit.Event, error) {
+	events, err := c.r.Revoke(ctx, call, sessionID, userID, reason, actor)
 	c.forget(sessionID)
 	return events, err
 }
 
 // RevokeAll implements sessionkit.Store; revoked sessions are dropped at once.
-func (c *Cache) RevokeAll(ctx context.Context, call backend.Call, userID, except uuid.UUID, reason string) ([]sessionkit.Event, error) {
-	events, err := c.r.RevokeAll(ctx, call, userID, except, reason)
+func (c *Cache) RevokeAll(ctx context.Context, call backend.Call, userID, except uuid.UUID, reason, actor string) ([]sessionkit.Event, error) {
+	events, err := c.r.RevokeAll(ctx, call, userID, except, reason, actor)
 	for _, e := range events {
 		c.forget(e.SessionID)
 	}

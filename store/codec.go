@@ -57,6 +57,7 @@ const (
 	pRefreshAt     // when it was issued, ms
 	pAuthAt        // when credentials were last checked, ms (empty: at creation)
 	pAAL           // authentication assurance level (empty: aal1)
+	pImpersonator  // the operator a support session was opened for (empty: none)
 	fieldCount
 )
 
@@ -79,7 +80,7 @@ var fieldNames = [fieldCount]string{
 	pLocLabel: "LOCATION_LABEL", pLocCity: "LOCATION_CITY", pLocRegion: "LOCATION_REGION",
 	pLocCountry: "LOCATION_COUNTRY", pLocCode: "LOCATION_COUNTRY_CODE", pUserAgent: "USER_AGENT",
 	pRefreshHash: "REFRESH_HASH", pRefreshGen: "REFRESH_GEN", pRefreshPrev: "REFRESH_PREV",
-	pRefreshSealed: "REFRESH_SEALED", pRefreshAt: "REFRESH_AT", pAuthAt: "AUTH_AT", pAAL: "AAL",
+	pRefreshSealed: "REFRESH_SEALED", pRefreshAt: "REFRESH_AT", pAuthAt: "AUTH_AT", pAAL: "AAL", pImpersonator: "IMPERSONATED_BY",
 }
 
 const (
@@ -183,6 +184,7 @@ func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) strin
 		f[pAuthAt] = strconv.FormatInt(millis(s.AuthenticatedAt), 10)
 	}
 	f[pAAL] = clean(s.AAL)
+	f[pImpersonator] = clean(s.ImpersonatedBy)
 	if refresh != nil {
 		f[pRefreshHash], f[pRefreshGen] = hashText(*refresh), "0"
 		f[pRefreshAt] = strconv.FormatInt(millis(s.CreatedAt), 10)
@@ -243,6 +245,7 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 		Bearer:               f[pRefreshHash] != "",
 		AuthenticatedAt:      fromMillis(f[pAuthAt]),
 		AAL:                  f[pAAL],
+		ImpersonatedBy:       f[pImpersonator],
 	}
 	if s.AuthenticatedAt.IsZero() { // a record from before the field
 		s.AuthenticatedAt = s.CreatedAt

@@ -127,6 +127,7 @@ const (
 	evProvider        = "p"
 	evRefreshToken    = "rt"
 	evBy              = "by"
+	evActor           = "a"
 )
 
 var eventFields = [...]struct{ lua, value string }{
@@ -134,7 +135,7 @@ var eventFields = [...]struct{ lua, value string }{
 	{"E_REASON", evReason}, {"E_IP", evIP}, {"E_PREVIOUS_IP", evPreviousIP},
 	{"E_COUNTRY", evCountry}, {"E_PREVIOUS_COUNTRY", evPreviousCountry},
 	{"E_DEVICE", evDevice}, {"E_NEW_DEVICE", evNewDevice}, {"E_NEW_COUNTRY", evNewCountry},
-	{"E_PROVIDER", evProvider}, {"E_REFRESH_TOKEN", evRefreshToken}, {"E_BY", evBy},
+	{"E_PROVIDER", evProvider}, {"E_REFRESH_TOKEN", evRefreshToken}, {"E_BY", evBy}, {"E_ACTOR", evActor},
 }
 
 var eventTypes = [...]struct {
@@ -256,6 +257,7 @@ func commonPrelude() string {
 	}
 	constant("ANNOUNCE_SEP", announce.Separator)
 	constant("REV_SEP", revSep)
+	constant("IMP_SUFFIX", impSuffix)
 	return b.String()
 }
 
@@ -472,6 +474,10 @@ type reusedError struct {
 }
 
 func (e *reusedError) Error() string { return "store: refresh token reused" }
+
+// impSuffix marks an impersonation session's owner record (OWN): the
+// owner's id followed by it, so limits never count the session.
+const impSuffix = "|imp"
 
 // revSep separates the time and the reason of a REV record.
 const revSep = "|"

@@ -27,7 +27,8 @@ func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session
 	member := sessionid.Member(s.ID)
 	var out createReply
 	err := r.exec(ctx, scriptCreate, r.keys.ForTag(tag), c, createArgs{
-		Member: member, Limit: limit.Max, Reject: limit.Reject, UserID: s.UserID.String(), Device: bound(s.Device.Label),
+		Member: member, Limit: limit.Max, Reject: limit.Reject, ImpersonatedBy: clean(s.ImpersonatedBy),
+		UserID: s.UserID.String(), Device: bound(s.Device.Label),
 		Country: bound(s.Location.CountryCode), IP: s.IPAddress.String(), Announce: announce.Head(tag),
 		Value: encodeSession(s, cred.TokenHash, cred.RefreshHash),
 	}, &out)
@@ -54,6 +55,7 @@ func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session
 		ID: out.EventIDs[len(out.Evicted)], Type: sessionkit.EventCreated, SessionID: s.ID, UserID: s.UserID,
 		At: c.Now, IPAddress: s.IPAddress.String(), Country: s.Location.CountryCode,
 		DeviceLabel: s.Device.Label, NewDevice: out.NewDevice, NewCountry: out.NewCountry,
+		Actor: s.ImpersonatedBy,
 	})
 	return created, events, nil
 }
@@ -108,7 +110,7 @@ func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc 
 }
 
 // Revoke implements sessionkit.Store.
-func (r *Redis) Revoke(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, reason string) ([]sessionkit.Event, error) {
+func (r *Redis) Revoke(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, reason, actor string) ([]sessionkit.Event, error) {
 	tag := sessionid.TagIn(sessionID)
 	if tag != sessionid.TagOf(userID) {
 		return nil, sessionkit.ErrNotFound // the id is not in this user's slot
@@ -116,20 +118,21 @@ func (r *Redis) Revoke(ctx context.Context, c backend.Call, sessionID, userID uu
 	var out revokeReply
 	err := r.exec(ctx, scriptRevoke, r.keys.ForTag(tag), c, revokeArgs{
 		Member: sessionid.Member(sessionID), UserID: userID.String(), Reason: reason, Announce: announce.Head(tag),
+		Actor: actor,
 	}, &out)
 	if err != nil {
 		return nil, err
 	}
 	return []sessionkit.Event{{
 		ID: out.EventID, Type: sessionkit.EventRevoked, SessionID: sessionID,
-		UserID: userID, At: c.Now, Reason: reason,
+		UserID: userID, At: c.Now, Reason: reason, Actor: actor,
 	}}, nil
 }
 
 // RevokeAll implements sessionkit.Store.
-func (r *Redis) RevokeAll(ctx context.Context, c backend.Call, userID, except uuid.UUID, reason string) ([]sessionkit.Event, error) {
+func (r *Redis) RevokeAll(ctx context.Context, c backend.Call, userID, except uuid.UUID, reason, actor string) ([]sessionkit.Event, error) {
 	tag := sessionid.TagOf(userID)
-	args := revokeAllArgs{UserID: userID.String(), Reason: reason, Announce: announce.Head(tag)}
+	args := revokeAllArgs{UserID: userID.String(), Reason: reason, Announce: announce.Head(tag), Actor: actor}
 	if except != uuid.Nil {
 		args.Except = sessionid.Member(except)
 	}
@@ -148,7 +151,7 @@ func (r *Redis) RevokeAll(ctx context.Context, c backend.Call, userID, except uu
 		}
 		events = append(events, sessionkit.Event{
 			ID: out.EventIDs[i], Type: sessionkit.EventRevoked, SessionID: sid,
-			UserID: userID, At: c.Now, Reason: reason,
+			UserID: userID, At: c.Now, Reason: reason, Actor: actor,
 		})
 	}
 	return events, nil
@@ -478,7 +481,7 @@ func decodeEvent(tag sessionid.Tag, userID uuid.UUID, msg redis.XMessage) (sessi
 		At: fromMillis(v(evAt)), Reason: v(evReason), IPAddress: v(evIP), PreviousIP: v(evPreviousIP),
 		Country: v(evCountry), PreviousCountry: v(evPreviousCountry), DeviceLabel: v(evDevice),
 		NewDevice: v(evNewDevice) == "1", NewCountry: v(evNewCountry) == "1",
-		Provider: v(evProvider), RefreshTokenID: v(evRefreshToken),
+		Provider: v(evProvider), RefreshTokenID: v(evRefreshToken), Actor: v(evActor),
 	}
 	if by, ok := sessionOf(tag, v(evBy)); ok {
 		e.ByID = by

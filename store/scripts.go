@@ -45,15 +45,16 @@ var (
 )
 
 type createArgs struct {
-	Member   string `lua:"MEMBER"`
-	Limit    int    `lua:"LIMIT"`  // Unlimited (-1) for none; a stored override wins
-	Reject   bool   `lua:"REJECT"` // at the limit, refuse (S_LIMIT_REACHED) rather than evict
-	UserID   string `lua:"USER_ID"`
-	Device   string `lua:"DEVICE"`  // the device label, for the new-device signal
-	Country  string `lua:"COUNTRY"` // the country code, for the new-country signal
-	IP       string `lua:"IP"`
-	Announce string `lua:"ANNOUNCE"` // the head of an announcement of evictions
-	Value    string `lua:"VALUE"`    // the stored session (codec.go)
+	Member         string `lua:"MEMBER"`
+	Limit          int    `lua:"LIMIT"`           // Unlimited (-1) for none; a stored override wins
+	Reject         bool   `lua:"REJECT"`          // at the limit, refuse (S_LIMIT_REACHED) rather than evict
+	ImpersonatedBy string `lua:"IMPERSONATED_BY"` // an operator's label: the session is outside the limit
+	UserID         string `lua:"USER_ID"`
+	Device         string `lua:"DEVICE"`  // the device label, for the new-device signal
+	Country        string `lua:"COUNTRY"` // the country code, for the new-country signal
+	IP             string `lua:"IP"`
+	Announce       string `lua:"ANNOUNCE"` // the head of an announcement of evictions
+	Value          string `lua:"VALUE"`    // the stored session (codec.go)
 }
 
 type createReply struct {
@@ -90,6 +91,7 @@ type revokeArgs struct {
 	UserID   string `lua:"USER_ID"`
 	Reason   string `lua:"REASON"`
 	Announce string `lua:"ANNOUNCE"`
+	Actor    string `lua:"ACTOR"` // the operator who revoked, or ''
 }
 
 type revokeReply struct {
@@ -101,6 +103,7 @@ type revokeAllArgs struct {
 	UserID   string `lua:"USER_ID"`
 	Reason   string `lua:"REASON"`
 	Announce string `lua:"ANNOUNCE"`
+	Actor    string `lua:"ACTOR"` // the operator who revoked, or ''
 }
 
 type revokeAllReply struct {

@@ -162,7 +162,9 @@ end
 -- owned returns the active members of uid, soonest deadline first. Users
 -- share these keys only if their 60-bit tags collide; a member without an
 -- owner record (the hash lost) counts as uid's, so revocation still reaches it.
-local function owned(uid, members)
+-- An impersonation session's owner record is the user id and IMP_SUFFIX:
+-- with with_imp false (the limit) it is not the user's to count or evict.
+local function owned(uid, members, with_imp)
   members = members or redis.call('ZRANGE', IDX, 0, -1)
   if #members == 0 then return {} end
   local mine = {}
@@ -171,7 +173,7 @@ local function owned(uid, members)
     local owners = redis.call('HMGET', OWN, unpack(members, i, last))
     for j = i, last do
       local o = owners[j - i + 1]
-      if not o or o == uid then mine[#mine + 1] = members[j] end
+      if not o or o == uid or (with_imp and o == uid .. IMP_SUFFIX) then mine[#mine + 1] = members[j] end
     end
   end
   return mine
@@ -226,7 +228,7 @@ local function same(a, b) return redis.sha1hex(a) == redis.sha1hex(b) end
 -- revoke_now soft-revokes an active member for reason and returns the
 -- event id (see revoke.lua, whose whole work this is).
 local revocation
-local function revoke_now(member, uid, reason, head)
+local function revoke_now(member, uid, reason, head, actor)
   redis.call('HSET', REV, member, revocation(reason)) -- deny-oom
   retire({member})
   local purge = NOW + RETENTION
@@ -234,7 +236,12 @@ local function revoke_now(member, uid, reason, head)
   redis.call('ZADD', ALL, int(purge), member)
   prune(NOW)
   local retained = expire_user()
-  local id = event(EV_REVOKED, uid, member, E_REASON, reason)
+  local id
+  if actor and actor ~= '' then
+    id = event(EV_REVOKED, uid, member, E_REASON, reason, E_ACTOR, actor)
+  else
+    id = event(EV_REVOKED, uid, member, E_REASON, reason)
+  end
   expire_events(retained, NOW, RETENTION)
   announce(head, {member})
   return id

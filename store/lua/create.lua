@@ -16,6 +16,7 @@ if override then
   end
 end
 
+if IMPERSONATED_BY ~= '' then limit = -1 end -- never counted, never evicting
 if REJECT and limit >= 1 then
   -- Counted before anything is written: a refused sign-in writes nothing
   -- (but the repair of a damaged index, which is not the sign-in's).
@@ -43,12 +44,16 @@ if limit >= 1 then
 end
 redis.call('ZADD', IDX, int(dl), MEMBER)
 redis.call('ZADD', ALL, int(purge), MEMBER)
-redis.call('HSET', OWN, MEMBER, USER_ID)
+if IMPERSONATED_BY ~= '' then
+  redis.call('HSET', OWN, MEMBER, USER_ID .. IMP_SUFFIX)
+else
+  redis.call('HSET', OWN, MEMBER, USER_ID)
+end
 local retained = expire_user()
 
 -- New-device and new-country signals, from a bounded recent history.
 local nd, nc = false, false
-if SEEN_WINDOW > 0 then
+if SEEN_WINDOW > 0 and IMPERSONATED_BY == '' then
   redis.call('ZREMRANGEBYSCORE', SEEN, '-inf', now - SEEN_WINDOW)
   if redis.call('ZCARD', SEEN) > 0 then
     nd = not redis.call('ZSCORE', SEEN, 'd:' .. DEVICE)
@@ -66,7 +71,7 @@ for _, m in ipairs(evicted) do
   ids[#ids + 1] = event(EV_EVICTED, USER_ID, m, E_REASON, REASON_LIMIT_EXCEEDED, E_BY, MEMBER)
 end
 ids[#ids + 1] = event(EV_CREATED, USER_ID, MEMBER, E_IP, IP, E_DEVICE, DEVICE, E_COUNTRY, COUNTRY,
-  E_NEW_DEVICE, nd and '1' or '0', E_NEW_COUNTRY, nc and '1' or '0')
+  E_NEW_DEVICE, nd and '1' or '0', E_NEW_COUNTRY, nc and '1' or '0', E_ACTOR, IMPERSONATED_BY)
 expire_events(retained, now, RETENTION)
 announce(ANNOUNCE, evicted)
 return reply{NEW_DEVICE = nd, NEW_COUNTRY = nc, EVICTED = evicted, EVENT_IDS = ids}

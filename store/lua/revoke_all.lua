@@ -2,7 +2,7 @@
 -- and reply: revokeAllArgs and revokeAllReply in store/scripts.go.
 local now = NOW
 local rebuilt = reconcile(nil, true) -- read-only unless the index is damaged: then its writes are deny-oom ZADDs
-local active = owned(USER_ID, redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW_MS, '+inf'))
+local active = owned(USER_ID, redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW_MS, '+inf'), true)
 local victims = {}
 for _, m in ipairs(active) do
   if m ~= EXCEPT then victims[#victims + 1] = m end
@@ -26,7 +26,11 @@ prune(now)
 local retained = expire_user()
 local ids = {}
 for _, m in ipairs(victims) do
-  ids[#ids + 1] = event(EV_REVOKED, USER_ID, m, E_REASON, REASON)
+  if ACTOR ~= '' then
+    ids[#ids + 1] = event(EV_REVOKED, USER_ID, m, E_REASON, REASON, E_ACTOR, ACTOR)
+  else
+    ids[#ids + 1] = event(EV_REVOKED, USER_ID, m, E_REASON, REASON)
+  end
 end
 expire_events(retained, now, RETENTION)
 announce(ANNOUNCE, victims)

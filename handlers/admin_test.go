@@ -1,0 +1,211 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
+	"github.com/sessionkit/sessionkit/middleware"
+)
+
+// operatorFixture mounts the admin routes on f: the operator is whoever
+// signed in as "carol" (a user of the fixture's credential check too).
+func operatorFixture(t *testing.T, hook sessionkit.Hook) *fixture {
+	t.Helper()
+	s := setup{}
+	if hook != nil {
+		s.mopts = []sessionkit.Option{sessionkit.WithHook(hook)}
+	}
+	f := newFixture(t, s)
+	f.users.ids["carol"] = operatorID // carol signs in like any user; Authorize makes her an operator
+	admin, err := handlers.NewAdmin(f.auth, handlers.AdminOptions{
+		Authorize: func(r *http.Request) (string, error) {
+			s, _ := sessionkit.FromContext(r.Context())
+			if s.UserID != operatorID || s.ImpersonatedBy != "" {
+				return "", errors.New("not an operator")
+			}
+			return "support (carol)", nil
+		},
+		ImpersonationTTL: 30 * time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Mount(f.mux)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	f.mux.Handle("POST /password", f.auth.Middleware(f.auth.RequireNotImpersonated(ok)))
+	return f
+}
+
+var operatorID = uuid.MustParse("0b7f5c8e-6d1a-4a8e-9a0f-3e2d1c4b5a69")
+
+func TestAdminAuthorization(t *testing.T) {
+	f := operatorFixture(t, nil)
+	alice, _ := f.login(t, f.client(t), "alice")
+	path := "/admin/users/" + f.alice.String() + "/sessions"
+	// No session: 401; a session that Authorize refuses: 403.
+	f.do(t, nil, "GET", path, nil, nil).wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
+	user := f.client(t)
+	f.login(t, user, "bob")
+	f.do(t, user, "GET", path, nil, nil).wantProblem(t, http.StatusForbidden, handlers.ReasonForbidden)
+	f.do(t, user, "DELETE", path+"/"+alice.ID.String(), nil, nil).wantProblem(t, http.StatusForbidden, handlers.ReasonForbidden)
+	// The operator: 200; malformed ids: 400; a cross-site mutation: 403.
+	op := f.client(t)
+	f.login(t, op, "carol")
+	if r := f.do(t, op, "GET", path, nil, nil); r.status != http.StatusOK {
+		t.Fatalf("operator list: got %d (%s)", r.status, r.body)
+	}
+	f.do(t, op, "GET", "/admin/users/not-a-uuid/sessions", nil, nil).wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidID)
+	f.do(t, op, "DELETE", path+"/not-a-uuid", nil, nil).wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidID)
+	f.do(t, op, "DELETE", path+"/"+alice.ID.String(), nil, http.Header{"Sec-Fetch-Site": {"cross-site"}}).
+		wantProblem(t, http.StatusForbidden, middleware.ReasonCrossOrigin)
+	f.do(t, op, "GET", "/admin/nothing", nil, nil).wantProblem(t, http.StatusNotFound, middleware.ReasonNotFound)
+	if _, err := f.m.Session(t.Context(), alice.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdminRevokeRecordsTheActor(t *testing.T) {
+	var mu sync.Mutex
+	var hooked []sessionkit.Event
+	f := operatorFixture(t, func(_ context.Context, e sessionkit.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		hooked = append(hooked, e)
+	})
+	phone, laptop := f.client(t), f.client(t)
+	ps, _ := f.login(t, phone, "alice")
+	f.login(t, laptop, "alice")
+	op := f.client(t)
+	f.login(t, op, "carol")
+
+	r := f.do(t, op, "DELETE", "/admin/users/"+f.alice.String()+"/sessions/"+ps.ID.String(),
+		strings.NewReader(`{"reason":"stolen_phone"}`), jsonType)
+	if r.status != http.StatusNoContent {
+		t.Fatalf("revoke: got %d (%s)", r.status, r.body)
+	}
+	// The phone's next request says why.
+	pr := f.do(t, phone, "GET", "/sessions/current", nil, nil)
+	pr.wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
+	if p := pr.problem(t); p.RevokedReason != "stolen_phone" {
+		t.Errorf("revoked_reason: got %q, want stolen_phone", p.RevokedReason)
+	}
+	// alice sees who did it in her audit trail; so do hooks and the operator.
+	var evs struct {
+		Events []sessionkit.Event `json:"events"`
+	}
+	f.do(t, laptop, "GET", "/sessions/events", nil, nil).decode(t, &evs)
+	if len(evs.Events) == 0 || evs.Events[0].Type != sessionkit.EventRevoked || evs.Events[0].Actor != "support (carol)" {
+		t.Errorf("alice's newest event: %+v, want a revocation by support (carol)", evs.Events)
+	}
+	var opEvs struct {
+		Events []sessionkit.Event `json:"events"`
+	}
+	f.do(t, op, "GET", "/admin/users/"+f.alice.String()+"/events", nil, nil).decode(t, &opEvs)
+	if len(opEvs.Events) != len(evs.Events) {
+		t.Errorf("the operator's view of the trail: %d events, want %d", len(opEvs.Events), len(evs.Events))
+	}
+	// Sign out everywhere, default reason.
+	r = f.do(t, op, "DELETE", "/admin/users/"+f.alice.String()+"/sessions", nil, nil)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"revoked":1`) {
+		t.Fatalf("revoke all: got %d %s", r.status, r.body)
+	}
+	lr := f.do(t, laptop, "GET", "/sessions/current", nil, nil)
+	if p := lr.problem(t); p.RevokedReason != handlers.ReasonRevokedByAdmin {
+		t.Errorf("revoked_reason: got %q, want %s", p.RevokedReason, handlers.ReasonRevokedByAdmin)
+	}
+	if err := f.m.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	actors := 0
+	for _, e := range hooked {
+		if e.Type == sessionkit.EventRevoked && e.Actor == "support (carol)" {
+			actors++
+		}
+	}
+	if actors != 2 {
+		t.Errorf("hooks: %d revocations by the operator, want 2 (%+v)", actors, hooked)
+	}
+}
+
+func TestAdminLimit(t *testing.T) {
+	f := operatorFixture(t, nil)
+	op := f.client(t)
+	f.login(t, op, "carol")
+	path := "/admin/users/" + f.bob.String() + "/limit"
+	if r := f.do(t, op, "PUT", path, strings.NewReader(`{"limit": 3}`), jsonType); r.status != http.StatusOK {
+		t.Fatalf("set limit: got %d (%s)", r.status, r.body)
+	}
+	if n, err := f.m.UserLimit(t.Context(), f.bob); err != nil || n != 3 {
+		t.Errorf("bob's limit: got %d, %v; want 3", n, err)
+	}
+	for _, bad := range []string{`{"limit": 0}`, `{"limit": -2}`, `{}`, `[]`} {
+		f.do(t, op, "PUT", path, strings.NewReader(bad), jsonType).wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidRequest)
+	}
+	if r := f.do(t, op, "DELETE", path, nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("clear limit: got %d", r.status)
+	}
+	if n, _ := f.m.UserLimit(t.Context(), f.bob); n != 1 {
+		t.Errorf("bob's limit after clearing: got %d, want his tier's 1", n)
+	}
+}
+
+func TestAdminImpersonation(t *testing.T) {
+	f := operatorFixture(t, nil)
+	bobDevice := f.client(t)
+	f.login(t, bobDevice, "bob") // bob's tier allows one session
+	op := f.client(t)
+	f.login(t, op, "carol")
+	r := f.do(t, op, "POST", "/admin/users/"+f.bob.String()+"/impersonate", nil, nil)
+	if r.status != http.StatusCreated {
+		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
+	}
+	var s handlers.SessionJSON
+	r.decode(t, &s)
+	if s.ImpersonatedBy == nil || *s.ImpersonatedBy != "support (carol)" || s.UserID != f.bob {
+		t.Fatalf("support session: %+v", s)
+	}
+	if d := s.ExpiresAt.Sub(s.CreatedAt); d != 30*time.Minute {
+		t.Errorf("support session lifetime: got %v, want 30m", d)
+	}
+	// Outside bob's limit: his own session is still valid.
+	if r := f.do(t, bobDevice, "GET", "/sessions/current", nil, nil); r.status != http.StatusOK {
+		t.Errorf("bob's own session after the support session: got %d", r.status)
+	}
+	// bob sees it in his device list, marked.
+	var list struct {
+		Sessions []handlers.SessionJSON `json:"sessions"`
+	}
+	f.do(t, bobDevice, "GET", "/sessions", nil, nil).decode(t, &list)
+	marked := 0
+	for _, x := range list.Sessions {
+		if x.ImpersonatedBy != nil {
+			marked++
+		}
+	}
+	if len(list.Sessions) != 2 || marked != 1 {
+		t.Errorf("bob's devices: %d, %d marked; want 2 and 1", len(list.Sessions), marked)
+	}
+	// A support session may not do what only the user may.
+	f.do(t, op, "POST", "/password", nil, nil).wantProblem(t, http.StatusForbidden, middleware.ReasonImpersonationForbidden)
+	if r := f.do(t, bobDevice, "POST", "/password", nil, nil); r.status != http.StatusNoContent {
+		t.Errorf("bob changing his own password: got %d", r.status)
+	}
+	// A support session is no operator: it cannot reach the admin routes.
+	f.do(t, op, "GET", "/admin/users/"+f.alice.String()+"/sessions", nil, nil).wantProblem(t, http.StatusForbidden, handlers.ReasonForbidden)
+	// bob signing out everywhere else ends the support session too.
+	if r := f.do(t, bobDevice, "DELETE", "/sessions", nil, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), `"revoked":1`) {
+		t.Fatalf("bob signs out everywhere else: got %d %s", r.status, r.body)
+	}
+	f.do(t, op, "GET", "/sessions/current", nil, nil).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
+}
