@@ -132,6 +132,12 @@ func (a *app) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The operator routes (JSON, /admin/users/...) for support agents; the
+	// support desk page below does the same from a browser.
+	admin, err := handlers.NewAdmin(a.auth, handlers.AdminOptions{Authorize: a.authorizeSupport, ImpersonationTTL: supportSessionTTL})
+	if err != nil {
+		return nil, err
+	}
 	// Every state-changing form must come from this site's own pages.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,8 +155,16 @@ func (a *app) routes() (http.Handler, error) {
 	mux.Handle("POST /login", form(http.HandlerFunc(a.login)))
 	mux.Handle("GET /devices", page(a.devicesPage))
 	mux.Handle("POST /devices/{id}/revoke", form(page(a.revokeDevice)))
-	mux.Handle("POST /devices/revoke-others", form(page(a.revokeOthers)))
+	// A support session may not sign the user out everywhere.
+	mux.Handle("POST /devices/revoke-others", form(a.auth.Middleware(a.auth.RequireNotImpersonated(http.HandlerFunc(a.revokeOthers)))))
 	mux.Handle("POST /logout", form(page(a.logout)))
+	// The support desk: the page at /admin exactly, its forms under
+	// supportFormPrefix; the rest of /admin/ is the JSON admin API.
+	admin.Mount(mux)
+	mux.Handle("GET /admin", page(a.supportPage))
+	mux.Handle("POST "+supportFormPrefix+"users/{name}/sessions/{id}/revoke", form(page(a.supportRevoke)))
+	mux.Handle("POST "+supportFormPrefix+"users/{name}/revoke-all", form(page(a.supportRevokeAll)))
+	mux.Handle("POST "+supportFormPrefix+"users/{name}/impersonate", form(page(a.supportImpersonate)))
 	mux.Handle("GET /reauthenticate", page(a.reauthenticatePage))
 	mux.Handle("POST /reauthenticate", form(page(a.reauthenticate)))
 	// Provider access is recorded before the handler runs; a browser that

@@ -19,7 +19,8 @@ import (
 
 // The browser test drives Debian's Chromium, headless, against the example
 // served in-process on a real redis-server: two devices of alice, one
-// revoking the other, and bob's one-session limit. It is skipped only when
+// revoking the other; carol, a support agent, revoking alice's phone from
+// the support desk; and bob's one-session limit. It is skipped only when
 // Chromium cannot be found or started (`make test` installs it).
 
 // desktopUA is the laptop's User-Agent: Chrome on macOS, so the devices
@@ -181,6 +182,18 @@ func (d *browserDevice) text(sel string) string {
 	return strings.TrimSpace(s)
 }
 
+// attr returns the attribute name of the first element matching the CSS selector sel.
+func (d *browserDevice) attr(sel, name string) string {
+	d.t.Helper()
+	ctx, cancel := d.step()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
+	if err != nil || !v.Exists {
+		d.t.Fatalf("%s: attribute %s of %s: %v (exists %v)", d.name, name, sel, err, v.Exists)
+	}
+	return v.Value
+}
+
 // count returns how many elements match the CSS selector sel.
 func (d *browserDevice) count(sel string) int {
 	d.t.Helper()
@@ -303,6 +316,66 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("phone: got reason %q, want it to say the session was revoked", got)
 		}
 		phone.screenshot(artifacts, "login-revoked-phone.png")
+	})
+
+	t.Run("carol, from the support desk, signs alice's phone out", func(t *testing.T) {
+		laptop := newDevice(t, browser, ra.URL, "alice's laptop", "81.2.69.142", nil)
+		phone := newDevice(t, browser, ra.URL, "alice's phone", "2a01:e0a::1", device.IPhone13)
+		carol := newDevice(t, browser, ra.URL, "carol's desk", "81.2.69.160", nil)
+		laptop.login("alice")
+		phone.login("alice")
+		carol.login("carol")
+		phoneID := phone.attr("li.device-current", "data-session-id")
+
+		// carol finds alice by name.
+		if loc := carol.open("/admin"); loc != "/admin" {
+			t.Fatalf("carol: got %s, want /admin", loc)
+		}
+		ctx, cancel := carol.step()
+		err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("user-search"), "alice", chromedp.NodeVisible))
+		cancel()
+		if err != nil {
+			t.Fatalf("carol: typing the name: %v", err)
+		}
+		if loc := carol.submit("#find"); loc != "/admin?user=alice" {
+			t.Fatalf("carol: after searching got %s, want /admin?user=alice", loc)
+		}
+		row := `li.device[data-session-id="` + phoneID + `"]`
+		if got := carol.text(row + " .device-label"); got != "Safari on iPhone" {
+			t.Errorf("carol: got alice's phone labelled %q, want Safari on iPhone", got)
+		}
+		if got := carol.text(row + " .facts"); !strings.Contains(got, "Paris, Île-de-France, FR") || !strings.Contains(got, "2a01:e0a::1") {
+			t.Errorf("carol: got the phone's facts %q, want Paris and 2a01:e0a::1", got)
+		}
+		carol.screenshot(artifacts, "support-desk-carol.png")
+
+		// She signs the phone out.
+		if loc := carol.submit(row + " button.revoke"); loc != "/admin?user=alice&revoked=1" {
+			t.Fatalf("carol: after revoking got %s, want /admin?user=alice&revoked=1", loc)
+		}
+		if n := carol.count(row); n != 0 {
+			t.Errorf("carol: the phone is still listed after revoking it")
+		}
+		if got := carol.text("#timeline"); !strings.Contains(got, "Signed out by support (carol)") {
+			t.Errorf("carol: got timeline %q, want her sign-out in it", got)
+		}
+		carol.screenshot(artifacts, "support-desk-after-revoke.png")
+
+		// alice's laptop shows who did it; the phone lands on the login page.
+		if loc := laptop.open("/devices"); loc != "/devices" {
+			t.Fatalf("laptop: got %s, want /devices", loc)
+		}
+		if got := laptop.text("#timeline"); !strings.Contains(got, "Signed out by support (carol)") {
+			t.Errorf("laptop: got timeline %q, want \"Signed out by support (carol)\"", got)
+		}
+		laptop.screenshot(artifacts, "devices-alice-after-support.png")
+		if got, want := phone.open("/devices"), "/login?reason=session_revoked&revoked_reason=revoked_by_support"; got != want {
+			t.Fatalf("phone: got %s, want %s", got, want)
+		}
+		if got := phone.text("#reason"); !strings.Contains(got, "The support team signed it out.") {
+			t.Errorf("phone: got reason %q, want it to say support signed it out", got)
+		}
+		phone.screenshot(artifacts, "login-revoked-by-support-phone.png")
 	})
 
 	t.Run("bob's second sign-in signs the first out", func(t *testing.T) {

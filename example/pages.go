@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
@@ -41,6 +42,8 @@ var revokedReasons = map[string]string{
 	sessionkit.ReasonLogin:         "You signed in again in this browser.",
 	sessionkit.ReasonRenewed:       "It was replaced by a renewed session.",
 	sessionkit.ReasonLimitExceeded: "",
+	reasonRevokedBySupport:         "The support team signed it out.",
+	handlers.ReasonRevokedByAdmin:  "An administrator signed it out.",
 }
 
 // home sends signed-in visitors to their devices and everyone else to the login page.
@@ -131,7 +134,9 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 // logout signs this browser out.
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	s, _ := sessionkit.FromContext(r.Context())
-	_, err := a.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout})
+	_, err := a.m.RevokeSession(r.Context(), sessionkit.RevokeSession{
+		SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout, Actor: s.ImpersonatedBy, // an agent ending a support session is named
+	})
 	if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
 		a.fail(w, r, err)
 		return
@@ -153,7 +158,9 @@ func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		a.pageError(w, r, middleware.NewProblem(http.StatusBadRequest, middleware.ReasonCurrentSession, "Use “Sign out” to end this session."))
 		return
 	}
-	_, err = a.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: s.UserID, Reason: sessionkit.ReasonUserRevoked})
+	_, err = a.m.RevokeSession(r.Context(), sessionkit.RevokeSession{
+		SessionID: id, UserID: s.UserID, Reason: sessionkit.ReasonUserRevoked, Actor: s.ImpersonatedBy, // in a support session, the agent did it
+	})
 	switch {
 	case errors.Is(err, sessionkit.ErrNotFound), errors.Is(err, sessionkit.ErrInvalid):
 		// Gone already, or an id no session of this user can have: the
@@ -178,7 +185,9 @@ func (a *app) revokeDevice(w http.ResponseWriter, r *http.Request) {
 // flashKey is the session data key of the message shown once by the next page.
 const flashKey = "flash"
 
-// revokeOthers signs the user out everywhere but this browser.
+// revokeOthers signs the user out everywhere but this browser. Its route
+// refuses support sessions (RequireNotImpersonated): an agent acting as the
+// user may not lock the user out of all their devices.
 func (a *app) revokeOthers(w http.ResponseWriter, r *http.Request) {
 	s, _ := sessionkit.FromContext(r.Context())
 	res, err := a.m.RevokeAllUserSessions(r.Context(), sessionkit.RevokeAllUserSessions{
@@ -214,6 +223,7 @@ func (a *app) devicesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := buildDevicesView(usr, s.ID, all, events, a.m.Now())
 	v.Notice = notice(r.URL.Query())
+	v.SupportBy = s.ImpersonatedBy
 	if flash, ok, err := sessionkit.Data(ctx, flashKey); err == nil && ok {
 		v.Notice = flash
 		if err := sessionkit.DeleteData(ctx, flashKey); err != nil {
@@ -305,10 +315,13 @@ func wantsHTML(r *http.Request) bool {
 	return false
 }
 
-// isAPI reports whether r is for the /sessions API, whose errors are
-// problem JSON for every client, as its contract says.
+// isAPI reports whether r is for the /sessions API or the JSON admin
+// routes, whose errors are problem JSON for every client, as their contract
+// says. The support desk page (/admin, /admin/page/...) is a page.
 func isAPI(r *http.Request) bool {
-	return r.URL.Path == "/sessions" || strings.HasPrefix(r.URL.Path, "/sessions/")
+	p := r.URL.Path
+	return p == "/sessions" || strings.HasPrefix(p, "/sessions/") ||
+		(strings.HasPrefix(p, "/admin/") && !strings.HasPrefix(p, supportFormPrefix))
 }
 
 // render executes a page template into a buffer first, so a template error

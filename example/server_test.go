@@ -582,3 +582,152 @@ func TestStepUpForVanguard(t *testing.T) {
 		t.Errorf("next=//evil.example/: got a redirect to %q, want /devices", r.Location)
 	}
 }
+
+var supportRevokeIDs = regexp.MustCompile(`action="/admin/page/users/alice/sessions/([0-9a-f-]{36})/revoke"`)
+
+// TestSupportDesk: carol, a support agent, finds alice on /admin, signs her
+// phone out and then every device, and opens a support session as bob;
+// alice and bob see what carol did, and a support session cannot sign bob
+// out everywhere.
+func TestSupportDesk(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	ids := demoUsers()
+	laptop, phone, carol := newClient(t, ra.URL), newClient(t, ra.URL), newClient(t, ra.URL)
+	phone.header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1")
+	laptop.login("alice")
+	phone.login("alice")
+	carol.login("carol")
+	_, phoneIDs := devices(t, phone)
+
+	r := carol.get("/admin")
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, `id="user-search"`) || !strings.Contains(r.Body, "support (carol)") {
+		t.Fatalf("GET /admin: got %d, want 200 with the search form and carol's label", r.Status)
+	}
+	if r := carol.get("/admin?user=mallory"); r.Status != http.StatusOK || !strings.Contains(r.Body, `id="not-found"`) {
+		t.Errorf("unknown user: got %d, want 200 saying no such user", r.Status)
+	}
+	r = carol.get("/admin?user=alice")
+	if got := supportRevokeIDs.FindAllStringSubmatch(r.Body, -1); len(got) != 2 {
+		t.Fatalf("alice's devices on /admin: got %d revoke buttons, want 2", len(got))
+	}
+	for _, want := range []string{"Safari on iPhone", "Chrome 131 on Linux", `id="revoke-all"`, `id="impersonate"`, "Signed in from"} {
+		if !strings.Contains(r.Body, want) {
+			t.Errorf("alice on /admin: got a page without %q", want)
+		}
+	}
+
+	// One device: the phone.
+	r = carol.post("/admin/page/users/alice/sessions/"+phoneIDs[0]+"/revoke", nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/admin?user=alice&revoked=1" {
+		t.Fatalf("revoke the phone: got %d to %q, want 303 to /admin?user=alice&revoked=1", r.Status, r.Location)
+	}
+	if page := carol.get(r.Location); !strings.Contains(page.Body, "Signed out 1 session.") || !strings.Contains(page.Body, "Signed out by support (carol)") {
+		t.Errorf("carol's page after the revoke: want the notice and the event with its actor")
+	}
+	r = phone.get("/devices")
+	if want := "/login?reason=session_revoked&revoked_reason=revoked_by_support"; r.Location != want {
+		t.Fatalf("the revoked phone: got %d to %q, want %s", r.Status, r.Location, want)
+	}
+	if page := phone.get(r.Location); !strings.Contains(page.Body, "The support team signed it out.") {
+		t.Errorf("got a login page that does not say support signed the phone out")
+	}
+	body, left := devices(t, laptop)
+	if len(left) != 1 || !strings.Contains(body, "Signed out by support (carol)") {
+		t.Errorf("alice's laptop: got %d devices, timeline with the support sign-out %v; want 1 and true",
+			len(left), strings.Contains(body, "Signed out by support (carol)"))
+	}
+
+	// Every device.
+	r = carol.post("/admin/page/users/alice/revoke-all", nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/admin?user=alice&revoked=1" {
+		t.Fatalf("revoke all: got %d to %q, want 303 to /admin?user=alice&revoked=1", r.Status, r.Location)
+	}
+	if got, want := laptop.get("/devices").Location, "/login?reason=session_revoked&revoked_reason=revoked_by_support"; got != want {
+		t.Errorf("alice's laptop after revoke all: got a redirect to %q, want %s", got, want)
+	}
+
+	// The JSON admin API answers carol, and only her.
+	api := "/admin/users/" + ids.named("alice").ID.String() + "/sessions"
+	if r := carol.get(api, "Accept", "application/json"); r.Status != http.StatusOK || !strings.Contains(r.Body, `"sessions"`) {
+		t.Errorf("carol, GET %s: got %d %s, want 200", api, r.Status, r.Body)
+	}
+
+	// A support session as bob: outside his limit of one, marked on his page.
+	bob := newClient(t, ra.URL)
+	bob.login("bob")
+	r = carol.post("/admin/page/users/bob/impersonate", nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/devices" {
+		t.Fatalf("impersonate bob: got %d to %q, want 303 to /devices", r.Status, r.Location)
+	}
+	body, _ = devices(t, carol)
+	if !containsHTML(body, "Support session for bob, opened by support (carol)") || strings.Contains(body, `id="revoke-others"`) {
+		t.Errorf("carol as bob: want the support banner and no sign-out-everywhere button")
+	}
+	body, bobIDs := devices(t, bob)
+	if len(bobIDs) != 2 || !containsHTML(body, "Support: support (carol)") || !containsHTML(body, "Support session opened by support (carol)") {
+		t.Errorf("bob's page: got %d devices, badge %v; want 2 and the support badge and event", len(bobIDs), containsHTML(body, "Support: support (carol)"))
+	}
+	// What only bob may do is refused in a support session, as is the desk.
+	if r := carol.post("/devices/revoke-others", nil); r.Status != http.StatusForbidden || !strings.Contains(r.Body, "impersonation_forbidden") {
+		t.Errorf("support session, sign out everywhere else: got %d, want 403 impersonation_forbidden", r.Status)
+	}
+	if r := carol.get("/admin"); r.Status != http.StatusForbidden {
+		t.Errorf("support session, GET /admin: got %d, want 403", r.Status)
+	}
+	if _, bobIDs := devices(t, bob); len(bobIDs) != 2 {
+		t.Errorf("bob after the refused sign-out: got %d devices, want 2", len(bobIDs))
+	}
+}
+
+// TestSupportDeskRefused: the support desk and the JSON admin routes refuse
+// a user who is not a support agent, and a cross-site form.
+func TestSupportDeskRefused(t *testing.T) {
+	ra := startApp(t, testConfig(t))
+	ids := demoUsers()
+	alice, carol := newClient(t, ra.URL), newClient(t, ra.URL)
+	alice.login("alice")
+	carol.login("carol")
+	bobID := ids.named("bob").ID.String()
+	for _, tt := range []struct {
+		method, path, accept string
+		wantJSON             bool
+	}{
+		{http.MethodGet, "/admin", "", false},
+		{http.MethodGet, "/admin?user=bob", "", false},
+		{http.MethodPost, "/admin/page/users/bob/impersonate", "", false},
+		{http.MethodPost, "/admin/page/users/bob/revoke-all", "", false},
+		{http.MethodGet, "/admin/users/" + bobID + "/sessions", "application/json", true},
+		{http.MethodGet, "/admin/users/" + bobID + "/sessions", "", true}, // a browser too gets JSON there
+		{http.MethodDelete, "/admin/users/" + bobID + "/sessions", "application/json", true},
+		{http.MethodPost, "/admin/users/" + bobID + "/impersonate", "application/json", true},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			var extra []string
+			if tt.accept != "" {
+				extra = []string{"Accept", tt.accept}
+			}
+			r := alice.do(tt.method, tt.path, url.Values{}, extra...)
+			if r.Status != http.StatusForbidden {
+				t.Fatalf("alice: got %d to %q, want 403", r.Status, r.Location)
+			}
+			if isJSON := strings.Contains(r.Header.Get("Content-Type"), "application/problem+json"); isJSON != tt.wantJSON ||
+				!strings.Contains(r.Body, "forbidden") {
+				t.Errorf("alice: got %q %s, want problem JSON %v with reason forbidden", r.Header.Get("Content-Type"), r.Body, tt.wantJSON)
+			}
+		})
+	}
+	if _, got := devices(t, alice); len(got) != 1 {
+		t.Errorf("alice after the refusals: got %d devices, want 1", len(got))
+	}
+	// carol's forms, sent from another site, are refused too.
+	r := carol.post("/admin/page/users/alice/revoke-all", nil, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+	if r.Status != http.StatusForbidden {
+		t.Errorf("cross-site support form: got %d, want 403", r.Status)
+	}
+	if r := carol.post("/admin/page/users/mallory/revoke-all", nil); r.Status != http.StatusNotFound {
+		t.Errorf("unknown user: got %d, want 404", r.Status)
+	}
+	if _, got := devices(t, alice); len(got) != 1 {
+		t.Errorf("alice after the refused forms: got %d devices, want 1", len(got))
+	}
+}

@@ -141,7 +141,8 @@ func TestUsersCheck(t *testing.T) {
 		{"alice", "alice", "password", true, "plus"},
 		{"bob", "bob", "password", true, "free"},
 		{"wrong password", "alice", "Password", false, ""},
-		{"unknown user", "carol", "password", false, ""},
+		{"carol", "carol", "password", true, "plus"},
+		{"unknown user", "mallory", "password", false, ""},
 		{"empty", "", "", false, ""},
 		{"case matters", "Alice", "password", false, ""},
 	}
@@ -159,6 +160,11 @@ func TestUsersCheck(t *testing.T) {
 	// Ids are stable across restarts, and the limits follow the tiers.
 	if a, b := demoUsers().byName["alice"].ID, u.byName["alice"].ID; a != b {
 		t.Errorf("got alice's id %s then %s, want the same", a, b)
+	}
+	for name, want := range map[string]bool{"alice": false, "bob": false, "dave": false, "carol": true} {
+		if got := u.named(name).Support; got != want {
+			t.Errorf("%s is a support agent: got %v, want %v", name, got, want)
+		}
 	}
 	limit := sessionTiers.Limit(u.tierOf)
 	for name, want := range map[string]int{"alice": 10, "bob": 1} {
@@ -206,6 +212,9 @@ func TestDescribeEvent(t *testing.T) {
 		{sessionkit.Event{Type: sessionkit.EventCreated, NewDevice: true}, "in", "Signed in (new device)"},
 		{sessionkit.Event{Type: sessionkit.EventRevoked, Reason: sessionkit.ReasonUserRevoked}, "out", "Signed out from another device"},
 		{sessionkit.Event{Type: sessionkit.EventRevoked, Reason: "admin_disabled"}, "out", "Revoked (admin_disabled)"},
+		{sessionkit.Event{Type: sessionkit.EventRevoked, Reason: reasonRevokedBySupport, Actor: "support (carol)"}, "out", "Signed out by support (carol)"},
+		{sessionkit.Event{Type: sessionkit.EventRevoked, Reason: sessionkit.ReasonLogout, Actor: "support (carol)"}, "out", "Signed out by support (carol)"},
+		{sessionkit.Event{Type: sessionkit.EventCreated, IPAddress: "127.0.0.1", Actor: "support (carol)"}, "in", "Support session opened by support (carol) from 127.0.0.1"},
 		{sessionkit.Event{Type: sessionkit.EventEvicted, Reason: sessionkit.ReasonLimitExceeded}, "warn", "Signed out by the session limit when another device signed in"},
 		{sessionkit.Event{Type: sessionkit.EventIPChanged, PreviousIP: "81.2.69.142", IPAddress: "2a01:e0a::1"}, "warn", "Address changed from 81.2.69.142 to 2a01:e0a::1"},
 		{sessionkit.Event{Type: sessionkit.EventProviderAccessed, Provider: "schwab"}, "info", "Opened Schwab accounts"},

@@ -16,6 +16,9 @@ type user struct {
 	ID   uuid.UUID
 	Name string
 	Tier string // "plus" or "free"
+	// Support marks a support agent: the /admin page and the JSON admin
+	// routes act on other users' sessions in their name (authorizeSupport).
+	Support bool
 	// pwHash is SHA-256 of the password. That is fine for a demo with a
 	// published password and wrong for anything else: a real app stores a
 	// slow, salted password hash (argon2id, bcrypt or scrypt) and compares
@@ -27,7 +30,8 @@ type user struct {
 // persistent REDIS_URL their sessions survive a restart of the example.
 var userNamespace = uuid.MustParse("6f1d2c58-7d55-4b8e-9a51-3c0f4a2b9e10")
 
-// users is the example's user database: alice and bob, password "password".
+// users is the example's user database: alice, bob, dave and the support
+// agent carol, password "password".
 type users struct {
 	byName map[string]*user
 	byID   map[uuid.UUID]*user
@@ -46,12 +50,16 @@ var rejectingTiers = map[string]bool{"duo": true}
 
 func demoUsers() *users {
 	u := &users{byName: map[string]*user{}, byID: map[uuid.UUID]*user{}, dummy: sha256.Sum256([]byte("not a password"))}
-	for _, d := range []struct{ name, tier string }{{"alice", "plus"}, {"bob", "free"}, {"dave", "duo"}} {
+	for _, d := range []struct {
+		name, tier string
+		support    bool
+	}{{"alice", "plus", false}, {"bob", "free", false}, {"dave", "duo", false}, {"carol", "plus", true}} {
 		usr := &user{
-			ID:     uuid.NewSHA1(userNamespace, []byte(d.name)),
-			Name:   d.name,
-			Tier:   d.tier,
-			pwHash: sha256.Sum256([]byte("password")),
+			ID:      uuid.NewSHA1(userNamespace, []byte(d.name)),
+			Name:    d.name,
+			Tier:    d.tier,
+			Support: d.support,
+			pwHash:  sha256.Sum256([]byte("password")),
 		}
 		u.byName[usr.Name] = usr
 		u.byID[usr.ID] = usr
@@ -74,6 +82,9 @@ func (u *users) check(name, password string) (*user, bool) {
 	}
 	return usr, true
 }
+
+// named returns the user called name, or nil.
+func (u *users) named(name string) *user { return u.byName[name] }
 
 // byUserID returns the user with id, or nil.
 func (u *users) byUserID(id uuid.UUID) *user { return u.byID[id] }

@@ -25,10 +25,14 @@ type devicesView struct {
 	User      *user
 	Limit     int // sessions the user's tier allows
 	Devices   []deviceView
+	Counted   int // devices that count toward the limit (not support sessions)
 	Others    int // active sessions besides this one
 	Events    []eventView
 	Providers []providerLink
 	Notice    string
+	// SupportBy is the operator who opened this browser's session as the
+	// user (a support session), shown in a banner; empty otherwise.
+	SupportBy string
 }
 
 // deviceView is one active session as the page shows it.
@@ -45,7 +49,8 @@ type deviceView struct {
 	Providers  []string // display names, most recent first
 	LastAccess stamp    // of the most recent provider, when any
 	Current    bool
-	APIClient  bool // a bearer session: an app holding tokens, not a browser cookie
+	APIClient  bool   // a bearer session: an app holding tokens, not a browser cookie
+	Support    string // the operator of a support session (Session.ImpersonatedBy)
 
 	lastActive time.Time
 }
@@ -88,6 +93,9 @@ func buildDevicesView(usr *user, current uuid.UUID, sessions []sessionkit.Sessio
 			continue
 		}
 		v.Devices = append(v.Devices, deviceOf(s, s.ID == current, now))
+		if s.ImpersonatedBy == "" {
+			v.Counted++
+		}
 	}
 	// This device first, then the most recently active.
 	slices.SortStableFunc(v.Devices, func(x, y deviceView) int {
@@ -122,6 +130,7 @@ func deviceOf(s sessionkit.Session, current bool, now time.Time) deviceView {
 		LastActive: newStamp(s.LastActivityAt, now),
 		Current:    current,
 		APIClient:  s.Bearer,
+		Support:    s.ImpersonatedBy,
 		lastActive: s.LastActivityAt,
 	}
 	if s.IPAddress.IsValid() && s.IPAddress != s.LastIPAddress {
@@ -165,10 +174,15 @@ var revokeReasons = map[string]string{
 	sessionkit.ReasonIPChanged:   "Signed out after an address change",
 }
 
+// describeEvent words an audit event for the timeline. An event an
+// operator caused (Event.Actor) names them, so the user sees what support did.
 func describeEvent(e sessionkit.Event) eventView {
 	switch e.Type {
 	case sessionkit.EventCreated:
 		text := "Signed in"
+		if e.Actor != "" {
+			text = "Support session opened by " + e.Actor
+		}
 		if e.IPAddress != "" {
 			text += " from " + e.IPAddress
 		}
@@ -180,6 +194,9 @@ func describeEvent(e sessionkit.Event) eventView {
 		}
 		return eventView{Kind: "in", Text: text}
 	case sessionkit.EventRevoked:
+		if e.Actor != "" {
+			return eventView{Kind: "out", Text: "Signed out by " + e.Actor}
+		}
 		text, ok := revokeReasons[e.Reason]
 		if !ok {
 			text = "Revoked"
