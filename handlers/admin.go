@@ -120,6 +120,7 @@ func (a *Admin) Mount(mux *http.ServeMux) { mux.Handle("/admin/", a) }
 
 // ServeHTTP serves one of the routes; another path under /admin is 404.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = relative(r, "/admin")
 	if _, pattern := a.mux.Handler(r); pattern != "" {
 		a.mux.ServeHTTP(w, r)
 		return

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -142,6 +143,9 @@ func invalid(field, why string) error {
 }
 
 // Mount registers h on mux for /sessions and everything under /sessions/.
+// The Handler also serves its routes wherever else it is mounted: under a
+// prefix ("/api/v1/sessions/..."), with or without http.StripPrefix, on
+// ServeMux or another router (chi's Mount); see relative.
 func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("/sessions", h)
 	mux.Handle("/sessions/", h)
@@ -150,6 +154,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 // ServeHTTP serves one of the routes; another path under /sessions is 404
 // and another method 405 (with Allow), both as problem JSON.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = relative(r, "/sessions")
 	if _, pattern := h.mux.Handler(r); pattern != "" {
 		h.mux.ServeHTTP(w, r)
 		return
@@ -196,4 +201,47 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func session(r *http.Request) sessionkit.Session {
 	s, _ := sessionkit.FromContext(r.Context())
 	return s
+}
+
+type prefixKey struct{}
+
+// relative returns r with its path made relative to where the routes are
+// mounted: from the first path segment named root (root is "/sessions" or
+// "/admin") on, whatever precedes it ("/api/v1"), as a router that does not
+// strip its mount prefix leaves it. The prefix (or, behind
+// http.StripPrefix, what the request line has before the path) is kept in
+// the context for the Location of new sessions.
+func relative(r *http.Request, root string) *http.Request {
+	p := r.URL.Path
+	for i := 0; i < len(p); {
+		j := strings.Index(p[i:], root)
+		if j < 0 {
+			break
+		}
+		k := i + j
+		if rest := p[k:]; rest == root || strings.HasPrefix(rest, root+"/") {
+			if k == 0 {
+				// Mounted at root, or behind http.StripPrefix: the request
+				// line still has the prefix.
+				uri, _, _ := strings.Cut(r.RequestURI, "?")
+				if prefix, ok := strings.CutSuffix(uri, p); ok && prefix != "" && strings.HasPrefix(prefix, "/") {
+					return r.WithContext(context.WithValue(r.Context(), prefixKey{}, prefix))
+				}
+				return r
+			}
+			rel := r.WithContext(context.WithValue(r.Context(), prefixKey{}, p[:k]))
+			u := *r.URL
+			u.Path, u.RawPath = rest, ""
+			rel.URL = &u
+			return rel
+		}
+		i = k + 1
+	}
+	return r
+}
+
+// located is path under the prefix the routes are mounted at.
+func located(r *http.Request, path string) string {
+	prefix, _ := r.Context().Value(prefixKey{}).(string)
+	return prefix + path
 }

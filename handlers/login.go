@@ -71,7 +71,7 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setCookie(w, res.Token, res.Session.ExpiresAt)
 	h.log.Info("sessionkit: signed in", "user_id", user.String(), "session_id", res.Session.ID.String(), "evicted", len(res.Evicted))
-	w.Header().Set("Location", "/sessions/"+res.Session.ID.String())
+	w.Header().Set("Location", located(r, "/sessions/"+res.Session.ID.String()))
 	writeJSON(w, http.StatusCreated, NewSessionJSON(res.Session, true))
 }
 

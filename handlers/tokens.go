@@ -67,7 +67,7 @@ func (h *Handler) createTokenSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.Info("sessionkit: signed in with tokens", "user_id", user.String(), "session_id", res.Session.ID.String(), "evicted", len(res.Evicted))
-	w.Header().Set("Location", "/sessions/"+res.Session.ID.String())
+	w.Header().Set("Location", located(r, "/sessions/"+res.Session.ID.String()))
 	writeJSON(w, http.StatusCreated, newTokenResponse(res.Session, res.Tokens, res.Session.CreatedAt))
 }
 
