@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/enrich"
@@ -31,6 +33,7 @@ type Manager struct {
 	events   *dispatcher
 	tokens   *accessTokens  // nil without WithAccessTokens
 	policy   backend.Policy // what the store applies; see call
+	tel      *telemetry
 
 	enrichFailures sync.Map // reason → struct{}
 }
@@ -69,7 +72,16 @@ func New(store Store, opts ...Option) (*Manager, error) {
 			return nil, err
 		}
 	}
-	store.Attach(backend.Env{Logger: m.log})
+	mp := cfg.meterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	var err error
+	if m.tel, err = newTelemetry(mp, cfg.tracerProvider, m.events); err != nil {
+		return nil, fmt.Errorf("sessionkit: metrics: %w", err)
+	}
+	store.Attach(backend.Env{Logger: m.log, MeterProvider: mp})
+	m.store = &tracedStore{Store: store, tel: m.tel}
 	if d, ok := m.enricher.(*DefaultEnricher); ok {
 		d.attach(m.log)
 	}
@@ -80,7 +92,13 @@ func New(store Store, opts ...Option) (*Manager, error) {
 func (m *Manager) call() backend.Call { return backend.Call{Now: m.now(), Policy: &m.policy} }
 
 // Close waits, up to ctx's deadline, for queued events to reach the hooks.
-func (m *Manager) Close(ctx context.Context) error { return m.events.close(ctx) }
+func (m *Manager) Close(ctx context.Context) error {
+	err := m.events.close(ctx)
+	if uerr := m.tel.callbacks.Unregister(); err == nil && uerr != nil {
+		err = fmt.Errorf("sessionkit: close: %w", uerr)
+	}
+	return err
+}
 
 // Now returns the Manager's current time, at the millisecond precision sessions are stored with.
 func (m *Manager) Now() time.Time { return m.now() }
@@ -90,7 +108,14 @@ func (m *Manager) now() time.Time { return time.UnixMilli(m.cfg.now().UnixMilli(
 // CreateSession signs cmd.UserID in on a new device: it enriches the
 // session, enforces the user's limit by evicting the sessions that would
 // expire first, stores it, and returns it with its token, once.
-func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateSessionResult, error) {
+func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (_ CreateSessionResult, err error) {
+	start := time.Now()
+	ctx, span := m.tel.start(ctx, "sessionkit.CreateSession")
+	defer func() { m.tel.loggedIn(ctx, start, err); end(span, err) }()
+	return m.createSession(ctx, cmd)
+}
+
+func (m *Manager) createSession(ctx context.Context, cmd CreateSession) (CreateSessionResult, error) {
 	now := m.now()
 	if err := checkUser("UserID", cmd.UserID); err != nil {
 		return CreateSessionResult{}, err
@@ -176,7 +201,7 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 		if err != nil {
 			return CreateSessionResult{}, err
 		}
-		m.events.emit(ctx, events)
+		m.emit(ctx, events)
 		res := CreateSessionResult{
 			Session: s, Token: tok, Evicted: out.Evicted,
 			NewDevice: out.NewDevice, NewCountry: out.NewCountry,
@@ -193,7 +218,9 @@ func (m *Manager) CreateSession(ctx context.Context, cmd CreateSession) (CreateS
 
 // RevokeSession soft-revokes one of the user's sessions. Unknown, foreign
 // and already revoked or expired sessions all give ErrNotFound.
-func (m *Manager) RevokeSession(ctx context.Context, cmd RevokeSession) (RevokeSessionResult, error) {
+func (m *Manager) RevokeSession(ctx context.Context, cmd RevokeSession) (_ RevokeSessionResult, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.RevokeSession")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(cmd.SessionID); err != nil {
 		return RevokeSessionResult{}, err
 	}
@@ -211,13 +238,15 @@ func (m *Manager) RevokeSession(ctx context.Context, cmd RevokeSession) (RevokeS
 	if err != nil {
 		return RevokeSessionResult{}, err
 	}
-	m.events.emit(ctx, events)
+	m.emit(ctx, events)
 	return RevokeSessionResult{RevokedAt: c.Now}, nil
 }
 
 // RevokeAllUserSessions soft-revokes every active session of the user but
 // cmd.ExceptSessionID, atomically, and returns how many it revoked.
-func (m *Manager) RevokeAllUserSessions(ctx context.Context, cmd RevokeAllUserSessions) (RevokeAllUserSessionsResult, error) {
+func (m *Manager) RevokeAllUserSessions(ctx context.Context, cmd RevokeAllUserSessions) (_ RevokeAllUserSessionsResult, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.RevokeAllUserSessions")
+	defer func() { end(span, err) }()
 	if err := checkUser("UserID", cmd.UserID); err != nil {
 		return RevokeAllUserSessionsResult{}, err
 	}
@@ -236,7 +265,7 @@ func (m *Manager) RevokeAllUserSessions(ctx context.Context, cmd RevokeAllUserSe
 	if err != nil {
 		return RevokeAllUserSessionsResult{}, err
 	}
-	m.events.emit(ctx, events)
+	m.emit(ctx, events)
 	res := RevokeAllUserSessionsResult{Revoked: len(events)}
 	for _, e := range events {
 		res.SessionIDs = append(res.SessionIDs, e.SessionID)
@@ -248,7 +277,9 @@ func (m *Manager) RevokeAllUserSessions(ctx context.Context, cmd RevokeAllUserSe
 // when the stored activity is older than the throttle or the address
 // changed; an address change is counted and recorded as an event, and never
 // revokes the session by itself.
-func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionActivity) (UpdateSessionActivityResult, error) {
+func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionActivity) (_ UpdateSessionActivityResult, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.UpdateSessionActivity")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(cmd.SessionID); err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
@@ -269,6 +300,19 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 // second, the activity script, which checks everything again atomically
 // before it writes. Any malformed token is ErrNotFound without a store call.
 func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {
+	start := m.tel.authStart(ctx)
+	// The hot path starts a span only under a recording one: a span with
+	// no parent would cost allocations on every request, traced or not.
+	var span trace.Span
+	if trace.SpanFromContext(ctx).IsRecording() {
+		ctx, span = m.tel.tracer.Start(ctx, "sessionkit.Authenticate")
+	}
+	res, err := m.authenticate(ctx, tok, ip)
+	m.tel.authenticated(ctx, start, err, span)
+	return res, err
+}
+
+func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {
 	id, hash, err := token.Parse(tok)
 	var claims *accessClaims
 	if err != nil {
@@ -342,7 +386,7 @@ func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip ne
 	if err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
-	m.events.emit(ctx, events)
+	m.emit(ctx, events)
 	r := UpdateSessionActivityResult{
 		Session: s, Written: out.Written, IPChanged: out.IPChanged,
 		PreviousCountry: out.PreviousCountry,
@@ -356,7 +400,9 @@ func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip ne
 }
 
 // RecordProviderAccess remembers that an active session reached a provider.
-func (m *Manager) RecordProviderAccess(ctx context.Context, cmd RecordProviderAccess) (RecordProviderAccessResult, error) {
+func (m *Manager) RecordProviderAccess(ctx context.Context, cmd RecordProviderAccess) (_ RecordProviderAccessResult, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.RecordProviderAccess")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(cmd.SessionID); err != nil {
 		return RecordProviderAccessResult{}, err
 	}
@@ -368,12 +414,14 @@ func (m *Manager) RecordProviderAccess(ctx context.Context, cmd RecordProviderAc
 	if err != nil {
 		return RecordProviderAccessResult{}, err
 	}
-	m.events.emit(ctx, events)
+	m.emit(ctx, events)
 	return RecordProviderAccessResult{Written: out.Written, First: out.First, At: c.Now}, nil
 }
 
 // LinkRefreshTokenToSession attaches a refresh token id to an active session.
-func (m *Manager) LinkRefreshTokenToSession(ctx context.Context, cmd LinkRefreshTokenToSession) (LinkRefreshTokenToSessionResult, error) {
+func (m *Manager) LinkRefreshTokenToSession(ctx context.Context, cmd LinkRefreshTokenToSession) (_ LinkRefreshTokenToSessionResult, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.LinkRefreshTokenToSession")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(cmd.SessionID); err != nil {
 		return LinkRefreshTokenToSessionResult{}, err
 	}
@@ -384,7 +432,7 @@ func (m *Manager) LinkRefreshTokenToSession(ctx context.Context, cmd LinkRefresh
 	if err != nil {
 		return LinkRefreshTokenToSessionResult{}, err
 	}
-	m.events.emit(ctx, events)
+	m.emit(ctx, events)
 	return LinkRefreshTokenToSessionResult{}, nil
 }
 
@@ -447,7 +495,9 @@ func (m *Manager) Events(ctx context.Context, userID uuid.UUID, q EventQuery) ([
 
 // SetUserLimit stores a limit for one user that wins over the LimitFunc
 // (Unlimited allowed). It takes effect at the user's next login.
-func (m *Manager) SetUserLimit(ctx context.Context, userID uuid.UUID, limit int) error {
+func (m *Manager) SetUserLimit(ctx context.Context, userID uuid.UUID, limit int) (err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.SetUserLimit")
+	defer func() { end(span, err) }()
 	if err := checkUser("UserID", userID); err != nil {
 		return err
 	}
@@ -458,7 +508,9 @@ func (m *Manager) SetUserLimit(ctx context.Context, userID uuid.UUID, limit int)
 }
 
 // ClearUserLimit removes a user's stored limit override.
-func (m *Manager) ClearUserLimit(ctx context.Context, userID uuid.UUID) error {
+func (m *Manager) ClearUserLimit(ctx context.Context, userID uuid.UUID) (err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.ClearUserLimit")
+	defer func() { end(span, err) }()
 	if err := checkUser("UserID", userID); err != nil {
 		return err
 	}
@@ -507,7 +559,9 @@ const ReasonRenewed = "renewed"
 // held is forgotten without a grace window). A session that is no longer
 // active is refused (a *RevokedError, ErrExpired, ErrIdle, ErrNotFound).
 // ipAddress and userAgent are not used: the session keeps its device.
-func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, userAgent string) (CreateSessionResult, error) {
+func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, userAgent string) (_ CreateSessionResult, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.RenewSession")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(old.ID); err != nil {
 		return CreateSessionResult{}, err
 	}
@@ -523,7 +577,9 @@ func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, user
 // its id stays, AuthenticatedAt moves to now, and AAL becomes cmd.AAL
 // unless that is empty. The old token is refused from then on, so a token
 // captured before never satisfies a recent-authentication check.
-func (m *Manager) Reauthenticate(ctx context.Context, cmd Reauthenticate) (CreateSessionResult, error) {
+func (m *Manager) Reauthenticate(ctx context.Context, cmd Reauthenticate) (_ CreateSessionResult, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.Reauthenticate")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(cmd.SessionID); err != nil {
 		return CreateSessionResult{}, err
 	}

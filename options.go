@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Option configures a Manager.
@@ -32,6 +34,8 @@ type config struct {
 	seenWindow     time.Duration
 	accessTokens   *AccessTokenOptions
 	limitPolicy    func(ctx context.Context, userID uuid.UUID) (LimitPolicy, error)
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 }
 
 func defaults() config {

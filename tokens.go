@@ -202,44 +202,54 @@ type RefreshSessionResult struct {
 // or unknown refresh token is ErrNotFound, whether or not a session exists;
 // a genuine one of a session no longer active is refused with the reason
 // (a *RevokedError, ErrExpired or ErrIdle).
-func (m *Manager) RefreshSession(ctx context.Context, cmd RefreshSession) (RefreshSessionResult, error) {
+func (m *Manager) RefreshSession(ctx context.Context, cmd RefreshSession) (_ RefreshSessionResult, err error) {
 	if m.tokens == nil {
 		return RefreshSessionResult{}, invalid("RefreshSession", "needs access tokens: WithAccessTokens")
 	}
+	ctx, span := m.tel.start(ctx, "sessionkit.RefreshSession")
+	defer func() { end(span, err) }()
+	res, reused, err := m.refresh(ctx, cmd)
+	m.tel.refreshed(ctx, res, reused, err)
+	return res, err
+}
+
+// refresh is RefreshSession; reused reports a superseded token presented
+// after the grace window, which revoked the session.
+func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSessionResult, reused bool, err error) {
 	id, gen, presented, err := token.ParseRefresh(cmd.RefreshToken)
 	if err != nil || !sessionid.Valid(id) || gen == token.MaxGeneration {
-		return RefreshSessionResult{}, ErrNotFound
+		return RefreshSessionResult{}, false, ErrNotFound
 	}
 	next, err := token.NewSecret()
 	if err != nil {
-		return RefreshSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+		return RefreshSessionResult{}, false, fmt.Errorf("sessionkit: refresh token: %w", err)
 	}
 	sealed, err := token.Seal(id, presented, next)
 	if err != nil {
-		return RefreshSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+		return RefreshSessionResult{}, false, fmt.Errorf("sessionkit: refresh token: %w", err)
 	}
 	c := m.call()
 	s, out, events, err := m.store.Refresh(ctx, c, backend.Refresh{
 		SessionID: id, Generation: gen, Presented: presented.Hash(), Next: next.Hash(), Sealed: sealed,
 	})
 	if err != nil {
-		return RefreshSessionResult{}, err
+		return RefreshSessionResult{}, false, err
 	}
-	m.events.emit(ctx, events)
+	m.emit(ctx, events)
 	if out.Reused {
-		return RefreshSessionResult{}, &RevokedError{Reason: ReasonRefreshReused, At: c.Now}
+		return RefreshSessionResult{}, true, &RevokedError{Reason: ReasonRefreshReused, At: c.Now}
 	}
 	current := next
 	if !out.Rotated {
 		if current, err = token.Open(id, presented, out.Sealed); err != nil {
-			return RefreshSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+			return RefreshSessionResult{}, false, fmt.Errorf("sessionkit: refresh token: %w", err)
 		}
 	}
 	tokens, err := m.issue(s, out.Generation, current, c.Now)
 	if err != nil {
-		return RefreshSessionResult{}, err
+		return RefreshSessionResult{}, false, err
 	}
-	return RefreshSessionResult{Session: s, Tokens: tokens, Rotated: out.Rotated}, nil
+	return RefreshSessionResult{Session: s, Tokens: tokens, Rotated: out.Rotated}, false, nil
 }
 
 // SessionByRefreshToken returns the session a refresh token belongs to, in

@@ -14,6 +14,7 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/handlers"
@@ -41,6 +42,9 @@ type app struct {
 	users   *users
 	pages   *template.Template
 	handler http.Handler
+	// meters holds the Manager's instruments; metrics serves them.
+	meters  *sdkmetric.MeterProvider
+	metrics http.Handler
 }
 
 // newApp connects to Redis and builds the server. Close releases what it opened.
@@ -78,7 +82,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if a.enricher, err = sessionkit.NewEnricher(sessionkit.EnricherOptions{GeoIPPath: cfg.GeoIPPath, LookupTimeout: cfg.enrichBudget}); err != nil {
 		return nil, fmt.Errorf("GEOIP_DB: %w", err)
 	}
+	if a.meters, a.metrics, err = newMetrics(); err != nil {
+		return nil, err
+	}
 	opts := []sessionkit.Option{
+		sessionkit.WithMeterProvider(a.meters),
 		sessionkit.WithLimit(sessionTiers.Limit(a.users.tierOf)),
 		sessionkit.WithLimitPolicy(a.users.limitPolicy),
 		sessionkit.WithEnricher(a.enricher),
@@ -151,6 +159,7 @@ func (a *app) routes() (http.Handler, error) {
 	api.Mount(mux)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(http.FileServerFS(static))))
 	mux.HandleFunc("GET /{$}", a.home)
+	mux.Handle("GET /metrics", a.metrics)
 	mux.HandleFunc("GET /login", a.loginPage)
 	mux.Handle("POST /login", form(http.HandlerFunc(a.login)))
 	mux.Handle("GET /devices", page(a.devicesPage))
@@ -203,6 +212,9 @@ func (a *app) Close(ctx context.Context) error {
 	var errs []error
 	if a.m != nil {
 		errs = append(errs, a.m.Close(ctx))
+	}
+	if a.meters != nil {
+		errs = append(errs, a.meters.Shutdown(ctx))
 	}
 	if a.enricher != nil {
 		errs = append(errs, a.enricher.Close())

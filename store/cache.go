@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/announce"
@@ -121,6 +122,9 @@ type Cache struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
+
+	metricsMu sync.Mutex
+	metrics   metric.Registration // the observable instruments, once attached
 }
 
 type cacheShard struct {
@@ -199,6 +203,7 @@ func (c *Cache) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		<-c.done
+		c.uninstrument()
 	})
 	return nil
 }
@@ -230,10 +235,16 @@ func (c *Cache) shard(id uuid.UUID) *cacheShard {
 }
 
 // Attach implements sessionkit.Store: the cache logs its state changes to
-// the Manager's logger from then on (slog.Default() before).
+// the Manager's logger from then on (slog.Default() before), and reports
+// its counters to the Manager's MeterProvider (sessionkit.WithMeterProvider).
 func (c *Cache) Attach(env backend.Env) {
 	if env.Logger != nil {
 		c.log.Store(env.Logger)
+	}
+	if env.MeterProvider != nil {
+		if err := c.instrument(env.MeterProvider); err != nil {
+			c.log.Load().Warn("sessionkit: cache metrics not registered", "error", err.Error())
+		}
 	}
 	c.r.Attach(env)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Policy is the part of a Manager's configuration that the store applies.
@@ -134,4 +135,7 @@ type Recorded struct {
 // Env is what a Manager hands its store once, when it is built.
 type Env struct {
 	Logger *slog.Logger
+	// MeterProvider is where the store registers its own instruments (a
+	// store.Cache's hits and misses); never nil from a Manager.
+	MeterProvider metric.MeterProvider
 }

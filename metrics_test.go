@@ -1,0 +1,175 @@
+package sessionkit_test
+
+import (
+	"errors"
+	"maps"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// TestMetricsAndSpans signs in, authenticates, refuses, revokes and reads
+// the instruments and spans back from an SDK.
+func TestMetricsAndSpans(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr, Cache: &store.CacheOptions{}},
+		sessionkit.WithMeterProvider(mp), sessionkit.WithTracerProvider(tp))
+
+	user := uuid.New()
+	a, b := f.Login(t, user), f.Login(t, user)
+	ip := netip.MustParseAddr(sessiontest.LoginIP)
+	for range 2 {
+		if _, err := f.M.Authenticate(ctx, a.Token, ip); err != nil {
+			t.Fatalf("Authenticate: %v", err)
+		}
+	}
+	// Under a recording span, Authenticate and its store call get spans of their own.
+	rctx, request := tp.Tracer("test").Start(ctx, "GET /")
+	if _, err := f.M.Authenticate(rctx, a.Token, netip.MustParseAddr("198.51.100.1")); err != nil {
+		t.Fatalf("Authenticate from a new address: %v", err)
+	}
+	request.End()
+	if _, err := f.M.Authenticate(ctx, "garbage", ip); !errors.Is(err, sessionkit.ErrNotFound) {
+		t.Fatalf("a garbage token: got %v, want ErrNotFound", err)
+	}
+	if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: b.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.Authenticate(ctx, b.Token, ip); !errors.Is(err, sessionkit.ErrRevoked) {
+		t.Fatalf("a revoked session: got %v, want ErrRevoked", err)
+	}
+	if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: a.Session.ID, UserID: user, Reason: "stolen laptop"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: a.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); !errors.Is(err, sessionkit.ErrNotFound) {
+		t.Fatalf("revoking again: got %v, want ErrNotFound", err)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(reason string) attribute.Set {
+		return attribute.NewSet(attribute.String("sessionkit.outcome", "refused"), attribute.String("sessionkit.reason", reason))
+	}
+	ok := attribute.NewSet(attribute.String("sessionkit.outcome", "ok"))
+	tests := []struct {
+		name  string
+		attrs attribute.Set
+		want  int64
+	}{
+		{"sessionkit.authentications", ok, 3},
+		{"sessionkit.authentications", refused("not_found"), 1},
+		{"sessionkit.authentications", refused("revoked"), 1},
+		{"sessionkit.authentication.duration", ok, 3},
+		{"sessionkit.authentication.duration", refused("revoked"), 1},
+		{"sessionkit.logins", ok, 2},
+		{"sessionkit.login.duration", ok, 2},
+		{"sessionkit.revocations", attribute.NewSet(attribute.String("sessionkit.reason", "logout")), 1},
+		{"sessionkit.revocations", attribute.NewSet(attribute.String("sessionkit.reason", "other")), 1},
+		{"sessionkit.ip_changes", attribute.NewSet(attribute.Bool("sessionkit.country_changed", false)), 1},
+		{"sessionkit.hooks.dropped", attribute.NewSet(), 0},
+		{"sessionkit.cache.on", attribute.NewSet(), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"{"+tt.attrs.Encoded(attribute.DefaultEncoder())+"}", func(t *testing.T) {
+			got, found := point(rm, tt.name, tt.attrs)
+			if !found {
+				t.Fatalf("no data point")
+			}
+			if got != tt.want {
+				t.Errorf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if _, found := point(rm, "sessionkit.store.errors", attribute.NewSet(attribute.String("sessionkit.operation", "peek"))); found {
+		t.Errorf("sessionkit.store.errors: got a data point, want none (no store failed)")
+	}
+	hits, _ := point(rm, "sessionkit.cache.hits", attribute.NewSet())
+	misses, _ := point(rm, "sessionkit.cache.misses", attribute.NewSet())
+	if hits+misses < 4 {
+		t.Errorf("cache hits + misses: got %d, want at least 4 (one per Peek)", hits+misses)
+	}
+
+	names := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range spans.Ended() {
+		names[s.Name()] = s
+	}
+	for _, n := range []string{"sessionkit.CreateSession", "sessionkit.store.Create", "sessionkit.RevokeSession",
+		"sessionkit.store.Revoke", "sessionkit.Authenticate", "sessionkit.store.Peek", "sessionkit.store.Touch"} {
+		if _, ok := names[n]; !ok {
+			t.Errorf("no span %s among %v", n, slices.Sorted(maps.Keys(names)))
+		}
+	}
+	if n := count(spans.Ended(), "sessionkit.Authenticate"); n != 1 {
+		t.Errorf("sessionkit.Authenticate spans: got %d, want 1 (only under a recording span)", n)
+	}
+	var failed int
+	for _, s := range spans.Ended() {
+		if s.Name() == "sessionkit.RevokeSession" && s.Status().Code == codes.Error {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("RevokeSession spans with error status: got %d, want 1", failed)
+	}
+}
+
+// point returns the value of the named instrument's data point with
+// exactly attrs: a sum's value, a gauge's, or a histogram's count.
+func point(rm metricdata.ResourceMetrics, name string, attrs attribute.Set) (int64, bool) {
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					if p.Attributes.Equals(&attrs) {
+						return p.Value, true
+					}
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					if p.Attributes.Equals(&attrs) {
+						return p.Value, true
+					}
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					if p.Attributes.Equals(&attrs) {
+						return int64(p.Count), true
+					}
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+func count(spans []sdktrace.ReadOnlySpan, name string) int {
+	n := 0
+	for _, s := range spans {
+		if s.Name() == name {
+			n++
+		}
+	}
+	return n
+}
