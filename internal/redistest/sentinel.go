@@ -424,23 +424,10 @@ func (p *sentinelProc) launch(bin string, flags []string, monitor string) error 
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		return fmt.Errorf("redistest: %w", err)
 	}
-	out, err := os.OpenFile(filepath.Join(p.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd, done, err := startProcess(bin, p.dir, append([]string{conf}, flags...))
 	if err != nil {
-		return fmt.Errorf("redistest: %w", err)
+		return err
 	}
-	defer out.Close() // the child has its own descriptor
-	cmd := exec.Command(bin, append([]string{conf}, flags...)...)
-	cmd.Dir = p.dir
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("redistest: start sentinel: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(done)
-	}()
 	p.mu.Lock()
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()

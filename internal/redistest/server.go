@@ -234,24 +234,34 @@ func (s *Server) launch(bin string) error {
 	return s.launchLocked(bin)
 }
 
-func (s *Server) launchLocked(bin string) error {
-	out, err := os.OpenFile(filepath.Join(s.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// startProcess starts bin with args in dir, in its own process group, its
+// output appended to dir/stdout.log; done closes when it exits.
+func startProcess(bin, dir string, args []string) (cmd *exec.Cmd, done chan struct{}, err error) {
+	out, err := os.OpenFile(filepath.Join(dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("redistest: %w", err)
+		return nil, nil, fmt.Errorf("redistest: %w", err)
 	}
 	defer out.Close() // the child has its own descriptor
-	cmd := exec.Command(bin, s.args()...)
-	cmd.Dir = s.dir
+	cmd = exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("redistest: start redis-server: %w", err)
+		return nil, nil, fmt.Errorf("redistest: start %s: %w", filepath.Base(bin), err)
 	}
-	done := make(chan struct{})
+	done = make(chan struct{})
 	go func() {
 		cmd.Wait()
 		close(done)
 	}()
+	return cmd, done, nil
+}
+
+func (s *Server) launchLocked(bin string) error {
+	cmd, done, err := startProcess(bin, s.dir, s.args())
+	if err != nil {
+		return err
+	}
 	s.cmd, s.done = cmd, done
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
