@@ -68,8 +68,22 @@ func TestAdminAuthorization(t *testing.T) {
 	f.do(t, op, "DELETE", path+"/"+alice.ID.String(), nil, http.Header{"Sec-Fetch-Site": {"cross-site"}}).
 		wantProblem(t, http.StatusForbidden, middleware.ReasonCrossOrigin)
 	f.do(t, op, "GET", "/admin/nothing", nil, nil).wantProblem(t, http.StatusNotFound, middleware.ReasonNotFound)
-	if _, err := f.m.Session(t.Context(), alice.ID); err != nil {
-		t.Fatal(err)
+	// Bad bodies: 400, and the session is untouched.
+	for name, body := range map[string]string{
+		"a reason that is not a string": `{"reason": 5}`,
+		"not JSON":                      `reason=x`,
+		"a reason with a newline":       `{"reason": "a\nb"}`,
+		"a reason too long":             `{"reason": "` + strings.Repeat("r", 129) + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f.do(t, op, "DELETE", path+"/"+alice.ID.String(), strings.NewReader(body), jsonType).
+				wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidRequest)
+		})
+	}
+	f.do(t, op, "DELETE", path+"/"+alice.ID.String(), strings.NewReader(`{}`), http.Header{"Content-Type": {"text/plain"}}).
+		wantProblem(t, http.StatusUnsupportedMediaType, middleware.ReasonUnsupportedMedia)
+	if s, err := f.m.Session(t.Context(), alice.ID); err != nil || !s.RevokedAt.IsZero() {
+		t.Fatalf("alice's session after refused requests: revoked at %v, %v; want untouched", s.RevokedAt, err)
 	}
 }
 
