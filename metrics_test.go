@@ -1,11 +1,15 @@
 package sessionkit_test
 
 import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"maps"
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -128,6 +132,64 @@ func TestMetricsAndSpans(t *testing.T) {
 	}
 	if failed != 1 {
 		t.Errorf("RevokeSession spans with error status: got %d, want 1", failed)
+	}
+}
+
+// TestRefreshOutcomesAreCounted exchanges refresh tokens into each outcome
+// but the store failing, and reads sessionkit.refreshes back.
+func TestRefreshOutcomesAreCounted(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const grace = 10 * time.Second
+	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr},
+		sessionkit.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{
+			SigningKeys: []crypto.Signer{key}, Issuer: "https://api.example.test", RefreshGrace: grace,
+		}))
+	login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{
+		UserID: uuid.New(), IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac, Bearer: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := func(token string) (sessionkit.RefreshSessionResult, error) {
+		return f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: token})
+	}
+	first := login.Tokens.RefreshToken
+	rotated, err := refresh(first) // rotated
+	if err != nil || !rotated.Rotated {
+		t.Fatalf("first refresh: rotated %v, %v", rotated.Rotated, err)
+	}
+	if again, err := refresh(first); err != nil || again.Rotated { // repeated, within the grace
+		t.Fatalf("a retry within the grace: rotated %v, %v; want the current token again", again.Rotated, err)
+	}
+	if _, err := refresh("garbage"); !errors.Is(err, sessionkit.ErrNotFound) { // refused
+		t.Fatalf("a garbage token: got %v, want ErrNotFound", err)
+	}
+	f.Clock.Advance(grace + time.Second)
+	if _, err := refresh(first); !errors.Is(err, sessionkit.ErrRevoked) { // reused: the session is revoked
+		t.Fatalf("a superseded token after the grace: got %v, want ErrRevoked", err)
+	}
+	if _, err := refresh(rotated.Tokens.RefreshToken); !errors.Is(err, sessionkit.ErrRevoked) { // refused
+		t.Fatalf("the current token of a revoked session: got %v, want ErrRevoked", err)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	for outcome, want := range map[string]int64{"rotated": 1, "repeated": 1, "refused": 2, "reused": 1} {
+		got, found := point(rm, "sessionkit.refreshes", attribute.NewSet(attribute.String("sessionkit.outcome", outcome)))
+		if !found || got != want {
+			t.Errorf("sessionkit.refreshes{outcome=%s}: got %d (found %v), want %d", outcome, got, found, want)
+		}
+	}
+	if _, found := point(rm, "sessionkit.refreshes", attribute.NewSet(attribute.String("sessionkit.outcome", "error"))); found {
+		t.Errorf("sessionkit.refreshes{outcome=error}: got a data point, want none (no store failed)")
 	}
 }
 
