@@ -7,6 +7,9 @@ package sessionkit_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -737,5 +740,73 @@ func TestRenewSession(t *testing.T) {
 			t.Errorf("renewing a revoked session: got %v, want ErrRevoked", err)
 		}
 		f.CheckTTLs(t)
+	})
+}
+
+// TestWritesMoveThePurge reads, in Redis, each session's score in the
+// retained index after every write that moves its deadline: it must be the
+// retention after the deadline, so a session stays listable that long.
+func TestWritesMoveThePurge(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		const retention = time.Hour
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client},
+			sessionkit.WithAuditRetention(retention), sessionkit.WithIdleTimeout(30*time.Minute),
+			sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{SigningKeys: []crypto.Signer{key}, Issuer: "https://api.example.test"}))
+		keys, err := rediskey.New(f.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := uuid.New()
+		check := func(step string, s sessionkit.Session) {
+			t.Helper()
+			deadline := s.ExpiresAt
+			if idle := s.LastActivityAt.Add(s.IdleTimeout); idle.Before(deadline) {
+				deadline = idle
+			}
+			_, member := keys.Active(s.ID)
+			got, err := f.Client.ZScore(ctx, keys.ForUser(user).All, member).Result()
+			if want := deadline.Add(retention).UnixMilli(); err != nil || int64(got) != want {
+				t.Errorf("after %s: purge score %d, %v; want %d (the deadline %d and the retention)", step, int64(got), err, want, deadline.UnixMilli())
+			}
+		}
+		created, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cookie := created.Session
+		check("CreateSession", cookie)
+		login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{
+			UserID: user, IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac, Bearer: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("CreateSession (bearer)", login.Session)
+
+		f.Clock.Advance(2 * time.Minute)
+		up, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: cookie.ID, IPAddress: sessiontest.LoginIP})
+		if err != nil || !up.Written {
+			t.Fatalf("UpdateSessionActivity: written %v, %v", up.Written, err)
+		}
+		check("UpdateSessionActivity", up.Session)
+
+		f.Clock.Advance(2 * time.Minute)
+		re, err := f.M.Reauthenticate(ctx, sessionkit.Reauthenticate{SessionID: cookie.ID, UserID: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("Reauthenticate", re.Session)
+
+		f.Clock.Advance(2 * time.Minute)
+		r, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: login.Tokens.RefreshToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("RefreshSession", r.Session)
 	})
 }
