@@ -60,6 +60,14 @@ local function deadline(ea, la, it)
   return d
 end
 
+-- reindex moves member's scores in both indexes to the deadline its fields
+-- f give, and its purge to RETENTION after it.
+local function reindex(member, f)
+  local dl = deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])
+  redis.call('ZADD', IDX, int(dl), member)
+  redis.call('ZADD', ALL, int(dl + RETENTION), member)
+end
+
 -- NOW_MS is NOW as written into records and events.
 local NOW_MS = int(NOW)
 

@@ -40,9 +40,7 @@ f[F_REFRESH_GEN], f[F_REFRESH_SEALED], f[F_REFRESH_AT] = tostring(gen + 1), SEAL
 f[F_LAST_ACTIVITY] = NOW_MS
 local nv = join(f)
 redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
-local dl = deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])
-redis.call('ZADD', IDX, int(dl), MEMBER)
-redis.call('ZADD', ALL, int(dl + RETENTION), MEMBER)
+reindex(MEMBER, f)
 prune(NOW)
 expire_user()
 return reply{ROTATED = true, GENERATION = gen + 1, SEALED = '', SESSION = nv}

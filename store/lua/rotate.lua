@@ -24,9 +24,7 @@ if REAUTHENTICATED then
 end
 local nv = join(f)
 redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
-local dl = deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])
-redis.call('ZADD', IDX, int(dl), MEMBER)
-redis.call('ZADD', ALL, int(dl + RETENTION), MEMBER)
+reindex(MEMBER, f)
 prune(NOW)
 expire_user()
 -- A cache elsewhere may hold the old secret's hash: it must read again.

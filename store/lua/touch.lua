@@ -44,10 +44,7 @@ if type(written) == 'table' and written.err then
   return reply{WRITTEN = false, IP_CHANGED = true, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
     SESSION = v, EVENT_IDS = {}}
 end
-local dl = deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE])
-local purge = dl + RETENTION
-redis.call('ZADD', IDX, int(dl), MEMBER)
-redis.call('ZADD', ALL, int(purge), MEMBER)
+reindex(MEMBER, h)
 prune(now)
 local retained = expire_user()
 
