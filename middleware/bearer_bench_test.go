@@ -58,34 +58,8 @@ func BenchmarkBearer(b *testing.B) {
 			name string
 			r    *http.Request
 		}{{"cookie", withCookie}, {"bearer", withBearer}} {
-			b.Run(name+"/"+c.name, func(b *testing.B) {
-				w := &discard{h: http.Header{}}
-				h.ServeHTTP(w, c.r) // warm the pool, the caches
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					w.reset()
-					h.ServeHTTP(w, c.r)
-				}
-				b.StopTimer()
-				if w.code != http.StatusNoContent {
-					b.Fatalf("status: got %d, want %d", w.code, http.StatusNoContent)
-				}
-			})
-			b.Run(name+"/"+c.name+"/parallel", func(b *testing.B) {
-				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					w := &discard{h: http.Header{}}
-					for pb.Next() {
-						w.reset()
-						h.ServeHTTP(w, c.r)
-						if w.code != http.StatusNoContent {
-							b.Errorf("status: got %d, want %d", w.code, http.StatusNoContent)
-							return
-						}
-					}
-				})
-			})
+			b.Run(name+"/"+c.name, func(b *testing.B) { serve(b, h, c.r, http.StatusNoContent) })
+			b.Run(name+"/"+c.name+"/parallel", func(b *testing.B) { serveParallel(b, h, c.r, http.StatusNoContent) })
 		}
 	}
 }

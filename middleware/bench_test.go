@@ -35,6 +35,41 @@ var noContent = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 })
 
+// serve measures r through h, one at a time, after one request that warms
+// the script cache, the pool and any cache; the last status must be want.
+func serve(b *testing.B, h http.Handler, r *http.Request, want int) {
+	w := &discard{h: http.Header{}}
+	h.ServeHTTP(w, r)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w.reset()
+		h.ServeHTTP(w, r)
+	}
+	b.StopTimer()
+	if w.code != want {
+		b.Fatalf("status: got %d, want %d", w.code, want)
+	}
+}
+
+// serveParallel is serve from GOMAXPROCS goroutines; every status must be want.
+func serveParallel(b *testing.B, h http.Handler, r *http.Request, want int) {
+	h.ServeHTTP(&discard{h: http.Header{}}, r)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discard{h: http.Header{}}
+		for pb.Next() {
+			w.reset()
+			h.ServeHTTP(w, r)
+			if w.code != want {
+				b.Errorf("status: got %d, want %d", w.code, want)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkMiddleware measures one request through the middleware against
 // a real redis-server (one round trip, throttled: no write), next to a
 // handler doing one plain GET on the same server, and the refusal of a
@@ -55,41 +90,11 @@ func BenchmarkMiddleware(b *testing.B) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	run := func(b *testing.B, h http.Handler, r *http.Request, want int) {
-		w := &discard{h: http.Header{}}
-		h.ServeHTTP(w, r) // warm the script cache and the pool
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			w.reset()
-			h.ServeHTTP(w, r)
-		}
-		b.StopTimer()
-		if w.code != want {
-			b.Fatalf("status: got %d, want %d", w.code, want)
-		}
-	}
-	parallel := func(b *testing.B, h http.Handler, r *http.Request, want int) {
-		h.ServeHTTP(&discard{h: http.Header{}}, r)
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			w := &discard{h: http.Header{}}
-			for pb.Next() {
-				w.reset()
-				h.ServeHTTP(w, r)
-				if w.code != want {
-					b.Errorf("status: got %d, want %d", w.code, want)
-					return
-				}
-			}
-		})
-	}
-	b.Run("session", func(b *testing.B) { run(b, h, good, http.StatusNoContent) })
-	b.Run("plain_get", func(b *testing.B) { run(b, plain, good, http.StatusNoContent) })
-	b.Run("session_parallel", func(b *testing.B) { parallel(b, h, good, http.StatusNoContent) })
-	b.Run("plain_get_parallel", func(b *testing.B) { parallel(b, plain, good, http.StatusNoContent) })
-	b.Run("reject_malformed", func(b *testing.B) { run(b, h, bad, http.StatusUnauthorized) })
+	b.Run("session", func(b *testing.B) { serve(b, h, good, http.StatusNoContent) })
+	b.Run("plain_get", func(b *testing.B) { serve(b, plain, good, http.StatusNoContent) })
+	b.Run("session_parallel", func(b *testing.B) { serveParallel(b, h, good, http.StatusNoContent) })
+	b.Run("plain_get_parallel", func(b *testing.B) { serveParallel(b, plain, good, http.StatusNoContent) })
+	b.Run("reject_malformed", func(b *testing.B) { serve(b, h, bad, http.StatusUnauthorized) })
 }
 
 // BenchmarkReject measures the refusal of a request without a usable

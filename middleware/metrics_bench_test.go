@@ -50,19 +50,7 @@ func BenchmarkMiddlewareMetrics(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				h := a.Middleware(noContent)
-				w := &discard{h: http.Header{}}
-				h.ServeHTTP(w, r) // warm the script cache, the pool and the cache
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					w.reset()
-					h.ServeHTTP(w, r)
-				}
-				b.StopTimer()
-				if w.code != http.StatusNoContent {
-					b.Fatalf("status: got %d, want %d", w.code, http.StatusNoContent)
-				}
+				serve(b, a.Middleware(noContent), r, http.StatusNoContent)
 			})
 		}
 	}
