@@ -189,12 +189,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, "sessionkit: encoding the response failed", http.StatusInternalServerError)
 		return
 	}
+	write(w, status, "application/json", "no-store", append(body, '\n'))
+}
+
+// write sends body with its type, its caching, and no sniffing.
+func write(w http.ResponseWriter, status int, contentType, cacheControl string, body []byte) {
 	hd := w.Header()
-	hd.Set("Content-Type", "application/json")
-	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Type", contentType)
+	hd.Set("Cache-Control", cacheControl)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
 }
 
 // session is the authenticated session of a route that requires one.

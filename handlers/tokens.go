@@ -138,11 +138,7 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 		h.tokensEnabled(w, r)
 		return
 	}
-	hd := w.Header()
-	hd.Set("Content-Type", "application/jwk-set+json")
-	hd.Set("Cache-Control", "public, max-age=300")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	w.Write(body)
+	write(w, http.StatusOK, "application/jwk-set+json", "public, max-age=300", body)
 }
 
 // reauthenticate is POST /sessions/current/reauthenticate: the login's

@@ -415,6 +415,9 @@ func TestJWKS(t *testing.T) {
 	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/jwk-set+json" {
 		t.Fatalf("jwks: got %d %q", r.status, r.header.Get("Content-Type"))
 	}
+	if cc, sniff := r.header.Get("Cache-Control"), r.header.Get("X-Content-Type-Options"); cc != "public, max-age=300" || sniff != "nosniff" {
+		t.Errorf("jwks: Cache-Control %q, X-Content-Type-Options %q; want public, max-age=300 and nosniff", cc, sniff)
+	}
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
