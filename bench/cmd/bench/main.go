@@ -45,6 +45,8 @@ type config struct {
 	out         string
 	rows        string
 	cpuprofile  string
+	costN       int
+	costOnly    bool
 }
 
 func main() {
@@ -60,6 +62,8 @@ func main() {
 	flag.StringVar(&c.out, "out", "results", "directory for the results")
 	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: get-ap, scs, scs-write, sessionkit, cached, bearer, bearer-cached (default: all)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
+	flag.IntVar(&c.costN, "cost-sessions", 20000, "sessions per row of the cost table (0: no cost table)")
+	flag.BoolVar(&c.costOnly, "cost-only", false, "print only the cost table")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -72,6 +76,14 @@ func main() {
 }
 
 func run(ctx context.Context, c config) error {
+	if c.costOnly {
+		rows, s, err := cost(ctx, c.costN, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		writeCost(os.Stdout, rows, s)
+		return nil
+	}
 	// The same starter the tests use: a free loopback port, no persistence.
 	srv, err := redistest.StartServer(redistest.Options{MaxMemoryPolicy: "noeviction"})
 	if err != nil {
@@ -181,6 +193,14 @@ func run(ctx context.Context, c config) error {
 		len(propBearer), pct(propBearer, 50).Round(time.Microsecond), pct(propBearer, 99).Round(time.Microsecond), propBearer[len(propBearer)-1].Round(time.Microsecond))
 	fmt.Fprintf(report, "cache row: %d hits, %d misses (hit ratio %.3f)\n", cached.Hits, cached.Misses,
 		float64(cached.Hits)/float64(max(1, cached.Hits+cached.Misses)))
+	if c.costN > 0 {
+		fmt.Printf("measuring the cost table (%d sessions per row)\n", c.costN)
+		rows, s, err := cost(ctx, c.costN, e.quiet)
+		if err != nil {
+			return err
+		}
+		writeCost(report, rows, s)
+	}
 	fmt.Printf("\nresults written to %s\n", name)
 	return os.WriteFile(filepath.Join(c.out, "latest.txt"), mustRead(name), 0o644)
 }

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// The cost section sizes Redis the way an operator would: sessions created
+// through the public API for users holding 1, 3 and 20 sessions each, on a
+// fresh server per row, measured by the server itself (INFO memory and
+// commandstats). Logins come from 64 concurrent clients, as a mass
+// re-login after a deploy or an incident would.
+
+// costUAs are the devices the logins come from, in turn: what a consumer
+// app's users sign in with.
+var costUAs = []string{
+	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+	"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+}
+
+// costRow is one row of the cost table.
+type costRow struct {
+	perUser      int
+	sessions     int
+	bytes        float64 // used_memory growth per session
+	scriptMicros float64 // Redis CPU in the login script, per login
+	cpuMicros    float64 // Redis process CPU (user + sys) per login
+	loginsPerSec float64
+}
+
+// scsRow is scs creating (committing) a new session, for comparison.
+type scsRow struct {
+	sessions     int
+	bytes        float64
+	cmdMicros    float64
+	cpuMicros    float64
+	loginsPerSec float64
+}
+
+const costClients = 64
+
+// cost measures each row on its own fresh server.
+func cost(ctx context.Context, sessions int, quiet *slog.Logger) ([]costRow, scsRow, error) {
+	var rows []costRow
+	for _, perUser := range []int{1, 3, 20} {
+		r, err := costOf(ctx, sessions, perUser, quiet)
+		if err != nil {
+			return nil, scsRow{}, fmt.Errorf("cost, %d sessions per user: %w", perUser, err)
+		}
+		rows = append(rows, r)
+	}
+	s, err := scsCost(ctx, sessions)
+	if err != nil {
+		return nil, scsRow{}, fmt.Errorf("cost, scs: %w", err)
+	}
+	return rows, s, nil
+}
+
+func costOf(ctx context.Context, sessions, perUser int, quiet *slog.Logger) (costRow, error) {
+	srv, err := redistest.StartServer(redistest.Options{MaxMemoryPolicy: "noeviction"})
+	if err != nil {
+		return costRow{}, err
+	}
+	defer srv.Stop()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: costClients, ContextTimeoutEnabled: true})
+	defer c.Close()
+	st, err := store.NewRedis(c, store.Options{})
+	if err != nil {
+		return costRow{}, err
+	}
+	m, err := sessionkit.New(st, sessionkit.WithLogger(quiet),
+		sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+	if err != nil {
+		return costRow{}, err
+	}
+	defer m.Close(context.Background())
+	// One login first, so the scripts are loaded and the counters start
+	// from a warm server; then reset the counters and take the baseline.
+	if _, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "198.51.100.1", UserAgent: costUAs[0]}); err != nil {
+		return costRow{}, err
+	}
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		return costRow{}, err
+	}
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		return costRow{}, err
+	}
+	before, err := serverFigures(ctx, c)
+	if err != nil {
+		return costRow{}, err
+	}
+	users := sessions / perUser
+	var next atomic.Int64
+	errs := make(chan error, costClients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range costClients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= users*perUser {
+					return
+				}
+				// Login i is user i%users's (i/users)th: every user's first
+				// session comes before anyone's second.
+				u := i % users
+				var id uuid.UUID
+				copy(id[:], fmt.Sprintf("user%012d", u))
+				_, err := m.CreateSession(ctx, sessionkit.CreateSession{
+					UserID:    id,
+					IPAddress: fmt.Sprintf("198.51.%d.%d", u/250%250, u%250+1),
+					UserAgent: costUAs[(u+i/users)%len(costUAs)],
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return costRow{}, err
+	}
+	after, err := serverFigures(ctx, c)
+	if err != nil {
+		return costRow{}, err
+	}
+	n := float64(users * perUser)
+	return costRow{
+		perUser:      perUser,
+		sessions:     users * perUser,
+		bytes:        float64(after.memory-before.memory) / n,
+		scriptMicros: after.scriptMicros / float64(max(1, after.scriptCalls)),
+		cpuMicros:    (after.cpu - before.cpu) * 1e6 / n,
+		loginsPerSec: n / elapsed.Seconds(),
+	}, nil
+}
+
+// scsCost commits one new scs session per login: a SET with an expiry.
+func scsCost(ctx context.Context, sessions int) (scsRow, error) {
+	srv, err := redistest.StartServer(redistest.Options{MaxMemoryPolicy: "noeviction"})
+	if err != nil {
+		return scsRow{}, err
+	}
+	defer srv.Stop()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: costClients, ContextTimeoutEnabled: true})
+	defer c.Close()
+	sm := scs.New()
+	sm.Store = goredisstore.New(c)
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		return scsRow{}, err
+	}
+	before, err := serverFigures(ctx, c)
+	if err != nil {
+		return scsRow{}, err
+	}
+	var next atomic.Int64
+	errs := make(chan error, costClients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range costClients {
+		wg.Go(func() {
+			for next.Add(1) <= int64(sessions) {
+				sctx, err := sm.Load(ctx, "")
+				if err == nil {
+					sm.Put(sctx, userKey, uuid.NewString())
+					_, _, err = sm.Commit(sctx)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return scsRow{}, err
+	}
+	after, err := serverFigures(ctx, c)
+	if err != nil {
+		return scsRow{}, err
+	}
+	n := float64(sessions)
+	return scsRow{
+		sessions:     sessions,
+		bytes:        float64(after.memory-before.memory) / n,
+		cmdMicros:    after.setMicros / float64(max(1, after.setCalls)),
+		cpuMicros:    (after.cpu - before.cpu) * 1e6 / n,
+		loginsPerSec: n / elapsed.Seconds(),
+	}, nil
+}
+
+type figures struct {
+	memory                  int64
+	cpu                     float64 // seconds, user + sys
+	scriptCalls, setCalls   int64
+	scriptMicros, setMicros float64 // total µs
+}
+
+// serverFigures reads used_memory, the process CPU and the time spent in
+// EVALSHA/EVAL (sessionkit's scripts) and SET (scs) from INFO.
+func serverFigures(ctx context.Context, c *redis.Client) (figures, error) {
+	info, err := c.Info(ctx, "memory", "cpu", "commandstats").Result()
+	if err != nil {
+		return figures{}, err
+	}
+	var f figures
+	for line := range strings.SplitSeq(info, "\r\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "used_memory":
+			f.memory, err = strconv.ParseInt(v, 10, 64)
+		case "used_cpu_user", "used_cpu_sys":
+			var s float64
+			s, err = strconv.ParseFloat(v, 64)
+			f.cpu += s
+		case "cmdstat_evalsha", "cmdstat_eval", "cmdstat_set":
+			var calls int64
+			var usec float64
+			for kv := range strings.SplitSeq(v, ",") {
+				name, val, _ := strings.Cut(kv, "=")
+				switch name {
+				case "calls":
+					calls, err = strconv.ParseInt(val, 10, 64)
+				case "usec":
+					usec, err = strconv.ParseFloat(val, 64)
+				}
+				if err != nil {
+					break
+				}
+			}
+			if k == "cmdstat_set" {
+				f.setCalls, f.setMicros = calls, usec
+			} else {
+				f.scriptCalls += calls
+				f.scriptMicros += usec
+			}
+		}
+		if err != nil {
+			return figures{}, fmt.Errorf("INFO line %q: %w", line, err)
+		}
+	}
+	return f, nil
+}
+
+func writeCost(w io.Writer, rows []costRow, s scsRow) {
+	fmt.Fprintf(w, "\ncost at scale: sessions created through CreateSession by %d concurrent clients on a fresh Redis per row (no GeoIP database; User-Agents of iPhone Safari, Mac Chrome, Android Chrome, Windows Edge in turn; audit trail kept, default 1,000 events per user)\n", costClients)
+	fmt.Fprintf(w, "%-18s %9s %14s %16s %14s %10s\n", "sessions per user", "sessions", "bytes/session", "script µs/login", "CPU µs/login", "logins/s")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-18d %9d %14.0f %16.1f %14.1f %10.0f\n", r.perUser, r.sessions, r.bytes, r.scriptMicros, r.cpuMicros, r.loginsPerSec)
+	}
+	fmt.Fprintf(w, "%-18s %9d %14.0f %16.1f %14.1f %10.0f\n", "scs (SET)", s.sessions, s.bytes, s.cmdMicros, s.cpuMicros, s.loginsPerSec)
+	if len(rows) > 0 && s.loginsPerSec > 0 {
+		fmt.Fprintf(w, "logins/s, one session per user, to scs creating a session: %.2f×\n", rows[0].loginsPerSec/s.loginsPerSec)
+	}
+	fmt.Fprintln(w, "bytes/session: growth of INFO used_memory over the row. script µs: INFO commandstats (EVALSHA and EVAL) per login. CPU µs: redis-server's user + sys CPU per login, all work included.")
+}
