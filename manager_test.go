@@ -744,8 +744,10 @@ func TestRenewSession(t *testing.T) {
 }
 
 // TestWritesMoveThePurge reads, in Redis, each session's score in the
-// retained index after every write that moves its deadline: it must be the
-// retention after the deadline, so a session stays listable that long.
+// index after every write that moves its deadline: it must be the new
+// deadline, with no purge scheduled while the session is active. Once the
+// session has expired and is retired, its purge is the retention after
+// that deadline, so it stays listable that long and no longer.
 func TestWritesMoveThePurge(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
@@ -769,9 +771,12 @@ func TestWritesMoveThePurge(t *testing.T) {
 				deadline = idle
 			}
 			_, member := keys.Active(s.ID)
-			got, err := f.Client.ZScore(ctx, keys.ForUser(user).All, member).Result()
-			if want := deadline.Add(retention).UnixMilli(); err != nil || int64(got) != want {
-				t.Errorf("after %s: purge score %d, %v; want %d (the deadline %d and the retention)", step, int64(got), err, want, deadline.UnixMilli())
+			got, err := f.Client.ZScore(ctx, keys.ForUser(user).Index, member).Result()
+			if want := deadline.UnixMilli(); err != nil || int64(got) != want {
+				t.Errorf("after %s: index score %d, %v; want the deadline %d", step, int64(got), err, want)
+			}
+			if n, err := f.Client.ZScore(ctx, keys.ForUser(user).All, member).Result(); err != redis.Nil {
+				t.Errorf("after %s: purge score %d, %v; want none while active", step, int64(n), err)
 			}
 		}
 		created, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac})
@@ -808,5 +813,29 @@ func TestWritesMoveThePurge(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("RefreshSession", r.Session)
+
+		// The cookie session goes idle; the next login retires it.
+		deadline := re.Session.LastActivityAt.Add(re.Session.IdleTimeout)
+		f.Clock.Advance(deadline.Add(time.Second).Sub(f.Clock.Now()))
+		f.Login(t, user)
+		_, member := keys.Active(cookie.ID)
+		got, err := f.Client.ZScore(ctx, keys.ForUser(user).All, member).Result()
+		if want := deadline.Add(retention).UnixMilli(); err != nil || int64(got) != want {
+			t.Errorf("retired: purge score %d, %v; want %d (the deadline %d and the retention)", int64(got), err, want, deadline.UnixMilli())
+		}
+		listed := func() bool {
+			all, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return slices.ContainsFunc(all, func(s sessionkit.Session) bool { return s.ID == cookie.ID })
+		}
+		if !listed() {
+			t.Error("retired: not listed with the revoked sessions within the retention")
+		}
+		f.Clock.Advance(deadline.Add(retention).Add(time.Millisecond).Sub(f.Clock.Now()))
+		if listed() {
+			t.Error("past its purge: still listed")
+		}
 	})
 }

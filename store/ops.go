@@ -446,49 +446,6 @@ func (r *Redis) List(ctx context.Context, userID uuid.UUID, includeRevoked bool,
 	return out, nil
 }
 
-// Events implements sessionkit.Store.
-func (r *Redis) Events(ctx context.Context, userID uuid.UUID, q sessionkit.EventQuery) ([]sessionkit.Event, error) {
-	u := r.keys.ForUser(userID)
-	start := "+"
-	if q.Before != "" {
-		start = "(" + q.Before
-	}
-	msgs, err := r.c.XRevRangeN(ctx, u.Events, start, "-", int64(q.Limit)).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable("events", err)
-	}
-	tag := sessionid.TagOf(userID)
-	out := make([]sessionkit.Event, 0, len(msgs))
-	for _, msg := range msgs {
-		if e, ok := decodeEvent(tag, userID, msg); ok {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-func decodeEvent(tag sessionid.Tag, userID uuid.UUID, msg redis.XMessage) (sessionkit.Event, bool) {
-	v := func(k string) string { s, _ := msg.Values[k].(string); return s }
-	if v(evUser) != userID.String() {
-		return sessionkit.Event{}, false
-	}
-	sid, ok := sessionOf(tag, v(evSession))
-	if !ok {
-		return sessionkit.Event{}, false
-	}
-	e := sessionkit.Event{
-		ID: msg.ID, Type: sessionkit.EventType(v(evType)), SessionID: sid, UserID: userID,
-		At: fromMillis(v(evAt)), Reason: v(evReason), IPAddress: v(evIP), PreviousIP: v(evPreviousIP),
-		Country: v(evCountry), PreviousCountry: v(evPreviousCountry), DeviceLabel: v(evDevice),
-		NewDevice: v(evNewDevice) == "1", NewCountry: v(evNewCountry) == "1",
-		Provider: v(evProvider), RefreshTokenID: v(evRefreshToken), Actor: v(evActor),
-	}
-	if by, ok := sessionOf(tag, v(evBy)); ok {
-		e.ByID = by
-	}
-	return e, true
-}
-
 // SetLimit implements sessionkit.Store.
 func (r *Redis) SetLimit(ctx context.Context, userID uuid.UUID, limit int, ttl time.Duration) error {
 	key := r.keys.ForUser(userID).Limit

@@ -11,7 +11,8 @@
 //	<prefix>{<tag>}:all              ZSET  every retained member, scored by purge time (ms)
 //	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"
 //	<prefix>{<tag>}:own              HASH  member -> owner's user id
-//	<prefix>{<tag>}:ev               STREAM the user's audit trail
+//	<prefix>{<tag>}:log              LIST  the user's audit trail, newest first
+//	<prefix>{<tag>}:ev               STREAM the audit trail as releases before the list wrote it: read, never written
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
 //	<prefix>{<tag>}:seen             ZSET  device labels and countries seen recently
 //	<prefix>{<tag>}:data             HASH  member -> the session's small data (JSON object of strings)
@@ -74,9 +75,12 @@ func (k Keys) Prefix() string { return k.prefix }
 // User holds the keys of one user's slot.
 type User struct {
 	Active, Index, Retained, All, Revoked, Owners, Events, Limit, Seen, Data string
+	// EventsV1 is the stream earlier releases kept the audit trail in: it
+	// is read until it expires, and never written.
+	EventsV1 string
 }
 
-var suffixes = [...]string{"act", "idx", "ret", "all", "rev", "own", "ev", "lim", "seen", "data"}
+var suffixes = [...]string{"act", "idx", "ret", "all", "rev", "own", "log", "lim", "seen", "data", "ev"}
 
 // ForTag returns the keys of the slot of tag. All of them share one
 // allocation.
@@ -84,7 +88,7 @@ func (k Keys) ForTag(t sessionid.Tag) User {
 	var hx [16]byte
 	hex.Encode(hx[:], t[:])
 	var b strings.Builder
-	b.Grow(len(suffixes)*(len(k.prefix)+len(hx)+3) + len("actidxretallrevownevlimseendata"))
+	b.Grow(len(suffixes)*(len(k.prefix)+len(hx)+3) + len("actidxretallrevownloglimseendataev"))
 	var ends [len(suffixes)]int
 	for i, suffix := range suffixes {
 		b.WriteString(k.prefix)
@@ -113,6 +117,7 @@ func (k Keys) ForTag(t sessionid.Tag) User {
 		Limit:    key(7),
 		Seen:     key(8),
 		Data:     key(9),
+		EventsV1: key(10),
 	}
 }
 

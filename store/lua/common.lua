@@ -4,7 +4,7 @@
 -- script's own arguments and its reply function. Rules every script keeps:
 --  * all keys arrive in KEYS and share one hash tag (one Cluster slot);
 --  * everything is checked before the first write, and the first write is a
---    deny-oom command (HSET/ZADD/XADD), so an out-of-memory server refuses the
+--    deny-oom command (HSET/ZADD/LPUSH), so an out-of-memory server refuses the
 --    script before it changes anything (Redis has no rollback);
 --  * every key written gets an absolute expiry (PEXPIREAT) in the same script.
 --
@@ -60,12 +60,11 @@ local function deadline(ea, la, it)
   return d
 end
 
--- reindex moves member's scores in both indexes to the deadline its fields
--- f give, and its purge to RETENTION after it.
+-- reindex moves member's score in the index to the deadline its fields f
+-- give. Its purge is set when it is retired: RETENTION after the deadline
+-- the index holds then (see retire), so only retained sessions are in ALL.
 local function reindex(member, f)
-  local dl = deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])
-  redis.call('ZADD', IDX, int(dl), member)
-  redis.call('ZADD', ALL, int(dl + RETENTION), member)
+  redis.call('ZADD', IDX, int(deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])), member)
 end
 
 -- NOW_MS is NOW as written into records and events.
@@ -113,20 +112,33 @@ local function reconcile(skip, thorough)
   return true
 end
 
--- retire moves active members to the retained sessions and out of the index.
-local function retire(members)
+-- retire moves active members to the retained sessions and out of the
+-- index, to be purged at purge (ms), or without it RETENTION after the
+-- deadline the index holds for each.
+local function retire(members, purge)
   for i = 1, #members, 500 do -- unpack has a stack limit
     local last = math.min(i + 499, #members)
     local values = redis.call('HMGET', ACT, unpack(members, i, last))
-    local pairs_ = {}
+    local scores = purge or redis.call('ZMSCORE', IDX, unpack(members, i, last))
+    local pairs_, purges = {}, {}
     for j = i, last do
       local v = values[j - i + 1]
       if v then
         pairs_[#pairs_ + 1] = members[j]
         pairs_[#pairs_ + 1] = v
+        local at = purge
+        if not at then
+          local dl = scores[j - i + 1]
+          at = (dl and tonumber(dl) or NOW) + RETENTION
+        end
+        purges[#purges + 1] = int(at)
+        purges[#purges + 1] = members[j]
       end
     end
-    if #pairs_ > 0 then redis.call('HSET', RET, unpack(pairs_)) end
+    if #pairs_ > 0 then
+      redis.call('HSET', RET, unpack(pairs_))
+      redis.call('ZADD', ALL, unpack(purges))
+    end
     redis.call('HDEL', ACT, unpack(members, i, last))
     redis.call('ZREM', IDX, unpack(members, i, last))
     redis.call('HDEL', DATA, unpack(members, i, last)) -- a session's data goes with it
@@ -148,23 +160,31 @@ local function prune(now, skip, thorough)
   end
 end
 
--- expire_user sets each per-user key to expire with its last member; returns
--- the expiry of the retained set (0 when empty).
+-- expire_user sets each per-user key to expire with its last member;
+-- returns until when a session is kept for the audit: the last purge, or
+-- RETENTION after the last deadline (0 when there is neither).
 local function expire_user()
+  local active = 0
   local top = redis.call('ZRANGE', IDX, -1, -1, 'WITHSCORES')
   if top[2] then
+    active = tonumber(top[2])
     redis.call('PEXPIREAT', IDX, top[2])
     redis.call('PEXPIREAT', ACT, top[2])
     redis.call('PEXPIREAT', DATA, top[2])
   else
     redis.call('DEL', DATA) -- no active session: no data
   end
+  local retained = 0
   top = redis.call('ZRANGE', ALL, -1, -1, 'WITHSCORES')
   if top[2] then
-    for _, k in ipairs({ALL, RET, REV, OWN}) do redis.call('PEXPIREAT', k, top[2]) end
-    return tonumber(top[2])
+    retained = tonumber(top[2])
+    for _, k in ipairs({ALL, RET, REV}) do redis.call('PEXPIREAT', k, top[2]) end
   end
-  return 0
+  -- Owner records are kept for active and retained members alike.
+  local owners = math.max(active, retained)
+  if owners > 0 then redis.call('PEXPIREAT', OWN, int(owners)) end
+  if active > 0 then return math.max(retained, active + RETENTION) end
+  return retained
 end
 
 -- owned returns the active members of uid, soonest deadline first. Users
@@ -215,12 +235,41 @@ local function lookup(member, hash, now)
   return v
 end
 
+-- The audit trail is a list, newest first. An entry is its id, then the
+-- E_* names and values of its non-empty fields, joined by SEP. Ids are
+-- "<ms>-<seq>", ordered as a stream's: ms is NOW, or the newest entry's if
+-- that is later (another instance's clock ahead of this one), and seq
+-- counts up within one ms.
+local last_ms, last_seq
+
 -- event appends an entry to the user's audit trail and returns its id:
 -- kind is an EV_* type, then E_* name and value pairs beyond the type,
--- owner, session and time every entry has.
+-- owner, session and time every entry has. Empty values are left out.
 local function event(kind, uid, member, ...)
-  return redis.call('XADD', EV, 'MAXLEN', STREAM_MAX, '*', E_TYPE, kind, E_USER, uid,
-    E_SESSION, member, E_AT, NOW_MS, ...)
+  if not last_ms then
+    last_ms, last_seq = -1, 0
+    local head = redis.call('LINDEX', EV, 0)
+    if head then
+      local ms, seq = string.match(head, '^(%d+)%-(%d+)')
+      if ms then last_ms, last_seq = tonumber(ms), tonumber(seq) end
+    end
+  end
+  if NOW > last_ms then last_ms, last_seq = NOW, 0 else last_seq = last_seq + 1 end
+  local id = int(last_ms) .. '-' .. int(last_seq)
+  local parts = {id, E_TYPE, kind, E_USER, uid, E_SESSION, member, E_AT, NOW_MS}
+  local extra = {...}
+  for i = 1, #extra, 2 do
+    local v = extra[i + 1]
+    if v ~= '' then
+      if string.find(v, SEP, 1, true) then v = string.gsub(v, SEP, '') end
+      parts[#parts + 1] = extra[i]
+      parts[#parts + 1] = v
+    end
+  end
+  if redis.call('LPUSH', EV, table.concat(parts, SEP)) > STREAM_MAX then
+    redis.call('LTRIM', EV, 0, STREAM_MAX - 1)
+  end
+  return id
 end
 
 -- announce tells every instance's cache that members stopped being valid.
@@ -238,10 +287,9 @@ local function same(a, b) return redis.sha1hex(a) == redis.sha1hex(b) end
 local revocation
 local function revoke_now(member, uid, reason, head, actor)
   redis.call('HSET', REV, member, revocation(reason)) -- deny-oom
-  retire({member})
   local purge = NOW + RETENTION
   if RETENTION <= 0 then purge = NOW + 1 end
-  redis.call('ZADD', ALL, int(purge), member)
+  retire({member}, purge)
   prune(NOW)
   local retained = expire_user()
   local id

@@ -29,7 +29,6 @@ local h = split(VALUE, HOT)
 redis.call('HSET', ACT, MEMBER, VALUE) -- first write: deny-oom
 prune(now, MEMBER, true) -- thorough: the index picks whom the limit evicts
 local dl = deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE])
-local purge = dl + RETENTION
 if override then redis.call('PEXPIRE', LIM, LIMIT_TTL) end
 
 local evicted = {}
@@ -43,7 +42,6 @@ if limit >= 1 then
   if #evicted > 0 then retire(evicted) end
 end
 redis.call('ZADD', IDX, int(dl), MEMBER)
-redis.call('ZADD', ALL, int(purge), MEMBER)
 if IMPERSONATED_BY ~= '' then
   redis.call('HSET', OWN, MEMBER, USER_ID .. IMP_SUFFIX)
 else
@@ -71,7 +69,7 @@ for _, m in ipairs(evicted) do
   ids[#ids + 1] = event(EV_EVICTED, USER_ID, m, E_REASON, REASON_LIMIT_EXCEEDED, E_BY, MEMBER)
 end
 ids[#ids + 1] = event(EV_CREATED, USER_ID, MEMBER, E_IP, IP, E_DEVICE, DEVICE, E_COUNTRY, COUNTRY,
-  E_NEW_DEVICE, nd and '1' or '0', E_NEW_COUNTRY, nc and '1' or '0', E_ACTOR, IMPERSONATED_BY)
+  E_NEW_DEVICE, nd and '1' or '', E_NEW_COUNTRY, nc and '1' or '', E_ACTOR, IMPERSONATED_BY)
 expire_events(retained, now, RETENTION)
 announce(ANNOUNCE, evicted)
 return reply{NEW_DEVICE = nd, NEW_COUNTRY = nc, EVICTED = evicted, EVENT_IDS = ids}

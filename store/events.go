@@ -1,0 +1,151 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
+)
+
+// The audit trail is a list, newest first, of entries written by
+// common.lua's event: the entry's id, then the names and values of its
+// non-empty fields, all joined by sep. A list of one entry costs a few
+// hundred bytes where a stream preallocates 4 KB per node, and most users
+// have few events.
+//
+// Releases before the list kept the trail in a stream (rediskey's
+// EventsV1). Nothing writes it any more; it is read beside the list until
+// its TTL (the audit retention) ends it.
+
+// eventScan is how many list entries one read asks for, at least.
+const eventScan = 100
+
+// Events implements sessionkit.Store.
+func (r *Redis) Events(ctx context.Context, userID uuid.UUID, q sessionkit.EventQuery) ([]sessionkit.Event, error) {
+	u := r.keys.ForUser(userID)
+	tag := sessionid.TagOf(userID)
+	before, hasBefore := parseEventID(q.Before)
+	limit := q.Limit
+	chunk := int64(max(limit, eventScan))
+
+	start := "+"
+	if hasBefore {
+		start = "(" + q.Before
+	}
+	var old *redis.XMessageSliceCmd
+	var entries *redis.StringSliceCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		entries = p.LRange(ctx, u.Events, 0, chunk-1)
+		old = p.XRevRangeN(ctx, u.EventsV1, start, "-", int64(limit))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable("events", err)
+	}
+	var out []sessionkit.Event
+	for off := int64(0); ; off += chunk {
+		if off > 0 {
+			if entries = r.c.LRange(ctx, u.Events, off, off+chunk-1); entries.Err() != nil {
+				return nil, unavailable("events", entries.Err())
+			}
+		}
+		list := entries.Val()
+		for _, v := range list {
+			e, ok := decodeEntry(tag, userID, v)
+			if !ok {
+				continue
+			}
+			if id, _ := parseEventID(e.ID); hasBefore && id.compare(before) >= 0 {
+				continue
+			}
+			out = append(out, e)
+			if len(out) == limit {
+				break
+			}
+		}
+		if len(out) == limit || int64(len(list)) < chunk {
+			break
+		}
+	}
+	for _, msg := range old.Val() {
+		if e, ok := decodeEvent(tag, userID, msg); ok {
+			out = append(out, e)
+		}
+	}
+	if len(old.Val()) > 0 { // two sources: newest first, by id
+		slices.SortStableFunc(out, func(a, b sessionkit.Event) int {
+			x, _ := parseEventID(a.ID)
+			y, _ := parseEventID(b.ID)
+			return y.compare(x)
+		})
+		out = out[:min(len(out), limit)]
+	}
+	return out, nil
+}
+
+// eventID is a parsed "<ms>-<seq>" id.
+type eventID struct{ ms, seq uint64 }
+
+func parseEventID(s string) (eventID, bool) {
+	ms, seq, ok := strings.Cut(s, "-")
+	if !ok {
+		return eventID{}, false
+	}
+	a, errA := strconv.ParseUint(ms, 10, 64)
+	b, errB := strconv.ParseUint(seq, 10, 64)
+	return eventID{a, b}, errA == nil && errB == nil
+}
+
+func (x eventID) compare(y eventID) int {
+	if c := cmp.Compare(x.ms, y.ms); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.seq, y.seq)
+}
+
+// decodeEntry reads a list entry of userID's trail; false for another
+// user's (their tags collide) or a malformed one.
+func decodeEntry(tag sessionid.Tag, userID uuid.UUID, v string) (sessionkit.Event, bool) {
+	id, rest, _ := strings.Cut(v, sep)
+	if _, ok := parseEventID(id); !ok {
+		return sessionkit.Event{}, false
+	}
+	values := make(map[string]any, 12)
+	for rest != "" {
+		var name, value string
+		name, rest, _ = strings.Cut(rest, sep)
+		value, rest, _ = strings.Cut(rest, sep)
+		values[name] = value
+	}
+	return decodeEvent(tag, userID, redis.XMessage{ID: id, Values: values})
+}
+
+func decodeEvent(tag sessionid.Tag, userID uuid.UUID, msg redis.XMessage) (sessionkit.Event, bool) {
+	v := func(k string) string { s, _ := msg.Values[k].(string); return s }
+	if v(evUser) != userID.String() {
+		return sessionkit.Event{}, false
+	}
+	sid, ok := sessionOf(tag, v(evSession))
+	if !ok {
+		return sessionkit.Event{}, false
+	}
+	e := sessionkit.Event{
+		ID: msg.ID, Type: sessionkit.EventType(v(evType)), SessionID: sid, UserID: userID,
+		At: fromMillis(v(evAt)), Reason: v(evReason), IPAddress: v(evIP), PreviousIP: v(evPreviousIP),
+		Country: v(evCountry), PreviousCountry: v(evPreviousCountry), DeviceLabel: v(evDevice),
+		NewDevice: v(evNewDevice) == "1", NewCountry: v(evNewCountry) == "1",
+		Provider: v(evProvider), RefreshTokenID: v(evRefreshToken), Actor: v(evActor),
+	}
+	if by, ok := sessionOf(tag, v(evBy)); ok {
+		e.ByID = by
+	}
+	return e, true
+}
