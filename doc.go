@@ -17,14 +17,19 @@
 // Six commands change sessions, each a plain value executed by a Manager
 // method that returns (result, error): CreateSession, RevokeSession,
 // RevokeAllUserSessions, UpdateSessionActivity, RecordProviderAccess and
-// LinkRefreshTokenToSession. Queries read them: Session, UserSession,
-// ListUserSessions, Events, and Authenticate, the middleware's hot path.
+// LinkRefreshTokenToSession. Beside them, RenewSession, Reauthenticate and
+// RefreshSession rotate a session's secret, keeping its id. Queries read
+// them: Session, UserSession, ListUserSessions, Events, and Authenticate,
+// the middleware's hot path.
 //
 // # Tokens
 //
 // CreateSession returns the session's token once: "<session id>.<secret>",
 // with 32 random bytes of secret of which only SHA-256 is stored and which
 // is compared in constant time. Session ids are public; the token is not.
+// With WithAccessTokens, a bearer session (CreateSession.Bearer) gets a
+// short-lived access token and a rotating refresh token instead, for API
+// and mobile clients.
 //
 // # Errors
 //

@@ -16,8 +16,8 @@ import (
 // instrumentation scope).
 const instrumentationName = "github.com/sessionkit/sessionkit"
 
-// WithMeterProvider sets where the Manager's metrics go (see the README's
-// "Metrics and traces" for the instruments). A store.Cache under the
+// WithMeterProvider sets where the Manager's metrics go (see
+// docs/operations.md for the instruments). A store.Cache under the
 // Manager registers its instruments with it too. Default:
 // otel.GetMeterProvider(), the global provider, which records nothing
 // until the app sets one.

@@ -128,37 +128,48 @@ func testFiles(t *testing.T, root string) map[string][]string {
 	return files
 }
 
-// TestREADMECodeIsTested checks that every Go block of the README appears
-// verbatim (but for indentation) in a _test.go file, where it compiles and
-// runs as part of an Example, and that the line after the block names that
-// file, so readers know where to find the whole program.
+// TestREADMECodeIsTested checks that every Go block of the README and of
+// the documents in docs/ appears verbatim (but for indentation) in a
+// _test.go file, where it compiles and runs as part of an Example, and that
+// the line after the block names that file, so readers know where to find
+// the whole program.
 func TestREADMECodeIsTested(t *testing.T) {
 	root := ".."
-	blocks := readmeGoBlocks(t, filepath.Join(root, "README.md"))
-	if len(blocks) == 0 {
+	if len(readmeGoBlocks(t, filepath.Join(root, "README.md"))) == 0 {
 		t.Fatal("got no Go blocks in README.md, want the quick start at least")
 	}
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	files := testFiles(t, root)
-	for _, b := range blocks {
-		var in []string
-		want := normalize(b.code)
-		for path, lines := range files {
-			if containsRun(lines, want) {
-				in = append(in, path)
+	for _, doc := range append([]string{filepath.Join(root, "README.md")}, docs...) {
+		name, err := filepath.Rel(root, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name = filepath.ToSlash(name)
+		for _, b := range readmeGoBlocks(t, doc) {
+			var in []string
+			want := normalize(b.code)
+			for path, lines := range files {
+				if containsRun(lines, want) {
+					in = append(in, path)
+				}
 			}
-		}
-		if len(in) == 0 {
-			t.Errorf("README.md:%d: Go block (starting %q) is in no _test.go file; put it in an Example", b.line, first(want))
-			continue
-		}
-		named := false
-		for _, path := range in {
-			if strings.Contains(b.after, path) {
-				named = true
+			if len(in) == 0 {
+				t.Errorf("%s:%d: Go block (starting %q) is in no _test.go file; put it in an Example", name, b.line, first(want))
+				continue
 			}
-		}
-		if !named {
-			t.Errorf("README.md:%d: got %q after the Go block, want it to name the file that holds the code (one of %v)", b.line, b.after, in)
+			named := false
+			for _, path := range in {
+				if strings.Contains(b.after, path) {
+					named = true
+				}
+			}
+			if !named {
+				t.Errorf("%s:%d: got %q after the Go block, want it to name the file that holds the code (one of %v)", name, b.line, b.after, in)
+			}
 		}
 	}
 }

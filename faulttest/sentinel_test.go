@@ -157,7 +157,7 @@ func classify(s *sentinelSession, r response) (status, problem string) {
 // served.
 func TestSentinelFailover(t *testing.T) {
 	sen := redistest.StartSentinel(t, redistest.SentinelOptions{})
-	// As in the README, with timeouts shorter than go-redis's defaults
+	// The Sentinel client of docs/storage.md, plus timeouts shorter than go-redis's defaults
 	// (5 s to dial, 3 s to read or write) but long enough for a loaded
 	// machine; the default retries.
 	rdb := redis.NewFailoverClient(&redis.FailoverOptions{

@@ -9,9 +9,10 @@
 //
 // Behind it, handlers call sessionkit.FromContext(r.Context()) for the
 // session and sessionkit.RecordProvider(r.Context(), "schwab") to record a
-// provider access. Each request costs one Redis round trip (Manager.Authenticate),
-// which writes nothing while the activity throttle holds and the address is
-// unchanged. The cookie value is checked for length and alphabet before any
+// provider access. Each request costs one read-only Redis command
+// (Manager.Authenticate: an HGET, or nothing on a store.Cache hit) while the
+// activity throttle holds and the address is unchanged; the request that
+// finds the activity write due makes a second round trip for it. The cookie value is checked for length and alphabet before any
 // Redis call, and is never logged.
 //
 // Failures are decided separately from how they are written: Authenticator
