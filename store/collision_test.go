@@ -10,6 +10,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	contract "github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/internal/token"
@@ -75,6 +76,73 @@ func TestTagCollisionKeepsUsersApart(t *testing.T) {
 		}
 		if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: bobID, UserID: alice, Reason: "x"}); !errors.Is(err, sessionkit.ErrNotFound) {
 			t.Fatalf("alice revoking bob's session by id: got %v, want ErrNotFound", err)
+		}
+		evs, err := f.M.Events(ctx, alice, sessionkit.EventQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.SessionID == bobID {
+				t.Fatalf("alice's audit trail holds bob's event %+v", e)
+			}
+		}
+		f.CheckTTLs(t)
+	})
+}
+
+// TestOwnerRecordsOnlyOnceShared: a slot holding one user's sessions keeps
+// no owner records; the first login of a second user into it records the
+// owner of every active session, its own included.
+func TestOwnerRecordsOnlyOnceShared(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		alice, bob := uuid.New(), uuid.New()
+		a1, a2 := f.Login(t, alice), f.Login(t, alice)
+		keys, err := rediskey.New(f.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := keys.ForUser(alice).Owners
+		if n, err := b.Client.Exists(ctx, own).Result(); err != nil || n != 0 {
+			t.Fatalf("one user's slot: owner records exist (%d, %v), want none", n, err)
+		}
+		bobID, err := sessionid.New(alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, hash, err := token.New(bobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := f.M.Now()
+		if _, _, err := f.Store.Create(ctx, contract.Call{Now: now, Policy: &contract.Policy{Retention: time.Hour, StreamMax: 100}},
+			sessionkit.Session{ID: bobID, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
+				LastIPAddress: netip.MustParseAddr("198.51.100.1"), CreatedAt: now, LastActivityAt: now,
+				ExpiresAt: now.Add(time.Minute), Device: sessionkit.Device{Label: "Unknown device"}},
+			contract.Credentials{TokenHash: hash}, contract.Limit{Max: 1}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Client.HGetAll(ctx, own).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			sessionid.Member(a1.Session.ID): alice.String(),
+			sessionid.Member(a2.Session.ID): alice.String(),
+			sessionid.Member(bobID):         bob.String(),
+		}
+		if len(got) != len(want) {
+			t.Fatalf("owner records: got %v, want %v", got, want)
+		}
+		for m, o := range want {
+			if got[m] != o {
+				t.Errorf("owner of %s: got %q, want %q", m, got[m], o)
+			}
+		}
+		a3 := f.Login(t, alice)
+		if o, _ := b.Client.HGet(ctx, own, sessionid.Member(a3.Session.ID)).Result(); o != alice.String() {
+			t.Errorf("a login into a shared slot: owner record %q, want %q", o, alice.String())
 		}
 		f.CheckTTLs(t)
 	})

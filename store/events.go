@@ -3,6 +3,8 @@ package store
 import (
 	"cmp"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strconv"
@@ -31,7 +33,7 @@ const eventScan = 100
 // Events implements sessionkit.Store.
 func (r *Redis) Events(ctx context.Context, userID uuid.UUID, q sessionkit.EventQuery) ([]sessionkit.Event, error) {
 	u := r.keys.ForUser(userID)
-	tag := sessionid.TagOf(userID)
+	tag, print := sessionid.TagOf(userID), userPrint(userID)
 	before, hasBefore := parseEventID(q.Before)
 	limit := q.Limit
 	chunk := int64(max(limit, eventScan))
@@ -59,7 +61,7 @@ func (r *Redis) Events(ctx context.Context, userID uuid.UUID, q sessionkit.Event
 		}
 		list := entries.Val()
 		for _, v := range list {
-			e, ok := decodeEntry(tag, userID, v)
+			e, ok := decodeEntry(tag, userID, print, v)
 			if !ok {
 				continue
 			}
@@ -111,11 +113,19 @@ func (x eventID) compare(y eventID) int {
 	return cmp.Compare(x.seq, y.seq)
 }
 
+// userPrint is how a list entry names its owner: the first 64 bits of
+// SHA-1 of the user id's text, in hex (common.lua's user_print).
+func userPrint(userID uuid.UUID) string {
+	sum := sha1.Sum([]byte(userID.String()))
+	return hex.EncodeToString(sum[:8])
+}
+
 // decodeEntry reads a list entry of userID's trail; false for another
-// user's (their tags collide) or a malformed one.
-func decodeEntry(tag sessionid.Tag, userID uuid.UUID, v string) (sessionkit.Event, bool) {
+// user's (their tags collide) or a malformed one. print is userPrint(userID).
+func decodeEntry(tag sessionid.Tag, userID uuid.UUID, print, v string) (sessionkit.Event, bool) {
 	id, rest, _ := strings.Cut(v, sep)
-	if _, ok := parseEventID(id); !ok {
+	parsed, ok := parseEventID(id)
+	if !ok {
 		return sessionkit.Event{}, false
 	}
 	values := make(map[string]any, 12)
@@ -124,6 +134,13 @@ func decodeEntry(tag sessionid.Tag, userID uuid.UUID, v string) (sessionkit.Even
 		name, rest, _ = strings.Cut(rest, sep)
 		value, rest, _ = strings.Cut(rest, sep)
 		values[name] = value
+	}
+	if values[evUser] != print {
+		return sessionkit.Event{}, false
+	}
+	values[evUser] = userID.String()
+	if _, ok := values[evAt]; !ok {
+		values[evAt] = strconv.FormatUint(parsed.ms, 10)
 	}
 	return decodeEvent(tag, userID, redis.XMessage{ID: id, Values: values})
 }

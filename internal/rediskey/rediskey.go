@@ -10,7 +10,7 @@
 //	<prefix>{<tag>}:ret              HASH  member -> session: revoked and expired sessions kept for the audit
 //	<prefix>{<tag>}:all              ZSET  every retained member, scored by purge time (ms)
 //	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"
-//	<prefix>{<tag>}:own              HASH  member -> owner's user id
+//	<prefix>{<tag>}:own              HASH  member -> owner's user id, kept only once tags collide or for impersonation
 //	<prefix>{<tag>}:log              LIST  the user's audit trail, newest first
 //	<prefix>{<tag>}:ev               STREAM the audit trail as releases before the list wrote it: read, never written
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
@@ -27,8 +27,10 @@
 // is already in the key, so members stay short (memory per session is a
 // budget). Every read checks the owner stored in the session, and
 // evictions and sign-out-everywhere count and revoke only the owner's
-// members (the own hash), so even users whose tags collide never see,
-// evict or revoke each other's sessions.
+// members, so even users whose tags collide never see, evict or revoke
+// each other's sessions. The own hash names the owners once a login finds
+// another user's session in its slot (60-bit tags: about one slot in 2^60
+// pairs of users); until then a slot is one user's and has none.
 package rediskey
 
 import (

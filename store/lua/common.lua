@@ -188,8 +188,10 @@ local function expire_user()
 end
 
 -- owned returns the active members of uid, soonest deadline first. Users
--- share these keys only if their 60-bit tags collide; a member without an
--- owner record (the hash lost) counts as uid's, so revocation still reaches it.
+-- share these keys only if their 60-bit tags collide; then every active
+-- member has an owner record (see create.lua). A member without one counts
+-- as uid's: no slot shared yet, or the hash lost, so revocation still
+-- reaches it.
 -- An impersonation session's owner record is the user id and IMP_SUFFIX:
 -- with with_imp false (the limit) it is not the user's to count or evict.
 local function owned(uid, members, with_imp)
@@ -239,8 +241,21 @@ end
 -- E_* names and values of its non-empty fields, joined by SEP. Ids are
 -- "<ms>-<seq>", ordered as a stream's: ms is NOW, or the newest entry's if
 -- that is later (another instance's clock ahead of this one), and seq
--- counts up within one ms.
+-- counts up within one ms. An entry names its owner by a 64-bit print of
+-- the user id (USER_PRINT: users share a trail only if their tags collide,
+-- and then the print tells them apart), and leaves out E_AT when it is the
+-- id's ms.
 local last_ms, last_seq
+local prints = {}
+
+local function user_print(uid)
+  local p = prints[uid]
+  if not p then
+    p = string.sub(redis.sha1hex(uid), 1, 16)
+    prints[uid] = p
+  end
+  return p
+end
 
 -- event appends an entry to the user's audit trail and returns its id:
 -- kind is an EV_* type, then E_* name and value pairs beyond the type,
@@ -256,7 +271,11 @@ local function event(kind, uid, member, ...)
   end
   if NOW > last_ms then last_ms, last_seq = NOW, 0 else last_seq = last_seq + 1 end
   local id = int(last_ms) .. '-' .. int(last_seq)
-  local parts = {id, E_TYPE, kind, E_USER, uid, E_SESSION, member, E_AT, NOW_MS}
+  local parts = {id, E_TYPE, kind, E_USER, user_print(uid), E_SESSION, member}
+  if last_ms ~= NOW then
+    parts[#parts + 1] = E_AT
+    parts[#parts + 1] = NOW_MS
+  end
   local extra = {...}
   for i = 1, #extra, 2 do
     local v = extra[i + 1]

@@ -25,8 +25,31 @@ if REJECT and limit >= 1 then
   if active >= limit then return {S_LIMIT_REACHED, active, limit} end
 end
 
+-- Owner records (OWN) are kept only while some are needed: once two users'
+-- tags collide in this slot, or for an impersonation session (see owned).
+-- Until then every active member is one user's, and none has a record.
+-- Entering that state records the owner of every active member first.
+local shared = redis.call('EXISTS', OWN) == 1
+local backfill = false
+if not shared then
+  local _, any = unpack(redis.call('HRANDFIELD', ACT, 1, 'WITHVALUES'))
+  backfill = IMPERSONATED_BY ~= '' or (any ~= nil and split(any, HOT)[F_USER_ID] ~= USER_ID)
+end
+
 local h = split(VALUE, HOT)
 redis.call('HSET', ACT, MEMBER, VALUE) -- first write: deny-oom
+if backfill then
+  local kv = redis.call('HGETALL', ACT)
+  for i = 1, #kv, 2 do
+    if kv[i] ~= MEMBER then
+      local f = split(kv[i + 1])
+      local o = f[F_USER_ID]
+      if f[F_IMPERSONATED_BY] ~= '' then o = o .. IMP_SUFFIX end
+      redis.call('HSET', OWN, kv[i], o)
+    end
+  end
+  shared = true
+end
 prune(now, MEMBER, true) -- thorough: the index picks whom the limit evicts
 local dl = deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE])
 if override then redis.call('PEXPIRE', LIM, LIMIT_TTL) end
@@ -44,7 +67,7 @@ end
 redis.call('ZADD', IDX, int(dl), MEMBER)
 if IMPERSONATED_BY ~= '' then
   redis.call('HSET', OWN, MEMBER, USER_ID .. IMP_SUFFIX)
-else
+elseif shared then
   redis.call('HSET', OWN, MEMBER, USER_ID)
 end
 local retained = expire_user()
