@@ -78,12 +78,13 @@ local NOW_MS = int(NOW)
 -- sessions), so only the scripts whose outcome the index decides (limits
 -- and sign-out-everywhere) ask for it; any other write rebuilds on a count
 -- mismatch. skip (or nil) is a member just written to ACT and not yet
--- indexed. It reports whether it wrote.
+-- indexed. It reports whether it wrote, and how many members the index
+-- holds.
 local function reconcile(skip, thorough)
   local expected = redis.call('HLEN', ACT)
   if skip then expected = expected - 1 end
   local agree = expected == redis.call('ZCARD', IDX)
-  if agree and not thorough then return false end
+  if agree and (expected == 0 or not thorough) then return false, expected end
   if agree then
     local members = redis.call('HKEYS', ACT)
     local indexed = 0
@@ -94,7 +95,7 @@ local function reconcile(skip, thorough)
         if scores[j - i + 1] and members[j] ~= skip then indexed = indexed + 1 end
       end
     end
-    if indexed == expected then return false end
+    if indexed == expected then return false, expected end
   end
   local kv = redis.call('HGETALL', ACT)
   local live = {}
@@ -109,7 +110,7 @@ local function reconcile(skip, thorough)
   for _, m in ipairs(redis.call('ZRANGE', IDX, 0, -1)) do
     if not live[m] then redis.call('ZREM', IDX, m) end
   end
-  return true
+  return true, expected
 end
 
 -- retire moves active members to the retained sessions and out of the
@@ -146,11 +147,17 @@ local function retire(members, purge)
 end
 
 -- prune retires expired sessions and forgets sessions past retention
--- (their revocation record and owner too). skip: as for reconcile.
+-- (their revocation record and owner too). skip: as for reconcile. It
+-- returns how many members the index holds after it.
 local function prune(now, skip, thorough)
-  reconcile(skip, thorough)
-  local expired = redis.call('ZRANGEBYSCORE', IDX, '-inf', now, 'LIMIT', 0, 500)
-  if #expired > 0 then retire(expired) end
+  local _, indexed = reconcile(skip, thorough)
+  if indexed > 0 then
+    local expired = redis.call('ZRANGEBYSCORE', IDX, '-inf', now, 'LIMIT', 0, 500)
+    if #expired > 0 then
+      retire(expired)
+      indexed = indexed - #expired
+    end
+  end
   local gone = redis.call('ZRANGEBYSCORE', ALL, '-inf', now, 'LIMIT', 0, 500)
   if #gone > 0 then
     redis.call('HDEL', RET, unpack(gone))
@@ -158,19 +165,23 @@ local function prune(now, skip, thorough)
     redis.call('HDEL', OWN, unpack(gone))
     redis.call('ZREM', ALL, unpack(gone))
   end
+  return indexed
 end
 
 -- expire_user sets each per-user key to expire with its last member;
 -- returns until when a session is kept for the audit: the last purge, or
--- RETENTION after the last deadline (0 when there is neither).
-local function expire_user()
+-- RETENTION after the last deadline (0 when there is neither). only (or
+-- nil) is the deadline of the one member the index holds, one that has no
+-- data: a user's first session.
+local function expire_user(only)
   local active = 0
-  local top = redis.call('ZRANGE', IDX, -1, -1, 'WITHSCORES')
+  local top = {nil, only}
+  if not only then top = redis.call('ZRANGE', IDX, -1, -1, 'WITHSCORES') end
   if top[2] then
     active = tonumber(top[2])
     redis.call('PEXPIREAT', IDX, top[2])
     redis.call('PEXPIREAT', ACT, top[2])
-    redis.call('PEXPIREAT', DATA, top[2])
+    if not only then redis.call('PEXPIREAT', DATA, top[2]) end
   else
     redis.call('DEL', DATA) -- no active session: no data
   end

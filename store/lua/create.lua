@@ -2,9 +2,7 @@
 -- while the user is at their limit. Arguments and reply: createArgs and
 -- createReply in store/scripts.go.
 local now = NOW
-if redis.call('HEXISTS', ACT, MEMBER) == 1 or redis.call('HEXISTS', RET, MEMBER) == 1 then
-  return {S_DUPLICATE}
-end
+if redis.call('HEXISTS', RET, MEMBER) == 1 then return {S_DUPLICATE} end
 local limit = LIMIT
 local override = redis.call('GET', LIM)
 if override then
@@ -29,15 +27,19 @@ end
 -- tags collide in this slot, or for an impersonation session (see owned).
 -- Until then every active member is one user's, and none has a record.
 -- Entering that state records the owner of every active member first.
+local active_before = redis.call('HLEN', ACT)
 local shared = redis.call('EXISTS', OWN) == 1
 local backfill = false
 if not shared then
-  local _, any = unpack(redis.call('HRANDFIELD', ACT, 1, 'WITHVALUES'))
-  backfill = IMPERSONATED_BY ~= '' or (any ~= nil and split(any, HOT)[F_USER_ID] ~= USER_ID)
+  backfill = IMPERSONATED_BY ~= ''
+  if not backfill and active_before > 0 then
+    local _, any = unpack(redis.call('HRANDFIELD', ACT, 1, 'WITHVALUES'))
+    backfill = any ~= nil and split(any, HOT)[F_USER_ID] ~= USER_ID
+  end
 end
 
 local h = split(VALUE, HOT)
-redis.call('HSET', ACT, MEMBER, VALUE) -- first write: deny-oom
+if redis.call('HSETNX', ACT, MEMBER, VALUE) == 0 then return {S_DUPLICATE} end -- first write: deny-oom
 if backfill then
   local kv = redis.call('HGETALL', ACT)
   for i = 1, #kv, 2 do
@@ -50,12 +52,12 @@ if backfill then
   end
   shared = true
 end
-prune(now, MEMBER, true) -- thorough: the index picks whom the limit evicts
+local indexed = prune(now, MEMBER, true) -- thorough: the index picks whom the limit evicts
 local dl = deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE])
 if override then redis.call('PEXPIRE', LIM, LIMIT_TTL) end
 
 local evicted = {}
-if limit >= 1 then
+if limit >= 1 and indexed > 0 then
   local mine = owned(USER_ID)
   while #mine >= limit do
     local m = table.remove(mine, 1)
@@ -70,19 +72,26 @@ if IMPERSONATED_BY ~= '' then
 elseif shared then
   redis.call('HSET', OWN, MEMBER, USER_ID)
 end
-local retained = expire_user()
+local first = nil -- the only session, and no data: expire_user need not look
+if indexed == 0 and active_before == 0 then first = int(dl) end
+local retained = expire_user(first)
 
 -- New-device and new-country signals, from a bounded recent history.
 local nd, nc = false, false
 if SEEN_WINDOW > 0 and IMPERSONATED_BY == '' then
   redis.call('ZREMRANGEBYSCORE', SEEN, '-inf', now - SEEN_WINDOW)
-  if redis.call('ZCARD', SEEN) > 0 then
-    nd = not redis.call('ZSCORE', SEEN, 'd:' .. DEVICE)
-    nc = COUNTRY ~= '' and not redis.call('ZSCORE', SEEN, 'c:' .. COUNTRY)
-  end
-  redis.call('ZADD', SEEN, now, 'd:' .. DEVICE)
-  if COUNTRY ~= '' then redis.call('ZADD', SEEN, now, 'c:' .. COUNTRY) end
+  local d, c = 'd:' .. DEVICE, 'c:' .. COUNTRY
+  local device_seen, country_seen = unpack(redis.call('ZMSCORE', SEEN, d, c))
   local n = redis.call('ZCARD', SEEN)
+  if n > 0 then -- a history to compare with
+    nd = not device_seen
+    nc = COUNTRY ~= '' and not country_seen
+  end
+  if COUNTRY ~= '' then
+    n = n + redis.call('ZADD', SEEN, now, d, now, c)
+  else
+    n = n + redis.call('ZADD', SEEN, now, d)
+  end
   if n > 64 then redis.call('ZREMRANGEBYRANK', SEEN, 0, n - 65) end
   redis.call('PEXPIREAT', SEEN, int(now + SEEN_WINDOW))
 end
