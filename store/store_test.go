@@ -2,7 +2,11 @@ package store_test
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,8 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/announce"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
@@ -123,6 +129,73 @@ func TestRevocationsAreAnnounced(t *testing.T) {
 			got := announce.Parse(msg.Payload)
 			if len(got) != 1 || got[0] != w {
 				t.Errorf("announcement %d: got %v, want [%v]", i, got, w)
+			}
+		}
+	})
+}
+
+// TestFirstLoginWritesWhatAnyLoginWrites: create.lua answers a user with
+// nothing stored by a shorter path; what it stores must be what the general
+// path stores for a user with nothing but a limit override (which takes
+// the general path), key by key, expiries included.
+func TestFirstLoginWritesWhatAnyLoginWrites(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		keys, err := rediskey.New(f.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// state is what a user's keys hold, with the user's own names (its
+		// session's member and id, its print in the trail) made neutral.
+		state := func(user uuid.UUID, s sessionkit.Session) map[string]string {
+			u := keys.ForUser(user)
+			member := sessionid.Member(s.ID)
+			sum := sha1.Sum([]byte(user.String()))
+			neutral := strings.NewReplacer(member, "<member>", user.String(), "<user>", hex.EncodeToString(sum[:8]), "<print>")
+			out := map[string]string{}
+			for name, k := range map[string]string{"act": u.Active, "idx": u.Index, "ret": u.Retained, "all": u.All,
+				"rev": u.Revoked, "own": u.Owners, "log": u.Events, "seen": u.Seen, "data": u.Data} {
+				typ, err := b.Client.Type(ctx, k).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var v any
+				switch typ {
+				case "hash":
+					m := b.Client.HGetAll(ctx, k).Val()
+					if rec, ok := m[member]; ok && name == "act" { // the token hashes differ
+						m[member] = strings.Join(slices.Delete(strings.Split(rec, "\x1f"), 1, 2), "\x1f")
+					}
+					v = m
+				case "zset":
+					v = b.Client.ZRangeWithScores(ctx, k, 0, -1).Val()
+				case "list":
+					v = b.Client.LRange(ctx, k, 0, -1).Val()
+				}
+				at, _ := b.Client.PExpireTime(ctx, k).Result()
+				out[name] = neutral.Replace(fmt.Sprintf("%s %v expires %v", typ, v, at))
+			}
+			return out
+		}
+		for _, by := range []string{"", "support (carol)"} {
+			login := func(user uuid.UUID) sessionkit.Session {
+				res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP,
+					UserAgent: sessiontest.ChromeMac, ImpersonatedBy: by})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res.Session
+			}
+			fresh, general := uuid.New(), uuid.New()
+			if err := f.M.SetUserLimit(ctx, general, 5); err != nil {
+				t.Fatal(err)
+			}
+			got, want := state(fresh, login(fresh)), state(general, login(general))
+			for k, w := range want {
+				if got[k] != w {
+					t.Errorf("impersonated by %q: %s after a first login:\n got %s\nwant %s (the general path)", by, k, got[k], w)
+				}
 			}
 		}
 	})

@@ -2,6 +2,35 @@
 -- while the user is at their limit. Arguments and reply: createArgs and
 -- createReply in store/scripts.go.
 local now = NOW
+
+-- A user with nothing stored (a first sign-in, or the first after all of
+-- it expired): one EXISTS answers every read below, and the writes are
+-- those the general path makes for a user without sessions, history,
+-- trail or override (TestFirstLoginWritesWhatAnyLoginWrites).
+if redis.call('EXISTS', ACT, IDX, RET, ALL, REV, OWN, EV, LIM, SEEN, DATA) == 0 then
+  local h = split(VALUE, HOT)
+  local dl = int(deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE]))
+  redis.call('HSET', ACT, MEMBER, VALUE) -- first write: deny-oom
+  redis.call('ZADD', IDX, dl, MEMBER)
+  redis.call('PEXPIREAT', ACT, dl)
+  redis.call('PEXPIREAT', IDX, dl)
+  if IMPERSONATED_BY ~= '' then
+    redis.call('HSET', OWN, MEMBER, USER_ID .. IMP_SUFFIX)
+    redis.call('PEXPIREAT', OWN, dl)
+  elseif SEEN_WINDOW > 0 then
+    if COUNTRY ~= '' then
+      redis.call('ZADD', SEEN, now, 'd:' .. DEVICE, now, 'c:' .. COUNTRY)
+    else
+      redis.call('ZADD', SEEN, now, 'd:' .. DEVICE)
+    end
+    redis.call('PEXPIREAT', SEEN, int(now + SEEN_WINDOW))
+  end
+  last_ms, last_seq = -1, 0 -- no trail yet
+  local id = event(EV_CREATED, USER_ID, MEMBER, E_IP, IP, E_DEVICE, DEVICE, E_COUNTRY, COUNTRY, E_ACTOR, IMPERSONATED_BY)
+  expire_events(tonumber(dl) + RETENTION, now, RETENTION)
+  return reply{NEW_DEVICE = false, NEW_COUNTRY = false, EVICTED = {}, EVENT_IDS = {id}}
+end
+
 if redis.call('HEXISTS', RET, MEMBER) == 1 then return {S_DUPLICATE} end
 local limit = LIMIT
 local override = redis.call('GET', LIM)
