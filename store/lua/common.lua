@@ -113,10 +113,15 @@ local function reconcile(skip, thorough)
   return true, expected
 end
 
+-- retained_moved records that this script added members to the retained
+-- sessions or purged some: only then can their keys' expiry move.
+local retained_moved = false
+
 -- retire moves active members to the retained sessions and out of the
 -- index, to be purged at purge (ms), or without it RETENTION after the
 -- deadline the index holds for each.
 local function retire(members, purge)
+  retained_moved = true
   for i = 1, #members, 500 do -- unpack has a stack limit
     local last = math.min(i + 499, #members)
     local values = redis.call('HMGET', ACT, unpack(members, i, last))
@@ -160,6 +165,7 @@ local function prune(now, skip, thorough)
   end
   local gone = redis.call('ZRANGEBYSCORE', ALL, '-inf', now, 'LIMIT', 0, 500)
   if #gone > 0 then
+    retained_moved = true
     redis.call('HDEL', RET, unpack(gone))
     redis.call('HDEL', REV, unpack(gone))
     redis.call('HDEL', OWN, unpack(gone))
@@ -189,7 +195,9 @@ local function expire_user(only)
   top = redis.call('ZRANGE', ALL, -1, -1, 'WITHSCORES')
   if top[2] then
     retained = tonumber(top[2])
-    for _, k in ipairs({ALL, RET, REV}) do redis.call('PEXPIREAT', k, top[2]) end
+    if retained_moved then
+      for _, k in ipairs({ALL, RET, REV}) do redis.call('PEXPIREAT', k, top[2]) end
+    end
   end
   -- Owner records are kept for active and retained members alike.
   local owners = math.max(active, retained)
