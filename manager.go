@@ -77,7 +77,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		mp = otel.GetMeterProvider()
 	}
 	var err error
-	if m.tel, err = newTelemetry(mp, cfg.tracerProvider, m.events); err != nil {
+	if m.tel, err = newTelemetry(mp, cfg.tracerProvider, cfg.authLatency, m.events); err != nil {
 		return nil, fmt.Errorf("sessionkit: metrics: %w", err)
 	}
 	store.Attach(backend.Env{Logger: m.log, MeterProvider: mp})

@@ -33,7 +33,7 @@ func TestMetricsAndSpans(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr, Cache: &store.CacheOptions{}},
-		sessionkit.WithMeterProvider(mp), sessionkit.WithTracerProvider(tp))
+		sessionkit.WithMeterProvider(mp), sessionkit.WithTracerProvider(tp), sessionkit.WithAuthenticationLatency(true))
 
 	user := uuid.New()
 	a, b := f.Login(t, user), f.Login(t, user)
@@ -132,6 +132,39 @@ func TestMetricsAndSpans(t *testing.T) {
 	}
 	if failed != 1 {
 		t.Errorf("RevokeSession spans with error status: got %d, want 1", failed)
+	}
+}
+
+// TestAuthenticationLatencyIsOptIn checks that by default Authenticate
+// is counted but not timed, while sign-ins are both: the latency
+// histogram's clock reads and recording would be a sixth of a request
+// served from a store.Cache.
+func TestAuthenticationLatencyIsOptIn(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr},
+		sessionkit.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	login := f.Login(t, uuid.New())
+	if _, err := f.M.Authenticate(ctx, login.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	ok := attribute.NewSet(attribute.String("sessionkit.outcome", "ok"))
+	if got, found := point(rm, "sessionkit.authentications", ok); !found || got != 1 {
+		t.Errorf("sessionkit.authentications{outcome=ok}: got %d (found %v), want 1", got, found)
+	}
+	if got, found := point(rm, "sessionkit.login.duration", ok); !found || got != 1 {
+		t.Errorf("sessionkit.login.duration{outcome=ok}: got count %d (found %v), want 1", got, found)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == "sessionkit.authentication.duration" {
+				t.Errorf("sessionkit.authentication.duration: got the instrument without WithAuthenticationLatency, want none")
+			}
+		}
 	}
 }
 
