@@ -233,22 +233,26 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, authLatency 
 	return t, nil
 }
 
-// authStart returns the time an Authenticate call begins, or the zero
-// time when its duration is not recorded: reading the clock is most of
-// what measuring costs when the session comes from a store.Cache.
-func (t *telemetry) authStart(ctx context.Context) time.Time {
+// monoBase is where authStart's monotonic readings count from.
+var monoBase = time.Now()
+
+// authStart returns the monotonic time an Authenticate call begins, or
+// zero when its duration is not recorded. It reads only the monotonic
+// clock: time.Now reads the wall clock too, which a duration never needs.
+func (t *telemetry) authStart(ctx context.Context) time.Duration {
 	if t.authTime == nil || !t.authTime.Enabled(ctx) {
-		return time.Time{}
+		return 0
 	}
-	return time.Now()
+	return max(time.Since(monoBase), 1)
 }
 
-// authenticated records one Authenticate call that began at start.
-func (t *telemetry) authenticated(ctx context.Context, start time.Time, err error, span trace.Span) {
+// authenticated records one Authenticate call that began at start (from
+// authStart).
+func (t *telemetry) authenticated(ctx context.Context, start time.Duration, err error, span trace.Span) {
 	r := classify(err)
 	t.auths[r].Add(1)
-	if !start.IsZero() {
-		t.authTime.Record(ctx, time.Since(start).Seconds(), resultOpts[r].rec...)
+	if start != 0 {
+		t.authTime.Record(ctx, (time.Since(monoBase) - start).Seconds(), resultOpts[r].rec...)
 	}
 	if span != nil {
 		end(span, err)

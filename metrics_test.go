@@ -168,6 +168,40 @@ func TestAuthenticationLatencyIsOptIn(t *testing.T) {
 	}
 }
 
+// TestAuthenticationLatencyIsMeasured checks what the opt-in histogram
+// records: one Authenticate, timed, neither zero nor absurd.
+func TestAuthenticationLatencyIsMeasured(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr},
+		sessionkit.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		sessionkit.WithAuthenticationLatency(true))
+	login := f.Login(t, uuid.New())
+	before := time.Now()
+	if _, err := f.M.Authenticate(ctx, login.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	took := time.Since(before).Seconds()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	var points []metricdata.HistogramDataPoint[float64]
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == "sessionkit.authentication.duration" {
+				points = append(points, h.DataPoints...)
+			}
+		}
+	}
+	if len(points) != 1 || points[0].Count != 1 {
+		t.Fatalf("sessionkit.authentication.duration: got %d points (%+v), want one with count 1", len(points), points)
+	}
+	if sum := points[0].Sum; sum <= 0 || sum > took {
+		t.Errorf("sessionkit.authentication.duration: got %g s, want more than 0 and at most the %g s the call took", sum, took)
+	}
+}
+
 // TestRefreshOutcomesAreCounted exchanges refresh tokens into each outcome
 // but the store failing, and reads sessionkit.refreshes back.
 func TestRefreshOutcomesAreCounted(t *testing.T) {
