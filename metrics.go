@@ -25,10 +25,12 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.meterProvider = mp }
 }
 
-// WithTracerProvider sets where the Manager's spans go: one per command,
-// named sessionkit.<Command>, and one per store round trip under a
-// recording span. Default: otel.GetTracerProvider(), the global provider,
-// which records nothing until the app sets one.
+// WithTracerProvider sets where the Manager's spans go: one per command
+// and per read-only query, named sessionkit.<Method> (sessionkit.CreateSession,
+// sessionkit.ListUserSessions, ...), and one per store round trip under a
+// recording span. Authenticate, the hot path, starts its span only under
+// one that is already recording. Default: otel.GetTracerProvider(), the
+// global provider, which records nothing until the app sets one.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.tracerProvider = tp }
 }
