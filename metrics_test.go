@@ -137,7 +137,7 @@ func TestMetricsAndSpans(t *testing.T) {
 
 // TestAuthenticationLatencyIsOptIn checks that by default Authenticate
 // is counted but not timed, while sign-ins are both: the latency
-// histogram's clock reads and recording would be a sixth of a request
+// histogram's clock reads and recording would be a fifth of a request
 // served from a store.Cache.
 func TestAuthenticationLatencyIsOptIn(t *testing.T) {
 	ctx := t.Context()
