@@ -67,7 +67,9 @@ func (m *Manager) DeleteSessionData(ctx context.Context, sessionID uuid.UUID, ke
 
 // SessionData returns the value of key in an active session's data, and
 // whether it is set. It costs one round trip.
-func (m *Manager) SessionData(ctx context.Context, sessionID uuid.UUID, key string) (string, bool, error) {
+func (m *Manager) SessionData(ctx context.Context, sessionID uuid.UUID, key string) (_ string, _ bool, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.SessionData")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(sessionID); err != nil {
 		return "", false, err
 	}

@@ -77,7 +77,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		mp = otel.GetMeterProvider()
 	}
 	var err error
-	if m.tel, err = newTelemetry(mp, cfg.tracerProvider, m.events); err != nil {
+	if m.tel, err = newTelemetry(mp, cfg.tracerProvider, cfg.authLatency, m.events); err != nil {
 		return nil, fmt.Errorf("sessionkit: metrics: %w", err)
 	}
 	store.Attach(backend.Env{Logger: m.log, MeterProvider: mp})
@@ -438,7 +438,13 @@ func (m *Manager) LinkRefreshTokenToSession(ctx context.Context, cmd LinkRefresh
 
 // Session returns a session in any state while it is retained; an unknown
 // id, like an id no session can have, is ErrNotFound.
-func (m *Manager) Session(ctx context.Context, id uuid.UUID) (Session, error) {
+func (m *Manager) Session(ctx context.Context, id uuid.UUID) (_ Session, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.Session")
+	defer func() { end(span, err) }()
+	return m.session(ctx, id)
+}
+
+func (m *Manager) session(ctx context.Context, id uuid.UUID) (Session, error) {
 	if err := checkSessionID(id); err != nil {
 		return Session{}, err
 	}
@@ -446,11 +452,13 @@ func (m *Manager) Session(ctx context.Context, id uuid.UUID) (Session, error) {
 }
 
 // UserSession returns one of userID's sessions; a session of another user is ErrNotFound.
-func (m *Manager) UserSession(ctx context.Context, userID, id uuid.UUID) (Session, error) {
+func (m *Manager) UserSession(ctx context.Context, userID, id uuid.UUID) (_ Session, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.UserSession")
+	defer func() { end(span, err) }()
 	if err := checkUser("UserID", userID); err != nil {
 		return Session{}, err
 	}
-	s, err := m.Session(ctx, id)
+	s, err := m.session(ctx, id)
 	if err != nil {
 		return Session{}, err
 	}
@@ -469,7 +477,9 @@ type ListOptions struct {
 
 // ListUserSessions returns the user's sessions, oldest first. Its cost
 // depends on that user's sessions only.
-func (m *Manager) ListUserSessions(ctx context.Context, userID uuid.UUID, opts ListOptions) ([]Session, error) {
+func (m *Manager) ListUserSessions(ctx context.Context, userID uuid.UUID, opts ListOptions) (_ []Session, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.ListUserSessions")
+	defer func() { end(span, err) }()
 	if err := checkUser("UserID", userID); err != nil {
 		return nil, err
 	}
@@ -477,7 +487,9 @@ func (m *Manager) ListUserSessions(ctx context.Context, userID uuid.UUID, opts L
 }
 
 // Events returns a page of the user's audit trail, newest first.
-func (m *Manager) Events(ctx context.Context, userID uuid.UUID, q EventQuery) ([]Event, error) {
+func (m *Manager) Events(ctx context.Context, userID uuid.UUID, q EventQuery) (_ []Event, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.Events")
+	defer func() { end(span, err) }()
 	if err := checkUser("UserID", userID); err != nil {
 		return nil, err
 	}
@@ -518,7 +530,9 @@ func (m *Manager) ClearUserLimit(ctx context.Context, userID uuid.UUID) (err err
 }
 
 // UserLimit returns the limit that applies to the user's next login.
-func (m *Manager) UserLimit(ctx context.Context, userID uuid.UUID) (int, error) {
+func (m *Manager) UserLimit(ctx context.Context, userID uuid.UUID) (_ int, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.UserLimit")
+	defer func() { end(span, err) }()
 	if err := checkUser("UserID", userID); err != nil {
 		return 0, err
 	}

@@ -33,7 +33,7 @@ func TestMetricsAndSpans(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr, Cache: &store.CacheOptions{}},
-		sessionkit.WithMeterProvider(mp), sessionkit.WithTracerProvider(tp))
+		sessionkit.WithMeterProvider(mp), sessionkit.WithTracerProvider(tp), sessionkit.WithAuthenticationLatency(true))
 
 	user := uuid.New()
 	a, b := f.Login(t, user), f.Login(t, user)
@@ -132,6 +132,73 @@ func TestMetricsAndSpans(t *testing.T) {
 	}
 	if failed != 1 {
 		t.Errorf("RevokeSession spans with error status: got %d, want 1", failed)
+	}
+}
+
+// TestAuthenticationLatencyIsOptIn checks that by default Authenticate
+// is counted but not timed, while sign-ins are both: the latency
+// histogram's clock reads and recording would be a fifth of a request
+// served from a store.Cache.
+func TestAuthenticationLatencyIsOptIn(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr},
+		sessionkit.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	login := f.Login(t, uuid.New())
+	if _, err := f.M.Authenticate(ctx, login.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	ok := attribute.NewSet(attribute.String("sessionkit.outcome", "ok"))
+	if got, found := point(rm, "sessionkit.authentications", ok); !found || got != 1 {
+		t.Errorf("sessionkit.authentications{outcome=ok}: got %d (found %v), want 1", got, found)
+	}
+	if got, found := point(rm, "sessionkit.login.duration", ok); !found || got != 1 {
+		t.Errorf("sessionkit.login.duration{outcome=ok}: got count %d (found %v), want 1", got, found)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == "sessionkit.authentication.duration" {
+				t.Errorf("sessionkit.authentication.duration: got the instrument without WithAuthenticationLatency, want none")
+			}
+		}
+	}
+}
+
+// TestAuthenticationLatencyIsMeasured checks what the opt-in histogram
+// records: one Authenticate, timed, neither zero nor absurd.
+func TestAuthenticationLatencyIsMeasured(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr},
+		sessionkit.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		sessionkit.WithAuthenticationLatency(true))
+	login := f.Login(t, uuid.New())
+	before := time.Now()
+	if _, err := f.M.Authenticate(ctx, login.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	took := time.Since(before).Seconds()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	var points []metricdata.HistogramDataPoint[float64]
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == "sessionkit.authentication.duration" {
+				points = append(points, h.DataPoints...)
+			}
+		}
+	}
+	if len(points) != 1 || points[0].Count != 1 {
+		t.Fatalf("sessionkit.authentication.duration: got %d points (%+v), want one with count 1", len(points), points)
+	}
+	if sum := points[0].Sum; sum <= 0 || sum > took {
+		t.Errorf("sessionkit.authentication.duration: got %g s, want more than 0 and at most the %g s the call took", sum, took)
 	}
 }
 

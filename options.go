@@ -36,6 +36,7 @@ type config struct {
 	limitPolicy    func(ctx context.Context, userID uuid.UUID) (LimitPolicy, error)
 	meterProvider  metric.MeterProvider
 	tracerProvider trace.TracerProvider
+	authLatency    bool
 }
 
 func defaults() config {

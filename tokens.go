@@ -255,7 +255,9 @@ func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSes
 // SessionByRefreshToken returns the session a refresh token belongs to, in
 // any state while retained, if the token is its current one; any other
 // token is ErrNotFound. It changes nothing.
-func (m *Manager) SessionByRefreshToken(ctx context.Context, refreshToken string) (Session, error) {
+func (m *Manager) SessionByRefreshToken(ctx context.Context, refreshToken string) (_ Session, err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.SessionByRefreshToken")
+	defer func() { end(span, err) }()
 	id, gen, secret, err := token.ParseRefresh(refreshToken)
 	if err != nil || !sessionid.Valid(id) {
 		return Session{}, ErrNotFound

@@ -11,7 +11,7 @@ import (
 	"github.com/sessionkit/sessionkit/internal/backend"
 )
 
-// start begins the span of a command.
+// start begins the span of a command or a read-only query.
 func (t *telemetry) start(ctx context.Context, name string) (context.Context, trace.Span) {
 	return t.tracer.Start(ctx, name)
 }

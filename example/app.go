@@ -87,6 +87,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	opts := []sessionkit.Option{
 		sessionkit.WithMeterProvider(a.meters),
+		sessionkit.WithAuthenticationLatency(true), // the demo shows every instrument
 		sessionkit.WithLimit(sessionTiers.Limit(a.users.tierOf)),
 		sessionkit.WithLimitPolicy(a.users.limitPolicy),
 		sessionkit.WithEnricher(a.enricher),
