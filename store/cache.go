@@ -45,8 +45,9 @@ type CacheOptions struct {
 	// TTL is the longest a verified session is answered from memory, at
 	// most MaxCacheTTL. Default: DefaultCacheTTL (1 s).
 	TTL time.Duration
-	// MaxEntries bounds the sessions held in memory; past it an arbitrary
-	// entry makes room. Default: DefaultCacheEntries (100,000).
+	// MaxEntries bounds the sessions held in memory, over all shards; past
+	// it an arbitrary entry makes room. Default: DefaultCacheEntries
+	// (100,000).
 	MaxEntries int
 	// HealthCheck is how often the Pub/Sub connection is pinged. A
 	// connection silent for twice this is taken as dropped: the cache
@@ -110,8 +111,10 @@ type Cache struct {
 	clock  func() time.Time
 	base   time.Time
 
-	shards [cacheShards]cacheShard
-	mask   uint8
+	shards     [cacheShards]cacheShard
+	mask       uint8
+	entries    atomic.Int64 // held, over all shards
+	maxEntries int64
 
 	stateMu sync.Mutex // serializes turning on and off
 	on      atomic.Bool
@@ -130,7 +133,6 @@ type Cache struct {
 type cacheShard struct {
 	mu           sync.RWMutex
 	m            map[uuid.UUID]*cacheEntry
-	max          int
 	gen          atomic.Uint64 // bumped whenever an entry of this shard is invalidated
 	hits, misses atomic.Uint64
 	_            [64]byte // keep hot shards on separate cache lines
@@ -176,7 +178,7 @@ func NewCache(r *Redis, opts CacheOptions) (*Cache, error) {
 	if health == 0 {
 		health = DefaultCacheHealthCheck
 	}
-	c := &Cache{r: r, ttl: ttl, health: health, clock: opts.Clock, done: make(chan struct{})}
+	c := &Cache{r: r, ttl: ttl, health: health, clock: opts.Clock, maxEntries: int64(maxEntries), done: make(chan struct{})}
 	c.log.Store(slog.Default())
 	if c.clock == nil {
 		c.clock = time.Now
@@ -189,7 +191,6 @@ func NewCache(r *Redis, opts CacheOptions) (*Cache, error) {
 	c.mask = uint8(n - 1)
 	for i := range n {
 		c.shards[i].m = make(map[uuid.UUID]*cacheEntry)
-		c.shards[i].max = maxEntries / n
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -272,7 +273,7 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 		// Without bumping gen: a flood of unknown session ids must not keep
 		// other sessions of the shard out of the cache.
 		sh.mu.Lock()
-		delete(sh.m, id)
+		c.remove(sh, id)
 		sh.mu.Unlock()
 		return s, pk, err
 	}
@@ -305,16 +306,42 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk bac
 	defer sh.mu.Unlock()
 	// Checked again under the lock: turning off bumps the epoch before it
 	// clears the shards, and an invalidation bumps gen under this lock.
-	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen || sh.max == 0 {
+	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
 		return
 	}
-	if _, ok := sh.m[id]; !ok && len(sh.m) >= sh.max {
-		for k := range sh.m { // map order is random: an arbitrary entry goes
-			delete(sh.m, k)
-			break
-		}
+	if _, ok := sh.m[id]; !ok && !c.reserve(sh) {
+		return
 	}
 	sh.m[id] = e
+}
+
+// reserve counts one more entry, making room in sh when the cache is full;
+// false when it is full and sh has nothing to give. sh is locked.
+func (c *Cache) reserve(sh *cacheShard) bool {
+	for {
+		n := c.entries.Load()
+		if n < c.maxEntries {
+			if c.entries.CompareAndSwap(n, n+1) {
+				return true
+			}
+			continue
+		}
+		for k := range sh.m { // map order is random: an arbitrary entry goes
+			delete(sh.m, k) // and its place is taken
+			return true
+		}
+		return false
+	}
+}
+
+// remove drops id from sh, which is locked, and reports whether it was held.
+func (c *Cache) remove(sh *cacheShard, id uuid.UUID) bool {
+	if _, ok := sh.m[id]; !ok {
+		return false
+	}
+	delete(sh.m, id)
+	c.entries.Add(-1)
+	return true
 }
 
 // Touch implements sessionkit.Store. The Manager calls it when a write is
@@ -332,8 +359,7 @@ func (c *Cache) forget(ids ...uuid.UUID) {
 		sh := c.shard(id)
 		sh.mu.Lock()
 		sh.gen.Add(1)
-		if _, ok := sh.m[id]; ok {
-			delete(sh.m, id)
+		if c.remove(sh, id) {
 			c.invalidations.Add(1)
 		}
 		sh.mu.Unlock()
@@ -346,6 +372,7 @@ func (c *Cache) clearAll() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		sh.gen.Add(1)
+		c.entries.Add(-int64(len(sh.m)))
 		clear(sh.m)
 		sh.mu.Unlock()
 	}
@@ -359,7 +386,7 @@ func (c *Cache) sweep() {
 		sh.mu.Lock()
 		for k, e := range sh.m {
 			if now >= e.deadline {
-				delete(sh.m, k)
+				c.remove(sh, k)
 			}
 		}
 		sh.mu.Unlock()

@@ -358,6 +358,30 @@ func TestCacheNoFalseIdle(t *testing.T) {
 	}
 }
 
+// TestCacheMaxEntriesAllFit: MaxEntries sessions all stay cached, however
+// their ids spread over the shards.
+func TestCacheMaxEntriesAllFit(t *testing.T) {
+	const limit = 64
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, MaxEntries: limit})
+	var toks []string
+	for range limit {
+		toks = append(toks, e.Login(t, uuid.New()).Token)
+	}
+	for _, tok := range toks {
+		e.mustAuth(t, tok, 1)
+	}
+	if s := e.Cache.Stats(); s.Entries != limit {
+		t.Fatalf("entries: got %d, want %d", s.Entries, limit)
+	}
+	for _, tok := range toks {
+		e.mustAuth(t, tok, 0)
+	}
+	e.mustAuth(t, e.Login(t, uuid.New()).Token, 1)
+	if s := e.Cache.Stats(); s.Entries != limit {
+		t.Fatalf("entries past the limit: got %d, want %d", s.Entries, limit)
+	}
+}
+
 func TestCacheAddressChange(t *testing.T) {
 	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
 	v := e.Login(t, uuid.New())
