@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -103,6 +107,11 @@ type CacheStats struct {
 // ages out. Sessions deleted from Redis by hand, without a revocation, are
 // served until their entry ages out. Clock, when set, must be the
 // Manager's clock.
+//
+// Memory is bounded by MaxEntries. An entry holds the session's own fields
+// only; its User-Agent, device and location are held once for all the
+// sessions that share them (package unique), and nothing of the record
+// Redis returned is kept.
 type Cache struct {
 	r      *Redis
 	ttl    time.Duration
@@ -138,11 +147,124 @@ type cacheShard struct {
 	_            [64]byte // keep hot shards on separate cache lines
 }
 
-// cacheEntry is immutable once stored.
+// cacheEntry is a session in compact form, immutable once stored: times
+// as Unix nanoseconds (noTime for the zero time), the strings many
+// sessions share behind one handle, the others copied out of the record
+// Redis returned so that it is not kept.
 type cacheEntry struct {
-	session  sessionkit.Session
-	peeked   backend.Peeked
 	deadline int64 // on the cache clock, in ns since Cache.base
+	peeked   backend.Peeked
+
+	id, userID    uuid.UUID
+	client        unique.Handle[cacheClient]
+	ip, lastIP    netip.Addr
+	created       int64
+	lastActivity  int64
+	expires       int64
+	lastProvAt    int64
+	authenticated int64
+	idle          time.Duration
+	refreshID     string
+	lastProvider  string
+	aal           string
+	impersonator  string
+	providers     []string
+	ipChanges     int
+	bearer        bool
+}
+
+// cacheClient is what a session shares with the other sessions of the
+// same browser at the same place.
+type cacheClient struct {
+	userAgent string
+	device    sessionkit.Device
+	location  sessionkit.Location
+}
+
+const noTime = math.MinInt64
+
+// packTime is t in Unix nanoseconds, and whether unpackTime gives t back
+// exactly (the codec's times do: UTC, no monotonic reading).
+func packTime(t time.Time) (int64, bool) {
+	if t.IsZero() {
+		return noTime, t == time.Time{}
+	}
+	n := t.UnixNano()
+	return n, unpackTime(n) == t
+}
+
+func unpackTime(n int64) time.Time {
+	if n == noTime {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// intern gives the form of a short string the entry keeps: a constant for
+// the usual values, a copy otherwise.
+func intern(s string) string {
+	switch s {
+	case "":
+		return ""
+	case sessionkit.AAL1:
+		return sessionkit.AAL1
+	case sessionkit.AAL2:
+		return sessionkit.AAL2
+	case sessionkit.AAL3:
+		return sessionkit.AAL3
+	}
+	return strings.Clone(s)
+}
+
+// newCacheEntry packs s and pk; false when s cannot be given back exactly
+// (it is then not cached).
+func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*cacheEntry, bool) {
+	if !s.RevokedAt.IsZero() || s.RevokedReason != "" {
+		return nil, false
+	}
+	e := &cacheEntry{
+		deadline: deadline, peeked: pk, id: s.ID, userID: s.UserID,
+		client: unique.Make(cacheClient{userAgent: s.UserAgent, device: s.Device, location: s.Location}),
+		ip:     s.IPAddress, lastIP: s.LastIPAddress, idle: s.IdleTimeout,
+		refreshID: intern(s.RefreshTokenID), lastProvider: intern(s.LastProviderAccessed),
+		aal: intern(s.AAL), impersonator: intern(s.ImpersonatedBy),
+		ipChanges: s.IPChangeCount, bearer: s.Bearer,
+	}
+	if len(s.ProvidersAccessed) > 0 {
+		e.providers = make([]string, len(s.ProvidersAccessed))
+		for i, p := range s.ProvidersAccessed {
+			e.providers[i] = intern(p)
+		}
+	}
+	ok := true
+	for _, f := range []struct {
+		dst *int64
+		t   time.Time
+	}{
+		{&e.created, s.CreatedAt}, {&e.lastActivity, s.LastActivityAt}, {&e.expires, s.ExpiresAt},
+		{&e.lastProvAt, s.LastProviderAccessAt}, {&e.authenticated, s.AuthenticatedAt},
+	} {
+		var exact bool
+		*f.dst, exact = packTime(f.t)
+		ok = ok && exact
+	}
+	return e, ok
+}
+
+// session unpacks the entry into s, whose slice is its own.
+func (e *cacheEntry) session(s *sessionkit.Session) {
+	c := e.client.Value()
+	*s = sessionkit.Session{
+		ID: e.id, UserID: e.userID, Device: c.device, UserAgent: c.userAgent,
+		IPAddress: e.ip, LastIPAddress: e.lastIP, Location: c.location,
+		CreatedAt: unpackTime(e.created), LastActivityAt: unpackTime(e.lastActivity),
+		ExpiresAt: unpackTime(e.expires), IdleTimeout: e.idle,
+		RefreshTokenID: e.refreshID, IPChangeCount: e.ipChanges,
+		LastProviderAccessed: e.lastProvider, LastProviderAccessAt: unpackTime(e.lastProvAt),
+		ProvidersAccessed: slices.Clone(e.providers), // the entry stays immutable
+		Bearer:            e.bearer, AuthenticatedAt: unpackTime(e.authenticated),
+		AAL: e.aal, ImpersonatedBy: e.impersonator,
+	}
 }
 
 var _ sessionkit.Store = (*Cache)(nil)
@@ -259,8 +381,8 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 		sh.mu.RUnlock()
 		if e != nil && c.serves(e) {
 			sh.hits.Add(1)
-			s := e.session
-			s.ProvidersAccessed = slices.Clone(s.ProvidersAccessed) // the entry stays immutable
+			var s sessionkit.Session
+			e.session(&s)
 			return s, e.peeked, nil
 		}
 	}
@@ -289,10 +411,9 @@ func (c *Cache) serves(e *cacheEntry) bool {
 	if int64(now.Sub(c.base)) >= e.deadline {
 		return false
 	}
-	s := &e.session
 	// Another instance may have recorded activity since the read: near the
 	// idle deadline only a fresh read tells whether the session is idle.
-	return s.IdleTimeout <= 0 || now.Add(c.ttl).Before(s.IdleDeadline())
+	return e.idle <= 0 || now.Add(c.ttl).Before(unpackTime(e.lastActivity).Add(e.idle))
 }
 
 // store keeps a session Redis just returned, unless the shard saw an
@@ -301,7 +422,10 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk bac
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
 		return
 	}
-	e := &cacheEntry{session: s, peeked: pk, deadline: c.now() + int64(c.ttl)}
+	e, ok := newCacheEntry(&s, pk, c.now()+int64(c.ttl))
+	if !ok {
+		return
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// Checked again under the lock: turning off bumps the epoch before it

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,52 @@ func TestCacheHitAvoidsRedis(t *testing.T) {
 			t.Fatalf("stats: got %+v, want 3 hits, 1 miss, 1 entry", s)
 		}
 	})
+}
+
+// TestCacheAnswersTheSameSession: a hit gives back every field of the
+// session as a fresh read does, and a slice the caller may change.
+func TestCacheAnswersTheSameSession(t *testing.T) {
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL},
+		sessionkit.WithIdleTimeout(time.Hour))
+	v := e.Login(t, uuid.New())
+	for _, p := range []string{"schwab", "fidelity"} {
+		if _, err := e.M.RecordProviderAccess(context.Background(), sessionkit.RecordProviderAccess{SessionID: v.Session.ID, ProviderName: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := netip.MustParseAddr("198.51.100.9")
+	if res, _, err := e.auth(v.Token, other); err != nil || !res.IPChanged { // a last address of its own
+		t.Fatalf("from a new address: got changed %v, %v", res.IPChanged, err)
+	}
+	e.Cache.Close() // the next read is fresh
+	fresh, _, err := e.auth(v.Token, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCacheEnv(t, backends[0].Client, e.Prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL}, sessionkit.WithIdleTimeout(time.Hour))
+	for want := range 2 { // a read, then a hit
+		if _, n, err := c.auth(v.Token, other); err != nil || n != int64(1-want) {
+			t.Fatalf("round trips: got %d, %v; want %d", n, err, 1-want)
+		}
+	}
+	hit, n, err := c.auth(v.Token, other)
+	if err != nil || n != 0 {
+		t.Fatalf("a hit: got %d round trips, %v", n, err)
+	}
+	if !reflect.DeepEqual(hit.Session, fresh.Session) {
+		t.Fatalf("from memory:\n%+v\nwant, as read from Redis:\n%+v", hit.Session, fresh.Session)
+	}
+	if len(hit.Session.ProvidersAccessed) != 2 {
+		t.Fatalf("providers: got %v, want 2", hit.Session.ProvidersAccessed)
+	}
+	hit.Session.ProvidersAccessed[0] = "changed"
+	again, _, err := c.auth(v.Token, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again.Session, fresh.Session) {
+		t.Fatalf("after the caller changed its copy: got %+v, want %+v", again.Session, fresh.Session)
+	}
 }
 
 // otherSecret keeps tok's session id and replaces its secret.
