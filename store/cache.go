@@ -42,6 +42,10 @@ const (
 	resubscribeMin  = 20 * time.Millisecond
 	resubscribeMax  = time.Second
 	pingTimeoutMult = 2 // silence, in health-check intervals, that counts as a dead connection
+	// idleMargin is how long before the idle deadline an entry holds it
+	// stops being served: longer than the Manager can take between the
+	// cache's answer and its own reading of the clock.
+	idleMargin = time.Second
 )
 
 // CacheOptions configures a Cache. The zero value gives the defaults.
@@ -99,14 +103,15 @@ type CacheStats struct {
 // refused on every instance within the Pub/Sub delivery time, and never
 // later than the TTL even if an announcement were lost.
 //
-// An entry is not served within a TTL of its idle deadline, so activity
-// recorded by another instance can never make this one refuse a session as
-// idle. Within the TTL an instance may serve a session whose other fields
-// (last activity, address, providers) another instance has just changed:
-// an address change seen elsewhere is recorded again only once the entry
-// ages out. Sessions deleted from Redis by hand, without a revocation, are
-// served until their entry ages out. Clock, when set, must be the
-// Manager's clock.
+// An entry is not served within a second of the idle deadline it holds
+// (the one in Redis can only be later), so activity recorded by another
+// instance can never make this one refuse a session as idle. Within the TTL
+// an instance may serve a session whose other fields another instance has
+// just changed without an announcement: last activity, address and
+// location, providers, and a bearer session's refresh token state, which
+// Manager.SessionByRefreshToken reads through Peek. Sessions deleted from
+// Redis by hand, without a revocation, are served until their entry ages
+// out. Clock, when set, must be the Manager's clock.
 //
 // Memory is bounded by MaxEntries. An entry holds the session's own fields
 // only; its User-Agent, device and location are held once for all the
@@ -412,8 +417,11 @@ func (c *Cache) serves(e *cacheEntry) bool {
 		return false
 	}
 	// Another instance may have recorded activity since the read: near the
-	// idle deadline only a fresh read tells whether the session is idle.
-	return e.idle <= 0 || now.Add(c.ttl).Before(unpackTime(e.lastActivity).Add(e.idle))
+	// idle deadline the entry holds, only a fresh read tells whether the
+	// session is idle (Redis's deadline can only be later). The margin
+	// keeps the Manager, reading its clock a moment later, from finding
+	// the entry's session idle.
+	return e.idle <= 0 || now.Add(idleMargin).Before(unpackTime(e.lastActivity).Add(e.idle))
 }
 
 // store keeps a session Redis just returned, unless the shard saw an

@@ -405,6 +405,26 @@ func TestCacheNoFalseIdle(t *testing.T) {
 	}
 }
 
+// TestCacheNearIdleDeadline: an entry serves its session until a second
+// before the idle deadline it holds, whatever the TTL.
+func TestCacheNearIdleDeadline(t *testing.T) {
+	const (
+		idle     = 20 * time.Second
+		throttle = 19500 * time.Millisecond
+		ttl      = 5 * time.Second
+	)
+	clock := redistest.NewClock()
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now},
+		sessionkit.WithIdleTimeout(idle), sessionkit.WithActivityThrottle(throttle))
+	v := e.Login(t, uuid.New())
+	clock.Advance(15 * time.Second)
+	e.mustAuth(t, v.Token, 1) // cached until 20 s, with last activity at 0
+	clock.Advance(time.Second)
+	e.mustAuth(t, v.Token, 0) // 16 s: 4 s before the idle deadline, within the TTL of it
+	clock.Advance(3*time.Second + 200*time.Millisecond)
+	e.mustAuth(t, v.Token, 1) // 19.2 s: too close, a fresh read (and no write yet)
+}
+
 // TestCacheMaxEntriesAllFit: MaxEntries sessions all stay cached, however
 // their ids spread over the shards.
 func TestCacheMaxEntriesAllFit(t *testing.T) {
