@@ -67,6 +67,7 @@ func TestCacheOptions(t *testing.T) {
 	}{
 		{"defaults", st, store.CacheOptions{}, ""},
 		{"max ttl", st, store.CacheOptions{TTL: store.MaxCacheTTL}, ""},
+		{"ttl of ten minutes", st, store.CacheOptions{TTL: 10 * time.Minute}, ""},
 		{"nil store", nil, store.CacheOptions{}, "Redis"},
 		{"ttl above bound", st, store.CacheOptions{TTL: store.MaxCacheTTL + time.Millisecond}, "TTL"},
 		{"negative ttl", st, store.CacheOptions{TTL: -time.Second}, "TTL"},
@@ -402,6 +403,29 @@ func TestCacheNoFalseIdle(t *testing.T) {
 	clock.Advance(100 * time.Millisecond) // login + idle: idle by B's entry, not by Redis
 	if _, n, err := b.auth(v.Token, loginIP); err != nil || n != 1 {
 		t.Fatalf("B at login + idle: got %v with %d round trips, want the session from a fresh read", err, n)
+	}
+}
+
+// TestCacheDefaultTTL: with the default options an entry serves its
+// session until the default activity throttle (a minute) asks for a write.
+func TestCacheDefaultTTL(t *testing.T) {
+	clock := redistest.NewClock()
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{Clock: clock.Now})
+	v := e.Login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1)
+	clock.Advance(time.Minute - time.Millisecond)
+	if res := e.mustAuth(t, v.Token, 0); res.Written {
+		t.Fatal("before the throttle: written true, want false")
+	}
+	clock.Advance(time.Millisecond) // the entry is a minute old: read, then write
+	if res := e.mustAuth(t, v.Token, 2); !res.Written {
+		t.Fatal("at the throttle: written false, want true")
+	}
+	e.mustAuth(t, v.Token, 1) // the write dropped the entry
+	clock.Advance(time.Minute - time.Millisecond)
+	e.mustAuth(t, v.Token, 0)
+	if s := e.Cache.Stats(); s.Hits != 2 || s.Misses != 3 {
+		t.Fatalf("stats: got %+v, want 2 hits, 3 misses", s)
 	}
 }
 
