@@ -112,12 +112,15 @@ type CacheStats struct {
 //
 // It serves Peek, the read Manager.Authenticate starts with: a session read
 // from Redis is kept for at most the TTL, and the Manager then checks the
-// token hash (in constant time), the session's state at its own clock, the
-// address and the activity throttle exactly as it does on a fresh read. A
-// request that must write (throttle elapsed, address changed) goes to
-// Redis through Touch, which drops the entry; so do the revocations, the
-// evictions and the other writes made through this instance, at once.
-// Every other method goes straight to Redis.
+// token hash (in constant time), the session's state at its own clock
+// (expiry and idle deadline, from the cached fields), the address and the
+// activity throttle exactly as it does on a fresh read. A request that
+// must write (throttle elapsed, address changed) goes to Redis through
+// Touch, whose script checks everything again; the session it answers
+// replaces the entry, so the next request is served from memory again and
+// none writes again before the throttle elapses again. The revocations,
+// the evictions and the other writes made through this instance drop the
+// entry at once. Every other method goes straight to Redis.
 //
 // Revocations and evictions made anywhere are announced by the store's
 // scripts on Redis Pub/Sub (Redis.Channel); the cache drops announced
@@ -429,7 +432,7 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 		return s, pk, err
 	}
 	if pk.Indexed && s.RevokedAt.IsZero() {
-		c.store(sh, id, s, pk, epoch, gen)
+		c.store(sh, id, s, pk, epoch, gen, c.now()+int64(c.ttl))
 	}
 	return s, pk, nil
 }
@@ -448,13 +451,14 @@ func (c *Cache) serves(e *cacheEntry) bool {
 	return e.idle <= 0 || now.Add(idleMargin).Before(unpackTime(e.lastActivity).Add(e.idle))
 }
 
-// store keeps a session Redis just returned, unless the shard saw an
-// invalidation or the cache changed state since epoch and gen were read.
-func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64) {
+// store keeps a session Redis just returned until deadline, unless the
+// shard saw an invalidation or the cache changed state since epoch and gen
+// were read.
+func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64, deadline int64) {
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
 		return
 	}
-	e, ok := newCacheEntry(&s, pk, c.now()+int64(c.ttl))
+	e, ok := newCacheEntry(&s, pk, deadline)
 	if !ok {
 		return
 	}
@@ -501,11 +505,30 @@ func (c *Cache) remove(sh *cacheShard, id uuid.UUID) bool {
 }
 
 // Touch implements sessionkit.Store. The Manager calls it when a write is
-// due; the entry goes, as the session is about to change.
+// due. The session the script answers, as it is in Redis after the write,
+// replaces the entry, unless an invalidation arrived meanwhile; it keeps
+// the entry's token and refresh state (a write of activity or address
+// changes neither) and so the entry's deadline: no field is answered from
+// a read older than the TTL. On an error the entry goes.
 func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, loc *sessionkit.Location) (sessionkit.Session, backend.Used, []sessionkit.Event, error) {
-	c.forget(use.SessionID)
+	id := use.SessionID
+	sh := c.shard(id)
+	// Read with the entry, under the lock invalidations take: gen tells
+	// whether anything dropped it since.
+	epoch := c.epoch.Load()
+	sh.mu.RLock()
+	e, gen := sh.m[id], sh.gen.Load()
+	sh.mu.RUnlock()
 	s, out, events, err := c.r.Touch(ctx, call, use, loc)
-	c.forget(use.SessionID)
+	switch {
+	case err != nil:
+		c.forget(id)
+	case out.NeedLocation: // nothing written yet; the Manager calls again
+	case e != nil && s.ID == id:
+		c.store(sh, id, s, e.peeked, epoch, gen, e.deadline)
+	default:
+		c.forget(id)
+	}
 	return s, out, events, err
 }
 

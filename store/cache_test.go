@@ -341,11 +341,22 @@ func TestCacheBoundaries(t *testing.T) {
 			t.Fatal("before the throttle edge: written true, want false")
 		}
 		clock.Advance(time.Millisecond)
-		if res := e.mustAuth(t, v.Token, 1); !res.Written { // the activity script
+		written := e.mustAuth(t, v.Token, 1) // the activity script
+		if !written.Written {
 			t.Fatal("at the throttle edge: written false, want true")
 		}
-		e.mustAuth(t, v.Token, 1) // the write dropped the entry
+		// The script's answer replaced the entry: no read after the write,
+		// and no second write before the throttle elapses again.
+		got := e.mustAuth(t, v.Token, 0)
+		if got.Written || !got.Session.LastActivityAt.Equal(written.Session.LastActivityAt) {
+			t.Fatalf("after the write: written %v, last activity %v; want false, %v", got.Written, got.Session.LastActivityAt, written.Session.LastActivityAt)
+		}
+		clock.Advance(throttle - time.Millisecond)
 		e.mustAuth(t, v.Token, 0)
+		clock.Advance(time.Millisecond)
+		if res := e.mustAuth(t, v.Token, 1); !res.Written {
+			t.Fatal("at the next throttle edge: written false, want true")
+		}
 	})
 	t.Run("expiry edge refused", func(t *testing.T) {
 		clock := redistest.NewClock()
@@ -421,12 +432,34 @@ func TestCacheDefaultTTL(t *testing.T) {
 	if res := e.mustAuth(t, v.Token, 2); !res.Written {
 		t.Fatal("at the throttle: written false, want true")
 	}
-	e.mustAuth(t, v.Token, 1) // the write dropped the entry
 	clock.Advance(time.Minute - time.Millisecond)
 	e.mustAuth(t, v.Token, 0)
-	if s := e.Cache.Stats(); s.Hits != 2 || s.Misses != 3 {
-		t.Fatalf("stats: got %+v, want 2 hits, 3 misses", s)
+	if s := e.Cache.Stats(); s.Hits != 2 || s.Misses != 2 {
+		t.Fatalf("stats: got %+v, want 2 hits, 2 misses", s)
 	}
+}
+
+// TestCacheWriteKeepsDeadline: the session a write answers replaces the
+// entry until the entry's own deadline, not a TTL later: the token and
+// refresh state it keeps were read then.
+func TestCacheWriteKeepsDeadline(t *testing.T) {
+	const (
+		ttl      = 10 * time.Second
+		throttle = 4 * time.Second
+	)
+	clock := redistest.NewClock()
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now},
+		sessionkit.WithActivityThrottle(throttle))
+	v := e.Login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1) // read at 0: cached until 10 s
+	clock.Advance(8 * time.Second)
+	if res := e.mustAuth(t, v.Token, 1); !res.Written { // hit, then the write
+		t.Fatal("at 8 s: written false, want true")
+	}
+	clock.Advance(2*time.Second - time.Millisecond)
+	e.mustAuth(t, v.Token, 0)
+	clock.Advance(time.Millisecond)
+	e.mustAuth(t, v.Token, 1) // 10 s: the first read's TTL is over
 }
 
 // TestCacheNearIdleDeadline: an entry serves its session until a second
@@ -482,8 +515,8 @@ func TestCacheAddressChange(t *testing.T) {
 	if err != nil || n < 1 || !res.IPChanged {
 		t.Fatalf("from a new address: got changed %v, %d round trips, %v; want changed, >= 1, no error", res.IPChanged, n, err)
 	}
-	if _, n, err := e.auth(v.Token, other); err != nil || n != 1 {
-		t.Fatalf("again from the new address: got %d round trips, %v; want a fresh read (the write dropped the entry)", n, err)
+	if _, n, err := e.auth(v.Token, other); err != nil || n != 0 {
+		t.Fatalf("again from the new address: got %d round trips, %v; want a hit (the write's answer replaced the entry)", n, err)
 	}
 	if _, n, err := e.auth(v.Token, other); err != nil || n != 0 {
 		t.Fatalf("once more from the new address: got %d round trips, %v; want a hit", n, err)
@@ -600,9 +633,15 @@ func TestCacheClose(t *testing.T) {
 
 // TestCacheConcurrentRevoke races hits against a revocation on the same
 // instance: once RevokeSession has returned, no Authenticate that starts
-// afterwards may succeed.
+// afterwards may succeed. With no throttle every request also writes,
+// and the writes' answers race the revocation to the cache.
 func TestCacheConcurrentRevoke(t *testing.T) {
-	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	t.Run("reads", func(t *testing.T) { testCacheConcurrentRevoke(t) })
+	t.Run("writes", func(t *testing.T) { testCacheConcurrentRevoke(t, sessionkit.WithActivityThrottle(0)) })
+}
+
+func testCacheConcurrentRevoke(t *testing.T, opts ...sessionkit.Option) {
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL}, opts...)
 	user := uuid.New()
 	for round := range 20 {
 		v := e.Login(t, user)
