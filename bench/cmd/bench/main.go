@@ -69,7 +69,7 @@ func main() {
 	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance")
 	flag.StringVar(&c.out, "out", "results", "directory for the results")
 	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: get-ap, scs, scs-write, sessionkit, cached, bearer, bearer-cached (default: all)")
-	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds (with -scale-only, of the realistic mode) to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
 	flag.IntVar(&c.scaleSessions, "scale-sessions", 100_000, "sessions of the realistic mode (0: skip it)")
 	flag.StringVar(&c.scaleMixes, "scale-mixes", "zipf,uniform", "request mixes of the realistic mode: zipf (Zipf's law, s = 1), uniform")
 	flag.IntVar(&c.scaleRounds, "scale-rounds", 3, "rounds per mix of the realistic mode, of -duration each")

@@ -203,6 +203,13 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 	}
 	defer l.close()
 
+	if c.cpuprofile != "" && c.scaleOnly { // else the main rows' rounds are profiled
+		stopProfile, err := startCPUProfile(c.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	type mixResult struct {
 		mix     string
 		results [][]loadResult
