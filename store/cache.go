@@ -117,13 +117,14 @@ type CacheStats struct {
 // activity throttle exactly as it does on a fresh read. A request that
 // must write (throttle elapsed, address changed) goes to Redis through
 // Touch, whose script checks everything again; the session it answers
-// replaces the entry, so the next request is served from memory again and
-// none writes again before the throttle elapses again. The revocations,
+// replaces the entry (which keeps its deadline: no field served is older
+// than the TTL), so the next request is served from memory again and none
+// writes again before the throttle elapses again. The revocations,
 // the evictions and the other writes made through this instance drop the
 // entry at once. Every other method goes straight to Redis.
 //
-// Revocations and evictions made anywhere are announced by the store's
-// scripts on Redis Pub/Sub (Redis.Channel); the cache drops announced
+// Revocations, evictions and secret rotations made anywhere are announced
+// by the store's scripts on Redis Pub/Sub (Redis.Channel); the cache drops announced
 // sessions as the announcement arrives. Until a subscription is confirmed,
 // and from the moment the Pub/Sub connection fails or falls silent, the
 // cache is empty and off: every call goes to Redis. So a revoked session is
