@@ -2,13 +2,15 @@ package main
 
 // The realistic mode (-scale-sessions, on by default): many more sessions
 // than the main rows' 1,000, asked for the way real traffic asks for them.
-// Four rows (no session layer, one Redis GET, sessionkit, sessionkit over
-// the cache with its default options) share -scale-sessions sessions, one
-// per user, and wrk picks each request's session at random (pick.lua):
+// Five rows (no session layer, one Redis GET, sessionkit, sessionkit over
+// the cache with its default options, and the same with a 10-minute
+// activity throttle, which isolates what the cache saves from the activity
+// writes a 1-minute throttle costs at this scale) share -scale-sessions
+// sessions, one per user, and wrk picks each request's session at random (pick.lua):
 // under Zipf's law with s = 1 (a few sessions are busy, most are seldom
 // seen) and then uniformly (every session alike: the cache's worst case,
 // its whole population in play). Each mix gets its own warm-up and rounds;
-// the cache row's hit ratio is counted over the rounds only. Before the
+// the cache rows' hit ratios are counted over the rounds only. Before the
 // load, the heap one cached session costs is measured on a cache of its
 // own, filled with every session.
 
@@ -34,15 +36,13 @@ import (
 
 const scalePrefix = "bench:scale:"
 
-// scaleRows is the realistic mode's rows, the cache row last, and the
-// sessions' tokens.
+// scaleRows is the realistic mode's rows and the sessions' tokens.
 type scaleRows struct {
 	rows   []*row
-	cached *row
 	tokens []string
 }
 
-// buildScaleRows creates n sessions and the four rows over them.
+// buildScaleRows creates n sessions and the five rows over them.
 func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 	skTrips := &redistest.Counter{}
 	st, err := store.NewRedis(e.client(skTrips), store.Options{Prefix: scalePrefix})
@@ -102,24 +102,34 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 	}
 	sk := &row{key: "sessionkit", name: "sessionkit middleware", cookies: cookies, handler: mw(sessionHandler()), trips: skTrips}
 
-	cachedTrips := &redistest.Counter{}
-	cm, cache, err := cachedManager(e, cachedTrips, store.CacheOptions{})
-	if err != nil {
-		return nil, err
+	rows := []*row{none, get, sk}
+	for _, throttle := range []time.Duration{0, 10 * time.Minute} {
+		trips := &redistest.Counter{}
+		var opts []sessionkit.Option
+		r := &row{key: "cached", name: "sessionkit + cache", cookies: cookies, trips: trips}
+		if throttle > 0 {
+			opts = append(opts, sessionkit.WithActivityThrottle(throttle))
+			r.key, r.name = "cached-throttle", "sessionkit + cache, 10m thr."
+		}
+		cm, cache, err := cachedManager(e, trips, store.CacheOptions{}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		cmw, err := middleware.New(cm, middleware.Options{})
+		if err != nil {
+			return nil, err
+		}
+		r.handler, r.cache = cmw(sessionHandler()), cache
+		if err := waitCacheOn(ctx, cache); err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
 	}
-	cmw, err := middleware.New(cm, middleware.Options{})
-	if err != nil {
-		return nil, err
-	}
-	cached := &row{key: "cached", name: "sessionkit + cache", cookies: cookies, handler: cmw(sessionHandler()), cache: cache, trips: cachedTrips}
-	if err := waitCacheOn(ctx, cache); err != nil {
-		return nil, err
-	}
-	return &scaleRows{rows: []*row{none, get, sk, cached}, cached: cached, tokens: tokens}, nil
+	return &scaleRows{rows: rows, tokens: tokens}, nil
 }
 
 // cachedManager is a Manager over a cache of its own, on a client of its own.
-func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions) (*sessionkit.Manager, *store.Cache, error) {
+func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions, mopts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache, error) {
 	st, err := store.NewRedis(e.client(trips), store.Options{Prefix: scalePrefix})
 	if err != nil {
 		return nil, nil, err
@@ -129,7 +139,7 @@ func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions) (*
 		return nil, nil, err
 	}
 	e.closers = append(e.closers, func() { cache.Close() })
-	m, err := sessionkit.New(cache, sessionkit.WithLogger(e.quiet))
+	m, err := sessionkit.New(cache, append([]sessionkit.Option{sessionkit.WithLogger(e.quiet)}, mopts...)...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,7 +223,16 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 	type mixResult struct {
 		mix     string
 		results [][]loadResult
-		hits    store.CacheStats
+		stats   []store.CacheStats // of each row, its counters over the rounds
+	}
+	stats := func() []store.CacheStats {
+		out := make([]store.CacheStats, len(sr.rows))
+		for i, r := range sr.rows {
+			if r.cache != nil {
+				out[i] = r.cache.Stats()
+			}
+		}
+		return out
 	}
 	var out []mixResult
 	for k, mix := range strings.Split(c.scaleMixes, ",") {
@@ -230,7 +249,7 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 				}
 			}
 		}
-		before := sr.cached.cache.Stats()
+		before := stats()
 		results := make([][]loadResult, len(sr.rows))
 		for round := range c.scaleRounds {
 			for j := range sr.rows {
@@ -249,10 +268,12 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 				results[i] = append(results[i], res)
 			}
 		}
-		after := sr.cached.cache.Stats()
-		after.Hits -= before.Hits
-		after.Misses -= before.Misses
-		out = append(out, mixResult{mix: mix, results: results, hits: after})
+		after := stats()
+		for i := range after {
+			after[i].Hits -= before[i].Hits
+			after[i].Misses -= before[i].Misses
+		}
+		out = append(out, mixResult{mix: mix, results: results, stats: after})
 	}
 
 	fmt.Fprintf(w, "\nrealistic mode: %d sessions, one per user, each request's session picked at random; %d rounds of %v per row and mix after %v of warm-up\n",
@@ -265,17 +286,22 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 		}
 		fmt.Fprintf(w, "\n%s mix (%s)\n", mr.mix, what)
 		writeTable(w, sr.rows, mr.results, c)
-		none, get, cached := mr.results[0], mr.results[1], mr.results[len(mr.results)-1]
-		var vsNone, vsGet, p99 []float64
-		for round := range cached {
-			vsNone = append(vsNone, cached[round].rps()/none[round].rps())
-			vsGet = append(vsGet, cached[round].rps()/get[round].rps())
-			p99 = append(p99, float64(cached[round].p99)/float64(get[round].p99))
+		none, get := mr.results[0], mr.results[1]
+		for i, r := range sr.rows {
+			if r.cache == nil {
+				continue
+			}
+			var vsNone, vsGet, p99 []float64
+			for round, res := range mr.results[i] {
+				vsNone = append(vsNone, res.rps()/none[round].rps())
+				vsGet = append(vsGet, res.rps()/get[round].rps())
+				p99 = append(p99, float64(res.p99)/float64(get[round].p99))
+			}
+			st := mr.stats[i]
+			fmt.Fprintf(w, "%s, %s: × none %s, × one GET %s, p99 × one GET's p99 %s; cache hit ratio %.3f (%d hits, %d misses, %d entries at the end)\n",
+				mr.mix, r.name, spread(vsNone), spread(vsGet), spread(p99),
+				float64(st.Hits)/float64(max(1, st.Hits+st.Misses)), st.Hits, st.Misses, st.Entries)
 		}
-		st := mr.hits
-		fmt.Fprintf(w, "%s, cache row: × none %s, × one GET %s, p99 × one GET's p99 %s; cache hit ratio %.3f (%d hits, %d misses, %d entries at the end)\n",
-			mr.mix, spread(vsNone), spread(vsGet), spread(p99),
-			float64(st.Hits)/float64(max(1, st.Hits+st.Misses)), st.Hits, st.Misses, st.Entries)
 	}
 	return nil
 }
