@@ -418,7 +418,8 @@ func TestCacheNoFalseIdle(t *testing.T) {
 }
 
 // TestCacheDefaultTTL: with the default options an entry serves its
-// session until the default activity throttle (a minute) asks for a write.
+// session for five minutes after its read; the activity writes the default
+// throttle asks for each minute meanwhile refresh its fields, not its age.
 func TestCacheDefaultTTL(t *testing.T) {
 	clock := redistest.NewClock()
 	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{Clock: clock.Now})
@@ -428,14 +429,22 @@ func TestCacheDefaultTTL(t *testing.T) {
 	if res := e.mustAuth(t, v.Token, 0); res.Written {
 		t.Fatal("before the throttle: written true, want false")
 	}
-	clock.Advance(time.Millisecond) // the entry is a minute old: read, then write
-	if res := e.mustAuth(t, v.Token, 2); !res.Written {
+	clock.Advance(time.Millisecond) // a hit, then the write
+	if res := e.mustAuth(t, v.Token, 1); !res.Written {
 		t.Fatal("at the throttle: written false, want true")
 	}
-	clock.Advance(time.Minute - time.Millisecond)
+	for range 3 {
+		clock.Advance(time.Minute)
+		if res := e.mustAuth(t, v.Token, 1); !res.Written {
+			t.Fatal("a minute later: written false, want true")
+		}
+	}
+	clock.Advance(time.Minute - time.Millisecond) // 4:59.999 after the read
 	e.mustAuth(t, v.Token, 0)
-	if s := e.Cache.Stats(); s.Hits != 2 || s.Misses != 2 {
-		t.Fatalf("stats: got %+v, want 2 hits, 2 misses", s)
+	clock.Advance(time.Millisecond) // five minutes after it: read, then write
+	e.mustAuth(t, v.Token, 2)
+	if s := e.Cache.Stats(); s.Hits != 6 || s.Misses != 2 {
+		t.Fatalf("stats: got %+v, want 6 hits, 2 misses", s)
 	}
 }
 
