@@ -18,10 +18,15 @@ import (
 	"github.com/sessionkit/sessionkit/store"
 )
 
+// cacheTTL is the cached instances' TTL: a second, not the default minute,
+// so that waiting for an entry to age out stays short and a revocation's
+// bound stays tight (the cache never relies on the TTL for revocations).
+const cacheTTL = time.Second
+
 // cacheBound is how long past the cache TTL a cached instance may take to
 // refuse a session whose state changed elsewhere: generous, because the
 // machine running the tests is shared and noisy.
-const cacheBound = store.DefaultCacheTTL + time.Second
+const cacheBound = cacheTTL + time.Second
 
 // cachedInstance is one app instance with the opt-in verified-session
 // cache, on a shared key prefix, as several instances of an app run.
@@ -32,7 +37,7 @@ type cachedInstance struct {
 
 func newCachedInstance(tb testing.TB, rdb redis.UniversalClient, prefix string, users map[string]string) *cachedInstance {
 	tb.Helper()
-	f := &fixture{sessiontest.New(tb, sessiontest.Options{Client: rdb, Prefix: prefix, RealTime: true, Cache: &store.CacheOptions{}},
+	f := &fixture{sessiontest.New(tb, sessiontest.Options{Client: rdb, Prefix: prefix, RealTime: true, Cache: &store.CacheOptions{TTL: cacheTTL}},
 		withAppLogger(nil)...)}
 	a := newApp(tb, f, appOptions{})
 	for name, id := range users { // the instances of one app share its users
@@ -179,7 +184,7 @@ func TestCacheIndexKeyDeleted(t *testing.T) {
 			t.Fatalf("after the entry aged out: got %d, want 401", r.status)
 		}
 	}
-	t.Logf("refused %v after the index was deleted (cache TTL %v)", d.Round(time.Millisecond), store.DefaultCacheTTL)
+	t.Logf("refused %v after the index was deleted (cache TTL %v)", d.Round(time.Millisecond), cacheTTL)
 }
 
 // TestCacheRenewalReachesEveryInstance: a renewal rotates the secret and

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,7 @@ func TestCacheOptions(t *testing.T) {
 	}{
 		{"defaults", st, store.CacheOptions{}, ""},
 		{"max ttl", st, store.CacheOptions{TTL: store.MaxCacheTTL}, ""},
+		{"ttl of ten minutes", st, store.CacheOptions{TTL: 10 * time.Minute}, ""},
 		{"nil store", nil, store.CacheOptions{}, "Redis"},
 		{"ttl above bound", st, store.CacheOptions{TTL: store.MaxCacheTTL + time.Millisecond}, "TTL"},
 		{"negative ttl", st, store.CacheOptions{TTL: -time.Second}, "TTL"},
@@ -107,6 +109,52 @@ func TestCacheHitAvoidsRedis(t *testing.T) {
 			t.Fatalf("stats: got %+v, want 3 hits, 1 miss, 1 entry", s)
 		}
 	})
+}
+
+// TestCacheAnswersTheSameSession: a hit gives back every field of the
+// session as a fresh read does, and a slice the caller may change.
+func TestCacheAnswersTheSameSession(t *testing.T) {
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL},
+		sessionkit.WithIdleTimeout(time.Hour))
+	v := e.Login(t, uuid.New())
+	for _, p := range []string{"schwab", "fidelity"} {
+		if _, err := e.M.RecordProviderAccess(context.Background(), sessionkit.RecordProviderAccess{SessionID: v.Session.ID, ProviderName: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := netip.MustParseAddr("198.51.100.9")
+	if res, _, err := e.auth(v.Token, other); err != nil || !res.IPChanged { // a last address of its own
+		t.Fatalf("from a new address: got changed %v, %v", res.IPChanged, err)
+	}
+	e.Cache.Close() // the next read is fresh
+	fresh, _, err := e.auth(v.Token, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCacheEnv(t, backends[0].Client, e.Prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL}, sessionkit.WithIdleTimeout(time.Hour))
+	for want := range 2 { // a read, then a hit
+		if _, n, err := c.auth(v.Token, other); err != nil || n != int64(1-want) {
+			t.Fatalf("round trips: got %d, %v; want %d", n, err, 1-want)
+		}
+	}
+	hit, n, err := c.auth(v.Token, other)
+	if err != nil || n != 0 {
+		t.Fatalf("a hit: got %d round trips, %v", n, err)
+	}
+	if !reflect.DeepEqual(hit.Session, fresh.Session) {
+		t.Fatalf("from memory:\n%+v\nwant, as read from Redis:\n%+v", hit.Session, fresh.Session)
+	}
+	if len(hit.Session.ProvidersAccessed) != 2 {
+		t.Fatalf("providers: got %v, want 2", hit.Session.ProvidersAccessed)
+	}
+	hit.Session.ProvidersAccessed[0] = "changed"
+	again, _, err := c.auth(v.Token, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again.Session, fresh.Session) {
+		t.Fatalf("after the caller changed its copy: got %+v, want %+v", again.Session, fresh.Session)
+	}
 }
 
 // otherSecret keeps tok's session id and replaces its secret.
@@ -293,11 +341,22 @@ func TestCacheBoundaries(t *testing.T) {
 			t.Fatal("before the throttle edge: written true, want false")
 		}
 		clock.Advance(time.Millisecond)
-		if res := e.mustAuth(t, v.Token, 1); !res.Written { // the activity script
+		written := e.mustAuth(t, v.Token, 1) // the activity script
+		if !written.Written {
 			t.Fatal("at the throttle edge: written false, want true")
 		}
-		e.mustAuth(t, v.Token, 1) // the write dropped the entry
+		// The script's answer replaced the entry: no read after the write,
+		// and no second write before the throttle elapses again.
+		got := e.mustAuth(t, v.Token, 0)
+		if got.Written || !got.Session.LastActivityAt.Equal(written.Session.LastActivityAt) {
+			t.Fatalf("after the write: written %v, last activity %v; want false, %v", got.Written, got.Session.LastActivityAt, written.Session.LastActivityAt)
+		}
+		clock.Advance(throttle - time.Millisecond)
 		e.mustAuth(t, v.Token, 0)
+		clock.Advance(time.Millisecond)
+		if res := e.mustAuth(t, v.Token, 1); !res.Written {
+			t.Fatal("at the next throttle edge: written false, want true")
+		}
 	})
 	t.Run("expiry edge refused", func(t *testing.T) {
 		clock := redistest.NewClock()
@@ -358,6 +417,104 @@ func TestCacheNoFalseIdle(t *testing.T) {
 	}
 }
 
+// TestCacheDefaultTTL: with the default options an entry serves its
+// session for five minutes after its read; the activity writes the default
+// throttle asks for each minute meanwhile refresh its fields, not its age.
+func TestCacheDefaultTTL(t *testing.T) {
+	clock := redistest.NewClock()
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{Clock: clock.Now})
+	v := e.Login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1)
+	clock.Advance(time.Minute - time.Millisecond)
+	if res := e.mustAuth(t, v.Token, 0); res.Written {
+		t.Fatal("before the throttle: written true, want false")
+	}
+	clock.Advance(time.Millisecond) // a hit, then the write
+	if res := e.mustAuth(t, v.Token, 1); !res.Written {
+		t.Fatal("at the throttle: written false, want true")
+	}
+	for range 3 {
+		clock.Advance(time.Minute)
+		if res := e.mustAuth(t, v.Token, 1); !res.Written {
+			t.Fatal("a minute later: written false, want true")
+		}
+	}
+	clock.Advance(time.Minute - time.Millisecond) // 4:59.999 after the read
+	e.mustAuth(t, v.Token, 0)
+	clock.Advance(time.Millisecond) // five minutes after it: read, then write
+	e.mustAuth(t, v.Token, 2)
+	if s := e.Cache.Stats(); s.Hits != 6 || s.Misses != 2 {
+		t.Fatalf("stats: got %+v, want 6 hits, 2 misses", s)
+	}
+}
+
+// TestCacheWriteKeepsDeadline: the session a write answers replaces the
+// entry until the entry's own deadline, not a TTL later: the token and
+// refresh state it keeps were read then.
+func TestCacheWriteKeepsDeadline(t *testing.T) {
+	const (
+		ttl      = 10 * time.Second
+		throttle = 4 * time.Second
+	)
+	clock := redistest.NewClock()
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now},
+		sessionkit.WithActivityThrottle(throttle))
+	v := e.Login(t, uuid.New())
+	e.mustAuth(t, v.Token, 1) // read at 0: cached until 10 s
+	clock.Advance(8 * time.Second)
+	if res := e.mustAuth(t, v.Token, 1); !res.Written { // hit, then the write
+		t.Fatal("at 8 s: written false, want true")
+	}
+	clock.Advance(2*time.Second - time.Millisecond)
+	e.mustAuth(t, v.Token, 0)
+	clock.Advance(time.Millisecond)
+	e.mustAuth(t, v.Token, 1) // 10 s: the first read's TTL is over
+}
+
+// TestCacheNearIdleDeadline: an entry serves its session until a second
+// before the idle deadline it holds, whatever the TTL.
+func TestCacheNearIdleDeadline(t *testing.T) {
+	const (
+		idle     = 20 * time.Second
+		throttle = 19500 * time.Millisecond
+		ttl      = 5 * time.Second
+	)
+	clock := redistest.NewClock()
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now},
+		sessionkit.WithIdleTimeout(idle), sessionkit.WithActivityThrottle(throttle))
+	v := e.Login(t, uuid.New())
+	clock.Advance(15 * time.Second)
+	e.mustAuth(t, v.Token, 1) // cached until 20 s, with last activity at 0
+	clock.Advance(time.Second)
+	e.mustAuth(t, v.Token, 0) // 16 s: 4 s before the idle deadline, within the TTL of it
+	clock.Advance(3*time.Second + 200*time.Millisecond)
+	e.mustAuth(t, v.Token, 1) // 19.2 s: too close, a fresh read (and no write yet)
+}
+
+// TestCacheMaxEntriesAllFit: MaxEntries sessions all stay cached, however
+// their ids spread over the shards.
+func TestCacheMaxEntriesAllFit(t *testing.T) {
+	const limit = 64
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL, MaxEntries: limit})
+	var toks []string
+	for range limit {
+		toks = append(toks, e.Login(t, uuid.New()).Token)
+	}
+	for _, tok := range toks {
+		e.mustAuth(t, tok, 1)
+	}
+	if s := e.Cache.Stats(); s.Entries != limit {
+		t.Fatalf("entries: got %d, want %d", s.Entries, limit)
+	}
+	for _, tok := range toks {
+		e.mustAuth(t, tok, 0)
+	}
+	e.mustAuth(t, e.Login(t, uuid.New()).Token, 1)
+	if s := e.Cache.Stats(); s.Entries != limit {
+		t.Fatalf("entries past the limit: got %d, want %d", s.Entries, limit)
+	}
+}
+
 func TestCacheAddressChange(t *testing.T) {
 	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
 	v := e.Login(t, uuid.New())
@@ -367,8 +524,8 @@ func TestCacheAddressChange(t *testing.T) {
 	if err != nil || n < 1 || !res.IPChanged {
 		t.Fatalf("from a new address: got changed %v, %d round trips, %v; want changed, >= 1, no error", res.IPChanged, n, err)
 	}
-	if _, n, err := e.auth(v.Token, other); err != nil || n != 1 {
-		t.Fatalf("again from the new address: got %d round trips, %v; want a fresh read (the write dropped the entry)", n, err)
+	if _, n, err := e.auth(v.Token, other); err != nil || n != 0 {
+		t.Fatalf("again from the new address: got %d round trips, %v; want a hit (the write's answer replaced the entry)", n, err)
 	}
 	if _, n, err := e.auth(v.Token, other); err != nil || n != 0 {
 		t.Fatalf("once more from the new address: got %d round trips, %v; want a hit", n, err)
@@ -485,9 +642,15 @@ func TestCacheClose(t *testing.T) {
 
 // TestCacheConcurrentRevoke races hits against a revocation on the same
 // instance: once RevokeSession has returned, no Authenticate that starts
-// afterwards may succeed.
+// afterwards may succeed. With no throttle every request also writes,
+// and the writes' answers race the revocation to the cache.
 func TestCacheConcurrentRevoke(t *testing.T) {
-	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL})
+	t.Run("reads", func(t *testing.T) { testCacheConcurrentRevoke(t) })
+	t.Run("writes", func(t *testing.T) { testCacheConcurrentRevoke(t, sessionkit.WithActivityThrottle(0)) })
+}
+
+func testCacheConcurrentRevoke(t *testing.T, opts ...sessionkit.Option) {
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), nil, store.CacheOptions{TTL: store.MaxCacheTTL}, opts...)
 	user := uuid.New()
 	for round := range 20 {
 		v := e.Login(t, user)

@@ -6,12 +6,16 @@
 // ratio to a handler doing one plain Redis GET and to no session layer at
 // all, and the Redis commands each request cost, counted by the server
 // (INFO commandstats). It then measures how long a revocation takes to
-// be refused by a second instance that had the session cached.
+// be refused by a second instance that had the session cached. Last comes
+// the realistic mode (realistic.go): 100,000 sessions, picked under
+// Zipf's law and then uniformly, with the cache's hit ratio and the heap
+// one cached session costs.
 //
 // The table and the raw figures go to stdout and to bench/results/.
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -45,8 +49,15 @@ type config struct {
 	out         string
 	rows        string
 	cpuprofile  string
-	costN       int
-	costOnly    bool
+
+	scaleSessions int           // the realistic mode's sessions; 0 skips it
+	scaleMixes    string        // its request mixes, comma-separated
+	scaleRounds   int           // its rounds per mix
+	scaleWarmup   time.Duration // its unrecorded load per row and mix
+	scaleOnly     bool          // the realistic mode alone
+
+	costN    int  // sessions per row of the cost table; 0 skips it
+	costOnly bool // the cost table alone
 }
 
 func main() {
@@ -61,7 +72,12 @@ func main() {
 	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance")
 	flag.StringVar(&c.out, "out", "results", "directory for the results")
 	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: get-ap, scs, scs-write, sessionkit, cached, bearer, bearer-cached (default: all)")
-	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds (with -scale-only, of the realistic mode) to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
+	flag.IntVar(&c.scaleSessions, "scale-sessions", 100_000, "sessions of the realistic mode (0: skip it)")
+	flag.StringVar(&c.scaleMixes, "scale-mixes", "zipf,uniform", "request mixes of the realistic mode: zipf (Zipf's law, s = 1), uniform")
+	flag.IntVar(&c.scaleRounds, "scale-rounds", 3, "rounds per mix of the realistic mode, of -duration each")
+	flag.DurationVar(&c.scaleWarmup, "scale-warmup", 3*time.Second, "unrecorded load per row and mix of the realistic mode")
+	flag.BoolVar(&c.scaleOnly, "scale-only", false, "run the realistic mode alone, without the main rows or the propagation timing")
 	flag.IntVar(&c.costN, "cost-sessions", 20000, "sessions per row of the cost table (0: no cost table)")
 	flag.BoolVar(&c.costOnly, "cost-only", false, "print only the cost table")
 	flag.Parse()
@@ -94,6 +110,49 @@ func run(ctx context.Context, c config) error {
 	defer e.close()
 	admin := e.client(nil)
 
+	m := machine(ctx, admin, c)
+	fmt.Print(m)
+	var tables bytes.Buffer // the report, printed and saved at the end
+	if !c.scaleOnly {
+		if err := mainRows(ctx, e, admin, c, &tables); err != nil {
+			return err
+		}
+	}
+	if c.scaleSessions > 0 {
+		if err := realistic(ctx, e, admin, c, &tables); err != nil {
+			return err
+		}
+	}
+	if c.costN > 0 && !c.scaleOnly {
+		fmt.Printf("measuring the cost table (%d sessions per row)\n", c.costN)
+		rows, s, err := cost(ctx, c.costN, e.quiet)
+		if err != nil {
+			return err
+		}
+		writeCost(&tables, rows, s)
+	}
+
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Join(c.out, time.Now().UTC().Format("20060102-150405")+".txt")
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fmt.Println()
+	fmt.Fprint(f, m)
+	if _, err := io.MultiWriter(os.Stdout, f).Write(tables.Bytes()); err != nil {
+		return err
+	}
+	fmt.Printf("\nresults written to %s\n", name)
+	return os.WriteFile(filepath.Join(c.out, "latest.txt"), mustRead(name), 0o644)
+}
+
+// mainRows loads the main rows, times the revocations' propagation and
+// writes the table and the figures to report.
+func mainRows(ctx context.Context, e *env, admin *redis.Client, c config, report io.Writer) error {
 	rows, err := buildRows(ctx, e)
 	if err != nil {
 		return err
@@ -117,8 +176,6 @@ func run(ctx context.Context, c config) error {
 	}
 	defer l.close()
 
-	m := machine(ctx, admin, c)
-	fmt.Print(m)
 	if c.warmup > 0 {
 		fmt.Printf("warming up each row for %v\n", c.warmup)
 		for _, r := range rows {
@@ -173,19 +230,6 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 
-	var report io.Writer = os.Stdout
-	if err := os.MkdirAll(c.out, 0o755); err != nil {
-		return err
-	}
-	name := filepath.Join(c.out, time.Now().UTC().Format("20060102-150405")+".txt")
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	report = io.MultiWriter(os.Stdout, f)
-	fmt.Println()
-	fmt.Fprint(f, m)
 	writeTable(report, rows, results, c)
 	fmt.Fprintf(report, "\nrevocation reaching a second instance (cache on, %d revocations, from the start of RevokeSession to the first refusal): p50 %v, p99 %v, max %v\n",
 		len(prop), pct(prop, 50).Round(time.Microsecond), pct(prop, 99).Round(time.Microsecond), prop[len(prop)-1].Round(time.Microsecond))
@@ -193,16 +237,7 @@ func run(ctx context.Context, c config) error {
 		len(propBearer), pct(propBearer, 50).Round(time.Microsecond), pct(propBearer, 99).Round(time.Microsecond), propBearer[len(propBearer)-1].Round(time.Microsecond))
 	fmt.Fprintf(report, "cache row: %d hits, %d misses (hit ratio %.3f)\n", cached.Hits, cached.Misses,
 		float64(cached.Hits)/float64(max(1, cached.Hits+cached.Misses)))
-	if c.costN > 0 {
-		fmt.Printf("measuring the cost table (%d sessions per row)\n", c.costN)
-		rows, s, err := cost(ctx, c.costN, e.quiet)
-		if err != nil {
-			return err
-		}
-		writeCost(report, rows, s)
-	}
-	fmt.Printf("\nresults written to %s\n", name)
-	return os.WriteFile(filepath.Join(c.out, "latest.txt"), mustRead(name), 0o644)
+	return nil
 }
 
 func mustRead(name string) []byte {
