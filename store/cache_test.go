@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -711,4 +713,51 @@ func ExampleNewCache() {
 	defer m.Close(context.Background())
 	// Use m as usual: m.Authenticate costs a Redis round trip only when
 	// the session is not cached, has aged out, or would be written.
+}
+
+// TestCacheRefreshReachesOtherInstance: a refresh token rotated on one
+// instance is the current one on another that had the session cached,
+// at once, not a TTL later: the rotation is announced like a revocation.
+func TestCacheRefreshReachesOtherInstance(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{SigningKeys: []crypto.Signer{key}, Issuer: "https://api.example.test"})
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		prefix := redistest.Prefix(t)
+		a := newCacheEnv(t, b.Client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL}, tokens)
+		bb := newCacheEnv(t, b.Client, prefix, nil, store.CacheOptions{TTL: store.MaxCacheTTL}, tokens)
+		login, err := a.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second is answered from B's memory
+			if _, err := bb.M.SessionByRefreshToken(ctx, login.Tokens.RefreshToken); err != nil {
+				t.Fatalf("B before the refresh: %v", err)
+			}
+		}
+		next, err := a.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: login.Tokens.RefreshToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for {
+			_, err := bb.M.SessionByRefreshToken(ctx, next.Tokens.RefreshToken)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, sessionkit.ErrNotFound) {
+				t.Fatalf("B with the new refresh token: %v", err)
+			}
+			if time.Since(start) > 3*time.Second {
+				t.Fatalf("B still refuses the new refresh token %v after the refresh", time.Since(start))
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		if _, err := bb.M.SessionByRefreshToken(ctx, login.Tokens.RefreshToken); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("B with the superseded refresh token: got %v, want ErrNotFound", err)
+		}
+	})
 }

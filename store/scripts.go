@@ -139,7 +139,7 @@ type refreshArgs struct {
 	Presented  string `lua:"PRESENTED"`  // its hashed secret
 	Next       string `lua:"NEXT"`       // the successor's hashed secret
 	Sealed     string `lua:"SEALED"`     // the successor's secret, sealed with the presented one
-	Announce   string `lua:"ANNOUNCE"`   // the head of an announcement of a revocation for reuse
+	Announce   string `lua:"ANNOUNCE"`   // the head of the announcement of a rotation, or of a revocation for reuse
 }
 
 type refreshReply struct {

@@ -43,4 +43,5 @@ redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
 reindex(MEMBER, f)
 prune(NOW)
 expire_user()
+announce(ANNOUNCE, {MEMBER}) -- caches elsewhere hold the superseded token's state
 return reply{ROTATED = true, GENERATION = gen + 1, SEALED = '', SESSION = nv}
