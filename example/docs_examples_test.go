@@ -172,7 +172,7 @@ func Example_cache() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cache, err := store.NewCache(st, store.CacheOptions{}) // 1 s TTL, at most 5 s
+	cache, err := store.NewCache(st, store.CacheOptions{}) // 5 min TTL, at most 10 min
 	if err != nil {
 		log.Fatal(err)
 	}
