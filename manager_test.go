@@ -778,6 +778,11 @@ func TestWritesMoveThePurge(t *testing.T) {
 			if n, err := f.Client.ZScore(ctx, keys.ForUser(user).All, member).Result(); err != redis.Nil {
 				t.Errorf("after %s: purge score %d, %v; want none while active", step, int64(n), err)
 			}
+			for _, k := range []string{keys.ForUser(user).Active, keys.ForUser(user).Index} {
+				if at, err := f.Client.PExpireTime(ctx, k).Result(); err != nil || at.Milliseconds() < deadline.UnixMilli() {
+					t.Errorf("after %s: %s expires at %d ms, %v; want at or after the deadline %d", step, k, at.Milliseconds(), err, deadline.UnixMilli())
+				}
+			}
 		}
 		created, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac})
 		if err != nil {

@@ -45,6 +45,16 @@ if type(written) == 'table' and written.err then
     SESSION = v, EVENT_IDS = {}}
 end
 reindex(MEMBER, h)
+if not changed and not ACTIVITY_EVENTS then
+  -- The common write: no event, and only this session's deadline moves,
+  -- never earlier. Each key holding it expires at the later of its expiry
+  -- and that deadline. The user's other expired sessions stay refused, by
+  -- their timestamps, until the next login or sign-out retires them.
+  local dl = int(deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE]))
+  for _, k in ipairs({ACT, IDX, DATA}) do redis.call('PEXPIREAT', k, dl, 'GT') end
+  return reply{WRITTEN = true, IP_CHANGED = false, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
+    SESSION = nv, EVENT_IDS = {}}
+end
 prune(now)
 local retained = expire_user()
 
