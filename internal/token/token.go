@@ -75,6 +75,16 @@ func Parse(s string) (uuid.UUID, Hash, error) {
 // idHex are the offsets of the 16 hex pairs of a canonical UUID string.
 var idHex = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
 
+// ParseID decodes a UUID in its canonical form only (uuid.UUID.String's):
+// 36 bytes, dashes at 8, 13, 18 and 23, lower-case hex elsewhere. It is
+// faster than uuid.Parse, which accepts other forms too.
+func ParseID(s string) (uuid.UUID, bool) {
+	if len(s) != idLen {
+		return uuid.UUID{}, false
+	}
+	return parseID(s)
+}
+
 // parseID decodes a UUID in its canonical form only: 36 bytes, dashes at
 // 8, 13, 18 and 23, lower-case hex elsewhere. Upper-case hex is refused.
 func parseID(s string) (id uuid.UUID, ok bool) {
