@@ -92,7 +92,7 @@ func parseID(s string) (id uuid.UUID, ok bool) {
 		return id, false
 	}
 	for i, x := range idHex {
-		hi, lo := fromHex(s[x]), fromHex(s[x+1])
+		hi, lo := hexValue[s[x]], hexValue[s[x+1]]
 		if hi|lo > 0xf {
 			return id, false
 		}
@@ -101,16 +101,20 @@ func parseID(s string) (id uuid.UUID, ok bool) {
 	return id, true
 }
 
-// fromHex returns the value of a lower-case hex digit, or 0xff.
-func fromHex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
+// hexValue maps each byte to its value as a lower-case hex digit, or 0xff.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		default:
+			t[c] = 0xff
+		}
 	}
-	return 0xff
-}
+	return t
+}()
 
 // alphabet marks the bytes a token may contain: base64url and the dot.
 var alphabet = func() (t [256]bool) {
