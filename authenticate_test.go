@@ -2,11 +2,16 @@ package sessionkit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
@@ -75,5 +80,59 @@ func TestAuthenticateAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { m.Authenticate(ctx, tok, ip) }); n != 0 {
 		t.Errorf("Authenticate: %v allocations, want 0", n)
+	}
+}
+
+// failingPeek is a store whose Peek fails for want of the store.
+type failingPeek struct{ Store }
+
+func (failingPeek) Attach(backend.Env) {}
+
+func (failingPeek) Peek(context.Context, uuid.UUID) (Session, backend.Peeked, error) {
+	return Session{}, backend.Peeked{}, fmt.Errorf("%w: peek: connection refused", ErrUnavailable)
+}
+
+// TestAuthenticateCountsStoreFailures checks that a read that fails for
+// want of the store is counted (sessionkit.store.errors, operation peek)
+// when nothing traces the request, as when something does.
+func TestAuthenticateCountsStoreFailures(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	m, err := New(failingPeek{}, WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	id, err := sessionid.New(uuid.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := token.New(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := m.Authenticate(t.Context(), tok, netip.Addr{}); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Authenticate: got %v, want ErrUnavailable", err)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	want := attribute.NewSet(attribute.String(attrOperation, "peek"))
+	var got int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if sum, ok := mt.Data.(metricdata.Sum[int64]); ok && mt.Name == "sessionkit.store.errors" {
+				for _, p := range sum.DataPoints {
+					if p.Attributes.Equals(&want) {
+						got += p.Value
+					}
+				}
+			}
+		}
+	}
+	if got != 2 {
+		t.Errorf("sessionkit.store.errors{peek}: got %d, want 2", got)
 	}
 }

@@ -25,7 +25,8 @@ import (
 // Manager executes the session commands and queries against a Store. It is
 // safe for concurrent use. Close it to flush pending hook calls.
 type Manager struct {
-	store    Store
+	store    Store // the app's store, wrapped in a tracedStore
+	bare     Store // the app's store: Authenticate's read when nothing traces it
 	cfg      config
 	log      *slog.Logger
 	enricher Enricher
@@ -81,6 +82,7 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		return nil, fmt.Errorf("sessionkit: metrics: %w", err)
 	}
 	store.Attach(backend.Env{Logger: m.log, MeterProvider: mp})
+	m.bare = store
 	m.store = &tracedStore{Store: store, tel: m.tel}
 	if d, ok := m.enricher.(*DefaultEnricher); ok {
 		d.attach(m.log)
@@ -304,15 +306,17 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 	// The hot path starts a span only under a recording one: a span with
 	// no parent would cost allocations on every request, traced or not.
 	var span trace.Span
-	if trace.SpanFromContext(ctx).IsRecording() {
+	traced := trace.SpanFromContext(ctx).IsRecording()
+	if traced {
 		ctx, span = m.tel.tracer.Start(ctx, "sessionkit.Authenticate")
 	}
-	res, err := m.authenticate(ctx, tok, ip)
+	res, err := m.authenticate(ctx, tok, ip, traced)
 	m.tel.authenticated(ctx, start, err, span)
 	return res, err
 }
 
-func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {
+// authenticate is Authenticate; traced reports whether ctx's span records.
+func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, traced bool) (UpdateSessionActivityResult, error) {
 	id, hash, err := token.Parse(tok)
 	var claims *accessClaims
 	if err != nil {
@@ -333,7 +337,15 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr) (
 	var res UpdateSessionActivityResult
 	s := &res.Session // filled in place: a Session is large
 	var pk backend.Peeked
-	if *s, pk, err = m.store.Peek(ctx, id); err != nil {
+	if traced {
+		*s, pk, err = m.store.Peek(ctx, id)
+	} else {
+		// What tracedStore.Peek would do without a span, minus its own
+		// context lookup and a copy of the session.
+		*s, pk, err = m.bare.Peek(ctx, id)
+		m.tel.storeFailed(ctx, "peek", err)
+	}
+	if err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
 	if claims != nil {

@@ -288,3 +288,40 @@ func TestAnotherSessionsReplyIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestLoneCallerReadsDirectly checks that a lone caller on a fresh store
+// reads without the autopipeliner (see also TestDirectReadsNeedQuiet),
+// and that a burst of concurrent reads rides it.
+func TestLoneCallerReadsDirectly(t *testing.T) {
+	c := backends[0].NewClient(t)
+	reads := &readCounter{}
+	c.AddHook(reads)
+	m := managerWith(t, c, store.Options{}).M
+	sessions := signInMany(t, m, 8, 1)
+	ctx := context.Background()
+	for i := range 20 {
+		if err := checkAuth(ctx, m, sessions[i%len(sessions)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, b := reads.direct.Load(), reads.batched.Load(); d != 20 || b != 0 {
+		t.Fatalf("a lone caller on a fresh store: %d reads direct, %d batched; want all 20 direct", d, b)
+	}
+	var wg sync.WaitGroup
+	for g := range 64 {
+		wg.Go(func() {
+			for i := range 20 {
+				if err := checkAuth(ctx, m, sessions[(g+i)%len(sessions)]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	d, b := reads.direct.Load()-20, reads.batched.Load()
+	t.Logf("64 concurrent callers: %d reads direct, %d batched", d, b)
+	if b == 0 {
+		t.Error("no read rode the autopipeliner with 64 concurrent callers")
+	}
+}

@@ -36,12 +36,10 @@ const (
 	// a throttle, a minute by default, for a session in use) replaces the
 	// entry's session with the one Redis holds, so its other fields (last
 	// activity, address and location, providers) lag no more than the
-	// throttle (or the TTL, if shorter). What the TTL bounds is what a write does
-	// not refresh: the token and the bearer refresh token state read with
-	// the entry (the latter, changed by a refresh elsewhere, is not
-	// announced; Manager.SessionByRefreshToken reads it through Peek), and
-	// a revocation if an announcement were ever lost while the connection
-	// stayed healthy. Redis's own client-side caching (CLIENT TRACKING)
+	// throttle (or the TTL, if shorter). A refresh token's rotation is
+	// announced too. What the TTL bounds is a change that were ever not
+	// announced: a revocation or rotation whose announcement was lost while
+	// the connection stayed healthy. Redis's own client-side caching (CLIENT TRACKING)
 	// keeps entries with no time bound at all, until invalidated; rueidis,
 	// built on it, takes a client-side TTL per call as such a safety net.
 	//

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/base64"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -11,7 +12,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
+	"github.com/sessionkit/sessionkit/internal/token"
 )
 
 // A session is stored as one string: its fields joined by the unit
@@ -86,6 +89,7 @@ var fieldNames = [fieldCount]string{
 const (
 	formatVersion = "1"
 	sep           = "\x1f"
+	sepByte       = 0x1f // sep
 	// maxValue bounds each enrichment string; the User-Agent arrives bounded.
 	maxValue = 64
 )
@@ -93,14 +97,36 @@ const (
 func millis(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMillis(s string) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n == 0 {
+	n, ok := parseInt(s)
+	if !ok || n == 0 {
 		return time.Time{}
 	}
 	return time.UnixMilli(n).UTC()
+}
+
+// parseInt is strconv.ParseInt(s, 10, 64), reporting success, with a fast
+// path for what the store writes: up to 18 decimal digits, no sign.
+func parseInt(s string) (int64, bool) {
+	if len(s) == 0 {
+		return 0, false
+	}
+	if len(s) > 18 {
+		return parseIntSlow(s)
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return parseIntSlow(s)
+		}
+		n = n*10 + int64(d)
+	}
+	return n, true
+}
+
+func parseIntSlow(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
@@ -137,18 +163,13 @@ func hashText(h [32]byte) string { return base64.RawURLEncoding.EncodeToString(h
 // decodeHash reads the token hash of a stored session into h.
 func decodeHash(v string, h *[32]byte) bool {
 	_, rest, ok := strings.Cut(v, sep)
-	if !ok || len(rest) < 43 || (len(rest) > 43 && rest[43] != sep[0]) {
+	if !ok {
 		return false
 	}
-	var src [43]byte
-	copy(src[:], rest[:43])
-	var dst [33]byte
-	n, err := base64.RawURLEncoding.Decode(dst[:], src[:])
-	if err != nil || n != 32 {
-		return false
+	if i := strings.IndexByte(rest, sepByte); i >= 0 {
+		rest = rest[:i]
 	}
-	copy(h[:], dst[:32])
-	return true
+	return decodeHashText(rest, h)
 }
 
 func flag(b bool, c string) string {
@@ -199,31 +220,83 @@ func locationValues(l sessionkit.Location) (label, city, region, country, code s
 
 // splitFields splits a stored session into f: between minFields fields
 // (a record written before later fields existed; the rest stay empty) and
-// fieldCount.
+// fieldCount. It runs on every request, so it looks for separators eight
+// bytes at a time rather than calling IndexByte per field (most fields are
+// a few bytes long, and a call costs more than the search).
 func splitFields(v string, f *[fieldCount]string) bool {
-	rest := v
-	for i := range fieldCount - 1 {
-		var ok bool
-		if f[i], rest, ok = strings.Cut(rest, sep); !ok {
-			return i+1 >= minFields && f[pVersion] == formatVersion
+	n, start, i := 0, 0, 0
+	for ; i+8 <= len(v); i += 8 {
+		// The high bit of each byte of m is set where v's byte is the
+		// separator, exactly: no carry crosses bytes (x&low7 + low7 is at
+		// most 0xfe per byte).
+		const low7 = 0x7f7f7f7f7f7f7f7f
+		x := load64(v, i) ^ (sepByte * 0x0101010101010101)
+		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
+			j := i + bits.TrailingZeros64(m)>>3
+			if n == fieldCount-1 {
+				return false // more fields than there are
+			}
+			f[n], start = v[start:j], j+1
+			n++
 		}
 	}
-	f[fieldCount-1] = rest
-	return f[pVersion] == formatVersion && !strings.Contains(rest, sep)
+	for ; i < len(v); i++ {
+		if v[i] == sepByte {
+			if n == fieldCount-1 {
+				return false
+			}
+			f[n], start = v[start:i], i+1
+			n++
+		}
+	}
+	f[n] = v[start:]
+	return n+1 >= minFields && f[pVersion] == formatVersion
+}
+
+// load64 reads the eight bytes of s at i, little-endian (one load).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // decodeSession builds a session from its stored form; the token and
 // refresh hashes stay behind.
 func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 	var f [fieldCount]string // on the stack: this runs on every request
-	if !splitFields(v, &f) {
+	var s sessionkit.Session
+	if !splitFields(v, &f) || !sessionFromFields(id, &f, &s) {
 		return sessionkit.Session{}, false
 	}
-	uid, err := uuid.Parse(f[pUID])
-	if err != nil {
-		return sessionkit.Session{}, false
+	return s, true
+}
+
+// decodePeek decodes what Peek reads, splitting it once: the session, its
+// token hash and, for a bearer session, its refresh state.
+func decodePeek(id uuid.UUID, v string, s *sessionkit.Session, pk *backend.Peeked) bool {
+	var f [fieldCount]string
+	if !splitFields(v, &f) || !sessionFromFields(id, &f, s) || !decodeHashText(f[pTokenHash], &pk.TokenHash) {
+		return false
 	}
-	s := sessionkit.Session{
+	if s.Bearer {
+		st, ok := refreshFromFields(&f)
+		if !ok {
+			return false
+		}
+		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen}
+	}
+	return true
+}
+
+// sessionFromFields fills s from the fields of a stored session. The
+// strings are the stored value's own bytes: nothing is copied.
+func sessionFromFields(id uuid.UUID, f *[fieldCount]string, s *sessionkit.Session) bool {
+	uid, ok := parseUUID(f[pUID])
+	if !ok {
+		return false
+	}
+	flags := f[pDevFlags]
+	*s = sessionkit.Session{
 		ID:             id,
 		UserID:         uid,
 		CreatedAt:      fromMillis(f[pCreated]),
@@ -233,7 +306,7 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 		Device: sessionkit.Device{
 			Label: f[pDevLabel], Browser: f[pDevBrowser], BrowserVersion: f[pDevBrowserVersion],
 			OS: f[pDevOS], OSVersion: f[pDevOSVersion], Platform: f[pDevPlatform],
-			Mobile: strings.Contains(f[pDevFlags], "m"), Bot: strings.Contains(f[pDevFlags], "b"),
+			Mobile: strings.IndexByte(flags, 'm') >= 0, Bot: strings.IndexByte(flags, 'b') >= 0,
 		},
 		Location: sessionkit.Location{
 			Label: f[pLocLabel], City: f[pLocCity], Region: f[pLocRegion],
@@ -254,13 +327,13 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 		s.AAL = sessionkit.AAL1
 	}
 	if f[pIdle] != "" {
-		if ms, err := strconv.ParseInt(f[pIdle], 10, 64); err == nil {
+		if ms, ok := parseInt(f[pIdle]); ok {
 			s.IdleTimeout = time.Duration(ms) * time.Millisecond
 		}
 	}
 	s.IPAddress, _ = netip.ParseAddr(f[pIP])
 	s.LastIPAddress = s.IPAddress
-	if f[pLastIP] != "" {
+	if f[pLastIP] != "" && f[pLastIP] != f[pIP] {
 		s.LastIPAddress, _ = netip.ParseAddr(f[pLastIP])
 	}
 	if f[pIPChanges] != "" {
@@ -269,7 +342,18 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 	if f[pProviders] != "" {
 		s.ProvidersAccessed = strings.Split(f[pProviders], ",")
 	}
-	return s, true
+	return true
+}
+
+// parseUUID reads a user id as stored (uuid.UUID.String's canonical
+// form) without uuid.Parse's generality, which it falls back to for any
+// other spelling.
+func parseUUID(s string) (uuid.UUID, bool) {
+	if id, ok := token.ParseID(s); ok {
+		return id, true
+	}
+	id, err := uuid.Parse(s)
+	return id, err == nil
 }
 
 // sessionOf names the session of a member in t's slot.
@@ -289,8 +373,16 @@ type refreshState struct {
 // cookie session or a malformed record.
 func decodeRefresh(v string) (refreshState, bool) {
 	var f [fieldCount]string
+	if !splitFields(v, &f) {
+		return refreshState{}, false
+	}
+	return refreshFromFields(&f)
+}
+
+// refreshFromFields reads the refresh state from a stored session's fields.
+func refreshFromFields(f *[fieldCount]string) (refreshState, bool) {
 	var st refreshState
-	if !splitFields(v, &f) || f[pRefreshHash] == "" {
+	if f[pRefreshHash] == "" {
 		return st, false
 	}
 	gen, err := strconv.ParseUint(f[pRefreshGen], 10, 32)
@@ -313,8 +405,10 @@ func decodeHashText(s string, h *[32]byte) bool {
 	if len(s) != 43 {
 		return false
 	}
+	var src [43]byte // a stack copy: no allocation
+	copy(src[:], s)
 	var dst [33]byte
-	n, err := base64.RawURLEncoding.Decode(dst[:], []byte(s))
+	n, err := base64.RawURLEncoding.Decode(dst[:], src[:])
 	if err != nil || n != 32 {
 		return false
 	}

@@ -302,20 +302,10 @@ func (r *Redis) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 	case err != nil:
 		return sessionkit.Session{}, backend.Peeked{}, unavailable("peek", err)
 	}
-	s, ok := decodeSession(id, v)
-	if !ok {
-		return sessionkit.Session{}, backend.Peeked{}, sessionkit.ErrNotFound
-	}
+	var s sessionkit.Session
 	pk := backend.Peeked{Indexed: active}
-	if !decodeHash(v, &pk.TokenHash) {
+	if !decodePeek(id, v, &s, &pk) {
 		return sessionkit.Session{}, backend.Peeked{}, sessionkit.ErrNotFound
-	}
-	if s.Bearer {
-		st, ok := decodeRefresh(v)
-		if !ok {
-			return sessionkit.Session{}, backend.Peeked{}, sessionkit.ErrNotFound
-		}
-		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen}
 	}
 	if !active {
 		var re *sessionkit.RevokedError

@@ -75,6 +75,16 @@ func Parse(s string) (uuid.UUID, Hash, error) {
 // idHex are the offsets of the 16 hex pairs of a canonical UUID string.
 var idHex = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
 
+// ParseID decodes a UUID in its canonical form only (uuid.UUID.String's):
+// 36 bytes, dashes at 8, 13, 18 and 23, lower-case hex elsewhere. It is
+// faster than uuid.Parse, which accepts other forms too.
+func ParseID(s string) (uuid.UUID, bool) {
+	if len(s) != idLen {
+		return uuid.UUID{}, false
+	}
+	return parseID(s)
+}
+
 // parseID decodes a UUID in its canonical form only: 36 bytes, dashes at
 // 8, 13, 18 and 23, lower-case hex elsewhere. Upper-case hex is refused.
 func parseID(s string) (id uuid.UUID, ok bool) {
@@ -82,7 +92,7 @@ func parseID(s string) (id uuid.UUID, ok bool) {
 		return id, false
 	}
 	for i, x := range idHex {
-		hi, lo := fromHex(s[x]), fromHex(s[x+1])
+		hi, lo := hexValue[s[x]], hexValue[s[x+1]]
 		if hi|lo > 0xf {
 			return id, false
 		}
@@ -91,16 +101,20 @@ func parseID(s string) (id uuid.UUID, ok bool) {
 	return id, true
 }
 
-// fromHex returns the value of a lower-case hex digit, or 0xff.
-func fromHex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
+// hexValue maps each byte to its value as a lower-case hex digit, or 0xff.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		default:
+			t[c] = 0xff
+		}
 	}
-	return 0xff
-}
+	return t
+}()
 
 // alphabet marks the bytes a token may contain: base64url and the dot.
 var alphabet = func() (t [256]bool) {

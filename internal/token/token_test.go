@@ -132,3 +132,21 @@ func BenchmarkPlausible(b *testing.B) {
 		}
 	}
 }
+
+func TestParseID(t *testing.T) {
+	for range 100 {
+		id := uuid.New()
+		if got, ok := ParseID(id.String()); !ok || got != id {
+			t.Fatalf("ParseID(%s): got %v %v", id, got, ok)
+		}
+	}
+	id := uuid.New().String()
+	for _, s := range []string{
+		"", id[:35], id + "0", strings.ToUpper(id), "urn:uuid:" + id, "{" + id + "}",
+		strings.ReplaceAll(id, "-", ""), id[:8] + "_" + id[9:], id[:35] + "g",
+	} {
+		if got, ok := ParseID(s); ok {
+			t.Errorf("ParseID(%q): got %v, want a refusal", s, got)
+		}
+	}
+}

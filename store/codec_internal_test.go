@@ -1,0 +1,282 @@
+package store
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
+)
+
+// benchSession is a session as the load harness stores it: a desktop
+// browser, located, with a User-Agent of ordinary length.
+func benchSession() sessionkit.Session {
+	user := uuid.MustParse("0b6a2c3e-8f7d-4e1a-9c5b-2d4e6f8a0b1c")
+	id, err := sessionid.New(user)
+	if err != nil {
+		panic(err)
+	}
+	now := time.UnixMilli(1_780_000_000_123).UTC()
+	ip := netip.MustParseAddr("203.0.113.7")
+	return sessionkit.Session{
+		ID: id, UserID: user,
+		Device: sessionkit.Device{
+			Label: "Chrome 131 on macOS", Browser: "Chrome", BrowserVersion: "131.0.0.0",
+			OS: "macOS", OSVersion: "10.15.7", Platform: "Macintosh",
+		},
+		UserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+		IPAddress: ip, LastIPAddress: ip,
+		Location:  sessionkit.Location{Label: "London, England, GB", City: "London", Region: "England", Country: "United Kingdom", CountryCode: "GB"},
+		CreatedAt: now, LastActivityAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour),
+		IdleTimeout: 7 * 24 * time.Hour, AuthenticatedAt: now, AAL: sessionkit.AAL1,
+	}
+}
+
+// BenchmarkDecodePeek is what Peek does with the value its HGET returns,
+// beside the reference decoder below.
+func BenchmarkDecodePeek(b *testing.B) {
+	s := benchSession()
+	v := encodeSession(s, [32]byte{1, 2, 3}, nil)
+	b.Run("tuned", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got sessionkit.Session
+			var pk backend.Peeked
+			if !decodePeek(s.ID, v, &got, &pk) || got.UserID != s.UserID || pk.TokenHash[0] != 1 {
+				b.Fatal("decode failed")
+			}
+		}
+	})
+	b.Run("reference", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, pk, ok := refPeek(s.ID, v)
+			if !ok || got.UserID != s.UserID || pk.TokenHash[0] != 1 {
+				b.Fatal("decode failed")
+			}
+		}
+	})
+}
+
+// The reference decoder: the straightforward decoding the store used
+// before the hot path's was tuned (strings.Cut per field, strconv,
+// uuid.Parse, netip.ParseAddr for both addresses, one split per part).
+// decodePeek and decodeSession must agree with it on every input.
+
+func refFromMillis(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+func refSplit(v string, f *[fieldCount]string) bool {
+	rest := v
+	for i := range fieldCount - 1 {
+		var ok bool
+		if f[i], rest, ok = strings.Cut(rest, sep); !ok {
+			return i+1 >= minFields && f[pVersion] == formatVersion
+		}
+	}
+	f[fieldCount-1] = rest
+	return f[pVersion] == formatVersion && !strings.Contains(rest, sep)
+}
+
+func refDecodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
+	var f [fieldCount]string
+	if !refSplit(v, &f) {
+		return sessionkit.Session{}, false
+	}
+	uid, err := uuid.Parse(f[pUID])
+	if err != nil {
+		return sessionkit.Session{}, false
+	}
+	s := sessionkit.Session{
+		ID: id, UserID: uid,
+		CreatedAt: refFromMillis(f[pCreated]), LastActivityAt: refFromMillis(f[pLastActivity]),
+		ExpiresAt: refFromMillis(f[pExpires]), RefreshTokenID: f[pRefresh],
+		Device: sessionkit.Device{
+			Label: f[pDevLabel], Browser: f[pDevBrowser], BrowserVersion: f[pDevBrowserVersion],
+			OS: f[pDevOS], OSVersion: f[pDevOSVersion], Platform: f[pDevPlatform],
+			Mobile: strings.Contains(f[pDevFlags], "m"), Bot: strings.Contains(f[pDevFlags], "b"),
+		},
+		Location: sessionkit.Location{
+			Label: f[pLocLabel], City: f[pLocCity], Region: f[pLocRegion],
+			Country: f[pLocCountry], CountryCode: f[pLocCode],
+		},
+		LastProviderAccessed: f[pLastProvider], LastProviderAccessAt: refFromMillis(f[pLastProviderAt]),
+		UserAgent: f[pUserAgent], Bearer: f[pRefreshHash] != "",
+		AuthenticatedAt: refFromMillis(f[pAuthAt]), AAL: f[pAAL], ImpersonatedBy: f[pImpersonator],
+	}
+	if s.AuthenticatedAt.IsZero() {
+		s.AuthenticatedAt = s.CreatedAt
+	}
+	if s.AAL == "" {
+		s.AAL = sessionkit.AAL1
+	}
+	if f[pIdle] != "" {
+		if ms, err := strconv.ParseInt(f[pIdle], 10, 64); err == nil {
+			s.IdleTimeout = time.Duration(ms) * time.Millisecond
+		}
+	}
+	s.IPAddress, _ = netip.ParseAddr(f[pIP])
+	s.LastIPAddress = s.IPAddress
+	if f[pLastIP] != "" {
+		s.LastIPAddress, _ = netip.ParseAddr(f[pLastIP])
+	}
+	if f[pIPChanges] != "" {
+		s.IPChangeCount, _ = strconv.Atoi(f[pIPChanges])
+	}
+	if f[pProviders] != "" {
+		s.ProvidersAccessed = strings.Split(f[pProviders], ",")
+	}
+	return s, true
+}
+
+// refPeek is what Peek did: decodeSession, then the token hash and the
+// refresh state, each from the whole value again.
+func refPeek(id uuid.UUID, v string) (sessionkit.Session, backend.Peeked, bool) {
+	s, ok := refDecodeSession(id, v)
+	if !ok {
+		return sessionkit.Session{}, backend.Peeked{}, false
+	}
+	var pk backend.Peeked
+	_, rest, ok := strings.Cut(v, sep)
+	if !ok || len(rest) < 43 || (len(rest) > 43 && rest[43] != sep[0]) || !decodeHashText(rest[:43], &pk.TokenHash) {
+		return sessionkit.Session{}, backend.Peeked{}, false
+	}
+	if s.Bearer {
+		var f [fieldCount]string
+		refSplit(v, &f)
+		st, ok := refreshFromFields(&f)
+		if !ok {
+			return sessionkit.Session{}, backend.Peeked{}, false
+		}
+		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen}
+	}
+	return s, pk, true
+}
+
+// codecCases are stored values: well-formed ones of many shapes, records
+// from before later fields existed, and values damaged field by field.
+func codecCases(t *testing.T) []string {
+	t.Helper()
+	base := benchSession()
+	var out []string
+	add := func(s sessionkit.Session, refresh *[32]byte) {
+		out = append(out, encodeSession(s, [32]byte{9, 8, 7, 6, 5}, refresh))
+	}
+	add(base, nil)
+	s := base
+	s.LastIPAddress = netip.MustParseAddr("2001:db8::7")
+	s.Device.Mobile, s.Device.Bot = true, true
+	s.IdleTimeout = 0
+	s.RefreshTokenID, s.ImpersonatedBy, s.AAL = "rt-1", "support:alice", sessionkit.AAL2
+	s.AuthenticatedAt = s.CreatedAt.Add(time.Minute)
+	add(s, nil)
+	s = base
+	s.Location, s.Device, s.UserAgent = sessionkit.Location{}, sessionkit.Device{}, ""
+	add(s, nil)
+	add(base, &[32]byte{1, 1, 1})
+
+	// Fields the scripts write later: a different last address, address
+	// changes, providers, a refresh token's rotation.
+	v := out[0]
+	for _, edit := range []struct {
+		field int
+		value string
+	}{
+		{pLastIP, "198.51.100.9"}, {pLastIP, ""}, {pIP, ""}, {pIP, "not-an-ip"},
+		{pIPChanges, "3"}, {pIPChanges, "x"}, {pIPChanges, "99999999999999999999"},
+		{pProviders, "schwab,fidelity"}, {pLastProvider, "schwab"}, {pLastProviderAt, "1780000000999"},
+		{pIdle, "-5"}, {pIdle, "+60000"}, {pIdle, "1e3"}, {pIdle, "9223372036854775807"}, {pIdle, "9223372036854775808"},
+		{pExpires, ""}, {pExpires, "0"}, {pExpires, "000001780000000123"}, {pExpires, "1780000000123.0"},
+		{pExpires, "-1780000000123"}, {pExpires, "99999999999999999999"}, {pExpires, " 1"},
+		{pCreated, "17800000001234567"}, {pAuthAt, ""}, {pAAL, ""},
+		{pUID, strings.ToUpper(base.UserID.String())}, {pUID, "urn:uuid:" + base.UserID.String()},
+		{pUID, strings.ReplaceAll(base.UserID.String(), "-", "")}, {pUID, "0b6a2c3e-8f7d-4e1a-9c5b-2d4e6f8a0b1"},
+		{pUID, "0b6a2c3e_8f7d-4e1a-9c5b-2d4e6f8a0b1c"}, {pUID, ""},
+		{pTokenHash, ""}, {pTokenHash, "AAAA"}, {pTokenHash, strings.Repeat("A", 42) + "B"}, {pTokenHash, strings.Repeat("*", 43)},
+		{pTokenHash, strings.Repeat("A", 44)},
+		{pVersion, "2"}, {pVersion, ""},
+		{pDevFlags, "bm"}, {pDevFlags, "x"},
+		{pRefreshHash, "short"}, {pRefreshGen, "x"},
+	} {
+		var f [fieldCount]string
+		if !refSplit(v, &f) {
+			t.Fatal("the base case does not split")
+		}
+		f[edit.field] = edit.value
+		out = append(out, strings.Join(f[:], sep))
+	}
+	// Field counts around the bounds: the oldest records, one too many.
+	f := strings.Split(out[0], sep)
+	for n := minFields - 2; n <= fieldCount; n++ {
+		out = append(out, strings.Join(f[:n], sep))
+	}
+	out = append(out, out[0]+sep, out[0]+sep+"x", "", sep, "1", "1"+sep)
+	// A byte one off the separator, next to separators (a word-at-a-time
+	// search must not mistake it for one).
+	out = append(out, strings.ReplaceAll(out[0], sep+sep, sep+"\x1e"+sep), strings.ReplaceAll(out[0], sep, "\x1e"+sep+"\x1e"))
+	return out
+}
+
+func TestDecodeMatchesReference(t *testing.T) {
+	id := benchSession().ID
+	cases := codecCases(t)
+	// And random damage: bytes replaced by a separator, a digit or a letter.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 3000 {
+		b := []byte(cases[rng.IntN(4)])
+		for range 1 + rng.IntN(3) {
+			const damage = "\x1f\x1e\x1f09aZ-.:"
+			b[rng.IntN(len(b))] = damage[rng.IntN(len(damage))]
+		}
+		cases = append(cases, string(b))
+	}
+	for i, v := range cases {
+		name := fmt.Sprintf("case %d %q", i, v)
+		want, wok := refDecodeSession(id, v)
+		got, ok := decodeSession(id, v)
+		if ok != wok || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: decodeSession\n got %v %+v\nwant %v %+v", name, ok, got, wok, want)
+		}
+		wantS, wantPK, wok := refPeek(id, v)
+		var gotS sessionkit.Session
+		var gotPK backend.Peeked
+		ok = decodePeek(id, v, &gotS, &gotPK)
+		if ok != wok || (ok && (!reflect.DeepEqual(gotS, wantS) || gotPK != wantPK)) {
+			t.Errorf("%s: decodePeek\n got %v %+v %+v\nwant %v %+v %+v", name, ok, gotS, gotPK, wok, wantS, wantPK)
+		}
+		var h, wh [32]byte
+		_, rest, cut := strings.Cut(v, sep)
+		wantHash := cut && len(rest) >= 43 && (len(rest) == 43 || rest[43] == sep[0]) && decodeHashText(rest[:43], &wh)
+		if decodeHash(v, &h) != wantHash || h != wh {
+			t.Errorf("%s: decodeHash disagrees", name)
+		}
+	}
+}
+
+func TestParseInt(t *testing.T) {
+	for _, s := range []string{"", "0", "7", "000", "123456789012345678", "1234567890123456789", "9223372036854775807",
+		"9223372036854775808", "-1", "+1", "1_000", "1e3", " 1", "1 ", "٣", "12a", strings.Repeat("9", 40)} {
+		want, err := strconv.ParseInt(s, 10, 64)
+		got, ok := parseInt(s)
+		if ok != (err == nil) || got != want {
+			t.Errorf("parseInt(%q): got %d %v, want %d %v", s, got, ok, want, err)
+		}
+	}
+}
