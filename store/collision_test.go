@@ -16,6 +16,29 @@ import (
 	"github.com/sessionkit/sessionkit/internal/token"
 )
 
+// collidingSession stores a session of bob's under alice's tag, as a
+// colliding tag would, at the fixture's time, and returns its id and token.
+func collidingSession(t *testing.T, f *sessiontest.Fixture, alice, bob uuid.UUID) (uuid.UUID, string) {
+	t.Helper()
+	id, err := sessionid.New(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, hash, err := token.New(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := f.M.Now()
+	if _, _, err := f.Store.Create(t.Context(), contract.Call{Now: now, Policy: &contract.Policy{Retention: time.Hour, StreamMax: 100}},
+		sessionkit.Session{ID: id, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
+			LastIPAddress: netip.MustParseAddr("198.51.100.1"), CreatedAt: now, LastActivityAt: now,
+			ExpiresAt: now.Add(time.Minute), Device: sessionkit.Device{Label: "Unknown device"}},
+		contract.Credentials{TokenHash: hash}, contract.Limit{Max: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return id, tok
+}
+
 // Two users whose 60-bit tags collide share one slot's keys. Simulate it by
 // storing bob's session under alice's tag, then check that alice's logins,
 // evictions and sign-out-everywhere never touch it.
@@ -26,25 +49,8 @@ func TestTagCollisionKeepsUsersApart(t *testing.T) {
 		alice, bob := uuid.New(), uuid.New()
 		first := f.Login(t, alice)
 
-		// bob's session id carries alice's tag, as a colliding tag would.
-		bobID, err := sessionid.New(alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bobToken, hash, err := token.New(bobID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := f.M.Now()
 		f.Clock.Advance(time.Millisecond)
-		_, _, err = f.Store.Create(ctx, contract.Call{Now: now, Policy: &contract.Policy{Retention: time.Hour, StreamMax: 100}},
-			sessionkit.Session{ID: bobID, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
-				LastIPAddress: netip.MustParseAddr("198.51.100.1"), CreatedAt: now, LastActivityAt: now,
-				ExpiresAt: now.Add(time.Minute), Device: sessionkit.Device{Label: "Unknown device"}},
-			contract.Credentials{TokenHash: hash}, contract.Limit{Max: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		bobID, bobToken := collidingSession(t, f, alice, bob)
 		if _, err := f.M.Authenticate(ctx, first.Token, netip.Addr{}); err != nil {
 			t.Fatalf("bob's login (limit 1) evicted alice's session: %v", err)
 		}
@@ -107,22 +113,7 @@ func TestOwnerRecordsOnlyOnceShared(t *testing.T) {
 		if n, err := b.Client.Exists(ctx, own).Result(); err != nil || n != 0 {
 			t.Fatalf("one user's slot: owner records exist (%d, %v), want none", n, err)
 		}
-		bobID, err := sessionid.New(alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, hash, err := token.New(bobID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := f.M.Now()
-		if _, _, err := f.Store.Create(ctx, contract.Call{Now: now, Policy: &contract.Policy{Retention: time.Hour, StreamMax: 100}},
-			sessionkit.Session{ID: bobID, UserID: bob, IPAddress: netip.MustParseAddr("198.51.100.1"),
-				LastIPAddress: netip.MustParseAddr("198.51.100.1"), CreatedAt: now, LastActivityAt: now,
-				ExpiresAt: now.Add(time.Minute), Device: sessionkit.Device{Label: "Unknown device"}},
-			contract.Credentials{TokenHash: hash}, contract.Limit{Max: 1}); err != nil {
-			t.Fatal(err)
-		}
+		bobID, _ := collidingSession(t, f, alice, bob)
 		got, err := b.Client.HGetAll(ctx, own).Result()
 		if err != nil {
 			t.Fatal(err)
