@@ -45,15 +45,10 @@ type scaleRows struct {
 // buildScaleRows creates n sessions and the five rows over them.
 func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 	skTrips := &redistest.Counter{}
-	st, err := store.NewRedis(e.client(skTrips), store.Options{Prefix: scalePrefix})
+	m, err := e.manager(skTrips, scalePrefix)
 	if err != nil {
 		return nil, err
 	}
-	m, err := sessionkit.New(st, sessionkit.WithLogger(e.quiet))
-	if err != nil {
-		return nil, err
-	}
-	e.closers = append(e.closers, func() { m.Close(context.Background()) })
 
 	tokens := make([]string, n)
 	var wg sync.WaitGroup

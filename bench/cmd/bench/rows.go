@@ -57,6 +57,21 @@ func (e *env) client(trips *redistest.Counter) *redis.Client {
 	return c
 }
 
+// manager returns a Manager over a store on a new client under prefix,
+// closed with e, counting its round trips in trips.
+func (e *env) manager(trips *redistest.Counter, prefix string) (*sessionkit.Manager, error) {
+	st, err := store.NewRedis(e.client(trips), store.Options{Prefix: prefix})
+	if err != nil {
+		return nil, err
+	}
+	m, err := sessionkit.New(st, sessionkit.WithLogger(e.quiet))
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, func() { m.Close(context.Background()) })
+	return m, nil
+}
+
 func (e *env) close() {
 	for i := len(e.closers) - 1; i >= 0; i-- {
 		e.closers[i]()
@@ -158,15 +173,10 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 	// (e), (f) sessionkit's middleware (validate + activity + IP check),
 	// then the same over the verified-session cache. Both share the sessions.
 	skTrips := &redistest.Counter{}
-	st, err := store.NewRedis(e.client(skTrips), store.Options{Prefix: "bench:sk:"})
+	m, err := e.manager(skTrips, "bench:sk:")
 	if err != nil {
 		return nil, err
 	}
-	m, err := sessionkit.New(st, sessionkit.WithLogger(e.quiet))
-	if err != nil {
-		return nil, err
-	}
-	e.closers = append(e.closers, func() { m.Close(context.Background()) })
 	cookies := make([]string, len(users))
 	for i, u := range users {
 		res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: u, IPAddress: "127.0.0.1", UserAgent: benchUA})
