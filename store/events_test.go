@@ -111,3 +111,92 @@ func TestEventTrailIsCapped(t *testing.T) {
 		}
 	})
 }
+
+// TestEarlierLayoutKeepsWorking: a user whose keys an earlier release
+// wrote (an owner record for every session, a purge entry for every
+// active session, the trail in a stream) is served by this one: limits
+// evict the user's oldest, revocations and sign-out-everywhere reach every
+// session, the list and the trail stay whole, and every key keeps a TTL.
+func TestEarlierLayoutKeepsWorking(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		const retention = time.Hour
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(3)),
+			sessionkit.WithAuditRetention(retention))
+		keys, err := rediskey.New(f.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := uuid.New()
+		u := keys.ForUser(user)
+		var ids []uuid.UUID
+		for range 3 {
+			ids = append(ids, f.Login(t, user).Session.ID)
+			f.Clock.Advance(time.Millisecond)
+		}
+		// Rewrite the user's state as the earlier release kept it.
+		entries, err := b.Client.LRange(ctx, u.Events, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := len(entries) - 1; i >= 0; i-- { // oldest first
+			parts := strings.Split(entries[i], "\x1f")
+			ms, _, _ := strings.Cut(parts[0], "-")
+			values := []any{"u", user.String(), "at", ms}
+			for j := 1; j+1 < len(parts); j += 2 {
+				if parts[j] != "u" && parts[j] != "at" {
+					values = append(values, parts[j], parts[j+1])
+				}
+			}
+			if err := b.Client.XAdd(ctx, &redis.XAddArgs{Stream: u.EventsV1, ID: parts[0], Values: values}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Client.Del(ctx, u.Events).Err(); err != nil {
+			t.Fatal(err)
+		}
+		idx, err := b.Client.ZRangeWithScores(ctx, u.Index, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, z := range idx {
+			m := z.Member.(string)
+			b.Client.HSet(ctx, u.Owners, m, user.String())
+			b.Client.ZAdd(ctx, u.All, redis.Z{Score: z.Score + float64(retention.Milliseconds()), Member: m})
+		}
+		for _, k := range []string{u.Owners, u.All, u.EventsV1} {
+			b.Client.PExpire(ctx, k, 2*retention)
+		}
+
+		// The limit of 3 evicts the oldest, the user's own.
+		next := f.Login(t, user)
+		if len(next.Evicted) != 1 || next.Evicted[0] != ids[0] {
+			t.Fatalf("evicted: got %v, want [%v]", next.Evicted, ids[0])
+		}
+		if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: ids[1], UserID: user, Reason: "logout"}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_everywhere"})
+		if err != nil || res.Revoked != 2 {
+			t.Fatalf("sign-out everywhere: %+v, %v; want 2 revoked", res, err)
+		}
+		all, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: true})
+		if err != nil || len(all) != 4 {
+			t.Fatalf("list with the revoked: %d sessions, %v; want 4", len(all), err)
+		}
+		for _, s := range all {
+			if s.RevokedAt.IsZero() {
+				t.Errorf("session %v still active after sign-out everywhere", s.ID)
+			}
+		}
+		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 4 created, 1 evicted, 1 revoked, 2 revoked by sign-out everywhere.
+		if len(evs) != 8 || evs[len(evs)-1].SessionID != ids[0] || evs[len(evs)-1].Type != sessionkit.EventCreated || evs[len(evs)-1].At.IsZero() {
+			t.Fatalf("trail: %d events, oldest %+v; want 8, the first login's creation oldest", len(evs), evs[len(evs)-1])
+		}
+		f.CheckTTLs(t)
+	})
+}
