@@ -24,7 +24,7 @@ const (
 // Event is one entry of a user's audit trail. Fields that do not apply to
 // the type are zero.
 type Event struct {
-	ID        string    `json:"id"` // stream entry id; orders events
+	ID        string    `json:"id"` // "<ms>-<seq>"; orders events
 	Type      EventType `json:"type"`
 	SessionID uuid.UUID `json:"session_id"`
 	UserID    uuid.UUID `json:"user_id"`

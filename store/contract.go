@@ -110,7 +110,7 @@ var statuses = [...]struct{ lua, value string }{
 	{"S_DATA_FULL", statusDataFull},
 }
 
-// Audit trail entry fields, as stored in the user's stream.
+// Audit trail entry fields, as stored in the user's trail (and the stream earlier releases wrote).
 const (
 	evType            = "t"
 	evUser            = "u"

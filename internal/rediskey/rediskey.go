@@ -12,7 +12,7 @@
 //	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"
 //	<prefix>{<tag>}:own              HASH  member -> owner's user id, kept only once tags collide or for impersonation
 //	<prefix>{<tag>}:log              LIST  the user's audit trail, newest first
-//	<prefix>{<tag>}:ev               STREAM the audit trail as releases before the list wrote it: read, never written
+//	<prefix>{<tag>}:ev               STREAM the audit trail as earlier releases wrote it: read, never written
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
 //	<prefix>{<tag>}:seen             ZSET  device labels and countries seen recently
 //	<prefix>{<tag>}:data             HASH  member -> the session's small data (JSON object of strings)
