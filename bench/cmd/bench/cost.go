@@ -101,14 +101,23 @@ func parallel(n int, fn func(i int) error) error {
 	return <-errs
 }
 
-func costOf(ctx context.Context, sessions, perUser int, returning bool, quiet *slog.Logger) (costRow, error) {
+// costServer starts a fresh redis-server for one row and returns a client
+// of it; stop closes both.
+func costServer() (c *redis.Client, stop func(), err error) {
 	srv, err := redistest.StartServer(redistest.Options{MaxMemoryPolicy: "noeviction"})
+	if err != nil {
+		return nil, nil, err
+	}
+	c = redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: costClients, ContextTimeoutEnabled: true})
+	return c, func() { c.Close(); srv.Stop() }, nil
+}
+
+func costOf(ctx context.Context, sessions, perUser int, returning bool, quiet *slog.Logger) (costRow, error) {
+	c, stop, err := costServer()
 	if err != nil {
 		return costRow{}, err
 	}
-	defer srv.Stop()
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: costClients, ContextTimeoutEnabled: true})
-	defer c.Close()
+	defer stop()
 	st, err := store.NewRedis(c, store.Options{})
 	if err != nil {
 		return costRow{}, err
@@ -184,13 +193,11 @@ func costOf(ctx context.Context, sessions, perUser int, returning bool, quiet *s
 
 // scsCost commits one new scs session per login: a SET with an expiry.
 func scsCost(ctx context.Context, sessions int) (scsRow, error) {
-	srv, err := redistest.StartServer(redistest.Options{MaxMemoryPolicy: "noeviction"})
+	c, stop, err := costServer()
 	if err != nil {
 		return scsRow{}, err
 	}
-	defer srv.Stop()
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: costClients, ContextTimeoutEnabled: true})
-	defer c.Close()
+	defer stop()
 	sm := scs.New()
 	sm.Store = goredisstore.New(c)
 	if err := c.ConfigResetStat(ctx).Err(); err != nil {
@@ -200,29 +207,17 @@ func scsCost(ctx context.Context, sessions int) (scsRow, error) {
 	if err != nil {
 		return scsRow{}, err
 	}
-	var next atomic.Int64
-	errs := make(chan error, costClients)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range costClients {
-		wg.Go(func() {
-			for next.Add(1) <= int64(sessions) {
-				sctx, err := sm.Load(ctx, "")
-				if err == nil {
-					sm.Put(sctx, userKey, uuid.NewString())
-					_, _, err = sm.Commit(sctx)
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	err = parallel(sessions, func(int) error {
+		sctx, err := sm.Load(ctx, "")
+		if err == nil {
+			sm.Put(sctx, userKey, uuid.NewString())
+			_, _, err = sm.Commit(sctx)
+		}
+		return err
+	})
 	elapsed := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
+	if err != nil {
 		return scsRow{}, err
 	}
 	after, err := serverFigures(ctx, c)
