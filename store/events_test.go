@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ func TestEventTrailIsCapped(t *testing.T) {
 			sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
 		user := uuid.New()
 		var ids []uuid.UUID
-		for range 5 { // the same millisecond: the clock stands still
+		for range 12 { // the same millisecond (the clock stands still): seqs 0..11
 			ids = append(ids, f.Login(t, user).Session.ID)
 		}
 		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 10})
@@ -102,10 +103,10 @@ func TestEventTrailIsCapped(t *testing.T) {
 			t.Fatalf("events: got %d, want the newest 3", len(evs))
 		}
 		for i, e := range evs {
-			if e.SessionID != ids[4-i] {
-				t.Errorf("event %d: session %v, want %v", i, e.SessionID, ids[4-i])
+			if e.SessionID != ids[11-i] {
+				t.Errorf("event %d: session %v, want %v", i, e.SessionID, ids[11-i])
 			}
-			if i > 0 && !(e.ID < evs[i-1].ID) {
+			if i > 0 && !idBefore(e.ID, evs[i-1].ID) {
 				t.Errorf("event ids not decreasing: %s then %s", evs[i-1].ID, e.ID)
 			}
 		}
@@ -199,4 +200,17 @@ func TestEarlierLayoutKeepsWorking(t *testing.T) {
 		}
 		f.CheckTTLs(t)
 	})
+}
+
+// idBefore reports whether event id a ("<ms>-<seq>") orders before b.
+func idBefore(a, b string) bool {
+	parse := func(s string) (ms, seq int64) {
+		m, q, _ := strings.Cut(s, "-")
+		ms, _ = strconv.ParseInt(m, 10, 64)
+		seq, _ = strconv.ParseInt(q, 10, 64)
+		return ms, seq
+	}
+	am, as := parse(a)
+	bm, bs := parse(b)
+	return am < bm || am == bm && as < bs
 }
