@@ -214,3 +214,37 @@ func idBefore(a, b string) bool {
 	bm, bs := parse(b)
 	return am < bm || am == bm && as < bs
 }
+
+// TestDamagedTrailEntries: entries of the trail that are not sessionkit's
+// (written by hand, cut short) are skipped by Events and do not stop the
+// next event: its id still follows the newest readable one.
+func TestDamagedTrailEntries(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		keys, err := rediskey.New(f.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := uuid.New()
+		first := f.Login(t, user)
+		log := keys.ForUser(user).Events
+		for _, junk := range []string{"not an entry", "", "17-x\x1ft", "99-0\x1ft\x1fsession_created"} {
+			if err := b.Client.LPush(ctx, log, junk).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.Clock.Advance(time.Millisecond)
+		second := f.Login(t, user)
+		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 || evs[0].SessionID != second.Session.ID || evs[1].SessionID != first.Session.ID {
+			t.Fatalf("events: got %+v, want the two logins, newest first", evs)
+		}
+		if !idBefore(evs[1].ID, evs[0].ID) {
+			t.Errorf("ids: %s then %s, want increasing", evs[1].ID, evs[0].ID)
+		}
+	})
+}
