@@ -1,21 +1,18 @@
 package middleware_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
 	"github.com/sessionkit/sessionkit/store"
@@ -88,7 +85,7 @@ func BenchmarkRefresh(b *testing.B) {
 	}
 	refresh() // load the script
 	f.Calls.Reset()
-	cpu := scriptMicros(b, f.Client)
+	cpu := redistest.ScriptMicros(b, f.Client)
 	var took []time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -100,30 +97,6 @@ func BenchmarkRefresh(b *testing.B) {
 	b.StopTimer()
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
-	b.ReportMetric((scriptMicros(b, f.Client)-cpu)/float64(b.N), "redis-cpu-µs/op")
+	b.ReportMetric((redistest.ScriptMicros(b, f.Client)-cpu)/float64(b.N), "redis-cpu-µs/op")
 	b.ReportMetric(float64(f.Calls.RoundTrips())/float64(b.N), "roundtrips/op")
-}
-
-// scriptMicros is the Redis CPU the server has spent in scripts (EVAL and
-// EVALSHA), in microseconds.
-func scriptMicros(b *testing.B, c redis.UniversalClient) float64 {
-	b.Helper()
-	info, err := c.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	total := 0.0
-	for line := range strings.Lines(info) {
-		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
-			continue
-		}
-		for field := range strings.SplitSeq(stats, ",") {
-			if v, ok := strings.CutPrefix(field, "usec="); ok {
-				n, _ := strconv.ParseFloat(v, 64)
-				total += n
-			}
-		}
-	}
-	return total
 }

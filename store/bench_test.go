@@ -97,6 +97,40 @@ func BenchmarkAuthenticateCached(b *testing.B) {
 	}
 }
 
+// BenchmarkActivityWrite is the common activity write: each call finds
+// the throttle passed (the fixture's clock moves 61 s between calls) at an
+// unchanged address. It reports the Redis CPU of the script
+// (commandstats), without an idle timeout (the default: the deadline
+// stays) and with one (the deadline, the index and the keys' expiry move).
+func BenchmarkActivityWrite(b *testing.B) {
+	for _, idle := range []time.Duration{0, time.Hour} {
+		b.Run("idle="+idle.String(), func(b *testing.B) {
+			var opts []sessionkit.Option
+			if idle > 0 {
+				opts = append(opts, sessionkit.WithIdleTimeout(idle))
+			}
+			f := sessiontest.New(b, sessiontest.Options{Client: backends[0].Client}, opts...)
+			tok := f.Login(b, uuid.New()).Token
+			ctx := context.Background()
+			touch := func() {
+				f.Clock.Advance(61 * time.Second)
+				res, err := f.M.Authenticate(ctx, tok, loginIP)
+				if err != nil || !res.Written {
+					b.Fatalf("Authenticate: written %v, %v", res.Written, err)
+				}
+			}
+			touch() // the script is loaded
+			cpu := redistest.ScriptMicros(b, backends[0].Client)
+			b.ReportAllocs()
+			for b.Loop() {
+				touch()
+			}
+			b.ReportMetric((redistest.ScriptMicros(b, backends[0].Client)-cpu)/float64(b.N), "redis-cpu-µs/op")
+		})
+	}
+}
+
+
 // BenchmarkCreateSession is a login with the default enricher (User-Agent
 // parsing, no GeoIP): one Redis round trip plus enrichment. Users have a
 // handful of sessions each, so some logins evict.

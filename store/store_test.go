@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/announce"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
@@ -199,4 +201,77 @@ func TestFirstLoginWritesWhatAnyLoginWrites(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestActivityWriteMovesOnlyWhatChanges: the common activity write (the
+// throttle passed, the same address, no activity events) stores the new
+// last activity. Without an idle timeout a session's deadline is its
+// expiry, which activity cannot move, so that is the only write; with one,
+// the deadline moves, and the index and the keys' expiry with it.
+func TestActivityWriteMovesOnlyWhatChanges(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		for _, idle := range []time.Duration{0, time.Hour} {
+			var opts []sessionkit.Option
+			want := map[string]int64{"hset": 1}
+			if idle > 0 {
+				opts = append(opts, sessionkit.WithIdleTimeout(idle))
+				want = map[string]int64{"hset": 1, "zadd": 1, "pexpireat": 3}
+			}
+			f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, opts...)
+			res := f.Login(t, uuid.New())
+			keys, err := rediskey.New(f.Prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			act := keys.ForSession(res.Session.ID).Active
+			expiry := b.Client.PExpireTime(ctx, act).Val()
+			f.Clock.Advance(2 * time.Minute)
+			before := writeCalls(t, b)
+			got, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr(sessiontest.LoginIP))
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := writeCalls(t, b)
+			for cmd := range after {
+				after[cmd] -= before[cmd]
+				if after[cmd] == 0 {
+					delete(after, cmd)
+				}
+			}
+			if !maps.Equal(after, want) {
+				t.Errorf("idle timeout %v: write commands %v, want %v", idle, after, want)
+			}
+			if !got.Session.LastActivityAt.Equal(f.Clock.Now().Truncate(time.Millisecond)) {
+				t.Errorf("idle timeout %v: last activity %v, want %v", idle, got.Session.LastActivityAt, f.Clock.Now())
+			}
+			if stored := f.Session(t, res.Session.ID); !stored.LastActivityAt.Equal(got.Session.LastActivityAt) {
+				t.Errorf("idle timeout %v: stored last activity %v, want %v", idle, stored.LastActivityAt, got.Session.LastActivityAt)
+			}
+			moved := b.Client.PExpireTime(ctx, act).Val()
+			if idle == 0 && moved != expiry {
+				t.Errorf("no idle timeout: the session's expiry moved from %v to %v", expiry, moved)
+			}
+			if idle > 0 && moved < time.Duration(got.Session.LastActivityAt.Add(idle).UnixMilli())*time.Millisecond {
+				t.Errorf("idle timeout %v: the keys expire at %v, before the new idle deadline", idle, moved)
+			}
+		}
+	})
+}
+
+// writeCalls counts the write commands every master has served (INFO
+// commandstats), by name.
+func writeCalls(tb testing.TB, b sessiontest.Backend) map[string]int64 {
+	tb.Helper()
+	st, err := redistest.CommandStats(context.Background(), b.Client)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]int64{}
+	for name, s := range st {
+		if redistest.IsWrite(name) {
+			out[name] = s.Calls
+		}
+	}
+	return out
 }

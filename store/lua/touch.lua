@@ -16,6 +16,7 @@ if changed and LOCATE then return {S_LOCATE} end
 
 local prev_cc, cc = '', ''
 local nv
+local moves = true -- whether the session's deadline may move
 if changed then
   -- The rare path: the whole session is split, so every field is by name.
   local f = split(v)
@@ -31,6 +32,8 @@ if changed then
   h = f
   nv = join(f)
 else
+  -- Without an idle timeout the deadline is the expiry: it cannot move.
+  moves = num(h[F_IDLE]) > 0
   h[F_LAST_ACTIVITY] = NOW_MS
   nv = join(h, rest)
 end
@@ -44,17 +47,21 @@ if type(written) == 'table' and written.err then
   return reply{WRITTEN = false, IP_CHANGED = true, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
     SESSION = v, EVENT_IDS = {}}
 end
-reindex(MEMBER, h)
 if not changed and not ACTIVITY_EVENTS then
   -- The common write: no event, and only this session's deadline moves,
-  -- never earlier. Each key holding it expires at the later of its expiry
-  -- and that deadline. The user's other expired sessions stay refused, by
-  -- their timestamps, until the next login or sign-out retires them.
-  local dl = int(deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE]))
-  for _, k in ipairs({ACT, IDX, DATA}) do redis.call('PEXPIREAT', k, dl, 'GT') end
+  -- never earlier (with an idle timeout; else it stays). Each key holding
+  -- it expires at the later of its expiry and that deadline. The user's
+  -- other expired sessions stay refused, by their timestamps, until the
+  -- next login or sign-out retires them.
+  if moves then
+    reindex(MEMBER, h)
+    local dl = int(deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE]))
+    for _, k in ipairs({ACT, IDX, DATA}) do redis.call('PEXPIREAT', k, dl, 'GT') end
+  end
   return reply{WRITTEN = true, IP_CHANGED = false, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
     SESSION = nv, EVENT_IDS = {}}
 end
+reindex(MEMBER, h)
 prune(now)
 local retained = expire_user()
 
