@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit/internal/redistest"
 )
 
 //go:embed session.lua
@@ -166,11 +168,6 @@ type cmdCounts struct {
 // health checks and connection handshakes: no request causes them.
 var notRequests = []string{"info", "ping", "hello", "subscribe", "unsubscribe", "client|", "config|", "command|"}
 
-var writeCommands = map[string]bool{
-	"set": true, "del": true, "hset": true, "hdel": true, "zadd": true, "zrem": true,
-	"zremrangebyscore": true, "zremrangebyrank": true, "zpopmin": true, "pexpire": true,
-	"pexpireat": true, "expire": true, "xadd": true, "xtrim": true,
-}
 
 func commandStats(ctx context.Context, c *redis.Client) (cmdCounts, error) {
 	info, err := c.Info(ctx, "commandstats", "cpu").Result()
@@ -200,7 +197,7 @@ func commandStats(ctx context.Context, c *redis.Client) (cmdCounts, error) {
 		if !slices.ContainsFunc(notRequests, func(p string) bool { return name == p || strings.HasSuffix(p, "|") && strings.HasPrefix(name, p) }) {
 			n.commands += k
 		}
-		if writeCommands[name] {
+		if redistest.IsWrite(name) {
 			n.writes += k
 		}
 	}

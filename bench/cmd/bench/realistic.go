@@ -18,11 +18,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -35,6 +37,10 @@ import (
 )
 
 const scalePrefix = "bench:scale:"
+
+// defaultThrottle is sessionkit's default activity throttle
+// (sessionkit.WithActivityThrottle), which the rows keep.
+const defaultThrottle = time.Minute
 
 // scaleRows is the realistic mode's rows and the sessions' tokens.
 type scaleRows struct {
@@ -50,13 +56,27 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 		return nil, err
 	}
 
+	// Sessions in use last wrote their activity at moments spread over the
+	// activity throttle, so that each second about one in 60 of them writes
+	// again. Created together, they would all pass the throttle together a
+	// minute later: a burst of writes that real traffic meets only after a
+	// mass sign-in, and that would land on whichever row ran then. So each
+	// session is created as if at a random moment of the last minute, by
+	// one creating Manager per worker whose clock runs that far behind.
 	tokens := make([]string, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for w := range 16 {
+		var behind atomic.Int64 // ns
+		creator, err := e.manager(skTrips, scalePrefix, sessionkit.WithClock(func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }))
+		if err != nil {
+			return nil, err
+		}
+		rng := rand.New(rand.NewPCG(uint64(w), 1))
 		wg.Go(func() {
 			for i := w; i < n; i += 16 {
-				res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "127.0.0.1", UserAgent: benchUA})
+				behind.Store(rng.Int64N(int64(defaultThrottle)))
+				res, err := creator.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "127.0.0.1", UserAgent: benchUA})
 				if err != nil {
 					errs <- err
 					return
@@ -75,8 +95,9 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 		cookies[i] = middleware.DefaultCookieName + "=" + t
 	}
 
+	body := uuid.NewString() // as long as the user id the session rows answer
 	none := &row{key: "none", name: "no session layer", cookies: cookies, trips: &redistest.Counter{},
-		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, "user") })}
+		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(w, body) })}
 	getTrips := &redistest.Counter{}
 	plain := e.client(getTrips)
 	if err := plain.Set(ctx, "bench:plain", uuid.NewString(), 0).Err(); err != nil {
@@ -98,29 +119,91 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 	sk := &row{key: "sessionkit", name: "sessionkit middleware", cookies: cookies, handler: mw(sessionHandler()), trips: skTrips}
 
 	rows := []*row{none, get, sk}
-	for _, throttle := range []time.Duration{0, 10 * time.Minute} {
-		trips := &redistest.Counter{}
-		var opts []sessionkit.Option
-		r := &row{key: "cached", name: "sessionkit + cache", cookies: cookies, trips: trips}
-		if throttle > 0 {
-			opts = append(opts, sessionkit.WithActivityThrottle(throttle))
-			r.key, r.name = "cached-throttle", "sessionkit + cache, 10m thr."
+	for _, warm := range []bool{true, false} {
+		r := &row{key: "cached", name: "sessionkit + cache", cookies: cookies, trips: &redistest.Counter{}}
+		if !warm {
+			r.key, r.name = "cached-cold", "sessionkit + cache, cold"
 		}
-		cm, cache, err := cachedManager(e, trips, store.CacheOptions{}, opts...)
-		if err != nil {
-			return nil, err
-		}
-		cmw, err := middleware.New(cm, middleware.Options{})
-		if err != nil {
-			return nil, err
-		}
-		r.handler, r.cache = cmw(sessionHandler()), cache
-		if err := waitCacheOn(ctx, cache); err != nil {
-			return nil, err
+		var current atomic.Pointer[http.Handler]
+		r.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { (*current.Load()).ServeHTTP(w, req) })
+		r.mix = func(ctx context.Context) error {
+			h, cache, err := scaleCache(ctx, e, r.trips, tokens, warm)
+			if err != nil {
+				return err
+			}
+			current.Store(&h)
+			if r.cache != nil {
+				r.cache.Close() // the last mix's: its memory goes before the load
+			}
+			r.cache = cache
+			return nil
 		}
 		rows = append(rows, r)
 	}
 	return &scaleRows{rows: rows, tokens: tokens}, nil
+}
+
+// scaleCache returns the middleware over a new cache for a cache row of the
+// realistic mode, which gets one at the start of each mix.
+//
+// A cold cache starts empty: the first seconds of a server. A warm one is
+// filled first the way a server that has run a while under the mix holds
+// it. At these rates every session is asked for far more often than the
+// TTL (under Zipf the rarest, 1 in about 1.2 million requests, every 20 s
+// or so at 60,000 requests a second), so such a cache holds every session,
+// each stored at a moment spread over the last TTL, and so about 1/TTL of
+// them expire each second and miss once. prime stores them so: by the
+// cache's clock, in 100 batches of sessions taken at random with respect
+// to popularity, each batch a hundredth of the TTL older than the next.
+func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []string, warm bool) (http.Handler, *store.Cache, error) {
+	var age atomic.Int64 // ns
+	clock := func() time.Time { return time.Now().Add(-time.Duration(age.Load())) }
+	m, cache, err := cachedManager(e, trips, store.CacheOptions{Clock: clock})
+	if err != nil {
+		return nil, nil, err
+	}
+	mw, err := middleware.New(m, middleware.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := waitCacheOn(ctx, cache); err != nil {
+		return nil, nil, err
+	}
+	if warm {
+		const batches = 100
+		for b := range batches {
+			age.Store(int64(store.DefaultCacheTTL) * int64(batches-1-b) / batches)
+			var batch []string
+			for i := b; i < len(tokens); i += batches {
+				batch = append(batch, tokens[i])
+			}
+			if err := authenticateAll(ctx, m, batch); err != nil {
+				return nil, nil, err
+			}
+		}
+		age.Store(0)
+	}
+	return mw(sessionHandler()), cache, nil
+}
+
+// authenticateAll authenticates every token once through m, 16 at a time.
+func authenticateAll(ctx context.Context, m *sessionkit.Manager, tokens []string) error {
+	ip := netip.MustParseAddr("127.0.0.1")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < len(tokens); i += 16 {
+				if _, err := m.Authenticate(ctx, tokens[i], ip); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // cachedManager is a Manager over a cache of its own, on a client of its own.
@@ -153,28 +236,11 @@ func cacheBytes(ctx context.Context, e *env, tokens []string) (float64, int, err
 	if err := waitCacheOn(ctx, cache); err != nil {
 		return 0, 0, err
 	}
-	ip := netip.MustParseAddr("127.0.0.1")
 	// The first of the sessions fill the client's pool of connections and
 	// their buffers, and the cache's shards, before the heap is read: the
 	// figure is what the rest add.
 	const primed = 2000
-	fill := func(from, to int) error {
-		var wg sync.WaitGroup
-		errs := make(chan error, 16)
-		for w := range 16 {
-			wg.Go(func() {
-				for i := from + w; i < to; i += 16 {
-					if _, err := m.Authenticate(ctx, tokens[i], ip); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		return <-errs
-	}
+	fill := func(from, to int) error { return authenticateAll(ctx, m, tokens[from:to]) }
 	if err := fill(0, min(primed, len(tokens))); err != nil {
 		return 0, 0, err
 	}
@@ -247,6 +313,13 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 			return fmt.Errorf("-scale-mixes: unknown mix %q (zipf, uniform)", mix)
 		}
 		seed := func(round, row int) string { return fmt.Sprint(1 + 1000*k + 10*round + row) }
+		for _, r := range sr.rows {
+			if r.mix != nil {
+				if err := r.mix(ctx); err != nil {
+					return err
+				}
+			}
+		}
 		if c.scaleWarmup > 0 {
 			fmt.Printf("%s mix: warming up each row for %v\n", mix, c.scaleWarmup)
 			for i, r := range sr.rows {

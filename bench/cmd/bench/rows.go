@@ -32,8 +32,10 @@ type row struct {
 	header    string   // default "Cookie"
 	url       string
 	srv       *http.Server
-	cache     *store.Cache       // row "cached" only
-	trips     *redistest.Counter // round trips of the row's Redis clients
+	cache     *store.Cache // row "cached" only
+	// mix, when set, runs before each mix of the realistic mode.
+	mix   func(ctx context.Context) error
+	trips *redistest.Counter // round trips of the row's Redis clients
 }
 
 const userKey = "user_id"
@@ -59,12 +61,12 @@ func (e *env) client(trips *redistest.Counter) *redis.Client {
 
 // manager returns a Manager over a store on a new client under prefix,
 // closed with e, counting its round trips in trips.
-func (e *env) manager(trips *redistest.Counter, prefix string) (*sessionkit.Manager, error) {
+func (e *env) manager(trips *redistest.Counter, prefix string, opts ...sessionkit.Option) (*sessionkit.Manager, error) {
 	st, err := store.NewRedis(e.client(trips), store.Options{Prefix: prefix})
 	if err != nil {
 		return nil, err
 	}
-	m, err := sessionkit.New(st, sessionkit.WithLogger(e.quiet))
+	m, err := sessionkit.New(st, append([]sessionkit.Option{sessionkit.WithLogger(e.quiet)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
