@@ -130,7 +130,6 @@ func BenchmarkActivityWrite(b *testing.B) {
 	}
 }
 
-
 // BenchmarkCreateSession is a login with the default enricher (User-Agent
 // parsing, no GeoIP): one Redis round trip plus enrichment. Users have a
 // handful of sessions each, so some logins evict.

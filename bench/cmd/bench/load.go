@@ -168,7 +168,6 @@ type cmdCounts struct {
 // health checks and connection handshakes: no request causes them.
 var notRequests = []string{"info", "ping", "hello", "subscribe", "unsubscribe", "client|", "config|", "command|"}
 
-
 func commandStats(ctx context.Context, c *redis.Client) (cmdCounts, error) {
 	info, err := c.Info(ctx, "commandstats", "cpu").Result()
 	if err != nil {
