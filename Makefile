@@ -29,6 +29,7 @@ FUZZ_TARGETS ?= \
 	./internal/enrich:FuzzSanitizeUserAgent \
 	./internal/enrich:FuzzParseUserAgent \
 	./internal/enrich:FuzzLookup \
+	./internal/uapack:FuzzPack \
 	./faulttest:FuzzCommands \
 	./faulttest:FuzzLoginBody \
 	./faulttest:FuzzSessionIDPath

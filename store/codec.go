@@ -15,6 +15,7 @@ import (
 	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/token"
+	"github.com/sessionkit/sessionkit/internal/uapack"
 )
 
 // A session is stored as one string: its fields joined by the unit
@@ -191,7 +192,9 @@ func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) strin
 		f[pIdle] = strconv.FormatInt(s.IdleTimeout.Milliseconds(), 10)
 	}
 	f[pIP] = s.IPAddress.String()
-	f[pLastIP] = s.LastIPAddress.String()
+	if s.LastIPAddress != s.IPAddress { // empty: the address at sign-in
+		f[pLastIP] = s.LastIPAddress.String()
+	}
 	f[pUID] = s.UserID.String()
 	f[pCreated] = strconv.FormatInt(millis(s.CreatedAt), 10)
 	f[pRefresh] = clean(s.RefreshTokenID)
@@ -200,11 +203,16 @@ func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) strin
 	f[pDevOS], f[pDevOSVersion], f[pDevPlatform] = bound(d.OS), bound(d.OSVersion), bound(d.Platform)
 	f[pDevFlags] = flag(d.Mobile, "m") + flag(d.Bot, "b")
 	f[pLocLabel], f[pLocCity], f[pLocRegion], f[pLocCountry], f[pLocCode] = locationValues(s.Location)
-	f[pUserAgent] = clean(s.UserAgent)
-	if !s.AuthenticatedAt.IsZero() {
+	f[pUserAgent] = uapack.Pack(clean(s.UserAgent))
+	// The fields that most sessions hold at their defaults are left empty:
+	// the last address is the first, credentials were checked at creation,
+	// at aal1. Each byte counts: Redis allocates in steps (see internal/uapack).
+	if !s.AuthenticatedAt.IsZero() && millis(s.AuthenticatedAt) != millis(s.CreatedAt) {
 		f[pAuthAt] = strconv.FormatInt(millis(s.AuthenticatedAt), 10)
 	}
-	f[pAAL] = clean(s.AAL)
+	if s.AAL != sessionkit.AAL1 {
+		f[pAAL] = clean(s.AAL)
+	}
 	f[pImpersonator] = clean(s.ImpersonatedBy)
 	if refresh != nil {
 		f[pRefreshHash], f[pRefreshGen] = hashText(*refresh), "0"
@@ -289,7 +297,8 @@ func decodePeek(id uuid.UUID, v string, s *sessionkit.Session, pk *backend.Peeke
 }
 
 // sessionFromFields fills s from the fields of a stored session. The
-// strings are the stored value's own bytes: nothing is copied.
+// strings are the stored value's own bytes (the User-Agent unpacked, see
+// uapack.Unpack): nothing is copied.
 func sessionFromFields(id uuid.UUID, f *[fieldCount]string, s *sessionkit.Session) bool {
 	uid, ok := parseUUID(f[pUID])
 	if !ok {
@@ -314,7 +323,7 @@ func sessionFromFields(id uuid.UUID, f *[fieldCount]string, s *sessionkit.Sessio
 		},
 		LastProviderAccessed: f[pLastProvider],
 		LastProviderAccessAt: fromMillis(f[pLastProviderAt]),
-		UserAgent:            f[pUserAgent],
+		UserAgent:            uapack.Unpack(f[pUserAgent]),
 		Bearer:               f[pRefreshHash] != "",
 		AuthenticatedAt:      fromMillis(f[pAuthAt]),
 		AAL:                  f[pAAL],

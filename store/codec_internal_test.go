@@ -15,6 +15,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
+	"github.com/sessionkit/sessionkit/internal/uapack"
 )
 
 // benchSession is a session as the load harness stores it: a desktop
@@ -118,7 +119,7 @@ func refDecodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 			Country: f[pLocCountry], CountryCode: f[pLocCode],
 		},
 		LastProviderAccessed: f[pLastProvider], LastProviderAccessAt: refFromMillis(f[pLastProviderAt]),
-		UserAgent: f[pUserAgent], Bearer: f[pRefreshHash] != "",
+		UserAgent: uapack.Unpack(f[pUserAgent]), Bearer: f[pRefreshHash] != "",
 		AuthenticatedAt: refFromMillis(f[pAuthAt]), AAL: f[pAAL], ImpersonatedBy: f[pImpersonator],
 	}
 	if s.AuthenticatedAt.IsZero() {

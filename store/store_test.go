@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -67,11 +68,12 @@ func TestScriptFlushRecovers(t *testing.T) {
 // table of `make bench` includes, measured as INFO used_memory grows.
 func TestMemoryPerSession(t *testing.T) {
 	// The bounds sit about 10% over what this layout measures with a
-	// Chrome User-Agent (1,116-1,180, 766-788 and 636-639 bytes per
-	// session, one node and Cluster); the layout before the trail became a
-	// list and owner records became rare measured 5,834-5,930, 2,312-2,344
-	// and 843-852.
-	rows := []struct{ perUser, users, max int }{{1, 20, 1300}, {3, 10, 870}, {20, 3, 700}}
+	// Chrome User-Agent (956-1,020, 606-628 and 476-479 bytes per session,
+	// one node and Cluster). Before sessions were stored compactly (the
+	// User-Agent packed, fields at their defaults left empty) it measured
+	// 1,116-1,180, 766-788 and 636-639; before the trail became a list and
+	// owner records became rare, 5,834-5,930, 2,312-2,344 and 843-852.
+	rows := []struct{ perUser, users, max int }{{1, 20, 1120}, {3, 10, 690}, {20, 3, 530}}
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		for _, row := range rows {
@@ -98,6 +100,48 @@ func TestMemoryPerSession(t *testing.T) {
 			t.Logf("%2d sessions per user: MEMORY USAGE %d bytes per session, every key of the user included", row.perUser, per)
 			if per > int64(row.max) {
 				t.Errorf("%d sessions per user: %d bytes per session, want at most %d", row.perUser, per, row.max)
+			}
+		}
+	})
+}
+
+// TestStoredSessionIsCompact: a session signed in from one of the common
+// browsers fits in a Redis allocation of 256 bytes at most (a string's
+// header and terminator included), and reads back exactly as it was
+// created. The User-Agent is most of a session's length and most of it
+// is shared by every browser of its family.
+func TestStoredSessionIsCompact(t *testing.T) {
+	const maxStored = 256 - 3 - 1 // jemalloc's 256-byte class, less the sds header and terminator
+	uas := []string{
+		sessiontest.ChromeMac,
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+	}
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+		keys, err := rediskey.New(f.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ua := range uas {
+			res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, UserAgent: ua})
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, member := keys.Active(res.Session.ID)
+			v, err := b.Client.HGet(ctx, key, member).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v) > maxStored {
+				t.Errorf("%.40s...: stored in %d bytes, want at most %d", ua, len(v), maxStored)
+			}
+			if got := f.Session(t, res.Session.ID); !reflect.DeepEqual(got, res.Session) {
+				t.Errorf("%.40s...: read back\n%+v\nwant\n%+v", ua, got, res.Session)
 			}
 		}
 	})
@@ -274,4 +318,30 @@ func writeCalls(tb testing.TB, b sessiontest.Backend) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// TestActivityEventNamesTheAddress: with activity events on, each activity
+// write records one with the session's current address, the address at
+// sign-in until it changes (stored sessions leave the last address empty
+// while it is the first).
+func TestActivityEventNamesTheAddress(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithActivityEvents(true))
+		user := uuid.New()
+		res := f.Login(t, user)
+		for _, ip := range []string{sessiontest.LoginIP, "198.51.100.20", "198.51.100.20"} {
+			f.Clock.Advance(2 * time.Minute)
+			if _, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr(ip)); err != nil {
+				t.Fatal(err)
+			}
+			evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != 1 || evs[0].Type != sessionkit.EventActivity || evs[0].IPAddress != ip {
+				t.Errorf("after a request from %s: newest event %+v, want activity from %s", ip, evs, ip)
+			}
+		}
+	})
 }
