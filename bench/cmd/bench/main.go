@@ -237,7 +237,28 @@ func mainRows(ctx context.Context, e *env, admin *redis.Client, c config, report
 		len(propBearer), pct(propBearer, 50).Round(time.Microsecond), pct(propBearer, 99).Round(time.Microsecond), propBearer[len(propBearer)-1].Round(time.Microsecond))
 	fmt.Fprintf(report, "cache row: %d hits, %d misses (hit ratio %.3f)\n", cached.Hits, cached.Misses,
 		float64(cached.Hits)/float64(max(1, cached.Hits+cached.Misses)))
+	writeAgainstPipelined(report, rows, results)
 	return nil
+}
+
+// writeAgainstPipelined gives the uncached sessionkit rows against the
+// autopipelined GET, the same reads batched the same way: what the session
+// check costs beyond its read. Ratios are taken within each round.
+func writeAgainstPipelined(w io.Writer, rows []*row, results [][]loadResult) {
+	ap := slices.IndexFunc(rows, func(r *row) bool { return r.key == "get-ap" })
+	if ap < 0 {
+		return
+	}
+	for i, r := range rows {
+		if r.key != "sessionkit" && r.key != "bearer" {
+			continue
+		}
+		var ratio []float64
+		for round, res := range results[i] {
+			ratio = append(ratio, res.rps()/results[ap][round].rps())
+		}
+		fmt.Fprintf(w, "%s against the autopipelined GET: %s\n", r.name, spread(ratio))
+	}
 }
 
 func mustRead(name string) []byte {

@@ -2,17 +2,16 @@ package main
 
 // The realistic mode (-scale-sessions, on by default): many more sessions
 // than the main rows' 1,000, asked for the way real traffic asks for them.
-// Five rows (no session layer, one Redis GET, sessionkit, sessionkit over
-// the cache with its default options, and the same with a 10-minute
-// activity throttle, which isolates what the cache saves from the activity
-// writes a 1-minute throttle costs at this scale) share -scale-sessions
-// sessions, one per user, and wrk picks each request's session at random (pick.lua):
-// under Zipf's law with s = 1 (a few sessions are busy, most are seldom
-// seen) and then uniformly (every session alike: the cache's worst case,
-// its whole population in play). Each mix gets its own warm-up and rounds;
-// the cache rows' hit ratios are counted over the rounds only. Before the
-// load, the heap one cached session costs is measured on a cache of its
-// own, filled with every session.
+// Five rows (no session layer, one Redis GET, sessionkit, and sessionkit
+// over a warm and over a cold cache, both with their default options)
+// share -scale-sessions sessions, one per user, and wrk picks each
+// request's session at random (pick.lua): under Zipf's law with s = 1 (a
+// few sessions are busy, most are seldom seen) and then uniformly (every
+// session alike: the cache's worst case, its whole population in play).
+// Each mix gets its own warm-up and rounds, and each cache row a new cache
+// at its start (see scaleCache); the cache rows' hit ratios are counted
+// over the rounds only. Before the load, the heap one cached session costs
+// is measured on a cache of its own, filled with every session.
 
 import (
 	"context"
