@@ -97,8 +97,10 @@ func Pack(ua string) string {
 }
 
 // maxUnpacked bounds how many distinct packed User-Agents Unpack keeps
-// unpacked: a fleet sees a few thousand; past the bound each is unpacked
-// anew.
+// unpacked: a fleet sees a few thousand at a time. Past the bound Unpack
+// starts over with an empty set, so that as browsers' versions move on
+// (or a client sends User-Agents by the thousand) the set follows what is
+// in use now, in about 1 MB at most.
 const maxUnpacked = 4096
 
 var (
@@ -134,11 +136,11 @@ func Unpack(s string) string {
 		}
 	}
 	ua := b.String()
-	if unpackedN.Load() < maxUnpacked {
-		if _, loaded := unpacked.LoadOrStore(strings.Clone(s), ua); !loaded {
-			unpackedN.Add(1)
-		}
+	if unpackedN.Add(1) > maxUnpacked {
+		unpacked.Clear()
+		unpackedN.Store(1)
 	}
+	unpacked.Store(strings.Clone(s), ua)
 	return ua
 }
 

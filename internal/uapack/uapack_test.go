@@ -86,17 +86,27 @@ func TestUnpackUnpacked(t *testing.T) {
 	}
 }
 
-func TestUnpackAllocatesOnceAndIsBounded(t *testing.T) {
+func TestUnpackKeepsWhatIsInUse(t *testing.T) {
 	p := Pack(userAgents[0])
 	Unpack(p)
 	if n := testing.AllocsPerRun(100, func() { Unpack(p) }); n != 0 {
 		t.Errorf("Unpack of a packed form seen before: %v allocations, want 0", n)
 	}
-	for i := range 2 * maxUnpacked {
-		Unpack(Pack(userAgents[0] + " app/" + strconv.Itoa(i)))
+	for i := range 2*maxUnpacked + 10 {
+		ua := userAgents[0] + " app/" + strconv.Itoa(i)
+		if got := Unpack(Pack(ua)); got != ua {
+			t.Fatalf("Unpack(Pack(%q)) = %q", ua, got)
+		}
 	}
-	if n := unpackedN.Load(); n > maxUnpacked {
-		t.Errorf("%d packed forms kept, more than %d", n, maxUnpacked)
+	kept := 0
+	unpacked.Range(func(any, any) bool { kept++; return true })
+	if kept > maxUnpacked || kept == 0 {
+		t.Errorf("%d packed forms kept, want 1 to %d", kept, maxUnpacked)
+	}
+	// The newest is among them: the set follows what is in use.
+	newest := Pack(userAgents[0] + " app/" + strconv.Itoa(2*maxUnpacked+9))
+	if _, ok := unpacked.Load(newest); !ok {
+		t.Error("the newest packed form was not kept")
 	}
 }
 
