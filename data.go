@@ -44,7 +44,9 @@ func checkData(key string, value *string) error {
 // MaxDataKeys keys or MaxDataBytes bytes it fails with an error wrapping
 // ErrInvalid that names the bound, and nothing is written; a session that
 // is not active is refused as Authenticate would refuse it.
-func (m *Manager) PutSessionData(ctx context.Context, sessionID uuid.UUID, key, value string) error {
+func (m *Manager) PutSessionData(ctx context.Context, sessionID uuid.UUID, key, value string) (err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.PutSessionData")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(sessionID); err != nil {
 		return err
 	}
@@ -55,7 +57,9 @@ func (m *Manager) PutSessionData(ctx context.Context, sessionID uuid.UUID, key, 
 }
 
 // DeleteSessionData removes key from an active session's data.
-func (m *Manager) DeleteSessionData(ctx context.Context, sessionID uuid.UUID, key string) error {
+func (m *Manager) DeleteSessionData(ctx context.Context, sessionID uuid.UUID, key string) (err error) {
+	ctx, span := m.tel.start(ctx, "sessionkit.DeleteSessionData")
+	defer func() { end(span, err) }()
 	if err := checkSessionID(sessionID); err != nil {
 		return err
 	}

@@ -64,6 +64,12 @@ func TestQuerySpans(t *testing.T) {
 			_, _, err := f.M.SessionData(ctx, id, "flash")
 			return err
 		}},
+		{"sessionkit.PutSessionData", "sessionkit.store.UpdateData", func() error {
+			return f.M.PutSessionData(ctx, id, "flash", "saved")
+		}},
+		{"sessionkit.DeleteSessionData", "sessionkit.store.UpdateData", func() error {
+			return f.M.DeleteSessionData(ctx, id, "flash")
+		}},
 		{"sessionkit.UserLimit", "sessionkit.store.Limit", func() error {
 			_, err := f.M.UserLimit(ctx, user)
 			return err
