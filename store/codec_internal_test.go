@@ -281,3 +281,27 @@ func TestParseInt(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlierRecordsReadTheSame: a session as earlier releases stored it
+// (the User-Agent whole, the last address, the time credentials were
+// checked and aal1 written out) reads exactly as the compact form this
+// release writes for the same session, and the compact form is shorter.
+func TestEarlierRecordsReadTheSame(t *testing.T) {
+	s := benchSession()
+	hash := [32]byte{9, 8, 7}
+	compact := encodeSession(s, hash, nil)
+	f := strings.Split(compact, sep)
+	f[pUserAgent] = s.UserAgent
+	f[pLastIP] = s.LastIPAddress.String()
+	f[pAuthAt] = strconv.FormatInt(s.AuthenticatedAt.UnixMilli(), 10)
+	f[pAAL] = sessionkit.AAL1
+	earlier := strings.Join(f, sep)
+	if len(compact) >= len(earlier)-100 {
+		t.Errorf("compact form %d bytes, earlier form %d: want at least 100 fewer", len(compact), len(earlier))
+	}
+	a, okA := decodeSession(s.ID, compact)
+	b, okB := decodeSession(s.ID, earlier)
+	if !okA || !okB || !reflect.DeepEqual(a, b) || !reflect.DeepEqual(a, s) {
+		t.Errorf("compact form reads\n%+v (%v)\nearlier form reads\n%+v (%v)\nwant\n%+v", a, okA, b, okB, s)
+	}
+}
