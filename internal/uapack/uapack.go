@@ -12,12 +12,12 @@ import (
 // the first entry, 0x02 for the second. What is packed holds no byte below
 // 0x20 of its own (sessionkit stores User-Agents cleaned of control
 // characters), and 0x1f, the separator of sessionkit's stored fields, is
-// not a code: packing is exact and unambiguous. The User-Agent is a third of a
-// session's stored length and mostly the same run of tokens in every
-// browser of a family, so packed, a browser's takes 7 to 25 bytes instead
-// of 80 to 140. The table is part of the storage format: entries are only
-// ever appended (a record holding a code this release does not know reads
-// it as U+FFFD).
+// not a code: packing is exact and unambiguous. The User-Agent is a third
+// of a session's stored length and mostly the same run of tokens in every
+// browser of a family: packed, a browser's takes 7 to 18 bytes instead of
+// 80 to 135. The table is part of the storage format: entries are only
+// ever appended, up to maxCode (a record holding a code this release does
+// not know reads it as U+FFFD).
 var table = [...]string{
 	"Mozilla/5.0 (",
 	") AppleWebKit/537.36 (KHTML, like Gecko) Chrome/",
@@ -67,8 +67,8 @@ var codes = func() (idx [256][]byte) {
 	return idx
 }()
 
-// MaxCode is the highest code: the table never grows past it.
-const MaxCode = 0x1e
+// maxCode is the highest code: the table never grows past it.
+const maxCode = 0x1e
 
 // Pack returns the packed form of ua, which must hold no byte below 0x20;
 // Unpack(Pack(ua)) == ua. It is never longer than ua.
@@ -114,7 +114,8 @@ const unknownCode = "\uFFFD"
 // Unpack returns the User-Agent s packs. A string with no code (one stored
 // before packing) is returned as it is; a code the table lacks reads as
 // U+FFFD. The User-Agents of the last few thousand distinct packed forms
-// are kept, so that reading a session's allocates nothing.
+// are kept, so that reading a session allocates nothing for its
+// User-Agent.
 func Unpack(s string) string {
 	if !hasCode(s) {
 		return s

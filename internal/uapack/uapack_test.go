@@ -33,8 +33,8 @@ var userAgents = []string{
 }
 
 func TestTable(t *testing.T) {
-	if len(table) > MaxCode {
-		t.Fatalf("%d entries, more than the %d codes", len(table), MaxCode)
+	if len(table) > maxCode {
+		t.Fatalf("%d entries, more than the %d codes", len(table), maxCode)
 	}
 	seen := map[string]bool{}
 	for i, e := range table {
