@@ -151,9 +151,10 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 // TTL (under Zipf the rarest, 1 in about 1.2 million requests, every 20 s
 // or so at 60,000 requests a second), so such a cache holds every session,
 // each stored at a moment spread over the last TTL, and so about 1/TTL of
-// them expire each second and miss once. prime stores them so: by the
-// cache's clock, in 100 batches of sessions taken at random with respect
-// to popularity, each batch a hundredth of the TTL older than the next.
+// them expire each second and miss once. The warm cache is filled so: by
+// its clock, in 100 batches (every 100th session, so each batch holds busy
+// and idle sessions alike), each batch a hundredth of the TTL older than
+// the next.
 func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []string, warm bool) (http.Handler, *store.Cache, error) {
 	var age atomic.Int64 // ns
 	clock := func() time.Time { return time.Now().Add(-time.Duration(age.Load())) }
