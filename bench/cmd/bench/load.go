@@ -21,9 +21,6 @@ import (
 //go:embed session.lua
 var wrkScript string
 
-//go:embed pick.lua
-var pickScript string // the realistic mode's: sessions picked at random
-
 // loadResult is one wrk run against one row.
 type loadResult struct {
 	requests     int64
@@ -57,10 +54,8 @@ func newLoader(threads, conns int) (*loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	for name, text := range map[string]string{"session.lua": wrkScript, "pick.lua": pickScript} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			return nil, err
-		}
+	if err := os.WriteFile(filepath.Join(dir, "session.lua"), []byte(wrkScript), 0o600); err != nil {
+		return nil, err
 	}
 	return &loader{wrk: bin, dir: dir, threads: threads, conns: conns}, nil
 }
@@ -86,12 +81,12 @@ func (l *loader) cookieFile(r *row) (string, error) {
 // run loads r for d, its sessions in turn, and counts the Redis commands
 // it caused.
 func (l *loader) run(ctx context.Context, admin *redis.Client, r *row, d time.Duration) (loadResult, error) {
-	return l.runScript(ctx, admin, r, d, "session.lua")
+	return l.runPicked(ctx, admin, r, d, "turn", "1")
 }
 
-// runScript is run with another of the loader's wrk scripts, given args
-// after the cookie file.
-func (l *loader) runScript(ctx context.Context, admin *redis.Client, r *row, d time.Duration, script string, args ...string) (loadResult, error) {
+// runPicked is run with each request's session picked by mode (see
+// session.lua: turn, uniform or zipf), seeded by seed.
+func (l *loader) runPicked(ctx context.Context, admin *redis.Client, r *row, d time.Duration, mode, seed string) (loadResult, error) {
 	cookies, err := l.cookieFile(r)
 	if err != nil {
 		return loadResult{}, err
@@ -102,8 +97,8 @@ func (l *loader) runScript(ctx context.Context, admin *redis.Client, r *row, d t
 	}
 	trips := r.trips.RoundTrips()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	argv := append([]string{"-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.conns),
-		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "-s", filepath.Join(l.dir, script), r.url, "--", cookies}, args...)
+	argv := []string{"-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.conns),
+		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "-s", filepath.Join(l.dir, "session.lua"), r.url, "--", cookies, mode, seed}
 	out, err := exec.CommandContext(ctx, l.wrk, argv...).CombinedOutput()
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)

@@ -5,7 +5,7 @@ package main
 // Five rows (no session layer, one Redis GET, sessionkit, and sessionkit
 // over a warm and over a cold cache, both with their default options)
 // share -scale-sessions sessions, one per user, and wrk picks each
-// request's session at random (pick.lua): under Zipf's law with s = 1 (a
+// request's session at random (session.lua): under Zipf's law with s = 1 (a
 // few sessions are busy, most are seldom seen) and then uniformly (every
 // session alike: the cache's worst case, its whole population in play).
 // Each mix gets its own warm-up and rounds, and each cache row a new cache
@@ -323,7 +323,7 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 		if c.scaleWarmup > 0 {
 			fmt.Printf("%s mix: warming up each row for %v\n", mix, c.scaleWarmup)
 			for i, r := range sr.rows {
-				if _, err := l.runScript(ctx, admin, r, c.scaleWarmup, "pick.lua", mix, seed(99, i)); err != nil {
+				if _, err := l.runPicked(ctx, admin, r, c.scaleWarmup, mix, seed(99, i)); err != nil {
 					return err
 				}
 			}
@@ -334,7 +334,7 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 			for j := range sr.rows {
 				i := (j + round) % len(sr.rows)
 				r := sr.rows[i]
-				res, err := l.runScript(ctx, admin, r, c.duration, "pick.lua", mix, seed(round, i))
+				res, err := l.runPicked(ctx, admin, r, c.duration, mix, seed(round, i))
 				if err != nil {
 					return err
 				}
