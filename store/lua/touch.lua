@@ -71,9 +71,7 @@ if changed then
     E_COUNTRY, cc, E_PREVIOUS_COUNTRY, prev_cc)
 end
 if ACTIVITY_EVENTS then
-  local last = h[F_LAST_IP]
-  if last == '' then last = h[F_IP] end -- empty: the address at sign-in
-  ids[#ids + 1] = event(EV_ACTIVITY, h[F_USER_ID], MEMBER, E_IP, last)
+  ids[#ids + 1] = event(EV_ACTIVITY, h[F_USER_ID], MEMBER, E_IP, changed and IP or current)
 end
 if #ids > 0 then expire_events(retained, now, RETENTION) end
 return reply{WRITTEN = true, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
