@@ -66,6 +66,28 @@ func CommandStats(ctx context.Context, c redis.UniversalClient) (map[string]Comm
 	return nil, fmt.Errorf("redistest: unsupported client %T", c)
 }
 
+// ServerCPU is the CPU time c's server has spent so far (INFO cpu,
+// used_cpu_user + used_cpu_sys), in seconds: one node's.
+func ServerCPU(ctx context.Context, c *redis.Client) (float64, error) {
+	info, err := c.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for line := range strings.Lines(info) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (k != "used_cpu_user" && k != "used_cpu_sys") {
+			continue
+		}
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("redistest: INFO cpu line %q: %w", line, err)
+		}
+		total += secs
+	}
+	return total, nil
+}
+
 // ScriptMicros is the CPU c's server has spent running scripts (EVAL and
 // EVALSHA) so far, µs, failing tb when it cannot be read.
 func ScriptMicros(tb testing.TB, c redis.UniversalClient) float64 {

@@ -241,61 +241,43 @@ type figures struct {
 	scriptMicros, setMicros float64 // total µs
 }
 
-// serverFigures reads used_memory less the clients' buffers, the process CPU and the time spent in
-// EVALSHA/EVAL (sessionkit's scripts) and SET (scs) from INFO.
+// serverFigures reads used_memory less the clients' buffers, the process
+// CPU and the time spent in EVALSHA/EVAL (sessionkit's scripts) and SET
+// (scs).
 func serverFigures(ctx context.Context, c *redis.Client) (figures, error) {
-	info, err := c.Info(ctx, "memory", "cpu", "commandstats").Result()
+	var f figures
+	info, err := c.Info(ctx, "memory").Result()
 	if err != nil {
 		return figures{}, err
 	}
-	var f figures
 	for line := range strings.SplitSeq(info, "\r\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok {
+		if !ok || (k != "used_memory" && k != "mem_clients_normal") {
 			continue
 		}
-		switch k {
-		case "used_memory":
-			var n int64
-			n, err = strconv.ParseInt(v, 10, 64)
-			f.memory += n
-		case "mem_clients_normal":
-			// What the connections hold (query and reply buffers) belongs
-			// to them, not to the sessions: 64 clients' buffers, which
-			// grow as the pool opens, would add up to 200 bytes a session.
-			var n int64
-			n, err = strconv.ParseInt(v, 10, 64)
-			f.memory -= n
-		case "used_cpu_user", "used_cpu_sys":
-			var s float64
-			s, err = strconv.ParseFloat(v, 64)
-			f.cpu += s
-		case "cmdstat_evalsha", "cmdstat_eval", "cmdstat_set":
-			var calls int64
-			var usec float64
-			for kv := range strings.SplitSeq(v, ",") {
-				name, val, _ := strings.Cut(kv, "=")
-				switch name {
-				case "calls":
-					calls, err = strconv.ParseInt(val, 10, 64)
-				case "usec":
-					usec, err = strconv.ParseFloat(val, 64)
-				}
-				if err != nil {
-					break
-				}
-			}
-			if k == "cmdstat_set" {
-				f.setCalls, f.setMicros = calls, usec
-			} else {
-				f.scriptCalls += calls
-				f.scriptMicros += usec
-			}
-		}
+		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return figures{}, fmt.Errorf("INFO line %q: %w", line, err)
 		}
+		if k == "used_memory" {
+			f.memory += n
+		} else {
+			// What the connections hold (query and reply buffers) belongs
+			// to them, not to the sessions: 64 clients' buffers, which
+			// grow as the pool opens, would add up to 200 bytes a session.
+			f.memory -= n
+		}
 	}
+	if f.cpu, err = redistest.ServerCPU(ctx, c); err != nil {
+		return figures{}, err
+	}
+	st, err := redistest.CommandStats(ctx, c)
+	if err != nil {
+		return figures{}, err
+	}
+	f.scriptCalls = st["evalsha"].Calls + st["eval"].Calls
+	f.scriptMicros = st["evalsha"].Usec + st["eval"].Usec
+	f.setCalls, f.setMicros = st["set"].Calls, st["set"].Usec
 	return f, nil
 }
 

@@ -164,35 +164,20 @@ type cmdCounts struct {
 var notRequests = []string{"info", "ping", "hello", "subscribe", "unsubscribe", "client|", "config|", "command|"}
 
 func commandStats(ctx context.Context, c *redis.Client) (cmdCounts, error) {
-	info, err := c.Info(ctx, "commandstats", "cpu").Result()
+	st, err := redistest.CommandStats(ctx, c)
 	if err != nil {
 		return cmdCounts{}, err
 	}
 	var n cmdCounts
-	for line := range strings.SplitSeq(info, "\r\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-			secs, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return cmdCounts{}, fmt.Errorf("INFO cpu line %q: %w", line, err)
-			}
-			n.cpu += secs
-			continue
-		}
-		rest, ok := strings.CutPrefix(line, "cmdstat_")
-		if !ok {
-			continue
-		}
-		name, stats, _ := strings.Cut(rest, ":")
-		calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
-		k, err := strconv.ParseInt(calls, 10, 64)
-		if err != nil {
-			return cmdCounts{}, fmt.Errorf("commandstats line %q: %w", line, err)
-		}
+	if n.cpu, err = redistest.ServerCPU(ctx, c); err != nil {
+		return cmdCounts{}, err
+	}
+	for name, s := range st {
 		if !slices.ContainsFunc(notRequests, func(p string) bool { return name == p || strings.HasSuffix(p, "|") && strings.HasPrefix(name, p) }) {
-			n.commands += k
+			n.commands += s.Calls
 		}
 		if redistest.IsWrite(name) {
-			n.writes += k
+			n.writes += s.Calls
 		}
 	}
 	return n, nil
