@@ -50,7 +50,8 @@ func checkIndex(t *testing.T, f *sessiontest.Fixture, user uuid.UUID) []sessionk
 	if err != nil {
 		t.Fatal(err)
 	}
-	indexed, err := f.Client.ZRange(ctx, u.Index, 0, -1).Result()
+	// Sessions' deadlines are above zero; the recent sign-ins below.
+	indexed, err := f.Client.ZRangeArgs(ctx, redis.ZRangeArgs{Key: u.Index, Start: "0", Stop: "+inf", ByScore: true}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,6 +621,105 @@ func TestNewDeviceSignal(t *testing.T) {
 		if len(evs) != 1 || !evs[0].NewDevice || evs[0].DeviceLabel != r.Session.Device.Label {
 			t.Errorf("created event: %+v", evs)
 		}
+	})
+}
+
+// TestNewSignInHistory: the new-device signal compares with the devices
+// signed in from within the window, the 64 most recent of them, and keeps
+// them after every session has ended.
+func TestNewSignInHistory(t *testing.T) {
+	chrome := func(v int) string {
+		return fmt.Sprintf("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.0.0 Safari/537.36", v)
+	}
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithNewSignInWindow(time.Hour),
+			sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+		login := func(user uuid.UUID, ua string) sessionkit.CreateSessionResult {
+			t.Helper()
+			f.Clock.Advance(time.Millisecond)
+			r, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, UserAgent: ua})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+
+		window := uuid.New()
+		login(window, chrome(100))
+		f.Clock.Advance(50 * time.Minute)
+		if !login(window, chrome(101)).NewDevice {
+			t.Error("window: a second device within the window is not new")
+		}
+		f.Clock.Advance(20 * time.Minute) // the first device is past the window, the second is not
+		if !login(window, chrome(100)).NewDevice {
+			t.Error("window: a device seen before the window is not new")
+		}
+		if login(window, chrome(101)).NewDevice {
+			t.Error("window: a device seen within the window is new")
+		}
+
+		many := uuid.New()
+		for v := 1; v <= 65; v++ {
+			login(many, chrome(v))
+		}
+		if login(many, chrome(65)).NewDevice {
+			t.Error("cap: the most recent device is new")
+		}
+		if !login(many, chrome(1)).NewDevice {
+			t.Error("cap: the 65th most recent device is remembered")
+		}
+
+		ended := uuid.New()
+		login(ended, chrome(100))
+		if _, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: ended, Reason: "logout_everywhere"}); err != nil {
+			t.Fatal(err)
+		}
+		if login(ended, chrome(100)).NewDevice {
+			t.Error("ended: a device is forgotten once its sessions end")
+		}
+		if !login(ended, chrome(102)).NewDevice {
+			t.Error("ended: another device is not new")
+		}
+		f.CheckTTLs(t)
+	})
+}
+
+// TestNewSignInHistoryOfEarlierReleases: the devices and countries earlier
+// releases kept in a key of their own still count, and move into the
+// index at the next sign-in.
+func TestNewSignInHistoryOfEarlierReleases(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		keys, err := rediskey.New(f.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := uuid.New()
+		u := keys.ForUser(user)
+		at := float64(f.Clock.Now().Add(-time.Hour).UnixMilli())
+		if err := f.Client.ZAdd(ctx, u.Seen, redis.Z{Score: at, Member: "d:Chrome 131 on macOS"}, redis.Z{Score: at, Member: "d:Firefox 133 on Windows"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Client.PExpireAt(ctx, u.Seen, f.Clock.Now().Add(24*time.Hour)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if f.Login(t, user).NewDevice {
+			t.Error("a device of the earlier history is new")
+		}
+		if n, err := f.Client.Exists(ctx, u.Seen).Result(); err != nil || n != 0 {
+			t.Errorf("the earlier history's key: %d, %v; want it moved", n, err)
+		}
+		r, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP,
+			UserAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.NewDevice {
+			t.Errorf("%s, of the earlier history, is new", r.Session.Device.Label)
+		}
+		checkIndex(t, f, user)
 	})
 }
 

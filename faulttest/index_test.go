@@ -118,7 +118,7 @@ func TestIndexKeyDeleted(t *testing.T) {
 			t.Errorf("old session %d after a new login: got %v, want ErrNotFound", i, err)
 		}
 	}
-	if n, err := rdb.ZCard(ctx, keys.ForUser(alice).Index).Result(); err != nil || n != 1 {
+	if n, err := rdb.ZCount(ctx, keys.ForUser(alice).Index, "0", "+inf").Result(); err != nil || n != 1 {
 		t.Errorf("deadline index after a new login: got %d members, %v; want 1", n, err)
 	}
 	sessiontest.CheckTTLs(t, rdb, f.Prefix)
@@ -184,7 +184,7 @@ func TestDeadlineIndexDeleted(t *testing.T) {
 			t.Errorf("session %d after the rebuild: got %v, want served", i+1, err)
 		}
 	}
-	if n, err := rdb.ZCard(ctx, u.keys.Index).Result(); err != nil || n != indexLimit {
+	if n, err := rdb.ZCount(ctx, u.keys.Index, "0", "+inf").Result(); err != nil || n != indexLimit {
 		t.Errorf("rebuilt index: got %d members, %v; want %d", n, err, indexLimit)
 	}
 	sessiontest.CheckTTLs(t, rdb, f.Prefix)
@@ -207,7 +207,7 @@ func TestDeadlineIndexStrayMember(t *testing.T) {
 	if len(next.Evicted) != 1 || next.Evicted[0] != sessions[0].Session.ID {
 		t.Fatalf("login past the limit with a stray index member: evicted %v, want only the oldest %v", next.Evicted, sessions[0].Session.ID)
 	}
-	indexed, err := rdb.ZRange(ctx, u.keys.Index, 0, -1).Result()
+	indexed, err := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: u.keys.Index, Start: "0", Stop: "+inf", ByScore: true}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

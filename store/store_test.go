@@ -68,12 +68,14 @@ func TestScriptFlushRecovers(t *testing.T) {
 // table of `make bench` includes, measured as INFO used_memory grows.
 func TestMemoryPerSession(t *testing.T) {
 	// The bounds sit about 10% over what this layout measures with a
-	// Chrome User-Agent (956-1,020, 606-628 and 476-479 bytes per session,
-	// one node and Cluster). Before sessions were stored compactly (the
-	// User-Agent packed, fields at their defaults left empty) it measured
-	// 1,116-1,180, 766-788 and 636-639; before the trail became a list and
-	// owner records became rare, 5,834-5,930, 2,312-2,344 and 843-852.
-	rows := []struct{ perUser, users, max int }{{1, 20, 1120}, {3, 10, 690}, {20, 3, 530}}
+	// Chrome User-Agent (857-905, 573-589 and 469-472 bytes per session,
+	// one node and Cluster). Before the recent sign-ins moved into the
+	// index it measured 956-1,020, 606-628 and 476-479; before sessions
+	// were stored compactly (the User-Agent packed, fields at their
+	// defaults left empty) 1,116-1,180, 766-788 and 636-639; before the
+	// trail became a list and owner records became rare, 5,834-5,930,
+	// 2,312-2,344 and 843-852.
+	rows := []struct{ perUser, users, max int }{{1, 20, 1000}, {3, 10, 650}, {20, 3, 520}}
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		for _, row := range rows {
@@ -101,6 +103,26 @@ func TestMemoryPerSession(t *testing.T) {
 			if per > int64(row.max) {
 				t.Errorf("%d sessions per user: %d bytes per session, want at most %d", row.perUser, per, row.max)
 			}
+		}
+	})
+}
+
+// TestOneSessionKeys: a user with one session holds three keys: the
+// session, its index (which also keeps the recent devices and countries)
+// and the audit trail. Each key costs about 130 bytes of Redis's own
+// beyond what it holds, a budget's worth for the most common user.
+func TestOneSessionKeys(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		f.Login(t, uuid.New())
+		keys := f.Keys(t)
+		slices.Sort(keys)
+		var kinds []string
+		for _, k := range keys {
+			kinds = append(kinds, k[strings.LastIndexByte(k, ':')+1:])
+		}
+		if want := []string{"act", "idx", "log"}; !slices.Equal(kinds, want) {
+			t.Errorf("a user with one session holds %v, want %v", kinds, want)
 		}
 	})
 }

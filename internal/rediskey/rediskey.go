@@ -6,7 +6,9 @@
 // without asking Redis first:
 //
 //	<prefix>{<tag>}:act              HASH  member -> session: the active sessions
-//	<prefix>{<tag>}:idx              ZSET  the members of act, scored by deadline (ms)
+//	<prefix>{<tag>}:idx              ZSET  the members of act, scored by deadline (ms); and the
+//	                                       device labels ("d:"...) and countries ("c:"...) signed in
+//	                                       from recently, scored by minus the time (ms)
 //	<prefix>{<tag>}:ret              HASH  member -> session: revoked and expired sessions kept for the audit
 //	<prefix>{<tag>}:all              ZSET  every retained member, scored by purge time (ms)
 //	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"
@@ -14,7 +16,8 @@
 //	<prefix>{<tag>}:log              LIST  the user's audit trail, newest first
 //	<prefix>{<tag>}:ev               STREAM the audit trail as earlier releases wrote it: read, never written
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
-//	<prefix>{<tag>}:seen             ZSET  device labels and countries seen recently
+//	<prefix>{<tag>}:seen             ZSET  recent device labels and countries as earlier releases kept
+//	                                       them, scored by the time: moved into idx at the next sign-in
 //	<prefix>{<tag>}:data             HASH  member -> the session's small data (JSON object of strings)
 //
 // A session is active exactly while it is a field of act: one HGET reads

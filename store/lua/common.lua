@@ -83,7 +83,7 @@ local NOW_MS = int(NOW)
 local function reconcile(skip, thorough)
   local expected = redis.call('HLEN', ACT)
   if skip then expected = expected - 1 end
-  local agree = expected == redis.call('ZCARD', IDX)
+  local agree = expected == redis.call('ZCOUNT', IDX, 0, '+inf')
   if agree and (expected == 0 or not thorough) then return false, expected end
   if agree then
     local members = redis.call('HKEYS', ACT)
@@ -107,7 +107,7 @@ local function reconcile(skip, thorough)
       live[m] = true
     end
   end
-  for _, m in ipairs(redis.call('ZRANGE', IDX, 0, -1)) do
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, 0, '+inf')) do
     if not live[m] then redis.call('ZREM', IDX, m) end
   end
   return true, expected
@@ -157,7 +157,7 @@ end
 local function prune(now, skip, thorough)
   local _, indexed = reconcile(skip, thorough)
   if indexed > 0 then
-    local expired = redis.call('ZRANGEBYSCORE', IDX, '-inf', now, 'LIMIT', 0, 500)
+    local expired = redis.call('ZRANGEBYSCORE', IDX, 0, now, 'LIMIT', 0, 500)
     if #expired > 0 then
       retire(expired)
       indexed = indexed - #expired
@@ -174,23 +174,29 @@ local function prune(now, skip, thorough)
   return indexed
 end
 
--- expire_user sets each per-user key to expire with its last member;
--- returns until when a session is kept for the audit: the last purge, or
--- RETENTION after the last deadline (0 when there is neither). only (or
--- nil) is the deadline of the one member the index holds, one that has no
--- data: a user's first session.
+-- expire_user sets each per-user key to expire with its last member, and
+-- the index no earlier than its newest sign-in leaves the new-sign-in
+-- window (the index keeps those too: see create.lua); returns until when a session is kept for the audit: the last
+-- purge, or RETENTION after the last deadline (0 when there is neither).
+-- only (or nil) is the deadline of the one member the index holds, one
+-- that has no data: a user's first session.
 local function expire_user(only)
   local active = 0
   local top = {nil, only}
   if not only then top = redis.call('ZRANGE', IDX, -1, -1, 'WITHSCORES') end
-  if top[2] then
+  if top[2] and tonumber(top[2]) > 0 then
     active = tonumber(top[2])
-    redis.call('PEXPIREAT', IDX, top[2])
     redis.call('PEXPIREAT', ACT, top[2])
     if not only then redis.call('PEXPIREAT', DATA, top[2]) end
   else
     redis.call('DEL', DATA) -- no active session: no data
   end
+  local indexed_until = active
+  local _, newest = unpack(redis.call('ZRANGE', IDX, 0, 0, 'WITHSCORES'))
+  if newest and tonumber(newest) < 0 then
+    indexed_until = math.max(indexed_until, SEEN_WINDOW - tonumber(newest))
+  end
+  if indexed_until > 0 then redis.call('PEXPIREAT', IDX, int(indexed_until)) end
   local retained = 0
   top = redis.call('ZRANGE', ALL, -1, -1, 'WITHSCORES')
   if top[2] then
@@ -214,7 +220,7 @@ end
 -- An impersonation session's owner record is the user id and IMP_SUFFIX:
 -- with with_imp false (the limit) it is not the user's to count or evict.
 local function owned(uid, members, with_imp)
-  members = members or redis.call('ZRANGE', IDX, 0, -1)
+  members = members or redis.call('ZRANGEBYSCORE', IDX, 0, '+inf')
   if #members == 0 then return {} end
   local mine = {}
   for i = 1, #members, 500 do -- unpack has a stack limit

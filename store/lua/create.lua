@@ -11,19 +11,23 @@ if redis.call('EXISTS', ACT, IDX, RET, ALL, REV, OWN, EV, LIM, SEEN, DATA) == 0 
   local h = split(VALUE, HOT)
   local dl = int(deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE]))
   redis.call('HSET', ACT, MEMBER, VALUE) -- first write: deny-oom
-  redis.call('ZADD', IDX, dl, MEMBER)
   redis.call('PEXPIREAT', ACT, dl)
-  redis.call('PEXPIREAT', IDX, dl)
   if IMPERSONATED_BY ~= '' then
+    redis.call('ZADD', IDX, dl, MEMBER)
+    redis.call('PEXPIREAT', IDX, dl)
     redis.call('HSET', OWN, MEMBER, USER_ID .. IMP_SUFFIX)
     redis.call('PEXPIREAT', OWN, dl)
   elseif SEEN_WINDOW > 0 then
+    local at = int(-now)
     if COUNTRY ~= '' then
-      redis.call('ZADD', SEEN, now, 'd:' .. DEVICE, now, 'c:' .. COUNTRY)
+      redis.call('ZADD', IDX, dl, MEMBER, at, 'd:' .. DEVICE, at, 'c:' .. COUNTRY)
     else
-      redis.call('ZADD', SEEN, now, 'd:' .. DEVICE)
+      redis.call('ZADD', IDX, dl, MEMBER, at, 'd:' .. DEVICE)
     end
-    redis.call('PEXPIREAT', SEEN, int(now + SEEN_WINDOW))
+    redis.call('PEXPIREAT', IDX, int(math.max(tonumber(dl), now + SEEN_WINDOW)))
+  else
+    redis.call('ZADD', IDX, dl, MEMBER)
+    redis.call('PEXPIREAT', IDX, dl)
   end
   last_ms, last_seq = -1, 0 -- no trail yet
   local id = event(EV_CREATED, USER_ID, MEMBER, E_IP, IP, E_DEVICE, DEVICE, E_COUNTRY, COUNTRY, E_ACTOR, IMPERSONATED_BY)
@@ -105,24 +109,36 @@ local first = nil -- the only session, and no data: expire_user need not look
 if indexed == 0 and active_before == 0 then first = int(dl) end
 local retained = expire_user(first)
 
--- New-device and new-country signals, from a bounded recent history.
+-- New-device and new-country signals, from a bounded recent history: the
+-- index also holds the device labels ('d:' ..) and countries ('c:' ..)
+-- signed in from within the window, the 64 most recent, each scored by
+-- minus the last time (ms), below every session's deadline. A user with
+-- one session then holds one key fewer (each costs about 130 bytes of
+-- Redis's own). Earlier releases kept them in SEEN, scored by the time:
+-- moved here at the user's next sign-in.
 local nd, nc = false, false
 if SEEN_WINDOW > 0 and IMPERSONATED_BY == '' then
-  redis.call('ZREMRANGEBYSCORE', SEEN, '-inf', now - SEEN_WINDOW)
+  local earlier = redis.call('ZRANGE', SEEN, 0, -1, 'WITHSCORES')
+  for i = 1, #earlier, 2 do
+    redis.call('ZADD', IDX, 'LT', int(-tonumber(earlier[i + 1])), earlier[i])
+  end
+  if #earlier > 0 then redis.call('DEL', SEEN) end
+  redis.call('ZREMRANGEBYSCORE', IDX, int(SEEN_WINDOW - now), '(0')
   local d, c = 'd:' .. DEVICE, 'c:' .. COUNTRY
-  local device_seen, country_seen = unpack(redis.call('ZMSCORE', SEEN, d, c))
-  local n = redis.call('ZCARD', SEEN)
+  local device_seen, country_seen = unpack(redis.call('ZMSCORE', IDX, d, c))
+  local n = redis.call('ZCOUNT', IDX, '-inf', '(0')
   if n > 0 then -- a history to compare with
     nd = not device_seen
     nc = COUNTRY ~= '' and not country_seen
   end
+  local at = int(-now)
   if COUNTRY ~= '' then
-    n = n + redis.call('ZADD', SEEN, now, d, now, c)
+    n = n + redis.call('ZADD', IDX, at, d, at, c)
   else
-    n = n + redis.call('ZADD', SEEN, now, d)
+    n = n + redis.call('ZADD', IDX, at, d)
   end
-  if n > 64 then redis.call('ZREMRANGEBYRANK', SEEN, 0, n - 65) end
-  redis.call('PEXPIREAT', SEEN, int(now + SEEN_WINDOW))
+  if n > 64 then redis.call('ZREMRANGEBYRANK', IDX, 64, n - 1) end
+  redis.call('PEXPIREAT', IDX, int(now + SEEN_WINDOW), 'GT')
 end
 
 local ids = {}
