@@ -21,7 +21,8 @@ import (
 // common.lua's event: the entry's id, then the names and values of its
 // non-empty fields, all joined by sep. A list of one entry costs a few
 // hundred bytes where a stream preallocates 4 KB per node, and most users
-// have few events.
+// have few events. A trail of one entry is that entry as a string, about
+// 100 bytes less again; the second entry makes it a list.
 //
 // Releases before the list kept the trail in a stream (rediskey's
 // EventsV1). Nothing writes it any more; it is read beside the list until
@@ -43,23 +44,48 @@ func (r *Redis) Events(ctx context.Context, userID uuid.UUID, q sessionkit.Event
 		start = "(" + q.Before
 	}
 	var old *redis.XMessageSliceCmd
-	var entries *redis.StringSliceCmd
-	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		entries = p.LRange(ctx, u.Events, 0, chunk-1)
-		old = p.XRevRangeN(ctx, u.EventsV1, start, "-", int64(limit))
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable("events", err)
+	var list []string
+	// The trail is read as a list and as a string: one of the two fails
+	// (a wrong type) while it exists. Both fail only if a write turned the
+	// string into a list between them: then it is read again.
+	for attempt := 0; ; attempt++ {
+		var entries *redis.StringSliceCmd
+		var one *redis.StringCmd
+		_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			entries = p.LRange(ctx, u.Events, 0, chunk-1)
+			one = p.Get(ctx, u.Events)
+			old = p.XRevRangeN(ctx, u.EventsV1, start, "-", int64(limit))
+			return nil
+		})
+		for _, c := range []redis.Cmder{entries, one, old} {
+			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) && !wrongType(err) {
+				return nil, unavailable("events", err)
+			}
+		}
+		if !wrongType(entries.Err()) {
+			list = entries.Val()
+			break
+		}
+		if !wrongType(one.Err()) {
+			list = []string{one.Val()}
+			break
+		}
+		if attempt == 1 {
+			return nil, unavailable("events", entries.Err()) // neither a list nor a string
+		}
 	}
 	var out []sessionkit.Event
 	for off := int64(0); ; off += chunk {
 		if off > 0 {
-			if entries = r.c.LRange(ctx, u.Events, off, off+chunk-1); entries.Err() != nil {
-				return nil, unavailable("events", entries.Err())
+			page := r.c.LRange(ctx, u.Events, off, off+chunk-1)
+			if err := page.Err(); err != nil {
+				if wrongType(err) {
+					break // the trail ended and began again as one entry meanwhile
+				}
+				return nil, unavailable("events", err)
 			}
+			list = page.Val()
 		}
-		list := entries.Val()
 		for _, v := range list {
 			e, ok := decodeEntry(tag, userID, print, v)
 			if !ok {
@@ -166,3 +192,6 @@ func decodeEvent(tag sessionid.Tag, userID uuid.UUID, msg redis.XMessage) (sessi
 	}
 	return e, true
 }
+
+// wrongType reports a reply refusing a command for the type of its key.
+func wrongType(err error) bool { return err != nil && redis.HasErrorPrefix(err, "WRONGTYPE") }

@@ -113,6 +113,59 @@ func TestEventTrailIsCapped(t *testing.T) {
 	})
 }
 
+// TestTrailOfOneEntry: a trail of one entry is a string, which costs
+// about 100 bytes less than a list of one; it becomes a list at its second
+// entry, and stays one entry with a cap of one.
+func TestTrailOfOneEntry(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		for _, capped := range []bool{false, true} {
+			opts := []sessionkit.Option{sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited))}
+			if capped {
+				opts = append(opts, sessionkit.WithEventStreamLength(1))
+			}
+			f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, opts...)
+			keys, err := rediskey.New(f.Prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			user := uuid.New()
+			log := keys.ForUser(user).Events
+			var ids []uuid.UUID
+			for i := range 3 {
+				ids = append(ids, f.Login(t, user).Session.ID)
+				want := "list"
+				if i == 0 || capped {
+					want = "string"
+				}
+				if typ := b.Client.Type(ctx, log).Val(); typ != want {
+					t.Errorf("capped %v, after %d sign-ins: the trail is a %s, want a %s", capped, i+1, typ, want)
+				}
+				evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := i + 1
+				if capped {
+					n = 1
+				}
+				if len(evs) != n {
+					t.Fatalf("capped %v, after %d sign-ins: %d events, want %d", capped, i+1, len(evs), n)
+				}
+				for j, e := range evs {
+					if e.SessionID != ids[i-j] {
+						t.Errorf("capped %v, after %d sign-ins: event %d is session %v, want %v", capped, i+1, j, e.SessionID, ids[i-j])
+					}
+					if j > 0 && !idBefore(e.ID, evs[j-1].ID) {
+						t.Errorf("capped %v: event ids not decreasing: %s then %s", capped, evs[j-1].ID, e.ID)
+					}
+				}
+				f.CheckTTLs(t)
+			}
+		}
+	})
+}
+
 // TestEarlierLayoutKeepsWorking: a user whose keys an earlier release
 // wrote (an owner record for every session, a purge entry for every
 // active session, the trail in a stream) is served by this one: limits
@@ -227,13 +280,13 @@ func TestDamagedTrailEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 		user := uuid.New()
-		first := f.Login(t, user)
 		log := keys.ForUser(user).Events
 		for _, junk := range []string{"not an entry", "", "17-x\x1ft", "99-0\x1ft\x1fsession_created"} {
 			if err := b.Client.LPush(ctx, log, junk).Err(); err != nil {
 				t.Fatal(err)
 			}
 		}
+		first := f.Login(t, user)
 		f.Clock.Advance(time.Millisecond)
 		second := f.Login(t, user)
 		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{})

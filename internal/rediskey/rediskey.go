@@ -13,7 +13,8 @@
 //	<prefix>{<tag>}:all              ZSET  every retained member, scored by purge time (ms)
 //	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"
 //	<prefix>{<tag>}:own              HASH  member -> owner's user id, kept only once tags collide or for impersonation
-//	<prefix>{<tag>}:log              LIST  the user's audit trail, newest first
+//	<prefix>{<tag>}:log              LIST  the user's audit trail, newest first; a STRING, the entry,
+//	                                       while it has one
 //	<prefix>{<tag>}:ev               STREAM the audit trail as earlier releases wrote it: read, never written
 //	<prefix>{<tag>}:lim              STRING per-user session limit override
 //	<prefix>{<tag>}:seen             ZSET  recent device labels and countries as earlier releases kept

@@ -102,7 +102,7 @@ func ScriptMicros(tb testing.TB, c redis.UniversalClient) float64 {
 // writeCommands are the write commands sessionkit sends, in scripts or
 // not, and those its earlier releases sent.
 var writeCommands = map[string]bool{
-	"set": true, "del": true, "unlink": true, "hset": true, "hdel": true, "zadd": true, "zrem": true,
+	"set": true, "del": true, "unlink": true, "hset": true, "hsetnx": true, "hdel": true, "zadd": true, "zrem": true,
 	"zremrangebyscore": true, "zremrangebyrank": true, "zpopmin": true, "lpush": true, "rpush": true,
 	"ltrim": true, "pexpire": true, "pexpireat": true, "expire": true, "xadd": true, "xtrim": true,
 	"publish": true,

@@ -270,7 +270,12 @@ end
 -- the user id (USER_PRINT: users share a trail only if their tags collide,
 -- and then the print tells them apart), and leaves out E_AT when it is the
 -- id's ms.
-local last_ms, last_seq
+--
+-- A trail of one entry is a string, which costs about 100 bytes less than
+-- a list of one (most users have one session and few events); the second
+-- entry turns it into a list, newest first. trail is what EV holds:
+-- false (nothing), 'string' or 'list'; nil until event first looks.
+local last_ms, last_seq, trail
 local prints = {}
 
 local function user_print(uid)
@@ -288,7 +293,13 @@ end
 local function event(kind, uid, member, ...)
   if not last_ms then
     last_ms, last_seq = -1, 0
-    local head = redis.call('LINDEX', EV, 0)
+    -- One command on the common paths: LINDEX reads a list's head, and
+    -- fails only on another type, which GET reads if it is a string.
+    local head = redis.pcall('LINDEX', EV, 0)
+    trail = head and 'list'
+    if type(head) == 'table' and head.err then
+      head, trail = redis.call('GET', EV), 'string'
+    end
     if head then
       local ms, seq = string.match(head, '^(%d+)%-(%d+)')
       if ms then last_ms, last_seq = tonumber(ms), tonumber(seq) end
@@ -310,7 +321,16 @@ local function event(kind, uid, member, ...)
       parts[#parts + 1] = v
     end
   end
-  if redis.call('LPUSH', EV, table.concat(parts, SEP)) > STREAM_MAX then
+  local entry = table.concat(parts, SEP)
+  if not trail or (trail == 'string' and STREAM_MAX == 1) then
+    redis.call('SET', EV, entry, 'KEEPTTL')
+    trail = 'string'
+  elseif trail == 'string' then
+    local first = redis.call('GET', EV)
+    redis.call('DEL', EV)
+    redis.call('RPUSH', EV, entry, first)
+    trail = 'list'
+  elseif redis.call('LPUSH', EV, entry) > STREAM_MAX then
     redis.call('LTRIM', EV, 0, STREAM_MAX - 1)
   end
   return id

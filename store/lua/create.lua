@@ -29,7 +29,7 @@ if redis.call('EXISTS', ACT, IDX, RET, ALL, REV, OWN, EV, LIM, SEEN, DATA) == 0 
     redis.call('ZADD', IDX, dl, MEMBER)
     redis.call('PEXPIREAT', IDX, dl)
   end
-  last_ms, last_seq = -1, 0 -- no trail yet
+  last_ms, last_seq, trail = -1, 0, false -- no trail yet
   local id = event(EV_CREATED, USER_ID, MEMBER, E_IP, IP, E_DEVICE, DEVICE, E_COUNTRY, COUNTRY, E_ACTOR, IMPERSONATED_BY)
   expire_events(tonumber(dl) + RETENTION, now, RETENTION)
   return reply{NEW_DEVICE = false, NEW_COUNTRY = false, EVICTED = {}, EVENT_IDS = {id}}
