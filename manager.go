@@ -2,7 +2,6 @@ package sessionkit
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -353,7 +352,7 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, t
 			return UpdateSessionActivityResult{}, ErrNotFound
 		}
 		claims.apply(s)
-	} else if subtle.ConstantTimeCompare(pk.TokenHash[:], hash[:]) != 1 || s.Bearer {
+	} else if !pk.TokenMatches((*[32]byte)(&hash)) || s.Bearer {
 		// A bearer session has a session token of its own, which no one
 		// ever holds: it is refused like any wrong secret.
 		return UpdateSessionActivityResult{}, ErrNotFound

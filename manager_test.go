@@ -624,6 +624,73 @@ func TestNewDeviceSignal(t *testing.T) {
 	})
 }
 
+// TestCreationTimeSurvivesActivity: a new session's record leaves its
+// creation time empty while it is the last activity; every write that
+// moves the last activity keeps the creation time, with a User-Agent or
+// without one (a record then ends at its owner).
+func TestCreationTimeSurvivesActivity(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)),
+			sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{SigningKeys: []crypto.Signer{key}, Issuer: "https://api.example.test"}))
+		for _, ua := range []string{sessiontest.ChromeMac, ""} {
+			user := uuid.New()
+			var created time.Time
+			check := func(step string, s sessionkit.Session, active time.Time) {
+				t.Helper()
+				if !s.CreatedAt.Equal(created) || !s.LastActivityAt.Equal(active) || !s.AuthenticatedAt.Equal(created) {
+					t.Errorf("UA %q, after %s: created %v, last active %v, authenticated %v; want %v, %v, %v",
+						ua, step, s.CreatedAt, s.LastActivityAt, s.AuthenticatedAt, created, active, created)
+				}
+				if got := f.Session(t, s.ID); !got.CreatedAt.Equal(created) || !got.LastActivityAt.Equal(active) {
+					t.Errorf("UA %q, after %s: read back created %v, last active %v; want %v, %v", ua, step, got.CreatedAt, got.LastActivityAt, created, active)
+				}
+			}
+			// start signs in, then lets two minutes pass.
+			start := func(bearer bool) sessionkit.CreateSessionResult {
+				t.Helper()
+				r, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, UserAgent: ua, Bearer: bearer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				created = f.Clock.Now()
+				check("sign-in", r.Session, created)
+				f.Clock.Advance(2 * time.Minute)
+				return r
+			}
+			a := start(false)
+			r, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: a.Session.ID, IPAddress: sessiontest.LoginIP})
+			if err != nil || !r.Written {
+				t.Fatalf("activity: written %v, %v", r.Written, err)
+			}
+			check("activity", r.Session, f.Clock.Now())
+
+			b2 := start(false)
+			r, err = f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: b2.Session.ID, IPAddress: "198.51.100.20"})
+			if err != nil || !r.IPChanged {
+				t.Fatalf("activity from a new address: changed %v, %v", r.IPChanged, err)
+			}
+			check("activity from a new address", r.Session, f.Clock.Now())
+
+			renewed, err := f.M.RenewSession(ctx, start(false).Session, sessiontest.LoginIP, ua)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("renewal", renewed.Session, f.Clock.Now())
+
+			refreshed, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: start(true).Tokens.RefreshToken})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("refresh", refreshed.Session, f.Clock.Now())
+		}
+	})
+}
+
 // TestNewSignInHistory: the new-device signal compares with the devices
 // signed in from within the window, the 64 most recent of them, and keeps
 // them after every session has ended.

@@ -65,8 +65,9 @@ const (
 	fieldCount
 )
 
-// minFields is how many fields the oldest stored records have.
-const minFields = pUserAgent + 1
+// minFields is how many fields a stored record has at least: records
+// leave out their trailing empty fields, and the owner is never empty.
+const minFields = pUID + 1
 
 // hotFields is how many leading fields the hot path splits: those up to
 // the owner.
@@ -161,8 +162,20 @@ func bound(s string) string {
 
 func hashText(h [32]byte) string { return base64.RawURLEncoding.EncodeToString(h[:]) }
 
-// decodeHash reads the token hash of a stored session into h.
-func decodeHash(v string, h *[32]byte) bool {
+// storedHashLen is how many characters of a token hash's text a record
+// stores: the first 132 bits of SHA-256 of a 256-bit random secret, beyond
+// any search for a secret that matches, in half the bytes. Records written
+// before keep all 43 (fullHashLen); both read.
+const (
+	storedHashLen = 22
+	fullHashLen   = 43
+)
+
+// storedHash is the stored form of a token's hash.
+func storedHash(h [32]byte) string { return hashText(h)[:storedHashLen] }
+
+// decodeHash reads the token hash of a stored session into pk.
+func decodeHash(v string, pk *backend.Peeked) bool {
 	_, rest, ok := strings.Cut(v, sep)
 	if !ok {
 		return false
@@ -170,7 +183,7 @@ func decodeHash(v string, h *[32]byte) bool {
 	if i := strings.IndexByte(rest, sepByte); i >= 0 {
 		rest = rest[:i]
 	}
-	return decodeHashText(rest, h)
+	return decodeTokenHash(rest, pk)
 }
 
 func flag(b bool, c string) string {
@@ -185,7 +198,7 @@ func flag(b bool, c string) string {
 func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) string {
 	f := make([]string, fieldCount)
 	f[pVersion] = formatVersion
-	f[pTokenHash] = hashText(hash)
+	f[pTokenHash] = storedHash(hash)
 	f[pExpires] = strconv.FormatInt(millis(s.ExpiresAt), 10)
 	f[pLastActivity] = strconv.FormatInt(millis(s.LastActivityAt), 10)
 	if s.IdleTimeout > 0 {
@@ -196,7 +209,9 @@ func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) strin
 		f[pLastIP] = s.LastIPAddress.String()
 	}
 	f[pUID] = s.UserID.String()
-	f[pCreated] = strconv.FormatInt(millis(s.CreatedAt), 10)
+	if millis(s.CreatedAt) != millis(s.LastActivityAt) { // empty: the last activity (common.lua's touched)
+		f[pCreated] = strconv.FormatInt(millis(s.CreatedAt), 10)
+	}
 	f[pRefresh] = clean(s.RefreshTokenID)
 	d := s.Device
 	f[pDevLabel], f[pDevBrowser], f[pDevBrowserVersion] = bound(d.Label), bound(d.Browser), bound(d.BrowserVersion)
@@ -205,8 +220,10 @@ func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) strin
 	f[pLocLabel], f[pLocCity], f[pLocRegion], f[pLocCountry], f[pLocCode] = locationValues(s.Location)
 	f[pUserAgent] = uapack.Pack(clean(s.UserAgent))
 	// The fields that most sessions hold at their defaults are left empty:
-	// the last address is the first, credentials were checked at creation,
-	// at aal1. Each byte counts: Redis allocates in steps (see internal/uapack).
+	// the last address is the first, the creation is the last activity,
+	// credentials were checked at creation, at aal1; and so are the
+	// trailing empty fields. Each byte counts: Redis allocates in steps
+	// (see internal/uapack).
 	if !s.AuthenticatedAt.IsZero() && millis(s.AuthenticatedAt) != millis(s.CreatedAt) {
 		f[pAuthAt] = strconv.FormatInt(millis(s.AuthenticatedAt), 10)
 	}
@@ -218,7 +235,11 @@ func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) strin
 		f[pRefreshHash], f[pRefreshGen] = hashText(*refresh), "0"
 		f[pRefreshAt] = strconv.FormatInt(millis(s.CreatedAt), 10)
 	}
-	return strings.Join(f, sep)
+	n := len(f)
+	for n > minFields && f[n-1] == "" {
+		n--
+	}
+	return strings.Join(f[:n], sep)
 }
 
 // locationValues are the five location fields, bounded as stored.
@@ -283,7 +304,7 @@ func decodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 // token hash and, for a bearer session, its refresh state.
 func decodePeek(id uuid.UUID, v string, s *sessionkit.Session, pk *backend.Peeked) bool {
 	var f [fieldCount]string
-	if !splitFields(v, &f) || !sessionFromFields(id, &f, s) || !decodeHashText(f[pTokenHash], &pk.TokenHash) {
+	if !splitFields(v, &f) || !sessionFromFields(id, &f, s) || !decodeTokenHash(f[pTokenHash], pk) {
 		return false
 	}
 	if s.Bearer {
@@ -308,7 +329,6 @@ func sessionFromFields(id uuid.UUID, f *[fieldCount]string, s *sessionkit.Sessio
 	*s = sessionkit.Session{
 		ID:             id,
 		UserID:         uid,
-		CreatedAt:      fromMillis(f[pCreated]),
 		LastActivityAt: fromMillis(f[pLastActivity]),
 		ExpiresAt:      fromMillis(f[pExpires]),
 		RefreshTokenID: f[pRefresh],
@@ -328,6 +348,10 @@ func sessionFromFields(id uuid.UUID, f *[fieldCount]string, s *sessionkit.Sessio
 		AuthenticatedAt:      fromMillis(f[pAuthAt]),
 		AAL:                  f[pAAL],
 		ImpersonatedBy:       f[pImpersonator],
+	}
+	s.CreatedAt = s.LastActivityAt // empty: not active since
+	if f[pCreated] != "" {
+		s.CreatedAt = fromMillis(f[pCreated])
 	}
 	if s.AuthenticatedAt.IsZero() { // a record from before the field
 		s.AuthenticatedAt = s.CreatedAt
@@ -407,6 +431,29 @@ func refreshFromFields(f *[fieldCount]string) (refreshState, bool) {
 	}
 	st.issuedAt = fromMillis(f[pRefreshAt])
 	return st, true
+}
+
+// decodeTokenHash reads a stored token hash into pk: storedHash's form
+// or, from records written before it, hashText's.
+func decodeTokenHash(s string, pk *backend.Peeked) bool {
+	if len(s) != storedHashLen {
+		pk.TokenHashPrefix = false
+		return decodeHashText(s, &pk.TokenHash)
+	}
+	// 22 characters are 132 bits: with two more of zero bits they decode
+	// to 18 bytes, the 17th holding the last four bits high.
+	var src [storedHashLen + 2]byte // on the stack: no allocation
+	copy(src[:], s)
+	src[storedHashLen], src[storedHashLen+1] = 'A', 'A'
+	var dst [18]byte
+	n, err := base64.RawURLEncoding.Decode(dst[:], src[:])
+	if err != nil || n != len(dst) {
+		return false
+	}
+	pk.TokenHash = [32]byte{}
+	copy(pk.TokenHash[:17], dst[:17])
+	pk.TokenHashPrefix = true
+	return true
 }
 
 // decodeHashText reads hashText's form.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -122,6 +123,9 @@ func refDecodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
 		UserAgent: uapack.Unpack(f[pUserAgent]), Bearer: f[pRefreshHash] != "",
 		AuthenticatedAt: refFromMillis(f[pAuthAt]), AAL: f[pAAL], ImpersonatedBy: f[pImpersonator],
 	}
+	if f[pCreated] == "" {
+		s.CreatedAt = s.LastActivityAt
+	}
 	if s.AuthenticatedAt.IsZero() {
 		s.AuthenticatedAt = s.CreatedAt
 	}
@@ -155,8 +159,7 @@ func refPeek(id uuid.UUID, v string) (sessionkit.Session, backend.Peeked, bool) 
 		return sessionkit.Session{}, backend.Peeked{}, false
 	}
 	var pk backend.Peeked
-	_, rest, ok := strings.Cut(v, sep)
-	if !ok || len(rest) < 43 || (len(rest) > 43 && rest[43] != sep[0]) || !decodeHashText(rest[:43], &pk.TokenHash) {
+	if !refTokenHash(v, &pk) {
 		return sessionkit.Session{}, backend.Peeked{}, false
 	}
 	if s.Bearer {
@@ -169,6 +172,29 @@ func refPeek(id uuid.UUID, v string) (sessionkit.Session, backend.Peeked, bool) 
 		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen}
 	}
 	return s, pk, true
+}
+
+// refTokenHash reads the second field: the token hash's text, whole or
+// its first 22 characters (132 bits, the 17th byte's low half zero).
+func refTokenHash(v string, pk *backend.Peeked) bool {
+	_, rest, ok := strings.Cut(v, sep)
+	if !ok {
+		return false
+	}
+	text, _, _ := strings.Cut(rest, sep)
+	switch len(text) {
+	case 43:
+		return decodeHashText(text, &pk.TokenHash)
+	case 22:
+		b, err := base64.RawURLEncoding.DecodeString(text + "AA")
+		if err != nil || len(b) != 18 {
+			return false
+		}
+		copy(pk.TokenHash[:], b[:17])
+		pk.TokenHashPrefix = true
+		return true
+	}
+	return false
 }
 
 // codecCases are stored values: well-formed ones of many shapes, records
@@ -211,7 +237,9 @@ func codecCases(t *testing.T) []string {
 		{pUID, strings.ReplaceAll(base.UserID.String(), "-", "")}, {pUID, "0b6a2c3e-8f7d-4e1a-9c5b-2d4e6f8a0b1"},
 		{pUID, "0b6a2c3e_8f7d-4e1a-9c5b-2d4e6f8a0b1c"}, {pUID, ""},
 		{pTokenHash, ""}, {pTokenHash, "AAAA"}, {pTokenHash, strings.Repeat("A", 42) + "B"}, {pTokenHash, strings.Repeat("*", 43)},
-		{pTokenHash, strings.Repeat("A", 44)},
+		{pTokenHash, strings.Repeat("A", 44)}, {pTokenHash, strings.Repeat("A", 21)}, {pTokenHash, strings.Repeat("_", 22)},
+		{pTokenHash, strings.Repeat("A", 23)}, {pTokenHash, strings.Repeat("*", 22)}, {pTokenHash, hashText([32]byte{9, 8, 7})},
+		{pCreated, ""}, {pCreated, "1780000000000"},
 		{pVersion, "2"}, {pVersion, ""},
 		{pDevFlags, "bm"}, {pDevFlags, "x"},
 		{pRefreshHash, "short"}, {pRefreshGen, "x"},
@@ -223,8 +251,9 @@ func codecCases(t *testing.T) []string {
 		f[edit.field] = edit.value
 		out = append(out, strings.Join(f[:], sep))
 	}
-	// Field counts around the bounds: the oldest records, one too many.
+	// Field counts around the bounds: the shortest records, one too many.
 	f := strings.Split(out[0], sep)
+	f = append(f, make([]string, fieldCount-len(f))...)
 	for n := minFields - 2; n <= fieldCount; n++ {
 		out = append(out, strings.Join(f[:n], sep))
 	}
@@ -262,10 +291,9 @@ func TestDecodeMatchesReference(t *testing.T) {
 		if ok != wok || (ok && (!reflect.DeepEqual(gotS, wantS) || gotPK != wantPK)) {
 			t.Errorf("%s: decodePeek\n got %v %+v %+v\nwant %v %+v %+v", name, ok, gotS, gotPK, wok, wantS, wantPK)
 		}
-		var h, wh [32]byte
-		_, rest, cut := strings.Cut(v, sep)
-		wantHash := cut && len(rest) >= 43 && (len(rest) == 43 || rest[43] == sep[0]) && decodeHashText(rest[:43], &wh)
-		if decodeHash(v, &h) != wantHash || h != wh {
+		var h, wh backend.Peeked
+		wantHash := refTokenHash(v, &wh)
+		if decodeHash(v, &h) != wantHash || (wantHash && h != wh) {
 			t.Errorf("%s: decodeHash disagrees", name)
 		}
 	}
@@ -291,6 +319,9 @@ func TestEarlierRecordsReadTheSame(t *testing.T) {
 	hash := [32]byte{9, 8, 7}
 	compact := encodeSession(s, hash, nil)
 	f := strings.Split(compact, sep)
+	f = append(f, make([]string, fieldCount-len(f))...) // trailing empty fields, written out
+	f[pTokenHash] = hashText(hash)
+	f[pCreated] = strconv.FormatInt(s.CreatedAt.UnixMilli(), 10)
 	f[pUserAgent] = s.UserAgent
 	f[pLastIP] = s.LastIPAddress.String()
 	f[pAuthAt] = strconv.FormatInt(s.AuthenticatedAt.UnixMilli(), 10)
@@ -303,5 +334,15 @@ func TestEarlierRecordsReadTheSame(t *testing.T) {
 	b, okB := decodeSession(s.ID, earlier)
 	if !okA || !okB || !reflect.DeepEqual(a, b) || !reflect.DeepEqual(a, s) {
 		t.Errorf("compact form reads\n%+v (%v)\nearlier form reads\n%+v (%v)\nwant\n%+v", a, okA, b, okB, s)
+	}
+	// Both hold the token's hash: its first 132 bits, or all of it.
+	other := hash
+	other[16] ^= 0x10 // within the 132 bits
+	for name, v := range map[string]string{"compact": compact, "earlier": earlier} {
+		var got sessionkit.Session
+		var pk backend.Peeked
+		if !decodePeek(s.ID, v, &got, &pk) || !pk.TokenMatches(&hash) || pk.TokenMatches(&other) {
+			t.Errorf("%s form: the token hash does not read back", name)
+		}
 	}
 }

@@ -269,7 +269,7 @@ func (r *Redis) ReadData(ctx context.Context, sessionID uuid.UUID, key string, n
 // Rotate implements sessionkit.Store.
 func (r *Redis) Rotate(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, cred backend.Credentials) (sessionkit.Session, uint32, error) {
 	tag := sessionid.TagIn(sessionID)
-	args := rotateArgs{Member: sessionid.Member(sessionID), UserID: userID.String(), TokenHash: hashText(cred.TokenHash), Announce: announce.Head(tag)}
+	args := rotateArgs{Member: sessionid.Member(sessionID), UserID: userID.String(), TokenHash: storedHash(cred.TokenHash), Announce: announce.Head(tag)}
 	if cred.RefreshHash != nil {
 		args.RefreshHash = hashText(*cred.RefreshHash)
 	}

@@ -7,6 +7,7 @@
 package backend
 
 import (
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -122,9 +123,22 @@ type Used struct {
 
 // Peeked is what a store's Peek read besides the session.
 type Peeked struct {
-	TokenHash [32]byte     // SHA-256 of the token's secret
-	Indexed   bool         // among the user's active sessions (revocation is its absence)
-	Refresh   RefreshState // a bearer session's; zero for a cookie session
+	// TokenHash is SHA-256 of the token's secret as stored: whole, or
+	// with TokenHashPrefix, its first 132 bits (16 bytes and the high half
+	// of the 17th), the rest zero.
+	TokenHash       [32]byte
+	TokenHashPrefix bool
+	Indexed         bool         // among the user's active sessions (revocation is its absence)
+	Refresh         RefreshState // a bearer session's; zero for a cookie session
+}
+
+// TokenMatches reports, in time independent of the hashes, whether h (the
+// SHA-256 of a presented secret) is the stored hash.
+func (p *Peeked) TokenMatches(h *[32]byte) bool {
+	if !p.TokenHashPrefix {
+		return subtle.ConstantTimeCompare(p.TokenHash[:], h[:]) == 1
+	}
+	return subtle.ConstantTimeCompare(p.TokenHash[:16], h[:16])&subtle.ConstantTimeByteEq(p.TokenHash[16], h[16]&0xf0) == 1
 }
 
 // Recorded is what a store's RecordProvider did.

@@ -37,11 +37,15 @@ local function split(s, n)
   return out, string.sub(s, i)
 end
 
+-- join is split's inverse. Without rest it leaves out the trailing empty
+-- fields, as codec.go's encodeSession does: they read as '' all the same.
 local function join(head, rest)
-  local s = table.concat(head, SEP)
-  if rest then s = s .. SEP .. rest end
-  return s
+  if rest then return table.concat(head, SEP) .. SEP .. rest end
+  local n = #head
+  while n > HOT and head[n] == '' do n = n - 1 end
+  return table.concat(head, SEP, 1, n)
 end
+
 
 -- refusal returns the status refusing a stored session at now by its
 -- timestamps (S_EXPIRED or S_IDLE), or nil. ea: expires ms, la: last activity ms, it: idle ms.
@@ -69,6 +73,14 @@ end
 
 -- NOW_MS is NOW as written into records and events.
 local NOW_MS = int(NOW)
+
+-- touched records activity at NOW in the split fields f (F_CREATED among
+-- them). A record leaves its creation time empty while it is the last
+-- activity (codec.go's encodeSession), so it is written out first.
+local function touched(f)
+  if (f[F_CREATED] or '') == '' then f[F_CREATED] = f[F_LAST_ACTIVITY] end
+  f[F_LAST_ACTIVITY] = NOW_MS
+end
 
 -- reconcile rebuilds the index from the active sessions if the two
 -- disagree (the index was lost or changed by hand): the index decides
@@ -255,7 +267,13 @@ local function lookup(member, hash, now)
     if not v then return nil, {S_NOT_FOUND} end
   end
   local h = split(v, HOT)
-  if hash ~= '' and redis.sha1hex(h[F_TOKEN_HASH]) ~= redis.sha1hex(hash) then return nil, {S_NOT_FOUND} end
+  if hash ~= '' then
+    -- Stored: the hash's text, or its first 22 characters (codec.go).
+    local stored = h[F_TOKEN_HASH]
+    if (#stored ~= 22 and #stored ~= 43) or redis.sha1hex(stored) ~= redis.sha1hex(string.sub(hash, 1, #stored)) then
+      return nil, {S_NOT_FOUND}
+    end
+  end
   local why = refusal(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE], now)
   if why then return nil, {why} end
   if retained then return nil, {S_REVOKED, redis.call('HGET', REV, member) or ''} end

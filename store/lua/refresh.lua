@@ -37,7 +37,7 @@ end
 
 f[F_REFRESH_PREV], f[F_REFRESH_HASH] = f[F_REFRESH_HASH], NEXT
 f[F_REFRESH_GEN], f[F_REFRESH_SEALED], f[F_REFRESH_AT] = tostring(gen + 1), SEALED, NOW_MS
-f[F_LAST_ACTIVITY] = NOW_MS
+touched(f)
 local nv = join(f)
 redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
 reindex(MEMBER, f)

@@ -17,7 +17,7 @@ if f[F_REFRESH_HASH] ~= '' then -- a bearer session: its refresh token too
   f[F_REFRESH_HASH], f[F_REFRESH_GEN], f[F_REFRESH_AT] = REFRESH_HASH, tostring(gen), NOW_MS
   f[F_REFRESH_PREV], f[F_REFRESH_SEALED] = '', ''
 end
-f[F_LAST_ACTIVITY] = NOW_MS
+touched(f)
 if REAUTHENTICATED then
   f[F_AUTH_AT] = NOW_MS
   if AAL ~= '' then f[F_AAL] = AAL end

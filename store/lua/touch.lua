@@ -4,7 +4,7 @@
 local now = NOW
 local v, refused = lookup(MEMBER, TOKEN_HASH, now)
 if not v then return refused end
-local h, rest = split(v, HOT)
+local h, rest = split(v, F_CREATED)
 
 local current = h[F_LAST_IP]
 if current == '' then current = h[F_IP] end
@@ -20,7 +20,7 @@ local moves = true -- whether the session's deadline may move
 if changed then
   -- The rare path: the whole session is split, so every field is by name.
   local f = split(v)
-  f[F_LAST_ACTIVITY] = NOW_MS
+  touched(f)
   f[F_LAST_IP] = IP
   f[F_IP_CHANGES] = tostring(num(f[F_IP_CHANGES]) + 1)
   prev_cc = f[F_LOCATION_COUNTRY_CODE] or ''
@@ -34,7 +34,7 @@ if changed then
 else
   -- Without an idle timeout the deadline is the expiry: it cannot move.
   moves = num(h[F_IDLE]) > 0
-  h[F_LAST_ACTIVITY] = NOW_MS
+  touched(h)
   nv = join(h, rest)
 end
 -- First write, deny-oom. If the server is out of memory the session is still
