@@ -393,7 +393,7 @@ func BenchmarkScale(b *testing.B) {
 	fmt.Printf("scale: used_memory grew by %d bytes while loading %d sessions: %.0f bytes per session, per-user keys and audit trail included (target < 1024)\n",
 		large.memory, large.sessions, float64(large.memory)/float64(large.sessions))
 	sessionBytes, userBytes := memoryOfUser(b, large.c, prefix, large.target)
-	fmt.Printf("scale: MEMORY USAGE of the 20-session user's session keys (act, idx, ret, all, rev, own): %d bytes, %d per session; audit trail and seen set: %d bytes\n",
+	fmt.Printf("scale: MEMORY USAGE of the 20-session user's session keys (act, idx with the recent sign-ins, ret, all, rev, own): %d bytes, %d per session; audit trail: %d bytes\n",
 		sessionBytes, sessionBytes/20, userBytes)
 }
 
@@ -448,7 +448,8 @@ func usedMemory(b *testing.B, c *redis.Client) int64 {
 
 // memoryOfUser returns MEMORY USAGE of the user's session-holding keys
 // (active and retained sessions, index, retained set, revocation and owner
-// hashes), and of the per-user rest (audit trail, seen set).
+// hashes; the index also holds the recent sign-ins), and of the audit
+// trail (with the device history of earlier releases, if any is left).
 func memoryOfUser(b *testing.B, c *redis.Client, prefix string, user uuid.UUID) (sessions, rest int64) {
 	ctx := context.Background()
 	keys, err := rediskey.New(prefix)
