@@ -30,6 +30,7 @@ FUZZ_TARGETS ?= \
 	./internal/enrich:FuzzParseUserAgent \
 	./internal/enrich:FuzzLookup \
 	./internal/uapack:FuzzPack \
+	./store:FuzzDecode \
 	./faulttest:FuzzCommands \
 	./faulttest:FuzzLoginBody \
 	./faulttest:FuzzSessionIDPath

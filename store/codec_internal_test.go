@@ -199,7 +199,7 @@ func refTokenHash(v string, pk *backend.Peeked) bool {
 
 // codecCases are stored values: well-formed ones of many shapes, records
 // from before later fields existed, and values damaged field by field.
-func codecCases(t *testing.T) []string {
+func codecCases(t testing.TB) []string {
 	t.Helper()
 	base := benchSession()
 	var out []string
@@ -278,24 +278,40 @@ func TestDecodeMatchesReference(t *testing.T) {
 		cases = append(cases, string(b))
 	}
 	for i, v := range cases {
-		name := fmt.Sprintf("case %d %q", i, v)
-		want, wok := refDecodeSession(id, v)
-		got, ok := decodeSession(id, v)
-		if ok != wok || !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: decodeSession\n got %v %+v\nwant %v %+v", name, ok, got, wok, want)
-		}
-		wantS, wantPK, wok := refPeek(id, v)
-		var gotS sessionkit.Session
-		var gotPK backend.Peeked
-		ok = decodePeek(id, v, &gotS, &gotPK)
-		if ok != wok || (ok && (!reflect.DeepEqual(gotS, wantS) || gotPK != wantPK)) {
-			t.Errorf("%s: decodePeek\n got %v %+v %+v\nwant %v %+v %+v", name, ok, gotS, gotPK, wok, wantS, wantPK)
-		}
-		var h, wh backend.Peeked
-		wantHash := refTokenHash(v, &wh)
-		if decodeHash(v, &h) != wantHash || (wantHash && h != wh) {
-			t.Errorf("%s: decodeHash disagrees", name)
-		}
+		checkDecode(t, fmt.Sprintf("case %d %q", i, v), id, v)
+	}
+}
+
+// FuzzDecode: the hot path's decoders agree with the reference decoder on
+// any stored value, well-formed or not.
+func FuzzDecode(f *testing.F) {
+	for _, v := range codecCases(f) {
+		f.Add(v)
+	}
+	id := benchSession().ID
+	f.Fuzz(func(t *testing.T, v string) { checkDecode(t, fmt.Sprintf("%q", v), id, v) })
+}
+
+// checkDecode fails t unless decodeSession, decodePeek and decodeHash read
+// v as the reference decoder does.
+func checkDecode(t *testing.T, name string, id uuid.UUID, v string) {
+	t.Helper()
+	want, wok := refDecodeSession(id, v)
+	got, ok := decodeSession(id, v)
+	if ok != wok || !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: decodeSession\n got %v %+v\nwant %v %+v", name, ok, got, wok, want)
+	}
+	wantS, wantPK, wok := refPeek(id, v)
+	var gotS sessionkit.Session
+	var gotPK backend.Peeked
+	ok = decodePeek(id, v, &gotS, &gotPK)
+	if ok != wok || (ok && (!reflect.DeepEqual(gotS, wantS) || gotPK != wantPK)) {
+		t.Errorf("%s: decodePeek\n got %v %+v %+v\nwant %v %+v %+v", name, ok, gotS, gotPK, wok, wantS, wantPK)
+	}
+	var h, wh backend.Peeked
+	wantHash := refTokenHash(v, &wh)
+	if decodeHash(v, &h) != wantHash || (wantHash && h != wh) {
+		t.Errorf("%s: decodeHash disagrees", name)
 	}
 }
 
