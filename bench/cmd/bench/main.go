@@ -69,7 +69,7 @@ func main() {
 	flag.IntVar(&c.conns, "conns", 64, "concurrent keep-alive connections")
 	flag.IntVar(&c.sessions, "sessions", 1000, "sessions per row, one per user, used in turn")
 	flag.IntVar(&c.pool, "pool", 64, "Redis connection pool size of every row")
-	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance")
+	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance (0: skip the timing)")
 	flag.StringVar(&c.out, "out", "results", "directory for the results")
 	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: get-ap, scs, scs-write, sessionkit, cached, bearer, bearer-cached (default: all)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds (with -scale-only, of the realistic mode) to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
@@ -213,15 +213,17 @@ func mainRows(ctx context.Context, e *env, admin *redis.Client, c config, report
 		}
 	}
 
-	fmt.Printf("timing %d revocations seen by a second instance\n", c.revocations)
-	prop, err := propagation(ctx, e, c.revocations, false)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("timing %d revocations of bearer sessions seen by a second instance\n", c.revocations)
-	propBearer, err := propagation(ctx, e, c.revocations, true)
-	if err != nil {
-		return err
+	var prop, propBearer []time.Duration
+	if c.revocations > 0 {
+		fmt.Printf("timing %d revocations seen by a second instance\n", c.revocations)
+		var err error
+		if prop, err = propagation(ctx, e, c.revocations, false); err != nil {
+			return err
+		}
+		fmt.Printf("timing %d revocations of bearer sessions seen by a second instance\n", c.revocations)
+		if propBearer, err = propagation(ctx, e, c.revocations, true); err != nil {
+			return err
+		}
 	}
 	var cached store.CacheStats
 	for _, r := range rows {
@@ -231,10 +233,12 @@ func mainRows(ctx context.Context, e *env, admin *redis.Client, c config, report
 	}
 
 	writeTable(report, rows, results, c)
-	fmt.Fprintf(report, "\nrevocation reaching a second instance (cache on, %d revocations, from the start of RevokeSession to the first refusal): p50 %v, p99 %v, max %v\n",
-		len(prop), pct(prop, 50).Round(time.Microsecond), pct(prop, 99).Round(time.Microsecond), prop[len(prop)-1].Round(time.Microsecond))
-	fmt.Fprintf(report, "the same for bearer sessions' access tokens (%d revocations): p50 %v, p99 %v, max %v\n",
-		len(propBearer), pct(propBearer, 50).Round(time.Microsecond), pct(propBearer, 99).Round(time.Microsecond), propBearer[len(propBearer)-1].Round(time.Microsecond))
+	if len(prop) > 0 && len(propBearer) > 0 {
+		fmt.Fprintf(report, "\nrevocation reaching a second instance (cache on, %d revocations, from the start of RevokeSession to the first refusal): p50 %v, p99 %v, max %v\n",
+			len(prop), pct(prop, 50).Round(time.Microsecond), pct(prop, 99).Round(time.Microsecond), prop[len(prop)-1].Round(time.Microsecond))
+		fmt.Fprintf(report, "the same for bearer sessions' access tokens (%d revocations): p50 %v, p99 %v, max %v\n",
+			len(propBearer), pct(propBearer, 50).Round(time.Microsecond), pct(propBearer, 99).Round(time.Microsecond), propBearer[len(propBearer)-1].Round(time.Microsecond))
+	}
 	fmt.Fprintf(report, "cache row: %d hits, %d misses (hit ratio %.3f)\n", cached.Hits, cached.Misses,
 		float64(cached.Hits)/float64(max(1, cached.Hits+cached.Misses)))
 	writeAgainstPipelined(report, rows, results)
