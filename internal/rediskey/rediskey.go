@@ -7,8 +7,8 @@
 //
 //	<prefix>{<tag>}:act              HASH  member -> session: the active sessions
 //	<prefix>{<tag>}:idx              ZSET  the members of act, scored by deadline (ms); and the
-//	                                       device labels ("d:"...) and countries ("c:"...) signed in
-//	                                       from recently, scored by minus the time (ms)
+//	                                       devices ("d:" and a 48-bit print of the label) and countries
+//	                                       ("c:"...) signed in from recently, scored by minus the time (ms)
 //	<prefix>{<tag>}:ret              HASH  member -> session: revoked and expired sessions kept for the audit
 //	<prefix>{<tag>}:all              ZSET  every retained member, scored by purge time (ms)
 //	<prefix>{<tag>}:rev              HASH  member -> "<revoked ms>|<reason>"

@@ -3,6 +3,12 @@
 -- createReply in store/scripts.go.
 local now = NOW
 
+-- device names a device label among the recent sign-ins the index keeps
+-- (see below): by a 48-bit print, 14 bytes where most labels take 16 to
+-- 24, so a one-session user's index fits a 64-byte allocation rather than
+-- an 80-byte one, and the index holds no label in clear.
+local function device(label) return 'd:' .. string.sub(redis.sha1hex(label), 1, 12) end
+
 -- A user with nothing stored (a first sign-in, or the first after all of
 -- it expired): one EXISTS answers every read below, and the writes are
 -- those the general path makes for a user without sessions, history,
@@ -20,9 +26,9 @@ if redis.call('EXISTS', ACT, IDX, RET, ALL, REV, OWN, EV, LIM, SEEN, DATA) == 0 
   elseif SEEN_WINDOW > 0 then
     local at = int(-now)
     if COUNTRY ~= '' then
-      redis.call('ZADD', IDX, dl, MEMBER, at, 'd:' .. DEVICE, at, 'c:' .. COUNTRY)
+      redis.call('ZADD', IDX, dl, MEMBER, at, device(DEVICE), at, 'c:' .. COUNTRY)
     else
-      redis.call('ZADD', IDX, dl, MEMBER, at, 'd:' .. DEVICE)
+      redis.call('ZADD', IDX, dl, MEMBER, at, device(DEVICE))
     end
     redis.call('PEXPIREAT', IDX, int(math.max(tonumber(dl), now + SEEN_WINDOW)))
   else
@@ -110,21 +116,23 @@ if indexed == 0 and active_before == 0 then first = int(dl) end
 local retained = expire_user(first)
 
 -- New-device and new-country signals, from a bounded recent history: the
--- index also holds the device labels ('d:' ..) and countries ('c:' ..)
+-- index also holds the device labels (by print: device) and countries ('c:' ..)
 -- signed in from within the window, the 64 most recent, each scored by
 -- minus the last time (ms), below every session's deadline. A user with
 -- one session then holds one key fewer (each costs about 130 bytes of
--- Redis's own). Earlier releases kept them in SEEN, scored by the time:
--- moved here at the user's next sign-in.
+-- Redis's own). Earlier releases kept them in SEEN, scored by the time
+-- and the labels in clear: moved here at the user's next sign-in.
 local nd, nc = false, false
 if SEEN_WINDOW > 0 and IMPERSONATED_BY == '' then
   local earlier = redis.call('ZRANGE', SEEN, 0, -1, 'WITHSCORES')
   for i = 1, #earlier, 2 do
-    redis.call('ZADD', IDX, 'LT', int(-tonumber(earlier[i + 1])), earlier[i])
+    local m = earlier[i]
+    if string.sub(m, 1, 2) == 'd:' then m = device(string.sub(m, 3)) end
+    redis.call('ZADD', IDX, 'LT', int(-tonumber(earlier[i + 1])), m)
   end
   if #earlier > 0 then redis.call('DEL', SEEN) end
   redis.call('ZREMRANGEBYSCORE', IDX, int(SEEN_WINDOW - now), '(0')
-  local d, c = 'd:' .. DEVICE, 'c:' .. COUNTRY
+  local d, c = device(DEVICE), 'c:' .. COUNTRY
   local device_seen, country_seen = unpack(redis.call('ZMSCORE', IDX, d, c))
   local n = redis.call('ZCOUNT', IDX, '-inf', '(0')
   if n > 0 then -- a history to compare with
