@@ -138,14 +138,29 @@ var eventFields = [...]struct{ lua, value string }{
 	{"E_PROVIDER", evProvider}, {"E_REFRESH_TOKEN", evRefreshToken}, {"E_BY", evBy}, {"E_ACTOR", evActor},
 }
 
+// eventTypes are the audit trail's event types: each is stored as its
+// one-letter code (a sign-in's entry then fits a smaller allocation), read
+// back by decodeEntry; earlier releases stored the type in full, which
+// reads as itself.
 var eventTypes = [...]struct {
 	lua   string
 	value sessionkit.EventType
+	code  string
 }{
-	{"EV_CREATED", sessionkit.EventCreated}, {"EV_REVOKED", sessionkit.EventRevoked},
-	{"EV_EVICTED", sessionkit.EventEvicted}, {"EV_IP_CHANGED", sessionkit.EventIPChanged},
-	{"EV_PROVIDER_ACCESSED", sessionkit.EventProviderAccessed},
-	{"EV_REFRESH_LINKED", sessionkit.EventRefreshLinked}, {"EV_ACTIVITY", sessionkit.EventActivity},
+	{"EV_CREATED", sessionkit.EventCreated, "c"}, {"EV_REVOKED", sessionkit.EventRevoked, "r"},
+	{"EV_EVICTED", sessionkit.EventEvicted, "e"}, {"EV_IP_CHANGED", sessionkit.EventIPChanged, "i"},
+	{"EV_PROVIDER_ACCESSED", sessionkit.EventProviderAccessed, "p"},
+	{"EV_REFRESH_LINKED", sessionkit.EventRefreshLinked, "l"}, {"EV_ACTIVITY", sessionkit.EventActivity, "a"},
+}
+
+// eventTypeOf reads a stored event type: a code, or a type in full.
+func eventTypeOf(stored string) sessionkit.EventType {
+	for _, e := range eventTypes {
+		if e.code == stored {
+			return e.value
+		}
+	}
+	return sessionkit.EventType(stored)
 }
 
 var reasons = [...]struct{ lua, value string }{
@@ -247,7 +262,7 @@ func commonPrelude() string {
 		constant(e.lua, e.value)
 	}
 	for _, e := range eventTypes {
-		constant(e.lua, string(e.value))
+		constant(e.lua, e.code)
 	}
 	for _, r := range reasons {
 		constant(r.lua, r.value)

@@ -165,6 +165,9 @@ func decodeEntry(tag sessionid.Tag, userID uuid.UUID, print, v string) (sessionk
 		return sessionkit.Event{}, false
 	}
 	values[evUser] = userID.String()
+	if t, ok := values[evType].(string); ok {
+		values[evType] = string(eventTypeOf(t))
+	}
 	if _, ok := values[evAt]; !ok {
 		values[evAt] = strconv.FormatUint(parsed.ms, 10)
 	}

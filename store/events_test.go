@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,6 +142,15 @@ func TestTrailOfOneEntry(t *testing.T) {
 				if typ := b.Client.Type(ctx, log).Val(); typ != want {
 					t.Errorf("capped %v, after %d sign-ins: the trail is a %s, want a %s", capped, i+1, typ, want)
 				}
+				// A sign-in's entry fits Redis's 112-byte class with a string's
+				// header: its type is stored as one letter.
+				entry := b.Client.LIndex(ctx, log, 0).Val()
+				if want == "string" {
+					entry = b.Client.Get(ctx, log).Val()
+				}
+				if len(entry) > 112-3-1 {
+					t.Errorf("a sign-in's entry takes %d bytes, want at most %d: %q", len(entry), 112-3-1, entry)
+				}
 				evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 10})
 				if err != nil {
 					t.Fatal(err)
@@ -162,6 +172,43 @@ func TestTrailOfOneEntry(t *testing.T) {
 				}
 				f.CheckTTLs(t)
 			}
+		}
+	})
+}
+
+// TestEntriesOfEarlierReleasesReadTheSame: entries that name their type
+// in full, as earlier releases wrote them, read as the same events.
+func TestEntriesOfEarlierReleasesReadTheSame(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
+		keys, err := rediskey.New(f.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := uuid.New()
+		for range 2 {
+			f.Login(t, user)
+			f.Clock.Advance(time.Millisecond)
+		}
+		now, err := f.M.Events(ctx, user, sessionkit.EventQuery{})
+		if err != nil || len(now) != 2 {
+			t.Fatalf("events: %d, %v", len(now), err)
+		}
+		log := keys.ForUser(user).Events
+		entries := b.Client.LRange(ctx, log, 0, -1).Val()
+		for i, e := range entries {
+			full := strings.Replace(e, "\x1ft\x1fc\x1f", "\x1ft\x1f"+string(sessionkit.EventCreated)+"\x1f", 1)
+			if full == e {
+				t.Fatalf("entry %q: no one-letter type to spell out", e)
+			}
+			if err := b.Client.LSet(ctx, log, int64(i), full).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		earlier, err := f.M.Events(ctx, user, sessionkit.EventQuery{})
+		if err != nil || !reflect.DeepEqual(earlier, now) {
+			t.Errorf("entries with their types in full read\n%+v (%v)\nwant\n%+v", earlier, err, now)
 		}
 	})
 }
@@ -198,7 +245,10 @@ func TestEarlierLayoutKeepsWorking(t *testing.T) {
 			ms, _, _ := strings.Cut(parts[0], "-")
 			values := []any{"u", user.String(), "at", ms}
 			for j := 1; j+1 < len(parts); j += 2 {
-				if parts[j] != "u" && parts[j] != "at" {
+				switch {
+				case parts[j] == "t" && parts[j+1] == "c": // the stream named types in full
+					values = append(values, "t", string(sessionkit.EventCreated))
+				case parts[j] != "u" && parts[j] != "at":
 					values = append(values, parts[j], parts[j+1])
 				}
 			}
