@@ -458,10 +458,10 @@ func decodeTokenHash(s string, pk *backend.Peeked) bool {
 
 // decodeHashText reads hashText's form.
 func decodeHashText(s string, h *[32]byte) bool {
-	if len(s) != 43 {
+	if len(s) != fullHashLen {
 		return false
 	}
-	var src [43]byte // a stack copy: no allocation
+	var src [fullHashLen]byte // a stack copy: no allocation
 	copy(src[:], s)
 	var dst [33]byte
 	n, err := base64.RawURLEncoding.Decode(dst[:], src[:])

@@ -46,7 +46,6 @@ local function join(head, rest)
   return table.concat(head, SEP, 1, n)
 end
 
-
 -- refusal returns the status refusing a stored session at now by its
 -- timestamps (S_EXPIRED or S_IDLE), or nil. ea: expires ms, la: last activity ms, it: idle ms.
 local function refusal(ea, la, it, now)
@@ -188,10 +187,11 @@ end
 
 -- expire_user sets each per-user key to expire with its last member, and
 -- the index no earlier than its newest sign-in leaves the new-sign-in
--- window (the index keeps those too: see create.lua); returns until when a session is kept for the audit: the last
--- purge, or RETENTION after the last deadline (0 when there is neither).
--- only (or nil) is the deadline of the one member the index holds, one
--- that has no data: a user's first session.
+-- window (the index keeps those too: see create.lua). It returns until
+-- when a session is kept for the audit: the last purge, or RETENTION after
+-- the last deadline (0 when there is neither). only (or nil) is the
+-- deadline of the one member the index holds, one that has no data: a
+-- user's first session.
 local function expire_user(only)
   local active = 0
   local top = {nil, only}

@@ -116,7 +116,7 @@ if indexed == 0 and active_before == 0 then first = int(dl) end
 local retained = expire_user(first)
 
 -- New-device and new-country signals, from a bounded recent history: the
--- index also holds the device labels (by print: device) and countries ('c:' ..)
+-- index also holds the devices (by print: device) and countries ('c:' ..)
 -- signed in from within the window, the 64 most recent, each scored by
 -- minus the last time (ms), below every session's deadline. A user with
 -- one session then holds one key fewer (each costs about 130 bytes of
