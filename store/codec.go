@@ -174,18 +174,6 @@ const (
 // storedHash is the stored form of a token's hash.
 func storedHash(h [32]byte) string { return hashText(h)[:storedHashLen] }
 
-// decodeHash reads the token hash of a stored session into pk.
-func decodeHash(v string, pk *backend.Peeked) bool {
-	_, rest, ok := strings.Cut(v, sep)
-	if !ok {
-		return false
-	}
-	if i := strings.IndexByte(rest, sepByte); i >= 0 {
-		rest = rest[:i]
-	}
-	return decodeTokenHash(rest, pk)
-}
-
 func flag(b bool, c string) string {
 	if b {
 		return c
@@ -400,16 +388,6 @@ type refreshState struct {
 	gen        uint32
 	sealed     [32]byte
 	issuedAt   time.Time
-}
-
-// decodeRefresh reads the refresh state of a stored session; false for a
-// cookie session or a malformed record.
-func decodeRefresh(v string) (refreshState, bool) {
-	var f [fieldCount]string
-	if !splitFields(v, &f) {
-		return refreshState{}, false
-	}
-	return refreshFromFields(&f)
 }
 
 // refreshFromFields reads the refresh state from a stored session's fields.

@@ -107,13 +107,17 @@ func TestContractSessionFields(t *testing.T) {
 	if !reflect.DeepEqual(back, s) {
 		t.Errorf("decodeSession:\n got %+v\nwant %+v", back, s)
 	}
-	if !decodeHashEqual(v, hash) {
-		t.Error("decodeHash did not read the token hash back")
+	var peeked sessionkit.Session
+	var pk backend.Peeked
+	if !decodePeek(s.ID, v, &peeked, &pk) || !pk.TokenMatches(&hash) {
+		t.Error("decodePeek did not read the token hash back")
 	}
-	st, ok := decodeRefresh(v)
+	var f [fieldCount]string
+	splitFields(v, &f)
+	st, ok := refreshFromFields(&f)
 	want := refreshState{hash: refresh, prev: [32]byte{4}, gen: 7, sealed: [32]byte{5}, issuedAt: s.CreatedAt}
 	if !ok || st != want {
-		t.Errorf("decodeRefresh: got %+v %v, want %+v", st, ok, want)
+		t.Errorf("refreshFromFields: got %+v %v, want %+v", st, ok, want)
 	}
 	// A record written before the refresh fields existed reads them as
 	// empty, in Go and in Lua.
@@ -130,11 +134,6 @@ func TestContractSessionFields(t *testing.T) {
 	if fieldNames[hotFields-1] != "USER_ID" {
 		t.Errorf("the last hot field is %s, want USER_ID", fieldNames[hotFields-1])
 	}
-}
-
-func decodeHashEqual(v string, want [32]byte) bool {
-	var pk backend.Peeked
-	return decodeHash(v, &pk) && pk.TokenMatches(&want)
 }
 
 // echoArgs has one argument of each kind a script can take.
@@ -286,6 +285,44 @@ func TestContractScriptsCompile(t *testing.T) {
 	for _, s := range scripts {
 		if err := s.run.Load(context.Background(), c).Err(); err != nil {
 			t.Errorf("%s: %v", s.name, err)
+		}
+	}
+}
+
+// TestLookupComparesTheStoredHash: the scripts' token check accepts the
+// presented hash only against a stored hash of one of the two lengths
+// records hold (22 characters, or 43 from earlier records), whole; a
+// stored hash of any other length, a prefix shorter than 22 characters
+// included, refuses every token.
+func TestLookupComparesTheStoredHash(t *testing.T) {
+	c := contractClient(t)
+	s, hash := fullSession()
+	other := hash
+	other[5] ^= 1
+	full := hashText(hash)
+	lua := `redis.call('HSET', ACT, 'm', ARGV[#ARGV - 1])
+local v, refused = lookup('m', ARGV[#ARGV], NOW)
+redis.call('DEL', ACT)
+if v then return 'ok' end
+return refused[1]`
+	for _, tc := range []struct {
+		name, stored, presented, want string
+	}{
+		{"the stored prefix", full[:storedHashLen], full, statusOK},
+		{"an earlier record's whole hash", full, full, statusOK},
+		{"another secret, stored prefix", full[:storedHashLen], hashText(other), statusNotFound},
+		{"another secret, whole hash", full, hashText(other), statusNotFound},
+		{"a prefix of 21", full[:21], full, statusNotFound},
+		{"a prefix of 5", full[:5], full, statusNotFound},
+		{"an empty hash", "", full, statusNotFound},
+		{"23 characters", full[:23], full, statusNotFound},
+	} {
+		v := encodeSession(s, hash, nil)
+		f := strings.SplitN(v, sep, 3)
+		f[pTokenHash] = tc.stored
+		got, err := eval(t, c, lua, append((&script{}).argv(header{Now: s.CreatedAt}, nil), strings.Join(f, sep), tc.presented)...)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %v %v, want %s", tc.name, got, err, tc.want)
 		}
 	}
 }
