@@ -24,7 +24,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
@@ -41,10 +40,7 @@ func checkIndex(t *testing.T, f *sessiontest.Fixture, user uuid.UUID) []sessionk
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := rediskey.New(f.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := f.KeyNames(t)
 	u := keys.ForUser(user)
 	active, err := f.Client.HKeys(ctx, u.Active).Result()
 	if err != nil {
@@ -759,10 +755,7 @@ func TestNewSignInHistoryOfEarlierReleases(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		user := uuid.New()
 		u := keys.ForUser(user)
 		at := float64(f.Clock.Now().Add(-time.Hour).UnixMilli())
@@ -926,10 +919,7 @@ func TestWritesMoveThePurge(t *testing.T) {
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client},
 			sessionkit.WithAuditRetention(retention), sessionkit.WithIdleTimeout(30*time.Minute),
 			sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{SigningKeys: []crypto.Signer{key}, Issuer: "https://api.example.test"}))
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		user := uuid.New()
 		check := func(step string, s sessionkit.Session) {
 			t.Helper()

@@ -14,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
@@ -35,10 +34,7 @@ func TestIndexRepairComparesMembers(t *testing.T) {
 	ctx := context.Background()
 	user := uuid.New()
 	a, b := f.mustLogin(t, user), f.mustLogin(t, user)
-	keys, err := rediskey.New(f.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := f.KeyNames(t)
 	idx := keys.ForUser(user).Index
 	stray, err := sessionid.New(user) // a member of the right shape that no session has
 	if err != nil {
@@ -81,10 +77,7 @@ func TestRebuiltIndexHasATTL(t *testing.T) {
 	ctx := context.Background()
 	user := uuid.New()
 	only := f.mustLogin(t, user)
-	keys, err := rediskey.New(f.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := f.KeyNames(t)
 	if err := rdb.Del(ctx, keys.ForUser(user).Index).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +103,7 @@ func TestCorruptLimitOverrideWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	user := uuid.New()
 	f.mustLogin(t, user)
-	keys, err := rediskey.New(f.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := f.KeyNames(t)
 	for _, bad := range []string{"abc", "2.5", "0", "-7", "-1.5", ""} {
 		t.Run(bad, func(t *testing.T) {
 			if err := rdb.Set(ctx, keys.ForUser(user).Limit, bad, 0).Err(); err != nil {

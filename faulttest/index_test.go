@@ -37,10 +37,7 @@ func TestIndexKeyDeleted(t *testing.T) {
 	}
 	bobSession := f.mustLogin(t, bob)
 
-	keys, err := rediskey.New(f.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := f.KeyNames(t)
 	if n, err := rdb.Del(ctx, keys.ForUser(alice).Active).Result(); err != nil || n != 1 {
 		t.Fatalf("DEL active sessions: got %d, %v; want 1 key deleted", n, err)
 	}

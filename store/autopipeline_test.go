@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
@@ -257,14 +256,12 @@ func TestAnotherSessionsReplyIsRefused(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		f := managerWith(t, b.Client, store.Options{})
 		m := f.M
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		ctx := context.Background()
 		user := uuid.New()
 		var two [2]sessionkit.CreateSessionResult
 		for i := range two {
+			var err error
 			if two[i], err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac}); err != nil {
 				t.Fatal(err)
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	contract "github.com/sessionkit/sessionkit/internal/backend"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/internal/token"
@@ -105,10 +104,7 @@ func TestOwnerRecordsOnlyOnceShared(t *testing.T) {
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
 		alice, bob := uuid.New(), uuid.New()
 		a1, a2 := f.Login(t, alice), f.Login(t, alice)
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		own := keys.ForUser(alice).Owners
 		if n, err := b.Client.Exists(ctx, own).Result(); err != nil || n != 0 {
 			t.Fatalf("one user's slot: owner records exist (%d, %v), want none", n, err)

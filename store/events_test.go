@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
@@ -25,10 +24,7 @@ func TestEventsReadTheEarlierStream(t *testing.T) {
 		ctx := t.Context()
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
 		user := uuid.New()
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		u := keys.ForUser(user)
 		old := f.Login(t, user)
 		// Rewrite the first login's event into the stream, as an earlier
@@ -126,10 +122,7 @@ func TestTrailOfOneEntry(t *testing.T) {
 				opts = append(opts, sessionkit.WithEventStreamLength(1))
 			}
 			f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, opts...)
-			keys, err := rediskey.New(f.Prefix)
-			if err != nil {
-				t.Fatal(err)
-			}
+			keys := f.KeyNames(t)
 			user := uuid.New()
 			log := keys.ForUser(user).Events
 			var ids []uuid.UUID
@@ -182,10 +175,7 @@ func TestEntriesOfEarlierReleasesReadTheSame(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		user := uuid.New()
 		for range 2 {
 			f.Login(t, user)
@@ -224,10 +214,7 @@ func TestEarlierLayoutKeepsWorking(t *testing.T) {
 		const retention = time.Hour
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(3)),
 			sessionkit.WithAuditRetention(retention))
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		user := uuid.New()
 		u := keys.ForUser(user)
 		var ids []uuid.UUID
@@ -325,10 +312,7 @@ func TestDamagedTrailEntries(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		user := uuid.New()
 		log := keys.ForUser(user).Events
 		for _, junk := range []string{"not an entry", "", "17-x\x1ft", "99-0\x1ft\x1fsession_created"} {

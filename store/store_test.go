@@ -18,7 +18,6 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/announce"
-	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
@@ -163,10 +162,7 @@ func TestStoredSessionIsCompact(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithLimit(sessionkit.FixedLimit(sessionkit.Unlimited)))
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		for _, ua := range uas {
 			res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, UserAgent: ua})
 			if err != nil {
@@ -228,10 +224,7 @@ func TestFirstLoginWritesWhatAnyLoginWrites(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
-		keys, err := rediskey.New(f.Prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := f.KeyNames(t)
 		// state is what a user's keys hold, with the user's own names (its
 		// session's member and id, its print in the trail) made neutral.
 		state := func(user uuid.UUID, s sessionkit.Session) map[string]string {
@@ -304,10 +297,7 @@ func TestActivityWriteMovesOnlyWhatChanges(t *testing.T) {
 			}
 			f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, opts...)
 			res := f.Login(t, uuid.New())
-			keys, err := rediskey.New(f.Prefix)
-			if err != nil {
-				t.Fatal(err)
-			}
+			keys := f.KeyNames(t)
 			act := keys.ForSession(res.Session.ID).Active
 			expiry := b.Client.PExpireTime(ctx, act).Val()
 			f.Clock.Advance(2 * time.Minute)

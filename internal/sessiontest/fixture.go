@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -217,6 +218,16 @@ func (f *Fixture) Session(tb testing.TB, id uuid.UUID) sessionkit.Session {
 		tb.Fatalf("Session(%s): %v", id, err)
 	}
 	return s
+}
+
+// KeyNames names the keys under the fixture's prefix.
+func (f *Fixture) KeyNames(tb testing.TB) rediskey.Keys {
+	tb.Helper()
+	k, err := rediskey.New(f.Prefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
 }
 
 // Keys returns every key under the fixture's prefix, sorted.
