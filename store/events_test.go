@@ -203,6 +203,41 @@ func TestEntriesOfEarlierReleasesReadTheSame(t *testing.T) {
 	})
 }
 
+// TestTrailOfAnotherKind: a trail key that holds no trail (a string that
+// is not an entry, or another type, written by hand) does not fail the
+// write that records an event after its other writes: a string is kept
+// as an entry Events skips, another type, which no read could use, is
+// replaced. The sign-in succeeds whole and its event reads back.
+func TestTrailOfAnotherKind(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		for name, damage := range map[string]func(key string) error{
+			"a string": func(key string) error { return b.Client.Set(ctx, key, "not an entry", time.Hour).Err() },
+			"a hash":   func(key string) error { return b.Client.HSet(ctx, key, "x", "y").Err() },
+			"a set":    func(key string) error { return b.Client.SAdd(ctx, key, "x").Err() },
+			"a zset":   func(key string) error { return b.Client.ZAdd(ctx, key, redis.Z{Score: 1, Member: "x"}).Err() },
+			"a stream": func(key string) error {
+				return b.Client.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{"x", "y"}}).Err()
+			},
+		} {
+			user := uuid.New()
+			if err := damage(f.KeyNames(t).ForUser(user).Events); err != nil {
+				t.Fatal(err)
+			}
+			res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac})
+			if err != nil {
+				t.Fatalf("%s: sign-in: %v", name, err)
+			}
+			evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{})
+			if err != nil || len(evs) != 1 || evs[0].SessionID != res.Session.ID || evs[0].Type != sessionkit.EventCreated {
+				t.Errorf("%s: events %+v, %v; want the sign-in", name, evs, err)
+			}
+		}
+		f.CheckTTLs(t)
+	})
+}
+
 // TestEarlierLayoutKeepsWorking: a user whose keys an earlier release
 // wrote (an owner record for every session, a purge entry for every
 // active session, the trail in a stream) is served by this one: limits

@@ -316,7 +316,14 @@ local function event(kind, uid, member, ...)
     local head = redis.pcall('LINDEX', EV, 0)
     trail = head and 'list'
     if type(head) == 'table' and head.err then
-      head, trail = redis.call('GET', EV), 'string'
+      head, trail = redis.pcall('GET', EV), 'string'
+      if type(head) == 'table' and head.err then
+        -- Neither: not a trail, and one no read could use (written by
+        -- hand). The script has written already, so failing now would
+        -- leave its writes without their event: it starts a new trail.
+        redis.call('DEL', EV)
+        head, trail = false, false
+      end
     end
     if head then
       local ms, seq = string.match(head, '^(%d+)%-(%d+)')
