@@ -783,6 +783,29 @@ func TestNewSignInHistoryOfEarlierReleases(t *testing.T) {
 	})
 }
 
+// TestNewSignInHistoryOfAnotherKind: an earlier release's history key that
+// holds no history (another type, written by hand) does not fail the
+// sign-in that reads it after its first writes: it is dropped.
+func TestNewSignInHistoryOfAnotherKind(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client})
+		user := uuid.New()
+		seen := f.KeyNames(t).ForUser(user).Seen
+		if err := f.Client.Set(ctx, seen, "not a history", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if r := f.Login(t, user); r.NewDevice {
+			t.Error("the first sign-in after a damaged history is a new device")
+		}
+		if n, err := f.Client.Exists(ctx, seen).Result(); err != nil || n != 0 {
+			t.Errorf("the damaged history: %d keys, %v; want it gone", n, err)
+		}
+		checkIndex(t, f, user)
+		f.CheckTTLs(t)
+	})
+}
+
 func TestEventStreamIsCapped(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()

@@ -124,7 +124,11 @@ local retained = expire_user(first)
 -- and the labels in clear: moved here at the user's next sign-in.
 local nd, nc = false, false
 if SEEN_WINDOW > 0 and IMPERSONATED_BY == '' then
-  local earlier = redis.call('ZRANGE', SEEN, 0, -1, 'WITHSCORES')
+  local earlier = redis.pcall('ZRANGE', SEEN, 0, -1, 'WITHSCORES')
+  if earlier.err then -- not a history (written by hand): the script has written already
+    redis.call('DEL', SEEN)
+    earlier = {}
+  end
   for i = 1, #earlier, 2 do
     local m = earlier[i]
     if string.sub(m, 1, 2) == 'd:' then m = device(string.sub(m, 3)) end
