@@ -34,7 +34,7 @@ func contractClient(t *testing.T) redis.UniversalClient {
 // eval runs lua after the common prelude and helpers.
 func eval(t *testing.T, c redis.UniversalClient, lua string, args ...any) (any, error) {
 	t.Helper()
-	return c.Eval(context.Background(), commonPrelude()+luaCommon+lua, make([]string, len(keyNames)), args...).Result()
+	return c.Eval(context.Background(), assemble(lua), make([]string, len(keyNames)), args...).Result()
 }
 
 // fullSession has a distinct value in every stored field.
@@ -169,7 +169,7 @@ func TestContractArgv(t *testing.T) {
 	lua := scriptPrelude(s.args, s.reply) + `
 return {type(NOW), NOW, RETENTION, THROTTLE, SEEN_WINDOW, LIMIT_TTL, STREAM_MAX, MAX_PROVIDERS,
   tostring(ACTIVITY_EVENTS), CHANNEL, A_STRING, A_INT, tostring(A_BOOL), tostring(A_FALSE), A_DURATION, A_LAST}`
-	got, err := c.Eval(context.Background(), commonPrelude()+luaCommon+lua, make([]string, len(keyNames)), s.argv(h, args)...).Result()
+	got, err := c.Eval(context.Background(), assemble(lua), make([]string, len(keyNames)), s.argv(h, args)...).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestContractReply(t *testing.T) {
 	s := newScript[echoArgs, echoReply]("echo", "")
 	run := func(body string) (any, error) {
 		lua := scriptPrelude(s.args, s.reply) + body
-		return c.Eval(context.Background(), commonPrelude()+luaCommon+lua, make([]string, len(keyNames)),
+		return c.Eval(context.Background(), assemble(lua), make([]string, len(keyNames)),
 			s.argv(header{Now: time.UnixMilli(1)}, echoArgs{})...).Result()
 	}
 	v, err := run(`return reply{R_STRING = 'a', R_INT = 7, R_BOOL = true, R_LIST = {'x', 'y'}}`)
@@ -286,6 +286,53 @@ func TestContractScriptsCompile(t *testing.T) {
 		if err := s.run.Load(context.Background(), c).Err(); err != nil {
 			t.Errorf("%s: %v", s.name, err)
 		}
+	}
+}
+
+// TestFoldConstants: the constants are written in place where code reads
+// them, and nowhere else; their declarations go.
+func TestFoldConstants(t *testing.T) {
+	consts := []luaConst{{"F_A", "4"}, {"SEP", "'\\031'"}, {"S_OK", "'OK'"}}
+	for _, tc := range []struct{ name, src, want string }{
+		{"declarations go", "local x = 1\nlocal F_A = 4\nlocal SEP = '\\031'\nreturn x\n", "local x = 1\nreturn x\n"},
+		{"an index", "return h[F_A]", "return h[(4)]"},
+		{"a concatenation", "return a..SEP..b .. S_OK", "return a..('\\031')..b .. ('OK')"},
+		{"a number after", "return F_A..1", "return (4)..1"},
+		{"a method on a string", "return SEP:len()", "return ('\\031'):len()"},
+		{"fields and methods", "return t.F_A, t:SEP(), t . S_OK", "return t.F_A, t:SEP(), t . S_OK"},
+		{"longer names", "return F_AB, XF_A, F_A2, _F_A", "return F_AB, XF_A, F_A2, _F_A"},
+		{"comments", "-- F_A SEP\nreturn F_A --[[ SEP\n F_A ]] -- S_OK", "-- F_A SEP\nreturn (4) --[[ SEP\n F_A ]] -- S_OK"},
+		{"long comment of a level", "--[==[ F_A ]] F_A ]==] return F_A", "--[==[ F_A ]] F_A ]==] return (4)"},
+		{"strings", `return 'F_A', "SEP \" S_OK", 'it\'s F_A', [[F_A]], [=[SEP]=]`, `return 'F_A', "SEP \" S_OK", 'it\'s F_A', [[F_A]], [=[SEP]=]`},
+		{"an index is not a long bracket", "return t[ [[x]] ], t[F_A]", "return t[ [[x]] ], t[(4)]"},
+		{"numbers", "return 1e5, 0x1F, 2.5, F_A", "return 1e5, 0x1F, 2.5, (4)"},
+	} {
+		if got := foldConstants(tc.src, consts); got != tc.want {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestFoldedMisuseDoesNotLoad: code that would use a constant as a
+// variable does not load once folded, rather than run with another
+// meaning.
+func TestFoldedMisuseDoesNotLoad(t *testing.T) {
+	c := contractClient(t)
+	for _, body := range []string{
+		"F_EXPIRES = 1\nreturn 1",
+		"local F_EXPIRES = 1\nreturn 1",
+		"return {F_EXPIRES = 1}",
+		"local function f(S_OK) return S_OK end\nreturn f(1)",
+	} {
+		if err := c.Eval(context.Background(), assemble(body), make([]string, len(keyNames))).Err(); err == nil || !strings.Contains(err.Error(), "compiling") {
+			t.Errorf("%q: got %v, want a compile error", body, err)
+		}
+	}
+	// And the folded script reads each constant's value.
+	got, err := eval(t, c, "return {F_EXPIRES, F_COUNT, S_OK, SEP}", (&script{}).argv(header{}, nil)...)
+	want := []any{int64(pExpires + 1), int64(fieldCount), statusOK, sep}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("constants: got %#v %v, want %#v", got, err, want)
 	}
 }
 
