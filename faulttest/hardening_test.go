@@ -94,6 +94,34 @@ func TestRebuiltIndexHasATTL(t *testing.T) {
 	}
 }
 
+// TestRefusedSignInRebuiltIndexHasATTL loses a user's index and then signs
+// in at the limit under RejectNew: the sign-in rebuilds the index to count
+// the user's sessions, and is refused; the rebuilt index must expire like
+// any other.
+func TestRefusedSignInRebuiltIndexHasATTL(t *testing.T) {
+	rdb := sharedServer(t).Client(t)
+	f := newFixture(t, rdb, sessionkit.WithLimit(sessionkit.FixedLimit(1)),
+		sessionkit.WithLimitPolicy(func(context.Context, uuid.UUID) (sessionkit.LimitPolicy, error) { return sessionkit.RejectNew, nil }))
+	ctx := context.Background()
+	user := uuid.New()
+	only := f.mustLogin(t, user)
+	keys := f.KeyNames(t)
+	if err := rdb.Del(ctx, keys.ForUser(user).Index).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var limit *sessionkit.LimitError
+	if _, err := f.login(user); !errors.As(err, &limit) {
+		t.Fatalf("sign-in at the limit: got %v, want a *LimitError", err)
+	}
+	if n, err := rdb.Exists(ctx, keys.ForUser(user).Index).Result(); err != nil || n != 1 {
+		t.Fatalf("the index was not rebuilt: %d, %v", n, err)
+	}
+	f.CheckTTLs(t)
+	if err := f.auth(only.Token); err != nil {
+		t.Errorf("the kept session: %v", err)
+	}
+}
+
 // TestCorruptLimitOverrideWritesNothing stores a per-user limit override
 // that is not a number (set by hand): the login is refused before anything
 // is written, and nothing of the user's is left without a TTL.

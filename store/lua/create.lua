@@ -57,9 +57,12 @@ if IMPERSONATED_BY ~= '' then limit = -1 end -- never counted, never evicting
 if REJECT and limit >= 1 then
   -- Counted before anything is written: a refused sign-in writes nothing
   -- (but the repair of a damaged index, which is not the sign-in's).
-  reconcile(nil, true)
+  local rebuilt = reconcile(nil, true)
   local active = #owned(USER_ID, redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW_MS, '+inf'))
-  if active >= limit then return {S_LIMIT_REACHED, active, limit} end
+  if active >= limit then
+    if rebuilt then expire_user() end -- a rebuilt index expires like any other
+    return {S_LIMIT_REACHED, active, limit}
+  end
 end
 
 -- Owner records (OWN) are kept only while some are needed: once two users'
