@@ -55,6 +55,7 @@ type config struct {
 	scaleRounds   int           // its rounds per mix
 	scaleWarmup   time.Duration // its unrecorded load per row and mix
 	scaleOnly     bool          // the realistic mode alone
+	throttle      time.Duration // the sessionkit rows' activity throttle
 
 	costN    int  // sessions per row of the cost table; 0 skips it
 	costOnly bool // the cost table alone
@@ -77,6 +78,7 @@ func main() {
 	flag.StringVar(&c.scaleMixes, "scale-mixes", "zipf,uniform", "request mixes of the realistic mode: zipf (Zipf's law, s = 1), uniform")
 	flag.IntVar(&c.scaleRounds, "scale-rounds", 3, "rounds per mix of the realistic mode, of -duration each")
 	flag.DurationVar(&c.scaleWarmup, "scale-warmup", 3*time.Second, "unrecorded load per row and mix of the realistic mode")
+	flag.DurationVar(&c.throttle, "throttle", defaultThrottle, "activity throttle of the sessionkit rows (sessionkit.WithActivityThrottle; the default is sessionkit's): a longer one shows what the activity writes cost")
 	flag.BoolVar(&c.scaleOnly, "scale-only", false, "run the realistic mode alone, without the main rows or the propagation timing")
 	flag.IntVar(&c.costN, "cost-sessions", 20000, "sessions per row of the cost table (0: no cost table)")
 	flag.BoolVar(&c.costOnly, "cost-only", false, "print only the cost table")
@@ -106,7 +108,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer srv.Stop()
-	e := &env{addr: srv.Addr(), poolSize: c.pool, sessions: c.sessions, quiet: slog.New(slog.DiscardHandler)}
+	e := &env{addr: srv.Addr(), poolSize: c.pool, sessions: c.sessions, throttle: c.throttle, quiet: slog.New(slog.DiscardHandler)}
 	defer e.close()
 	admin := e.client(nil)
 
@@ -290,8 +292,17 @@ func machine(ctx context.Context, admin *redis.Client, c config) string {
 		}
 	}
 	return fmt.Sprintf("machine: %s, %d CPUs (shared by redis-server, this server and wrk), %s/%s, %s, redis %s\n"+
-		"load: wrk -t%d -c%d, %v per row per round, %d rounds; %d sessions per row; Redis pool %d per row\n",
-		cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), version, c.threads, c.conns, c.duration, c.rounds, c.sessions, c.pool)
+		"load: wrk -t%d -c%d, %v per row per round, %d rounds; %d sessions per row; Redis pool %d per row%s\n",
+		cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), version, c.threads, c.conns, c.duration, c.rounds, c.sessions, c.pool, throttleNote(c.throttle))
+}
+
+// throttleNote names the rows' activity throttle when it is not
+// sessionkit's default.
+func throttleNote(d time.Duration) string {
+	if d == defaultThrottle {
+		return ""
+	}
+	return fmt.Sprintf("; activity throttle %v (sessionkit's default: %v)", d, defaultThrottle)
 }
 
 // startCPUProfile profiles this process (the rows' servers and their Redis

@@ -38,7 +38,8 @@ import (
 const scalePrefix = "bench:scale:"
 
 // defaultThrottle is sessionkit's default activity throttle
-// (sessionkit.WithActivityThrottle), which the rows keep.
+// (sessionkit.WithActivityThrottle), which the rows keep unless -throttle
+// says otherwise.
 const defaultThrottle = time.Minute
 
 // scaleRows is the realistic mode's rows and the sessions' tokens.
@@ -56,7 +57,8 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 	}
 
 	// Sessions in use last wrote their activity at moments spread over the
-	// activity throttle, so that each second about one in 60 of them writes
+	// activity throttle, so that each second about one in 60 of them (at
+	// the default throttle of a minute) writes
 	// again. Created together, they would all pass the throttle together a
 	// minute later: a burst of writes that real traffic meets only after a
 	// mass sign-in, and that would land on whichever row ran then. So each
@@ -74,7 +76,9 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 		rng := rand.New(rand.NewPCG(uint64(w), 1))
 		wg.Go(func() {
 			for i := w; i < n; i += 16 {
-				behind.Store(rng.Int64N(int64(defaultThrottle)))
+				if e.throttle > 0 {
+					behind.Store(rng.Int64N(int64(e.throttle)))
+				}
 				res, err := creator.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "127.0.0.1", UserAgent: benchUA})
 				if err != nil {
 					errs <- err
@@ -217,7 +221,7 @@ func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions, mo
 		return nil, nil, err
 	}
 	e.closers = append(e.closers, func() { cache.Close() })
-	m, err := sessionkit.New(cache, append([]sessionkit.Option{sessionkit.WithLogger(e.quiet)}, mopts...)...)
+	m, err := sessionkit.New(cache, append(e.options(), mopts...)...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -355,8 +359,8 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 		out = append(out, mixResult{mix: mix, results: results, stats: after})
 	}
 
-	fmt.Fprintf(w, "\nrealistic mode: %d sessions, one per user, each request's session picked at random; %d rounds of %v per row and mix after %v of warm-up\n",
-		c.scaleSessions, c.scaleRounds, c.duration, c.scaleWarmup)
+	fmt.Fprintf(w, "\nrealistic mode: %d sessions, one per user, each request's session picked at random; %d rounds of %v per row and mix after %v of warm-up%s\n",
+		c.scaleSessions, c.scaleRounds, c.duration, c.scaleWarmup, throttleNote(c.throttle))
 	fmt.Fprintf(w, "heap per cached session: %.0f bytes (a cache of %d entries; live heap after GC, runtime.MemStats.HeapAlloc, grown by all but the first 2,000)\n", perEntry, entries)
 	for _, mr := range out {
 		what := "Zipf's law, s = 1: the k-th session asked for with weight 1/k"

@@ -45,6 +45,7 @@ type env struct {
 	addr     string
 	poolSize int
 	sessions int
+	throttle time.Duration // the sessionkit rows' activity throttle
 	quiet    *slog.Logger
 	closers  []func()
 }
@@ -66,12 +67,17 @@ func (e *env) manager(trips *redistest.Counter, prefix string, opts ...sessionki
 	if err != nil {
 		return nil, err
 	}
-	m, err := sessionkit.New(st, append([]sessionkit.Option{sessionkit.WithLogger(e.quiet)}, opts...)...)
+	m, err := sessionkit.New(st, append(e.options(), opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	e.closers = append(e.closers, func() { m.Close(context.Background()) })
 	return m, nil
+}
+
+// options are the options every Manager of the rows starts with.
+func (e *env) options() []sessionkit.Option {
+	return []sessionkit.Option{sessionkit.WithLogger(e.quiet), sessionkit.WithActivityThrottle(e.throttle)}
 }
 
 func (e *env) close() {
@@ -207,7 +213,7 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 		return nil, err
 	}
 	e.closers = append(e.closers, func() { cache.Close() })
-	cm, err := sessionkit.New(cache, sessionkit.WithLogger(e.quiet))
+	cm, err := sessionkit.New(cache, e.options()...)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +262,7 @@ func bearerRows(ctx context.Context, e *env, users []uuid.UUID) ([]*row, error) 
 			e.closers = append(e.closers, func() { cache.Close() })
 			s = cache
 		}
-		m, err := sessionkit.New(s, sessionkit.WithLogger(e.quiet), tokens)
+		m, err := sessionkit.New(s, append(e.options(), tokens)...)
 		if err != nil {
 			return nil, nil, err
 		}
