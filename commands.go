@@ -84,7 +84,9 @@ type UpdateSessionActivity struct {
 // UpdateSessionActivityResult is the outcome of UpdateSessionActivity.
 type UpdateSessionActivityResult struct {
 	Session Session
-	// Written is false when the activity was throttled and nothing was stored.
+	// Written reports whether this call stored the activity: false when
+	// the throttle held and nothing was due, and when Authenticate queued
+	// the write to be sent after the request (see WithActivityWriteDelay).
 	Written bool
 	// IPChanged reports a new client address; PreviousIP is the one before.
 	IPChanged       bool

@@ -34,6 +34,7 @@ type Manager struct {
 	tokens   *accessTokens  // nil without WithAccessTokens
 	policy   backend.Policy // what the store applies; see call
 	tel      *telemetry
+	writer   *activityWriter // nil: activity is written on the request path
 
 	enrichFailures sync.Map // reason → struct{}
 }
@@ -83,6 +84,9 @@ func New(store Store, opts ...Option) (*Manager, error) {
 	store.Attach(backend.Env{Logger: m.log, MeterProvider: mp})
 	m.bare = store
 	m.store = &tracedStore{Store: store, tel: m.tel}
+	if cfg.writeDelay > 0 && !cfg.activityEvents {
+		m.writer = newActivityWriter(m, cfg.writeDelay)
+	}
 	if d, ok := m.enricher.(*DefaultEnricher); ok {
 		d.attach(m.log)
 	}
@@ -92,9 +96,14 @@ func New(store Store, opts ...Option) (*Manager, error) {
 // call is what every store command carries: now and the policy.
 func (m *Manager) call() backend.Call { return backend.Call{Now: m.now(), Policy: &m.policy} }
 
-// Close waits, up to ctx's deadline, for queued events to reach the hooks.
+// Close sends the activity writes that wait (see WithActivityWriteDelay)
+// and waits, up to ctx's deadline, for them and for queued events to reach
+// the hooks. Activity found due after Close is written on the request path.
 func (m *Manager) Close(ctx context.Context) error {
-	err := m.events.close(ctx)
+	err := m.writer.close(ctx)
+	if eerr := m.events.close(ctx); err == nil {
+		err = eerr
+	}
 	if uerr := m.tel.callbacks.Unregister(); err == nil && uerr != nil {
 		err = fmt.Errorf("sessionkit: close: %w", uerr)
 	}
@@ -366,7 +375,8 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, t
 		return UpdateSessionActivityResult{}, err
 	}
 	changed := ip.IsValid() && ip != s.LastIPAddress
-	if !changed && now.Sub(s.LastActivityAt) < m.cfg.throttle {
+	if !changed && (now.Sub(s.LastActivityAt) < m.cfg.throttle || m.writer.take(s, now)) {
+		// Throttled, or the write is queued: nothing waits on it.
 		res.verifiedBy, res.verified = m, id
 		return res, nil
 	}

@@ -19,6 +19,7 @@ type config struct {
 	maxLifetime    time.Duration
 	idleTimeout    time.Duration
 	throttle       time.Duration
+	writeDelay     time.Duration
 	retention      time.Duration
 	limit          LimitFunc
 	limitTTL       time.Duration
@@ -44,6 +45,7 @@ func defaults() config {
 		lifetime:      30 * 24 * time.Hour,
 		maxLifetime:   400 * 24 * time.Hour,
 		throttle:      time.Minute,
+		writeDelay:    DefaultActivityWriteDelay,
 		retention:     7 * 24 * time.Hour,
 		limit:         FixedLimit(DefaultLimit),
 		limitTTL:      365 * 24 * time.Hour,
@@ -118,6 +120,17 @@ func WithMaxProviders(n int) Option { return func(c *config) { c.maxProviders = 
 // activity update. Default: off.
 func WithActivityEvents(on bool) Option { return func(c *config) { c.activityEvents = on } }
 
+// WithActivityWriteDelay sets how long the activity writes Authenticate
+// finds due wait, off the request path, to be sent to Redis together
+// (within the delay and a round trip): the request goes on at once, with
+// Written false and the session as read, as when the throttle holds. An
+// address change, a session near its idle deadline and, with
+// WithActivityEvents, every write are still written on the request path;
+// Close sends what waits. Zero writes every one on the request path, as
+// UpdateSessionActivity always does. At most one second. Default:
+// DefaultActivityWriteDelay (5 ms).
+func WithActivityWriteDelay(d time.Duration) Option { return func(c *config) { c.writeDelay = d } }
+
 // WithNewSignInWindow sets how long a device label or country stays known
 // for the new-device and new-country signals. Default: 90 days.
 func WithNewSignInWindow(d time.Duration) Option { return func(c *config) { c.seenWindow = d } }
@@ -136,6 +149,8 @@ func (c *config) validate() error {
 		return invalid("ActivityThrottle", "must not be negative")
 	case c.idleTimeout > 0 && c.throttle >= c.idleTimeout:
 		return invalid("ActivityThrottle", "must be shorter than the idle timeout")
+	case c.writeDelay < 0 || c.writeDelay > time.Second:
+		return invalid("ActivityWriteDelay", "must be within 0..1s")
 	case c.retention < 0:
 		return invalid("AuditRetention", "must not be negative")
 	case c.limit == nil:

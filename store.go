@@ -41,6 +41,12 @@ type Store interface {
 	// It writes only when the throttle has elapsed or the address changed,
 	// and fails with ErrNotFound, a *RevokedError, ErrExpired or ErrIdle.
 	Touch(ctx context.Context, c backend.Call, use backend.Use, loc *Location) (Session, backend.Used, []Event, error)
+	// TouchAll records the activity of sessions the Manager has just
+	// authenticated, as Touch without a token hash or an address does,
+	// sent together (one round trip per node). It returns one error per
+	// session, in order. The Manager sends it no write that would record
+	// an event (see backend.Policy.ActivityEvents).
+	TouchAll(ctx context.Context, c backend.Call, sessionIDs []uuid.UUID) []error
 	// Revoke soft-revokes one active session owned by userID; ErrNotFound otherwise.
 	// actor, when not empty, is the operator who revoked (recorded in the event).
 	Revoke(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, reason, actor string) ([]Event, error)

@@ -533,6 +533,33 @@ func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, l
 	return s, out, events, err
 }
 
+// TouchAll implements sessionkit.Store: the writes go to Redis together,
+// and each entry is then replaced as Touch replaces it.
+func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID) []error {
+	type before struct {
+		sh  *cacheShard
+		e   *cacheEntry
+		gen uint64
+	}
+	epoch := c.epoch.Load()
+	read := make([]before, len(ids))
+	for i, id := range ids {
+		sh := c.shard(id)
+		sh.mu.RLock()
+		read[i] = before{sh, sh.m[id], sh.gen.Load()}
+		sh.mu.RUnlock()
+	}
+	ss, errs := c.r.touchAll(ctx, call, ids)
+	for i, id := range ids {
+		if b := read[i]; errs[i] == nil && b.e != nil {
+			c.store(b.sh, id, ss[i], b.e.peeked, epoch, b.gen, b.e.deadline)
+		} else {
+			c.forget(id)
+		}
+	}
+	return errs
+}
+
 // forget drops the given sessions from this instance at once.
 func (c *Cache) forget(ids ...uuid.UUID) {
 	for _, id := range ids {

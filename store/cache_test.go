@@ -334,8 +334,9 @@ func TestCacheBoundaries(t *testing.T) {
 	const throttle = 2 * time.Second
 	t.Run("throttle edge writes", func(t *testing.T) {
 		clock := redistest.NewClock()
+		// The writes on the request path, whose round trips this test counts.
 		e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: store.MaxCacheTTL, Clock: clock.Now},
-			sessionkit.WithActivityThrottle(throttle))
+			sessionkit.WithActivityThrottle(throttle), sessionkit.WithActivityWriteDelay(0))
 		v := e.Login(t, uuid.New())
 		e.mustAuth(t, v.Token, 1)
 		clock.Advance(throttle - time.Millisecond)
@@ -424,7 +425,8 @@ func TestCacheNoFalseIdle(t *testing.T) {
 // throttle asks for each minute meanwhile refresh its fields, not its age.
 func TestCacheDefaultTTL(t *testing.T) {
 	clock := redistest.NewClock()
-	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{Clock: clock.Now})
+	// The writes on the request path, whose round trips this test counts.
+	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{Clock: clock.Now}, sessionkit.WithActivityWriteDelay(0))
 	v := e.Login(t, uuid.New())
 	e.mustAuth(t, v.Token, 1)
 	clock.Advance(time.Minute - time.Millisecond)
@@ -459,8 +461,9 @@ func TestCacheWriteKeepsDeadline(t *testing.T) {
 		throttle = 4 * time.Second
 	)
 	clock := redistest.NewClock()
+	// The writes on the request path, whose round trips this test counts.
 	e := newCacheEnv(t, backends[0].Client, redistest.Prefix(t), clock, store.CacheOptions{TTL: ttl, Clock: clock.Now},
-		sessionkit.WithActivityThrottle(throttle))
+		sessionkit.WithActivityThrottle(throttle), sessionkit.WithActivityWriteDelay(0))
 	v := e.Login(t, uuid.New())
 	e.mustAuth(t, v.Token, 1) // read at 0: cached until 10 s
 	clock.Advance(8 * time.Second)

@@ -539,6 +539,12 @@ func decodeValue(x any, v reflect.Value) error {
 // refusal); anything else wraps sessionkit.ErrUnavailable.
 func (r *Redis) exec(ctx context.Context, s *script, u rediskey.User, c backend.Call, args, out any) error {
 	v, err := s.run.Run(ctx, r.c, keysOf(u), s.argv(r.headerOf(c), args)...).Result()
+	return s.result(v, err, out)
+}
+
+// result reads one run of s, its reply v or its failure err, as exec
+// returns it.
+func (s *script) result(v any, err error, out any) error {
 	if err != nil {
 		return unavailable(s.name, err)
 	}

@@ -109,6 +109,67 @@ func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc 
 	return s, used, events, nil
 }
 
+// TouchAll implements sessionkit.Store: each session's touch script, as
+// Touch runs it without a token hash or an address, all in one pipeline.
+func (r *Redis) TouchAll(ctx context.Context, c backend.Call, ids []uuid.UUID) []error {
+	_, errs := r.touchAll(ctx, c, ids)
+	return errs
+}
+
+// touchAll is TouchAll, also returning the sessions as stored (the zero
+// Session where its error is not nil).
+func (r *Redis) touchAll(ctx context.Context, c backend.Call, ids []uuid.UUID) ([]sessionkit.Session, []error) {
+	h := r.headerOf(c)
+	keys, args := make([][]string, len(ids)), make([][]any, len(ids))
+	all := make([]int, len(ids))
+	for i, id := range ids {
+		keys[i] = keysOf(r.keys.ForSession(id))
+		args[i] = scriptTouch.argv(h, touchArgs{Member: sessionid.Member(id)})
+		all[i] = i
+	}
+	cmds := make([]*redis.Cmd, len(ids))
+	send := func(which []int) {
+		// Each command's failure, the pipeline's included, is read from it.
+		_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range which {
+				cmds[i] = scriptTouch.run.EvalSha(ctx, p, keys[i], args[i]...)
+			}
+			return nil
+		})
+	}
+	send(all)
+	var missing []int
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 && scriptTouch.run.Load(ctx, r.c).Err() == nil {
+		// A new server, or a flushed script cache: loaded (on every master
+		// of a Cluster), the script runs for those in a second pipeline.
+		send(missing)
+	}
+	ss, errs := make([]sessionkit.Session, len(ids)), make([]error, len(ids))
+	for i, id := range ids {
+		v, err := cmds[i].Result()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// Flushed again meanwhile: Run loads it as it runs it.
+			v, err = scriptTouch.run.Run(ctx, r.c, keys[i], args[i]...).Result()
+		}
+		var out touchReply
+		if errs[i] = scriptTouch.result(v, err, &out); errs[i] != nil {
+			continue
+		}
+		s, ok := decodeSession(id, out.Session)
+		if !ok {
+			errs[i] = unavailable(scriptTouch.name, errReply)
+			continue
+		}
+		ss[i] = s
+	}
+	return ss, errs
+}
+
 // Revoke implements sessionkit.Store.
 func (r *Redis) Revoke(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, reason, actor string) ([]sessionkit.Event, error) {
 	tag := sessionid.TagIn(sessionID)

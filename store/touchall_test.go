@@ -1,0 +1,122 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// TestTouchAll: the queued activity writes, sent together. Each session
+// gets its own answer, in order: written when the throttle has passed,
+// left alone while it holds, refused when revoked or unknown. A flushed
+// script cache is loaded again. Over the cache, each written session's
+// entry is replaced.
+func TestTouchAll(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		for _, cached := range []bool{false, true} {
+			name := "redis"
+			o := sessiontest.Options{Client: b.Client}
+			if cached {
+				name = "cache"
+				o.Cache = &store.CacheOptions{TTL: store.MaxCacheTTL}
+			}
+			t.Run(name, func(t *testing.T) {
+				ctx := t.Context()
+				f := sessiontest.New(t, o)
+				var st sessionkit.Store = f.Store
+				if cached {
+					st = f.Cache
+				}
+				// Each read once while new (no write due), so that the cache holds it.
+				read := func(v sessionkit.CreateSessionResult) {
+					if _, err := f.M.Authenticate(ctx, v.Token, loginIP); err != nil {
+						t.Fatal(err)
+					}
+				}
+				user := uuid.New()
+				due, revoked := f.Login(t, user), f.Login(t, user)
+				read(due)
+				f.Clock.Advance(2 * time.Minute)
+				recent := f.Login(t, uuid.New())
+				read(recent)
+				if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: revoked.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+					t.Fatal(err)
+				}
+				f.Clock.Advance(time.Second)
+				policy := backend.Policy{Throttle: time.Minute, Retention: time.Hour, SeenWindow: time.Hour, LimitTTL: time.Hour, StreamMax: 10, MaxProviders: 4}
+				call := backend.Call{Now: f.M.Now(), Policy: &policy}
+				unknown := uuid.New()
+				errs := st.TouchAll(ctx, call, []uuid.UUID{due.Session.ID, recent.Session.ID, revoked.Session.ID, unknown})
+				if len(errs) != 4 {
+					t.Fatalf("got %d errors, want 4", len(errs))
+				}
+				if errs[0] != nil || errs[1] != nil {
+					t.Errorf("due, recent: %v, %v; want nil, nil", errs[0], errs[1])
+				}
+				if !errors.As(errs[2], new(*sessionkit.RevokedError)) {
+					t.Errorf("revoked: got %v, want a *RevokedError", errs[2])
+				}
+				if !errors.Is(errs[3], sessionkit.ErrNotFound) {
+					t.Errorf("unknown: got %v, want ErrNotFound", errs[3])
+				}
+				if got := f.Session(t, due.Session.ID).LastActivityAt; !got.Equal(call.Now) {
+					t.Errorf("due: last activity %v, want %v", got, call.Now)
+				}
+				if got := f.Session(t, recent.Session.ID).LastActivityAt; !got.Equal(recent.Session.LastActivityAt) {
+					t.Errorf("recent: last activity %v, want %v (the throttle holds)", got, recent.Session.LastActivityAt)
+				}
+				if cached {
+					s, _, err := f.Cache.Peek(ctx, due.Session.ID)
+					hits := f.Cache.Stats().Hits
+					if _, _, err := f.Cache.Peek(ctx, due.Session.ID); err != nil || f.Cache.Stats().Hits != hits+1 {
+						t.Errorf("due: the entry was dropped, not replaced (%v)", err)
+					}
+					if err != nil || !s.LastActivityAt.Equal(call.Now) {
+						t.Errorf("due, cached: last activity %v, %v; want %v", s.LastActivityAt, err, call.Now)
+					}
+				}
+
+				if err := sessiontest.ForEachMaster(ctx, b.Client, func(ctx context.Context, c *redis.Client) error { return c.ScriptFlush(ctx).Err() }); err != nil {
+					t.Fatal(err)
+				}
+				f.Clock.Advance(2 * time.Minute)
+				call.Now = f.M.Now()
+				errs = st.TouchAll(ctx, call, []uuid.UUID{due.Session.ID, recent.Session.ID})
+				if errs[0] != nil || errs[1] != nil {
+					t.Errorf("after SCRIPT FLUSH: %v", errs)
+				}
+				for _, id := range []uuid.UUID{due.Session.ID, recent.Session.ID} {
+					if got := f.Session(t, id).LastActivityAt; !got.Equal(call.Now) {
+						t.Errorf("after SCRIPT FLUSH: last activity %v, want %v", got, call.Now)
+					}
+				}
+				f.CheckTTLs(t)
+			})
+		}
+	})
+}
+
+// TestTouchAllUnavailable: a store that cannot be reached answers every
+// session with an error wrapping ErrUnavailable.
+func TestTouchAllUnavailable(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	st, err := store.NewRedis(c, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := backend.Policy{Throttle: time.Minute}
+	errs := st.TouchAll(context.Background(), backend.Call{Now: time.Now(), Policy: &policy}, []uuid.UUID{uuid.New(), uuid.New()})
+	if len(errs) != 2 || !errors.Is(errs[0], sessionkit.ErrUnavailable) || !errors.Is(errs[1], sessionkit.ErrUnavailable) {
+		t.Errorf("got %v, want two errors wrapping ErrUnavailable", errs)
+	}
+}
