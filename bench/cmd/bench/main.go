@@ -33,6 +33,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -56,6 +57,7 @@ type config struct {
 	scaleWarmup   time.Duration // its unrecorded load per row and mix
 	scaleOnly     bool          // the realistic mode alone
 	throttle      time.Duration // the sessionkit rows' activity throttle
+	writeDelay    time.Duration // and their activity write delay
 
 	costN    int  // sessions per row of the cost table; 0 skips it
 	costOnly bool // the cost table alone
@@ -79,6 +81,7 @@ func main() {
 	flag.IntVar(&c.scaleRounds, "scale-rounds", 3, "rounds per mix of the realistic mode, of -duration each")
 	flag.DurationVar(&c.scaleWarmup, "scale-warmup", 3*time.Second, "unrecorded load per row and mix of the realistic mode")
 	flag.DurationVar(&c.throttle, "throttle", defaultThrottle, "activity throttle of the sessionkit rows (sessionkit.WithActivityThrottle; the default is sessionkit's): a longer one shows what the activity writes cost")
+	flag.DurationVar(&c.writeDelay, "write-delay", sessionkit.DefaultActivityWriteDelay, "how long the sessionkit rows' activity writes wait to be sent together (sessionkit.WithActivityWriteDelay; 0: on the request path)")
 	flag.BoolVar(&c.scaleOnly, "scale-only", false, "run the realistic mode alone, without the main rows or the propagation timing")
 	flag.IntVar(&c.costN, "cost-sessions", 20000, "sessions per row of the cost table (0: no cost table)")
 	flag.BoolVar(&c.costOnly, "cost-only", false, "print only the cost table")
@@ -108,7 +111,7 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer srv.Stop()
-	e := &env{addr: srv.Addr(), poolSize: c.pool, sessions: c.sessions, throttle: c.throttle, quiet: slog.New(slog.DiscardHandler)}
+	e := &env{addr: srv.Addr(), poolSize: c.pool, sessions: c.sessions, throttle: c.throttle, writeDelay: c.writeDelay, quiet: slog.New(slog.DiscardHandler)}
 	defer e.close()
 	admin := e.client(nil)
 
@@ -293,16 +296,20 @@ func machine(ctx context.Context, admin *redis.Client, c config) string {
 	}
 	return fmt.Sprintf("machine: %s, %d CPUs (shared by redis-server, this server and wrk), %s/%s, %s, redis %s\n"+
 		"load: wrk -t%d -c%d, %v per row per round, %d rounds; %d sessions per row; Redis pool %d per row%s\n",
-		cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), version, c.threads, c.conns, c.duration, c.rounds, c.sessions, c.pool, throttleNote(c.throttle))
+		cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), version, c.threads, c.conns, c.duration, c.rounds, c.sessions, c.pool, activityNote(c))
 }
 
-// throttleNote names the rows' activity throttle when it is not
-// sessionkit's default.
-func throttleNote(d time.Duration) string {
-	if d == defaultThrottle {
-		return ""
+// activityNote names the rows' activity throttle and write delay where
+// they are not sessionkit's defaults.
+func activityNote(c config) string {
+	var note string
+	if c.throttle != defaultThrottle {
+		note += fmt.Sprintf("; activity throttle %v (sessionkit's default: %v)", c.throttle, defaultThrottle)
 	}
-	return fmt.Sprintf("; activity throttle %v (sessionkit's default: %v)", d, defaultThrottle)
+	if c.writeDelay != sessionkit.DefaultActivityWriteDelay {
+		note += fmt.Sprintf("; activity write delay %v (sessionkit's default: %v)", c.writeDelay, sessionkit.DefaultActivityWriteDelay)
+	}
+	return note
 }
 
 // startCPUProfile profiles this process (the rows' servers and their Redis

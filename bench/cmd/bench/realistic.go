@@ -122,15 +122,26 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 	sk := &row{key: "sessionkit", name: "sessionkit middleware", cookies: cookies, handler: mw(sessionHandler()), trips: skTrips}
 
 	rows := []*row{none, get, sk}
-	for _, warm := range []bool{true, false} {
-		r := &row{key: "cached", name: "sessionkit + cache", cookies: cookies, trips: &redistest.Counter{}}
-		if !warm {
-			r.key, r.name = "cached-cold", "sessionkit + cache, cold"
+	caches := []struct {
+		key, name string
+		warm      bool
+		opts      []sessionkit.Option
+	}{
+		{"cached", "sessionkit + cache", true, nil},
+		// The same with every activity write on its request's path, as
+		// sessionkit wrote them before it queued them: what queuing is worth.
+		{"cached-sync", "sk + cache, writes inline", true, []sessionkit.Option{sessionkit.WithActivityWriteDelay(0)}},
+		{"cached-cold", "sessionkit + cache, cold", false, nil},
+	}
+	for _, cr := range caches {
+		if cr.key == "cached-sync" && e.writeDelay == 0 {
+			continue // the cached row is this one already
 		}
+		r := &row{key: cr.key, name: cr.name, cookies: cookies, trips: &redistest.Counter{}}
 		var current atomic.Pointer[http.Handler]
 		r.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { (*current.Load()).ServeHTTP(w, req) })
 		r.mix = func(ctx context.Context) error {
-			h, cache, err := scaleCache(ctx, e, r.trips, tokens, warm)
+			h, cache, err := scaleCache(ctx, e, r.trips, tokens, cr.warm, cr.opts...)
 			if err != nil {
 				return err
 			}
@@ -159,10 +170,10 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 // its clock, in 100 batches (every 100th session, so each batch holds busy
 // and idle sessions alike), each batch a hundredth of the TTL older than
 // the next.
-func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []string, warm bool) (http.Handler, *store.Cache, error) {
+func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []string, warm bool, opts ...sessionkit.Option) (http.Handler, *store.Cache, error) {
 	var age atomic.Int64 // ns
 	clock := func() time.Time { return time.Now().Add(-time.Duration(age.Load())) }
-	m, cache, err := cachedManager(e, trips, store.CacheOptions{Clock: clock})
+	m, cache, err := cachedManager(e, trips, store.CacheOptions{Clock: clock}, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -360,7 +371,7 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 	}
 
 	fmt.Fprintf(w, "\nrealistic mode: %d sessions, one per user, each request's session picked at random; %d rounds of %v per row and mix after %v of warm-up%s\n",
-		c.scaleSessions, c.scaleRounds, c.duration, c.scaleWarmup, throttleNote(c.throttle))
+		c.scaleSessions, c.scaleRounds, c.duration, c.scaleWarmup, activityNote(c))
 	fmt.Fprintf(w, "heap per cached session: %.0f bytes (a cache of %d entries; live heap after GC, runtime.MemStats.HeapAlloc, grown by all but the first 2,000)\n", perEntry, entries)
 	for _, mr := range out {
 		what := "Zipf's law, s = 1: the k-th session asked for with weight 1/k"

@@ -46,8 +46,10 @@ type env struct {
 	poolSize int
 	sessions int
 	throttle time.Duration // the sessionkit rows' activity throttle
-	quiet    *slog.Logger
-	closers  []func()
+	// writeDelay is their activity write delay.
+	writeDelay time.Duration
+	quiet      *slog.Logger
+	closers    []func()
 }
 
 // client returns a new client, counting its round trips in trips when set.
@@ -77,7 +79,7 @@ func (e *env) manager(trips *redistest.Counter, prefix string, opts ...sessionki
 
 // options are the options every Manager of the rows starts with.
 func (e *env) options() []sessionkit.Option {
-	return []sessionkit.Option{sessionkit.WithLogger(e.quiet), sessionkit.WithActivityThrottle(e.throttle)}
+	return []sessionkit.Option{sessionkit.WithLogger(e.quiet), sessionkit.WithActivityThrottle(e.throttle), sessionkit.WithActivityWriteDelay(e.writeDelay)}
 }
 
 func (e *env) close() {
