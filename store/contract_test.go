@@ -23,7 +23,7 @@ import (
 // The tests of the Go↔Lua contract (contract.go). They run the generated
 // Lua on a real server of their own.
 
-func contractClient(t *testing.T) redis.UniversalClient {
+func contractClient(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{})
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -371,5 +371,34 @@ return refused[1]`
 		if err != nil || got != tc.want {
 			t.Errorf("%s: got %v %v, want %s", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// BenchmarkScriptPrelude is what every script pays before its own code:
+// the generated prelude and common.lua, run to a bare return, with the
+// contract's constants folded in (as scripts run) and declared as locals
+// (as they were), in Redis CPU per call (commandstats).
+func BenchmarkScriptPrelude(b *testing.B) {
+	c := contractClient(b)
+	ctx := context.Background()
+	args := (&script{}).argv(header{}, nil)
+	for _, tc := range []struct{ name, src string }{
+		{"folded", assemble("return 1")},
+		{"locals", commonPrelude() + luaCommon + "return 1"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := redis.NewScript(tc.src)
+			if err := s.Load(ctx, c).Err(); err != nil {
+				b.Fatal(err)
+			}
+			keys := make([]string, len(keyNames))
+			before := redistest.ScriptMicros(b, c)
+			for b.Loop() {
+				if err := s.EvalSha(ctx, c, keys, args...).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric((redistest.ScriptMicros(b, c)-before)/float64(b.N), "redis-cpu-µs/op")
+		})
 	}
 }
