@@ -81,9 +81,12 @@ func soak(t *testing.T, cfg soakConfig, rdb redis.UniversalClient) {
 		limits[u] = soakLimits[i%len(soakLimits)]
 	}
 	limitOf := func(u uuid.UUID) int { return limits[u] }
+	// A throttle of a second, so that activity writes, queued and sent
+	// together (WithActivityWriteDelay), run throughout, racing the
+	// revocations: none may bring a revoked session back.
 	f := newFixture(t, rdb, sessionkit.WithLimit(func(_ context.Context, u uuid.UUID) (int, error) {
 		return limitOf(u), nil
-	}))
+	}), sessionkit.WithActivityThrottle(time.Second))
 	m := newModel()
 	var cnt counter
 	var unexpected atomic.Int64
