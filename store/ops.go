@@ -116,6 +116,26 @@ func (r *Redis) TouchAll(ctx context.Context, c backend.Call, ids []uuid.UUID) [
 	return errs
 }
 
+// activeValues reads the active records of ids, one pipeline of HGETs:
+// "" where a session is not active or the read failed.
+func (r *Redis) activeValues(ctx context.Context, ids []uuid.UUID) []string {
+	cmds := make([]*redis.StringCmd, len(ids))
+	// A failed read is an empty value: the caller sends that session's
+	// script, which reports the failure.
+	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			key, member := r.keys.Active(id)
+			cmds[i] = p.HGet(ctx, key, member)
+		}
+		return nil
+	})
+	vs := make([]string, len(ids))
+	for i, cmd := range cmds {
+		vs[i] = cmd.Val()
+	}
+	return vs
+}
+
 // touchAll is TouchAll, also returning the sessions as stored (the zero
 // Session where its error is not nil).
 func (r *Redis) touchAll(ctx context.Context, c backend.Call, ids []uuid.UUID) ([]sessionkit.Session, []error) {

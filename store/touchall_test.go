@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -118,5 +120,85 @@ func TestTouchAllUnavailable(t *testing.T) {
 	errs := st.TouchAll(context.Background(), backend.Call{Now: time.Now(), Policy: &policy}, []uuid.UUID{uuid.New(), uuid.New()})
 	if len(errs) != 2 || !errors.Is(errs[0], sessionkit.ErrUnavailable) || !errors.Is(errs[1], sessionkit.ErrUnavailable) {
 		t.Errorf("got %v, want two errors wrapping ErrUnavailable", errs)
+	}
+}
+
+// TestTouchAllReadsBeforeWriting: a cache whose entry is older than another
+// instance's write of the session finds the throttle passed where Redis's
+// copy does not. It reads the session first and sends no script for it,
+// only for the sessions still due, and the stale entry is replaced with
+// what Redis holds.
+func TestTouchAllReadsBeforeWriting(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		clock := redistest.NewClock()
+		prefix := redistest.Prefix(t)
+		a := sessiontest.New(t, sessiontest.Options{Client: b.Client, OwnClient: true, Prefix: prefix, Clock: clock,
+			Cache: &store.CacheOptions{TTL: store.MaxCacheTTL}})
+		other := sessiontest.New(t, sessiontest.Options{Client: b.Client, Prefix: prefix, Clock: clock})
+		written, due := a.Login(t, uuid.New()), a.Login(t, uuid.New())
+		for _, v := range []sessionkit.CreateSessionResult{written, due} {
+			if _, err := a.M.Authenticate(ctx, v.Token, loginIP); err != nil { // cached, nothing due
+				t.Fatal(err)
+			}
+		}
+		clock.Advance(2 * time.Minute)
+		// Another instance records written's activity; a's entry is now stale.
+		if _, err := other.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: written.Session.ID}); err != nil {
+			t.Fatal(err)
+		}
+		at := clock.Now().Truncate(time.Millisecond)
+		clock.Advance(time.Second)
+		policy := backend.Policy{Throttle: time.Minute, Retention: time.Hour, SeenWindow: time.Hour, LimitTTL: time.Hour, StreamMax: 10, MaxProviders: 4}
+		call := backend.Call{Now: a.M.Now(), Policy: &policy}
+		var ran scriptsRun
+		a.Client.AddHook(&ran)
+		errs := a.Cache.TouchAll(ctx, call, []uuid.UUID{written.Session.ID, due.Session.ID})
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatalf("TouchAll: %v", errs)
+		}
+		if n := ran.n.Load(); n != 1 {
+			t.Errorf("scripts run: %d, want 1 (for the session still due only)", n)
+		}
+		for _, c := range []struct {
+			id   uuid.UUID
+			want time.Time
+		}{{written.Session.ID, at}, {due.Session.ID, call.Now}} {
+			hits := a.Cache.Stats().Hits
+			s, _, err := a.Cache.Peek(ctx, c.id)
+			if err != nil || !s.LastActivityAt.Equal(c.want) || a.Cache.Stats().Hits != hits+1 {
+				t.Errorf("entry of %s: last activity %v, %v, hit %v; want %v from a hit", c.id, s.LastActivityAt, err, a.Cache.Stats().Hits == hits+1, c.want)
+			}
+		}
+	})
+}
+
+// scriptsRun counts the scripts Redis ran for a client: a NOSCRIPT answer
+// (the script then loaded and sent again) is not one.
+type scriptsRun struct{ n atomic.Int64 }
+
+func (h *scriptsRun) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *scriptsRun) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.count(cmd)
+		return err
+	}
+}
+
+func (h *scriptsRun) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			h.count(cmd)
+		}
+		return err
+	}
+}
+
+func (h *scriptsRun) count(cmd redis.Cmder) {
+	if name := cmd.Name(); (name == "evalsha" || name == "eval") && !redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		h.n.Add(1)
 	}
 }
