@@ -17,7 +17,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
-	"github.com/sessionkit/sessionkit/internal/backend"
 	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
@@ -148,7 +147,6 @@ func BenchmarkTouchAll(b *testing.B) {
 				ids[i] = f.Login(b, uuid.New()).Session.ID
 			}
 			c := backends[0].Client.(*redis.Client)
-			policy := backend.Policy{Throttle: time.Minute, Retention: time.Hour, SeenWindow: time.Hour, LimitTTL: time.Hour, StreamMax: 10, MaxProviders: 4}
 			ctx := context.Background()
 			cpu, err := redistest.ServerCPU(ctx, c)
 			if err != nil {
@@ -157,7 +155,7 @@ func BenchmarkTouchAll(b *testing.B) {
 			script := redistest.ScriptMicros(b, c)
 			for b.Loop() {
 				f.Clock.Advance(2 * time.Minute) // every write due
-				for i, err := range f.Store.TouchAll(ctx, backend.Call{Now: f.M.Now(), Policy: &policy}, ids) {
+				for i, err := range f.Store.TouchAll(ctx, touchCall(f.M.Now()), ids) {
 					if err != nil {
 						b.Fatalf("session %d: %v", i, err)
 					}

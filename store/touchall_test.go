@@ -17,6 +17,13 @@ import (
 	"github.com/sessionkit/sessionkit/store"
 )
 
+// touchPolicy is what the tests' own TouchAll calls carry, as a Manager
+// with the default throttle of a minute would.
+var touchPolicy = backend.Policy{Throttle: time.Minute, Retention: time.Hour, SeenWindow: time.Hour, LimitTTL: time.Hour, StreamMax: 10, MaxProviders: 4}
+
+// touchCall is a TouchAll call at now under touchPolicy.
+func touchCall(now time.Time) backend.Call { return backend.Call{Now: now, Policy: &touchPolicy} }
+
 // TestTouchAll: the queued activity writes, sent together. Each session
 // gets its own answer, in order: written when the throttle has passed,
 // left alone while it holds, refused when revoked or unknown. A flushed
@@ -54,8 +61,7 @@ func TestTouchAll(t *testing.T) {
 					t.Fatal(err)
 				}
 				f.Clock.Advance(time.Second)
-				policy := backend.Policy{Throttle: time.Minute, Retention: time.Hour, SeenWindow: time.Hour, LimitTTL: time.Hour, StreamMax: 10, MaxProviders: 4}
-				call := backend.Call{Now: f.M.Now(), Policy: &policy}
+				call := touchCall(f.M.Now())
 				unknown := uuid.New()
 				errs := st.TouchAll(ctx, call, []uuid.UUID{due.Session.ID, recent.Session.ID, revoked.Session.ID, unknown})
 				if len(errs) != 4 {
@@ -116,8 +122,7 @@ func TestTouchAllUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy := backend.Policy{Throttle: time.Minute}
-	errs := st.TouchAll(context.Background(), backend.Call{Now: time.Now(), Policy: &policy}, []uuid.UUID{uuid.New(), uuid.New()})
+	errs := st.TouchAll(context.Background(), touchCall(time.Now()), []uuid.UUID{uuid.New(), uuid.New()})
 	if len(errs) != 2 || !errors.Is(errs[0], sessionkit.ErrUnavailable) || !errors.Is(errs[1], sessionkit.ErrUnavailable) {
 		t.Errorf("got %v, want two errors wrapping ErrUnavailable", errs)
 	}
@@ -149,8 +154,7 @@ func TestTouchAllReadsBeforeWriting(t *testing.T) {
 		}
 		at := clock.Now().Truncate(time.Millisecond)
 		clock.Advance(time.Second)
-		policy := backend.Policy{Throttle: time.Minute, Retention: time.Hour, SeenWindow: time.Hour, LimitTTL: time.Hour, StreamMax: 10, MaxProviders: 4}
-		call := backend.Call{Now: a.M.Now(), Policy: &policy}
+		call := touchCall(a.M.Now())
 		var ran scriptsRun
 		a.Client.AddHook(&ran)
 		errs := a.Cache.TouchAll(ctx, call, []uuid.UUID{written.Session.ID, due.Session.ID})
