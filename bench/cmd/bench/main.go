@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&c.pool, "pool", 64, "Redis connection pool size of every row")
 	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance (0: skip the timing)")
 	flag.StringVar(&c.out, "out", "results", "directory for the results")
-	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: get-ap, scs, scs-write, sessionkit, cached, bearer, bearer-cached (default: all)")
+	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: get-ap, read, scs, scs-write, sessionkit, cached, bearer, bearer-cached (default: all)")
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds (with -scale-only, of the realistic mode) to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
 	flag.IntVar(&c.scaleSessions, "scale-sessions", 100_000, "sessions of the realistic mode (0: skip it)")
 	flag.StringVar(&c.scaleMixes, "scale-mixes", "zipf,uniform", "request mixes of the realistic mode: zipf (Zipf's law, s = 1), uniform")
@@ -252,23 +252,30 @@ func mainRows(ctx context.Context, e *env, admin *redis.Client, c config, report
 
 // writeAgainstPipelined gives the uncached sessionkit rows against the
 // autopipelined GET, the same reads batched the same way: what the session
-// check costs beyond its read. Ratios are taken within each round.
+// check costs beyond its read. Then the same rows and the session's read
+// alone against each other, splitting that cost between reading a session
+// rather than one hot key, and the Go work of the check. Ratios are taken
+// within each round.
 func writeAgainstPipelined(w io.Writer, rows []*row, results [][]loadResult) {
-	ap := slices.IndexFunc(rows, func(r *row) bool { return r.key == "get-ap" })
-	if ap < 0 {
-		return
-	}
-	for i, r := range rows {
-		if r.key != "sessionkit" && r.key != "bearer" {
-			continue
+	index := func(key string) int { return slices.IndexFunc(rows, func(r *row) bool { return r.key == key }) }
+	against := func(i, base int) {
+		if i < 0 || base < 0 {
+			return
 		}
 		var ratio []float64
 		for round, res := range results[i] {
-			ratio = append(ratio, res.rps()/results[ap][round].rps())
+			ratio = append(ratio, res.rps()/results[base][round].rps())
 		}
-		fmt.Fprintf(w, "%s against the autopipelined GET: %s\n", r.name, spread(ratio))
+		fmt.Fprintf(w, "%s against the %s: %s\n", rows[i].name, baseName[rows[base].key], spread(ratio))
 	}
+	ap, read := index("get-ap"), index("read")
+	for _, key := range []string{"read", "sessionkit", "bearer"} {
+		against(index(key), ap)
+	}
+	against(index("sessionkit"), read)
 }
+
+var baseName = map[string]string{"get-ap": "autopipelined GET", "read": "session's HGET alone"}
 
 func mustRead(name string) []byte {
 	b, _ := os.ReadFile(name)

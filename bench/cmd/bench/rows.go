@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
@@ -18,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/middleware"
 	"github.com/sessionkit/sessionkit/store"
@@ -188,12 +190,19 @@ func buildRows(ctx context.Context, e *env) ([]*row, error) {
 		return nil, err
 	}
 	cookies := make([]string, len(users))
+	ids := make([]uuid.UUID, len(users))
 	for i, u := range users {
 		res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: u, IPAddress: "127.0.0.1", UserAgent: benchUA})
 		if err != nil {
 			return nil, err
 		}
 		cookies[i] = middleware.DefaultCookieName + "=" + res.Token
+		ids[i] = res.Session.ID
+	}
+	if read, err := readRow(e, "bench:sk:", cookies, ids); err != nil {
+		return nil, err
+	} else {
+		rows = append(rows, read)
 	}
 	mw, err := middleware.New(m, middleware.Options{})
 	if err != nil {
@@ -302,6 +311,49 @@ func bearerRows(ctx context.Context, e *env, users []uuid.UUID) ([]*row, error) 
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// readRow reads each request's session as sessionkit's store does, one
+// autopipelined HGET of its stored value, and nothing else: no token
+// parse, no decoding, no check. What sessionkit's uncached row costs
+// beyond it is the Go work of the check; what it costs beyond the one-GET
+// row is the read of a session rather than of one short hot key.
+func readRow(e *env, prefix string, cookies []string, ids []uuid.UUID) (*row, error) {
+	keys, err := rediskey.New(prefix)
+	if err != nil {
+		return nil, err
+	}
+	type field struct{ key, member string }
+	where := make(map[string]field, len(cookies))
+	for i, c := range cookies {
+		k, m := keys.Active(ids[i])
+		where[strings.TrimPrefix(c, middleware.DefaultCookieName+"=")] = field{k, m}
+	}
+	trips := &redistest.Counter{}
+	ap, err := e.client(trips).AsyncAutoPipeline()
+	if err != nil {
+		return nil, err
+	}
+	return &row{key: "read", name: "the session's HGET alone, autopipelined", cookies: cookies, trips: trips,
+		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := r.Cookie(middleware.DefaultCookieName)
+			if err != nil {
+				http.Error(w, "no session", http.StatusUnauthorized)
+				return
+			}
+			f, ok := where[c.Value]
+			if !ok {
+				http.Error(w, "no session", http.StatusUnauthorized)
+				return
+			}
+			cmd := redis.NewStringCmd(r.Context(), "hget", f.key, f.member)
+			if err := ap.Submit(r.Context(), cmd).WaitContext(r.Context()); err != nil {
+				http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			v := cmd.Val()
+			reply(w, v[:min(len(v), 36)])
+		})}, nil
 }
 
 const benchUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
