@@ -51,6 +51,7 @@ const (
 type activityWriter struct {
 	m     *Manager
 	delay time.Duration
+	limit int // maxActivityQueued; lower in tests
 
 	mu      sync.Mutex
 	queued  map[uuid.UUID]struct{} // waiting or being sent: each session once
@@ -64,7 +65,7 @@ type activityWriter struct {
 }
 
 func newActivityWriter(m *Manager, delay time.Duration) *activityWriter {
-	return &activityWriter{m: m, delay: delay, queued: map[uuid.UUID]struct{}{}, stop: make(chan struct{})}
+	return &activityWriter{m: m, delay: delay, limit: maxActivityQueued, queued: map[uuid.UUID]struct{}{}, stop: make(chan struct{})}
 }
 
 // take queues the activity write of s, which Authenticate has just
@@ -85,7 +86,7 @@ func (w *activityWriter) take(s *Session, now time.Time) bool {
 	if _, ok := w.queued[s.ID]; ok {
 		return true
 	}
-	if len(w.queued) >= maxActivityQueued {
+	if len(w.queued) >= w.limit {
 		return false
 	}
 	w.queued[s.ID] = struct{}{}

@@ -269,6 +269,25 @@ func TestActivityWrittenOnTheRequestPath(t *testing.T) {
 		f.Clock.Advance(2 * time.Minute)
 		due(t, f, v.Token, loginAddr)
 	})
+	t.Run("queue full", func(t *testing.T) {
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithActivityWriteDelay(time.Second))
+		sessionkit.SetActivityQueueLimit(f.M, 1)
+		queued, full := f.Login(t, uuid.New()), f.Login(t, uuid.New())
+		f.Clock.Advance(2 * time.Minute)
+		if res, err := f.M.Authenticate(ctx, queued.Token, loginAddr); err != nil || res.Written {
+			t.Fatalf("the first write: written %v, %v; want it queued", res.Written, err)
+		}
+		due(t, f, full.Token, loginAddr) // the queue holds one session
+		if got := f.Session(t, queued.Session.ID).LastActivityAt; !got.Equal(queued.Session.LastActivityAt) {
+			t.Errorf("the queued write landed before its delay: last activity %v", got)
+		}
+		if err := f.M.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Session(t, queued.Session.ID).LastActivityAt; !got.Equal(f.M.Now()) {
+			t.Errorf("after Close: the queued session's last activity %v, want %v", got, f.M.Now())
+		}
+	})
 	t.Run("delay zero", func(t *testing.T) {
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithActivityWriteDelay(0))
 		v := f.Login(t, uuid.New())
