@@ -98,6 +98,9 @@ type UpdateSessionActivityResult struct {
 	// that checked the token, and the session it found (see NewContext).
 	verifiedBy *Manager
 	verified   uuid.UUID
+	// entry, when set, is the store's immutable copy Session was read from
+	// and equals (the cache's entry): NewContext holds it instead of a copy.
+	entry sessionEntry
 }
 
 // RecordProviderAccess records that a session reached an external provider

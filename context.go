@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+
+	"github.com/google/uuid"
 )
 
 type ctxKey struct{}
@@ -16,10 +19,37 @@ type ctxKey struct{}
 // includes the context package's own lookups, so a context.WithCancel
 // derived from it attaches to the parent's cancellation directly, without
 // a goroutine, as it would below a context.WithValue.
+//
+// It holds the session as an entry that gives a copy to each FromContext:
+// the cache's immutable entry when the cache answered the request (no copy
+// of the session is made for the request at all), else a copy of its own
+// (heldCtx).
 type sessionCtx struct {
 	context.Context
-	m *Manager
-	s Session
+	m  *Manager
+	id uuid.UUID
+	e  sessionEntry
+}
+
+// sessionEntry is an immutable session a context can hold: the cache's
+// entry (backend.Peeked.Entry), or a heldSession.
+type sessionEntry interface {
+	Session() Session
+}
+
+// heldSession is a context's own copy of a session.
+type heldSession Session
+
+func (h *heldSession) Session() Session {
+	s := Session(*h)
+	s.ProvidersAccessed = slices.Clone(h.ProvidersAccessed)
+	return s
+}
+
+// heldCtx is a sessionCtx and its own copy of the session, in one allocation.
+type heldCtx struct {
+	sessionCtx
+	s heldSession
 }
 
 func (c *sessionCtx) Value(key any) any {
@@ -39,13 +69,16 @@ func (c *sessionCtx) String() string {
 	return name + ".WithValue(sessionkit.Session)"
 }
 
-// newContext returns ctx carrying the session s and the Manager that
-// authenticated it, in one allocation.
+// newContext returns ctx carrying a copy of the session s and the Manager
+// that authenticated it, in one allocation.
 func newContext(ctx context.Context, m *Manager, s Session) context.Context {
 	if ctx == nil {
 		panic("cannot create context from nil parent") // as context.WithValue does
 	}
-	return &sessionCtx{Context: ctx, m: m, s: s}
+	s.ProvidersAccessed = slices.Clone(s.ProvidersAccessed) // the caller's stays the caller's
+	c := &heldCtx{sessionCtx: sessionCtx{Context: ctx, m: m, id: s.ID}, s: heldSession(s)}
+	c.e = &c.s
+	return &c.sessionCtx
 }
 
 // NewContext returns parent carrying the session res holds, for
@@ -56,13 +89,19 @@ func newContext(ctx context.Context, m *Manager, s Session) context.Context {
 // replaced) is refused with an error wrapping ErrInvalid, so that no code
 // can put a session it did not authenticate into a request's context. The
 // middleware calls it; an app that authenticates another transport itself
-// (a WebSocket upgrade, a gRPC stream) can too.
+// (a WebSocket upgrade, a gRPC stream) can too. The context holds the
+// session as Authenticate read it; when the verified-session cache answered,
+// it holds the cache's immutable entry, and no copy of the session is made.
 func (m *Manager) NewContext(parent context.Context, res UpdateSessionActivityResult) (context.Context, error) {
 	if parent == nil {
 		return nil, invalid("parent", "must not be nil")
 	}
 	if res.verifiedBy != m || res.verified != res.Session.ID {
 		return nil, invalid("UpdateSessionActivityResult", "did not come from this Manager's Authenticate")
+	}
+	if res.entry != nil {
+		// The store's immutable copy, which res.Session was read from.
+		return &sessionCtx{Context: parent, m: m, id: res.Session.ID, e: res.entry}, nil
 	}
 	return newContext(parent, m, res.Session), nil
 }
@@ -79,7 +118,7 @@ func FromContext(ctx context.Context) (Session, bool) {
 	if !ok {
 		return Session{}, false
 	}
-	return c.s, true
+	return c.e.Session(), true
 }
 
 // ManagerFromContext returns the Manager that authenticated the request.
@@ -103,7 +142,7 @@ func RecordProvider(ctx context.Context, provider string) error {
 	if !ok || c.m == nil {
 		return ErrNoSession
 	}
-	_, err := c.m.RecordProviderAccess(ctx, RecordProviderAccess{SessionID: c.s.ID, ProviderName: provider})
+	_, err := c.m.RecordProviderAccess(ctx, RecordProviderAccess{SessionID: c.id, ProviderName: provider})
 	return err
 }
 

@@ -53,6 +53,15 @@ func TestSessionContext(t *testing.T) {
 		t.Fatal("the context shares the caller's session")
 	}
 
+	// And each FromContext returns its own: a handler changing the list
+	// of providers it got does not change what the next one reads.
+	withProviders := newContext(parent, m, Session{ID: uuid.New(), ProvidersAccessed: []string{"schwab"}})
+	first, _ := FromContext(withProviders)
+	first.ProvidersAccessed[0] = "changed"
+	if got, _ := FromContext(withProviders); got.ProvidersAccessed[0] != "schwab" {
+		t.Fatalf("FromContext shares the context's providers: got %q", got.ProvidersAccessed)
+	}
+
 	if _, ok := FromContext(parent); ok {
 		t.Fatal("FromContext: ok without a session")
 	}

@@ -90,7 +90,7 @@ func PutData(ctx context.Context, key, value string) error {
 	if !ok || c.m == nil {
 		return ErrNoSession
 	}
-	return c.m.PutSessionData(ctx, c.s.ID, key, value)
+	return c.m.PutSessionData(ctx, c.id, key, value)
 }
 
 // Data returns the value of key in the data of the request's session (see
@@ -100,7 +100,7 @@ func Data(ctx context.Context, key string) (string, bool, error) {
 	if !ok || c.m == nil {
 		return "", false, ErrNoSession
 	}
-	return c.m.SessionData(ctx, c.s.ID, key)
+	return c.m.SessionData(ctx, c.id, key)
 }
 
 // DeleteData removes key from the data of the request's session (see
@@ -110,5 +110,5 @@ func DeleteData(ctx context.Context, key string) error {
 	if !ok || c.m == nil {
 		return ErrNoSession
 	}
-	return c.m.DeleteSessionData(ctx, c.s.ID, key)
+	return c.m.DeleteSessionData(ctx, c.id, key)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
+	"github.com/sessionkit/sessionkit/store"
 )
 
 // shared is the redis-server every test of the package uses, each on its own prefix.
@@ -70,6 +71,7 @@ type setup struct {
 	session func(*middleware.Options) // the app's Authenticator
 	options func(*handlers.Options)
 	plain   bool // plain HTTP instead of TLS
+	cached  bool // the Manager over the verified-session cache, on the fixture's clock
 }
 
 // fixture is the handlers mounted on a TLS server, over a Manager built
@@ -100,7 +102,12 @@ func newFixture(t *testing.T, s setup) *fixture {
 		return "plus", nil
 	})
 	mopts := append([]sessionkit.Option{sessionkit.WithLimit(tiers), sessionkit.WithLogger(f.logs.Logger())}, s.mopts...)
-	base := sessiontest.New(t, sessiontest.Options{Addr: s.server.Addr()}, mopts...)
+	o := sessiontest.Options{Addr: s.server.Addr()}
+	if s.cached {
+		o.Clock = redistest.NewClock()
+		o.Cache = &store.CacheOptions{Clock: o.Clock.Now}
+	}
+	base := sessiontest.New(t, o, mopts...)
 	f.m, f.clock, f.calls = base.M, base.Clock, base.Calls
 	var err error
 	f.users = &users{ids: map[string]uuid.UUID{"alice": f.alice, "bob": f.bob}}

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"crypto"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -80,11 +81,21 @@ func TestReauthenticateCookieSession(t *testing.T) {
 }
 
 func TestReauthenticateBearerSession(t *testing.T) {
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cache=%v", cached), func(t *testing.T) { reauthenticateBearerSession(t, cached) })
+	}
+}
+
+// reauthenticateBearerSession is TestReauthenticateBearerSession, over the
+// verified-session cache when cached: the cache's entry then holds the
+// session's new authentication, which the old access token must not gain.
+func reauthenticateBearerSession(t *testing.T, cached bool) {
 	s := setup{
 		mopts: []sessionkit.Option{sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{
 			SigningKeys: []crypto.Signer{newSigningKey(t)}, Issuer: testIssuer, TTL: time.Hour,
 		})},
 		session: func(o *middleware.Options) { o.AllowBearer = true },
+		cached:  cached,
 	}
 	f := newFixture(t, s)
 	f.sensitive()

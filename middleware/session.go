@@ -288,7 +288,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, error) {
 		}
 		return nil, err
 	}
-	// res.Session is used in place: it is large, and NewContext copies it once more.
+	// res.Session is used in place: it is large. NewContext copies it once
+	// more, or, when the cache answered, holds the cache's entry instead.
 	if res.IPChanged {
 		var flag bool
 		if flag, err = a.ipChanged(sctx, r, res.Session, res, ip); err != nil {

@@ -284,10 +284,12 @@ func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*c
 	return e, ok
 }
 
-// session unpacks the entry into s, whose slice is its own.
-func (e *cacheEntry) session(s *sessionkit.Session) {
+// Session unpacks the entry into a session whose slice is its own. A Peek
+// the entry answers returns it too (backend.Peeked.Entry), so that a
+// request's context can hold the entry rather than a copy of the session.
+func (e *cacheEntry) Session() sessionkit.Session {
 	c := e.client.Value()
-	*s = sessionkit.Session{
+	return sessionkit.Session{
 		ID: e.id, UserID: e.userID, Device: c.device, UserAgent: c.userAgent,
 		IPAddress: e.ip, LastIPAddress: e.lastIP, Location: c.location,
 		CreatedAt: unpackTime(e.created), LastActivityAt: unpackTime(e.lastActivity),
@@ -414,9 +416,9 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 		sh.mu.RUnlock()
 		if e != nil && c.serves(e) {
 			sh.hits.Add(1)
-			var s sessionkit.Session
-			e.session(&s)
-			return s, e.peeked, nil
+			pk := e.peeked
+			pk.Entry = e
+			return e.Session(), pk, nil
 		}
 	}
 	sh.misses.Add(1)

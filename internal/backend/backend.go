@@ -130,6 +130,12 @@ type Peeked struct {
 	TokenHashPrefix bool
 	Indexed         bool         // among the user's active sessions (revocation is its absence)
 	Refresh         RefreshState // a bearer session's; zero for a cookie session
+	// Entry, when set, is the immutable copy of the session a store keeps
+	// and answered from (the verified-session cache's entry), with a
+	// method Session() sessionkit.Session that returns the session
+	// again: a request's context holds it rather than a copy of the
+	// session. It must never change once returned.
+	Entry any
 }
 
 // TokenMatches reports, in time independent of the hashes, whether h (the
