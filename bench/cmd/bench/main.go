@@ -78,7 +78,7 @@ func main() {
 	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds (with -scale-only, of the realistic mode) to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
 	flag.IntVar(&c.scaleSessions, "scale-sessions", 100_000, "sessions of the realistic mode (0: skip it)")
 	flag.StringVar(&c.scaleMixes, "scale-mixes", "zipf,uniform", "request mixes of the realistic mode: zipf (Zipf's law, s = 1), uniform")
-	flag.IntVar(&c.scaleRounds, "scale-rounds", 3, "rounds per mix of the realistic mode, of -duration each")
+	flag.IntVar(&c.scaleRounds, "scale-rounds", 5, "rounds per mix of the realistic mode, of -duration each")
 	flag.DurationVar(&c.scaleWarmup, "scale-warmup", 3*time.Second, "unrecorded load per row and mix of the realistic mode")
 	flag.DurationVar(&c.throttle, "throttle", defaultThrottle, "activity throttle of the sessionkit rows (sessionkit.WithActivityThrottle; the default is sessionkit's): a longer one shows what the activity writes cost")
 	flag.DurationVar(&c.writeDelay, "write-delay", sessionkit.DefaultActivityWriteDelay, "how long the sessionkit rows' activity writes wait to be sent together (sessionkit.WithActivityWriteDelay; 0: on the request path)")
