@@ -334,7 +334,7 @@ func readRow(e *env, prefix string, cookies []string, ids []uuid.UUID) (*row, er
 	if err != nil {
 		return nil, err
 	}
-	return &row{key: "read", name: "the session's HGET alone, autopipelined", cookies: cookies, trips: trips,
+	return &row{key: "read", name: "session's HGET, autopipelined", cookies: cookies, trips: trips,
 		handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, err := r.Cookie(middleware.DefaultCookieName)
 			if err != nil {
