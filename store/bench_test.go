@@ -406,6 +406,9 @@ func BenchmarkScale(b *testing.B) {
 	// the large server is still settling (rehashing its keyspace, allocator).
 	const rounds = 5
 	ratios := map[string][]float64{}
+	// Redis's own CPU per list, on each deployment: listing sends nothing
+	// untimed, so it is all the list's (revoking signs sessions in first).
+	var listCPU [2][]float64
 	for round := range rounds + 1 {
 		for _, op := range ops {
 			var ns [2]float64
@@ -414,10 +417,17 @@ func BenchmarkScale(b *testing.B) {
 				if round == 0 {
 					name = "warmup/" + name
 				}
+				var cpu float64
 				b.Run(name, func(b *testing.B) {
+					before := serverCPU(b, d.c)
 					op.run(b, d)
-					ns[i] = float64(b.Elapsed()) / float64(b.N) // the last, longest run wins
+					// the last, longest run wins
+					ns[i] = float64(b.Elapsed()) / float64(b.N)
+					cpu = (serverCPU(b, d.c) - before) / float64(b.N) * 1e6
 				})
+				if round > 0 && op.name == "ListUserSessions" {
+					listCPU[i] = append(listCPU[i], cpu)
+				}
 			}
 			if round > 0 && ns[0] > 0 {
 				ratios[op.name] = append(ratios[op.name], ns[1]/ns[0])
@@ -432,6 +442,13 @@ func BenchmarkScale(b *testing.B) {
 				op.name, large.sessions, small.sessions, r[len(r)/2], len(r), r[0], r[len(r)-1])
 		}
 	}
+	for i := range listCPU {
+		slices.Sort(listCPU[i])
+	}
+	if n := len(listCPU[0]); n > 0 {
+		fmt.Printf("scale: Redis CPU per ListUserSessions (INFO cpu): median %.1f µs at %d sessions (%.1f–%.1f), %.1f µs at %d (%.1f–%.1f)\n",
+			listCPU[1][n/2], large.sessions, listCPU[1][0], listCPU[1][n-1], listCPU[0][n/2], small.sessions, listCPU[0][0], listCPU[0][n-1])
+	}
 	fmt.Printf("scale: used_memory grew by %d bytes while loading %d sessions: %.0f bytes per session, per-user keys and audit trail included (target < 1024)\n",
 		large.memory, large.sessions, float64(large.memory)/float64(large.sessions))
 	sessionBytes, userBytes := memoryOfUser(b, large.c, prefix, large.target)
@@ -440,6 +457,16 @@ func BenchmarkScale(b *testing.B) {
 }
 
 // load signs in users new users with perUser sessions each, from many goroutines.
+// serverCPU is the CPU time redis-server has used, in seconds.
+func serverCPU(b *testing.B, c *redis.Client) float64 {
+	b.Helper()
+	cpu, err := redistest.ServerCPU(context.Background(), c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cpu
+}
+
 func load(b *testing.B, m *sessionkit.Manager, users, perUser int) {
 	if users <= 0 {
 		return
