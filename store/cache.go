@@ -456,26 +456,43 @@ func (c *Cache) serves(e *cacheEntry) bool {
 
 // store keeps a session Redis just returned until deadline, unless the
 // shard saw an invalidation or the cache changed state since epoch and gen
-// were read.
-func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64, deadline int64) {
+// were read. It reports whether it did.
+func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64, deadline int64) bool {
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
-		return
+		return false
 	}
 	e, ok := newCacheEntry(&s, pk, deadline)
 	if !ok {
-		return
+		return false
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	// Checked again under the lock: turning off bumps the epoch before it
 	// clears the shards, and an invalidation bumps gen under this lock.
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
-		return
+		return false
 	}
 	if _, ok := sh.m[id]; !ok && !c.reserve(sh) {
-		return
+		return false
 	}
 	sh.m[id] = e
+	return true
+}
+
+// replace stores s, what Redis holds of a session after a write or a
+// fresh read, in place of old, the entry read before it, keeping old's
+// deadline. When store keeps s out, old goes too if it is still there: it
+// is older than Redis's copy, and the invalidation that kept s out (gen
+// counts the shard's, not the session's) may have been another session's.
+func (c *Cache) replace(sh *cacheShard, id uuid.UUID, old *cacheEntry, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64) {
+	if c.store(sh, id, s, pk, epoch, gen, old.deadline) {
+		return
+	}
+	sh.mu.Lock()
+	if sh.m[id] == old && c.remove(sh, id) {
+		c.invalidations.Add(1)
+	}
+	sh.mu.Unlock()
 }
 
 // reserve counts one more entry, making room in sh when the cache is full;
@@ -509,7 +526,8 @@ func (c *Cache) remove(sh *cacheShard, id uuid.UUID) bool {
 
 // Touch implements sessionkit.Store. The Manager calls it when a write is
 // due. The session the script answers, as it is in Redis after the write,
-// replaces the entry, unless an invalidation arrived meanwhile; it keeps
+// replaces the entry, unless an invalidation arrived meanwhile, and then
+// the entry goes (see replace); it keeps
 // the entry's token and refresh state (a write of activity or address
 // changes neither) and so the entry's deadline: no field is answered from
 // a read older than the TTL. On an error the entry goes.
@@ -528,7 +546,7 @@ func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, l
 		c.forget(id)
 	case out.NeedLocation: // nothing written yet; the Manager calls again
 	case e != nil && s.ID == id:
-		c.store(sh, id, s, e.peeked, epoch, gen, e.deadline)
+		c.replace(sh, id, e, s, e.peeked, epoch, gen)
 	default:
 		c.forget(id)
 	}
@@ -567,7 +585,7 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 		pk := backend.Peeked{Indexed: true}
 		if v != "" && decodePeek(ids[i], v, &s, &pk) && call.Now.Sub(s.LastActivityAt) < call.Policy.Throttle {
 			if b := read[i]; b.e != nil {
-				c.store(b.sh, ids[i], s, pk, epoch, b.gen, b.e.deadline)
+				c.replace(b.sh, ids[i], b.e, s, pk, epoch, b.gen)
 			}
 			continue
 		}
@@ -582,7 +600,7 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 		i := dueAt[j]
 		errs[i] = dueErrs[j]
 		if b := read[i]; errs[i] == nil && b.e != nil {
-			c.store(b.sh, id, ss[j], b.e.peeked, epoch, b.gen, b.e.deadline)
+			c.replace(b.sh, id, b.e, ss[j], b.e.peeked, epoch, b.gen)
 		} else {
 			c.forget(id)
 		}

@@ -54,11 +54,31 @@ func TestTouchAll(t *testing.T) {
 				user := uuid.New()
 				due, revoked := f.Login(t, user), f.Login(t, user)
 				read(due)
+				read(revoked)
 				f.Clock.Advance(2 * time.Minute)
 				recent := f.Login(t, uuid.New())
 				read(recent)
-				if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: revoked.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
+				// Revoked by another instance, and announced before the writes
+				// are sent: an announcement arriving while they are in flight
+				// would keep entries of its shard from being replaced (they
+				// are dropped then; TestWriteReplacesOrDropsTheEntry).
+				var invalidations uint64
+				if cached {
+					invalidations = f.Cache.Stats().Invalidations
+				}
+				other := sessiontest.New(t, sessiontest.Options{Client: b.Client, Prefix: f.Prefix, Clock: f.Clock})
+				if _, err := other.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: revoked.Session.ID, UserID: user, Reason: sessionkit.ReasonLogout}); err != nil {
 					t.Fatal(err)
+				}
+				if cached {
+					if err := redistest.WaitFor(5*time.Second, func() error {
+						if f.Cache.Stats().Invalidations == invalidations {
+							return errors.New("the revocation's announcement has not reached the cache")
+						}
+						return nil
+					}); err != nil {
+						t.Fatal(err)
+					}
 				}
 				f.Clock.Advance(time.Second)
 				call := touchCall(f.M.Now())

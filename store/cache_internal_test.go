@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+)
+
+// scriptHook runs arm's function once, before the next command or pipeline
+// that runs a script (EVALSHA) is sent.
+type scriptHook struct{ arm atomic.Pointer[func()] }
+
+func (h *scriptHook) fire(cmds ...redis.Cmder) {
+	if !slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Name() == "evalsha" }) {
+		return
+	}
+	if f := h.arm.Swap(nil); f != nil {
+		(*f)()
+	}
+}
+
+func (h *scriptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.fire(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.fire(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+// TestWriteReplacesOrDropsTheEntry: after an activity write, the cache
+// holds the session as Redis now does, or nothing; never the entry read
+// before the write. The shard's generation tells the cache that some
+// invalidation happened while the write was in flight, for this session or
+// for another in the same shard; the new session is then not stored, and
+// the entry read before the write, older than Redis's, must go too. The
+// hook invalidates another session of the same shard while each write is
+// in flight, through Touch (on the request path) and through TouchAll
+// (queued).
+func TestWriteReplacesOrDropsTheEntry(t *testing.T) {
+	ctx := t.Context()
+	srv := redistest.Start(t, redistest.Options{})
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { client.Close() })
+	hook := &scriptHook{}
+	client.AddHook(hook)
+	r, err := NewRedis(client, Options{Prefix: "t:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := redistest.NewClock()
+	c, err := NewCache(r, CacheOptions{TTL: MaxCacheTTL, Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := redistest.WaitFor(5*time.Second, func() error {
+		if !c.Stats().On {
+			return errors.New("the cache is not on")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, queued := range []bool{false, true} {
+		delay := time.Duration(0) // Touch, on the request path
+		if queued {
+			delay = time.Millisecond // TouchAll
+		}
+		m, err := sessionkit.New(c, sessionkit.WithClock(clock.Now), sessionkit.WithActivityWriteDelay(delay))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "203.0.113.7", UserAgent: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res.Session.ID
+		if _, err := m.Authenticate(ctx, res.Token, res.Session.IPAddress); err != nil { // cached
+			t.Fatal(err)
+		}
+		other := uuid.New()
+		other[15] = id[15] // the same shard
+		invalidate := func() { c.forget(other) }
+		hook.arm.Store(&invalidate)
+		clock.Advance(2 * time.Minute) // the write is due
+		if _, err := m.Authenticate(ctx, res.Token, res.Session.IPAddress); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(ctx); err != nil { // sends what is queued
+			t.Fatal(err)
+		}
+		if hook.arm.Load() != nil {
+			t.Fatalf("queued=%v: no script ran", queued)
+		}
+		if got := r.sessionNow(t, id).LastActivityAt; !got.Equal(clock.Now()) {
+			t.Fatalf("queued=%v: Redis holds last activity %v, want %v (the write)", queued, got, clock.Now())
+		}
+		sh := c.shard(id)
+		sh.mu.RLock()
+		e := sh.m[id]
+		sh.mu.RUnlock()
+		if e != nil {
+			if got := e.Session().LastActivityAt; !got.Equal(clock.Now()) {
+				t.Errorf("queued=%v: the cache holds last activity %v, Redis %v: the entry read before the write outlived it", queued, got, clock.Now())
+			}
+		}
+	}
+}
+
+// sessionNow is the session as Redis holds it, read past any cache.
+func (r *Redis) sessionNow(t *testing.T, id uuid.UUID) sessionkit.Session {
+	t.Helper()
+	s, _, err := r.Peek(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
