@@ -92,8 +92,15 @@ func TestWriteReplacesOrDropsTheEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := res.Session.ID
-		if _, err := m.Authenticate(ctx, res.Token, res.Session.IPAddress); err != nil { // cached
+		if _, err := m.Authenticate(ctx, res.Token, res.Session.IPAddress); err != nil {
 			t.Fatal(err)
+		}
+		sh := c.shard(id)
+		sh.mu.RLock()
+		before := sh.m[id]
+		sh.mu.RUnlock()
+		if before == nil {
+			t.Fatalf("queued=%v: the session read is not cached", queued)
 		}
 		other := uuid.New()
 		other[15] = id[15] // the same shard
@@ -112,7 +119,6 @@ func TestWriteReplacesOrDropsTheEntry(t *testing.T) {
 		if got := r.sessionNow(t, id).LastActivityAt; !got.Equal(clock.Now()) {
 			t.Fatalf("queued=%v: Redis holds last activity %v, want %v (the write)", queued, got, clock.Now())
 		}
-		sh := c.shard(id)
 		sh.mu.RLock()
 		e := sh.m[id]
 		sh.mu.RUnlock()

@@ -301,11 +301,11 @@ func assemble(body string) string {
 // reads a local of the chunk holds it as an upvalue, which each call of
 // the script creates anew for each of common.lua's functions: a literal
 // is compiled into the function instead, and costs nothing per call
-// (about 1 µs of Redis CPU a call less: BenchmarkScriptPrelude). Names in comments and string literals, and fields (t.NAME,
-// t:NAME), are left alone. Anything else that would read a constant as a
-// variable (assigning it, declaring it, a table key NAME = v) becomes a
-// syntax error, which loading the script reports
-// (TestContractScriptsCompile).
+// (about 1 µs of Redis CPU a call less: BenchmarkScriptPrelude). Names in
+// comments and string literals, and fields (t.NAME, t:NAME), are left
+// alone. Anything else that would read a constant as a variable
+// (assigning it, declaring it, a table key NAME = v) becomes a syntax
+// error, which loading the script reports (TestContractScriptsCompile).
 func foldConstants(src string, consts []luaConst) string {
 	value := make(map[string]string, len(consts))
 	for _, c := range consts {
