@@ -11,11 +11,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/store"
 )
 
 //go:embed session.lua
@@ -28,11 +30,14 @@ type loadResult struct {
 	p50, p99     time.Duration
 	statusErrors int64
 	socketErrors int64
-	socketDetail string  // which socket errors, as wrk counts them
-	roundTrips   float64 // Redis round trips per request, counted by the row's clients
-	commands     float64 // Redis commands per request, inside scripts too, counted by the server
-	writes       float64 // Redis write commands per request, inside scripts too, counted by the server
-	redisCPU     float64 // Redis CPU time per request (user + system), µs
+	socketDetail string           // which socket errors, as wrk counts them
+	roundTrips   float64          // Redis round trips per request, counted by the row's clients
+	commands     float64          // Redis commands per request, inside scripts too, counted by the server
+	writes       float64          // Redis write commands per request, inside scripts too, counted by the server
+	redisCPU     float64          // Redis CPU time per request (user + system), µs
+	goCPU        float64          // this process's CPU time per request (the row's server and clients, and the garbage collector), µs
+	wrkCPU       float64          // wrk's CPU time per request, µs
+	cache        store.CacheStats // a cache row's: hits and misses over the run, entries at its end
 }
 
 func (r loadResult) rps() float64 { return float64(r.requests) / r.duration.Seconds() }
@@ -95,15 +100,22 @@ func (l *loader) runPicked(ctx context.Context, admin *redis.Client, r *row, d t
 	if err != nil {
 		return loadResult{}, err
 	}
-	trips := r.trips.RoundTrips()
+	usage, err := r.usage()
+	if err != nil {
+		return loadResult{}, err
+	}
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	argv := []string{"-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.conns),
 		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "-s", filepath.Join(l.dir, "session.lua"), r.url, "--", cookies, mode, seed}
-	out, err := exec.CommandContext(ctx, l.wrk, argv...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, l.wrk, argv...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)
 	}
-	trips = r.trips.RoundTrips() - trips
+	used, err := r.usage()
+	if err != nil {
+		return loadResult{}, err
+	}
 	after, err := commandStats(ctx, admin)
 	if err != nil {
 		return loadResult{}, err
@@ -113,11 +125,18 @@ func (l *loader) runPicked(ctx context.Context, admin *redis.Client, r *row, d t
 		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)
 	}
 	if res.requests > 0 {
-		res.roundTrips = float64(trips) / float64(res.requests)
+		res.roundTrips = float64(used.RoundTrips-usage.RoundTrips) / float64(res.requests)
 		res.commands = float64(after.commands-before.commands) / float64(res.requests)
 		res.writes = float64(after.writes-before.writes) / float64(res.requests)
 		res.redisCPU = (after.cpu - before.cpu) * 1e6 / float64(res.requests)
+		res.goCPU = (used.CPU - usage.CPU).Seconds() * 1e6 / float64(res.requests)
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			res.wrkCPU = float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3 / float64(res.requests)
+		}
 	}
+	res.cache = store.CacheStats{Hits: used.Cache.Hits - usage.Cache.Hits, Misses: used.Cache.Misses - usage.Cache.Misses,
+		Invalidations: used.Cache.Invalidations - usage.Cache.Invalidations, Dropped: used.Cache.Dropped - usage.Cache.Dropped,
+		Entries: used.Cache.Entries}
 	return res, nil
 }
 
@@ -182,3 +201,16 @@ func commandStats(ctx context.Context, c *redis.Client) (cmdCounts, error) {
 	}
 	return n, nil
 }
+
+// processCPU is this process's CPU time so far, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpu is all the CPU time per request the run cost the machine, µs: the
+// harness's (the row's server), Redis's and wrk's.
+func (r loadResult) cpu() float64 { return r.goCPU + r.redisCPU + r.wrkCPU }

@@ -75,7 +75,7 @@ func main() {
 	flag.IntVar(&c.revocations, "revocations", 1000, "revocations timed for propagation to a second instance (0: skip the timing)")
 	flag.StringVar(&c.out, "out", "results", "directory for the results")
 	flag.StringVar(&c.rows, "rows", "", "comma-separated rows to run besides none and get: get-ap, read, scs, scs-write, sessionkit, cached, bearer, bearer-cached (default: all)")
-	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds (with -scale-only, of the realistic mode) to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit)")
+	flag.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the rounds (with -scale-only, of the realistic mode) to this file; samples carry a row label (go tool pprof -tagfocus row=sessionkit); the realistic mode's cache rows, each served by a process of its own, write theirs to this name with .<row> added")
 	flag.IntVar(&c.scaleSessions, "scale-sessions", 100_000, "sessions of the realistic mode (0: skip it)")
 	flag.StringVar(&c.scaleMixes, "scale-mixes", "zipf,uniform", "request mixes of the realistic mode: zipf (Zipf's law, s = 1), uniform")
 	flag.IntVar(&c.scaleRounds, "scale-rounds", 5, "rounds per mix of the realistic mode, of -duration each")
@@ -85,7 +85,15 @@ func main() {
 	flag.BoolVar(&c.scaleOnly, "scale-only", false, "run the realistic mode alone, without the main rows or the propagation timing")
 	flag.IntVar(&c.costN, "cost-sessions", 20000, "sessions per row of the cost table (0: no cost table)")
 	flag.BoolVar(&c.costOnly, "cost-only", false, "print only the cost table")
+	serveRow := flag.String("serve-cache-row", "", "serve a cache row of the realistic mode from this spec file (the harness starts such processes itself)")
 	flag.Parse()
+	if *serveRow != "" {
+		if err := serveCacheRow(*serveRow); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -serve-cache-row:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, c)
@@ -111,7 +119,15 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer srv.Stop()
-	e := &env{addr: srv.Addr(), poolSize: c.pool, sessions: c.sessions, throttle: c.throttle, writeDelay: c.writeDelay, quiet: slog.New(slog.DiscardHandler)}
+	dir, err := os.MkdirTemp("", "sessionkit-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	e := &env{addr: srv.Addr(), poolSize: c.pool, sessions: c.sessions, throttle: c.throttle, writeDelay: c.writeDelay, quiet: slog.New(slog.DiscardHandler), dir: dir}
+	if c.scaleOnly {
+		e.cpuprofile = c.cpuprofile
+	}
 	defer e.close()
 	admin := e.client(nil)
 

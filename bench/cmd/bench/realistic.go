@@ -8,10 +8,13 @@ package main
 // request's session at random (session.lua): under Zipf's law with s = 1 (a
 // few sessions are busy, most are seldom seen) and then uniformly (every
 // session alike: the cache's worst case, its whole population in play).
-// Each mix gets its own warm-up and rounds, and each cache row a new cache
-// at its start (see scaleCache); the cache rows' hit ratios are counted
-// over the rounds only. Before the load, the heap one cached session costs
-// is measured on a cache of its own, filled with every session.
+// Each mix gets its own warm-up and rounds. A cache row is served by a
+// process of its own (remote.go), started anew for each mix, with a new
+// cache (see scaleCache); the cache rows' hit ratios are counted over the
+// rounds only. Each run starts after a collection, so that no row pays
+// for the garbage of the one before. Before the load, the heap one cached
+// session costs is measured on a cache of its own, filled with every
+// session.
 
 import (
 	"context"
@@ -123,33 +126,37 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 
 	rows := []*row{none, get, sk}
 	caches := []struct {
-		key, name string
-		warm      bool
-		opts      []sessionkit.Option
+		key, name  string
+		warm       bool
+		writeDelay time.Duration
 	}{
-		{"cached", "sessionkit + cache", true, nil},
+		{"cached", "sessionkit + cache", true, e.writeDelay},
 		// The same with every activity write on its request's path, as
 		// sessionkit wrote them before it queued them: what queuing is worth.
-		{"cached-sync", "sk + cache, writes inline", true, []sessionkit.Option{sessionkit.WithActivityWriteDelay(0)}},
-		{"cached-cold", "sessionkit + cache, cold", false, nil},
+		{"cached-sync", "sk + cache, writes inline", true, 0},
+		{"cached-cold", "sessionkit + cache, cold", false, e.writeDelay},
 	}
 	for _, cr := range caches {
 		if cr.key == "cached-sync" && e.writeDelay == 0 {
 			continue // the cached row is this one already
 		}
-		r := &row{key: cr.key, name: cr.name, cookies: cookies, trips: &redistest.Counter{}}
-		var current atomic.Pointer[http.Handler]
-		r.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { (*current.Load()).ServeHTTP(w, req) })
+		r := &row{key: cr.key, name: cr.name, cookies: cookies}
+		spec := rowSpec{Addr: e.addr, Pool: e.poolSize, Throttle: e.throttle, WriteDelay: cr.writeDelay, Warm: cr.warm}
+		if e.cpuprofile != "" {
+			spec.CPUProfile = e.cpuprofile + "." + cr.key
+		}
 		r.mix = func(ctx context.Context) error {
-			h, cache, err := scaleCache(ctx, e, r.trips, tokens, cr.warm, cr.opts...)
+			if r.remote != nil {
+				if err := r.remote.close(); err != nil {
+					return fmt.Errorf("row %s: %w", r.key, err)
+				}
+				r.remote = nil
+			}
+			rr, err := startRemote(ctx, e.dir, spec, tokens)
 			if err != nil {
-				return err
+				return fmt.Errorf("row %s: %w", r.key, err)
 			}
-			current.Store(&h)
-			if r.cache != nil {
-				r.cache.Close() // the last mix's: its memory goes before the load
-			}
-			r.cache = cache
+			r.remote, r.url = rr, rr.base+"/"
 			return nil
 		}
 		rows = append(rows, r)
@@ -157,8 +164,8 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 	return &scaleRows{rows: rows, tokens: tokens}, nil
 }
 
-// scaleCache returns the middleware over a new cache for a cache row of the
-// realistic mode, which gets one at the start of each mix.
+// scaleCache returns the middleware over a new cache for a run of a cache
+// row of the realistic mode, and what closes them.
 //
 // A cold cache starts empty: the first seconds of a server. A warm one is
 // filled first the way a server that has run a while under the mix holds
@@ -170,21 +177,34 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 // its clock, in 100 batches (every 100th session, so each batch holds busy
 // and idle sessions alike), each batch a hundredth of the TTL older than
 // the next.
-func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []string, warm bool, opts ...sessionkit.Option) (http.Handler, *store.Cache, error) {
+func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []string, warm bool, opts ...sessionkit.Option) (_ http.Handler, _ *store.Cache, stop func(), err error) {
 	var age atomic.Int64 // ns
 	clock := func() time.Time { return time.Now().Add(-time.Duration(age.Load())) }
-	m, cache, err := cachedManager(e, trips, store.CacheOptions{Clock: clock}, opts...)
+	m, cache, stop, err := cachedManager(e, trips, store.CacheOptions{Clock: clock}, opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	mw, err := middleware.New(m, middleware.Options{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := waitCacheOn(ctx, cache); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if warm {
+		// The fill reads each session once, as a server's traffic would
+		// have, through a Manager of its own on the same cache that writes
+		// no activity: the row's writes, due or not, are the load's.
+		filler, err := sessionkit.New(cache, append(e.options(), sessionkit.WithActivityThrottle(time.Hour))...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer filler.Close(context.Background())
 		const batches = 100
 		for b := range batches {
 			age.Store(int64(store.DefaultCacheTTL) * int64(batches-1-b) / batches)
@@ -192,13 +212,13 @@ func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []
 			for i := b; i < len(tokens); i += batches {
 				batch = append(batch, tokens[i])
 			}
-			if err := authenticateAll(ctx, m, batch); err != nil {
-				return nil, nil, err
+			if err := authenticateAll(ctx, filler, batch); err != nil {
+				return nil, nil, nil, err
 			}
 		}
 		age.Store(0)
 	}
-	return mw(sessionHandler()), cache, nil
+	return mw(sessionHandler()), cache, stop, nil
 }
 
 // authenticateAll authenticates every token once through m, 16 at a time.
@@ -221,33 +241,44 @@ func authenticateAll(ctx context.Context, m *sessionkit.Manager, tokens []string
 	return <-errs
 }
 
-// cachedManager is a Manager over a cache of its own, on a client of its own.
-func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions, mopts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache, error) {
-	st, err := store.NewRedis(e.client(trips), store.Options{Prefix: scalePrefix})
+// cachedManager is a Manager over a cache of its own, on a client of its
+// own, and what closes the three (the Manager first: its queued activity
+// writes are sent).
+func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions, mopts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache, func(), error) {
+	c := e.newClient(trips)
+	st, err := store.NewRedis(c, store.Options{Prefix: scalePrefix})
 	if err != nil {
-		return nil, nil, err
+		c.Close()
+		return nil, nil, nil, err
 	}
 	cache, err := store.NewCache(st, opts)
 	if err != nil {
-		return nil, nil, err
+		c.Close()
+		return nil, nil, nil, err
 	}
-	e.closers = append(e.closers, func() { cache.Close() })
 	m, err := sessionkit.New(cache, append(e.options(), mopts...)...)
 	if err != nil {
-		return nil, nil, err
+		cache.Close()
+		c.Close()
+		return nil, nil, nil, err
 	}
-	e.closers = append(e.closers, func() { m.Close(context.Background()) })
-	return m, cache, nil
+	stop := func() {
+		m.Close(context.Background())
+		cache.Close()
+		c.Close()
+	}
+	return m, cache, stop, nil
 }
 
 // cacheBytes fills a cache of its own with every session (authenticating
 // each once) and returns the live heap it grew by, per entry added after
 // the first sessions primed it, and the number of entries.
 func cacheBytes(ctx context.Context, e *env, tokens []string) (float64, int, error) {
-	m, cache, err := cachedManager(e, nil, store.CacheOptions{MaxEntries: len(tokens)})
+	m, cache, stop, err := cachedManager(e, nil, store.CacheOptions{MaxEntries: len(tokens)})
 	if err != nil {
 		return 0, 0, err
 	}
+	defer stop() // its memory goes before the load
 	if err := waitCacheOn(ctx, cache); err != nil {
 		return 0, 0, err
 	}
@@ -271,7 +302,6 @@ func cacheBytes(ctx context.Context, e *env, tokens []string) (float64, int, err
 	entries := cache.Stats().Entries
 	grown := float64(int64(after.HeapAlloc) - int64(before.HeapAlloc))
 	runtime.KeepAlive(m)
-	cache.Close() // its memory goes before the load
 	return grown / float64(max(1, entries-entriesBefore)), entries, nil
 }
 
@@ -285,6 +315,14 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 	}
 	fmt.Printf("created in %v\n", time.Since(start).Round(time.Millisecond))
 	for _, r := range sr.rows {
+		if r.mix != nil { // served by a process of its own
+			defer func() {
+				if r.remote != nil {
+					r.remote.close()
+				}
+			}()
+			continue
+		}
 		if err := r.serve(); err != nil {
 			return err
 		}
@@ -310,16 +348,14 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 	type mixResult struct {
 		mix     string
 		results [][]loadResult
-		stats   []store.CacheStats // of each row, its counters over the rounds
+		// stats is each cache row's hits and misses summed over its rounds,
+		// and its entries at the end of the last.
+		stats []store.CacheStats
 	}
-	stats := func() []store.CacheStats {
-		out := make([]store.CacheStats, len(sr.rows))
-		for i, r := range sr.rows {
-			if r.cache != nil {
-				out[i] = r.cache.Stats()
-			}
-		}
-		return out
+	// run is one run of r, after a collection.
+	run := func(r *row, d time.Duration, mix, seed string) (loadResult, error) {
+		runtime.GC()
+		return l.runPicked(ctx, admin, r, d, mix, seed)
 	}
 	var out []mixResult
 	for k, mix := range strings.Split(c.scaleMixes, ",") {
@@ -338,21 +374,26 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 		if c.scaleWarmup > 0 {
 			fmt.Printf("%s mix: warming up each row for %v\n", mix, c.scaleWarmup)
 			for i, r := range sr.rows {
-				if _, err := l.runPicked(ctx, admin, r, c.scaleWarmup, mix, seed(99, i)); err != nil {
+				if _, err := run(r, c.scaleWarmup, mix, seed(99, i)); err != nil {
 					return err
 				}
 			}
 		}
-		before := stats()
+		stats := make([]store.CacheStats, len(sr.rows))
 		results := make([][]loadResult, len(sr.rows))
 		for round := range c.scaleRounds {
 			for j := range sr.rows {
 				i := (j + round) % len(sr.rows)
 				r := sr.rows[i]
-				res, err := l.runPicked(ctx, admin, r, c.duration, mix, seed(round, i))
+				res, err := run(r, c.duration, mix, seed(round, i))
 				if err != nil {
 					return err
 				}
+				stats[i].Hits += res.cache.Hits
+				stats[i].Misses += res.cache.Misses
+				stats[i].Invalidations += res.cache.Invalidations
+				stats[i].Dropped += res.cache.Dropped
+				stats[i].Entries = res.cache.Entries
 				if res.statusErrors > 0 {
 					return fmt.Errorf("%s mix, row %s, round %d: %d of %d responses were not 2xx or 3xx",
 						mix, r.key, round+1, res.statusErrors, res.requests)
@@ -362,12 +403,7 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 				results[i] = append(results[i], res)
 			}
 		}
-		after := stats()
-		for i := range after {
-			after[i].Hits -= before[i].Hits
-			after[i].Misses -= before[i].Misses
-		}
-		out = append(out, mixResult{mix: mix, results: results, stats: after})
+		out = append(out, mixResult{mix: mix, results: results, stats: stats})
 	}
 
 	fmt.Fprintf(w, "\nrealistic mode: %d sessions, one per user, each request's session picked at random; %d rounds of %v per row and mix after %v of warm-up%s\n",
@@ -382,19 +418,20 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 		writeTable(w, sr.rows, mr.results, c)
 		none, get := mr.results[0], mr.results[1]
 		for i, r := range sr.rows {
-			if r.cache == nil {
+			if r.mix == nil {
 				continue
 			}
-			var vsNone, vsGet, p99 []float64
+			var vsNone, cpuVsNone, vsGet, p99 []float64
 			for round, res := range mr.results[i] {
 				vsNone = append(vsNone, res.rps()/none[round].rps())
+				cpuVsNone = append(cpuVsNone, none[round].cpu()/res.cpu())
 				vsGet = append(vsGet, res.rps()/get[round].rps())
 				p99 = append(p99, float64(res.p99)/float64(get[round].p99))
 			}
 			st := mr.stats[i]
-			fmt.Fprintf(w, "%s, %s: × none %s, × one GET %s, p99 × one GET's p99 %s; cache hit ratio %.3f (%d hits, %d misses, %d entries at the end)\n",
-				mr.mix, r.name, spread(vsNone), spread(vsGet), spread(p99),
-				float64(st.Hits)/float64(max(1, st.Hits+st.Misses)), st.Hits, st.Misses, st.Entries)
+			fmt.Fprintf(w, "%s, %s: × none %s (by CPU per request, none's ÷ this row's: %s), × one GET %s, p99 × one GET's p99 %s; cache hit ratio %.3f (%d hits, %d misses, %d entries at the end of the last round; %d invalidations, the subscription lost %d times)\n",
+				mr.mix, r.name, spread(vsNone), spread(cpuVsNone), spread(vsGet), spread(p99),
+				float64(st.Hits)/float64(max(1, st.Hits+st.Misses)), st.Hits, st.Misses, st.Entries, st.Invalidations, st.Dropped)
 		}
 	}
 	return nil

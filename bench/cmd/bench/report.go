@@ -14,10 +14,10 @@ import (
 // no-session rows, so drift between rounds cancels out.
 func writeTable(w io.Writer, rows []*row, results [][]loadResult, c config) {
 	none, floor := results[0], results[1]
-	fmt.Fprintf(w, "%-28s %8s %15s %8s %8s %19s %19s %7s %8s %8s %9s %5s\n",
-		"row", "req/s", "(min–max)", "p50", "p99", "× one GET (min–max)", "× none (min–max)", "RT/req", "cmds/req", "wr/req", "redis µs", "sock")
+	fmt.Fprintf(w, "%-28s %8s %15s %8s %8s %19s %19s %7s %8s %8s %9s %6s %6s %5s\n",
+		"row", "req/s", "(min–max)", "p50", "p99", "× one GET (min–max)", "× none (min–max)", "RT/req", "cmds/req", "wr/req", "redis µs", "go µs", "cpu µs", "sock")
 	for i, r := range rows {
-		var rps, p50, p99, vsFloor, vsNone, rt, cmds, wr, cpu []float64
+		var rps, p50, p99, vsFloor, vsNone, rt, cmds, wr, cpu, goCPU, all []float64
 		var sockErr int64
 		for round, res := range results[i] {
 			rps = append(rps, res.rps())
@@ -29,17 +29,21 @@ func writeTable(w io.Writer, rows []*row, results [][]loadResult, c config) {
 			cmds = append(cmds, res.commands)
 			wr = append(wr, res.writes)
 			cpu = append(cpu, res.redisCPU)
+			goCPU = append(goCPU, res.goCPU)
+			all = append(all, res.cpu())
 			sockErr += res.socketErrors
 		}
-		fmt.Fprintf(w, "%-28s %8.0f %15s %8v %8v %19s %19s %7.3f %8.3f %8.4f %9.1f %5d\n", r.name,
+		fmt.Fprintf(w, "%-28s %8.0f %15s %8v %8v %19s %19s %7.3f %8.3f %8.4f %9.1f %6.1f %6.1f %5d\n", r.name,
 			median(rps), fmt.Sprintf("(%.0f–%.0f)", slices.Min(rps), slices.Max(rps)),
 			time.Duration(median(p50)).Round(time.Microsecond), time.Duration(median(p99)).Round(time.Microsecond),
-			spread(vsFloor), spread(vsNone), median(rt), median(cmds), median(wr), median(cpu), sockErr)
+			spread(vsFloor), spread(vsNone), median(rt), median(cmds), median(wr), median(cpu), median(goCPU), median(all), sockErr)
 	}
 	fmt.Fprintln(w, "req/s, p50, p99: medians over the rounds. Ratios: within each round, then the median and the range.")
 	fmt.Fprintln(w, "RT/req: Redis round trips per request, counted by the row's clients (a pipeline is one).")
 	fmt.Fprintln(w, "cmds/req, wr/req: Redis commands and write commands per request, inside scripts too, from INFO commandstats.")
 	fmt.Fprintln(w, "redis µs: Redis CPU time (user + system, INFO cpu) per request.")
+	fmt.Fprintln(w, "go µs: the harness process's CPU time per request (the row's server and Redis clients, and the garbage collector; getrusage).")
+	fmt.Fprintln(w, "cpu µs: all the CPU time a request cost the machine: go µs, Redis's and wrk's.")
 	fmt.Fprintln(w, "sock: wrk's connect, read, write and timeout errors over all rounds.")
 }
 

@@ -33,10 +33,12 @@ type row struct {
 	header    string   // default "Cookie"
 	url       string
 	srv       *http.Server
-	cache     *store.Cache // row "cached" only
-	// mix, when set, runs before each mix of the realistic mode.
-	mix   func(ctx context.Context) error
-	trips *redistest.Counter // round trips of the row's Redis clients
+	cache     *store.Cache // the main rows' cache rows only
+	// The realistic mode's cache rows: the process serving the row, which
+	// mix starts anew before each mix.
+	remote *remoteRow
+	mix    func(ctx context.Context) error
+	trips  *redistest.Counter // round trips of the row's Redis clients
 }
 
 const userKey = "user_id"
@@ -50,13 +52,25 @@ type env struct {
 	// writeDelay is their activity write delay.
 	writeDelay time.Duration
 	quiet      *slog.Logger
+	dir        string // the harness's files (the realistic mode's cache rows' specs and tokens)
+	// cpuprofile, in the realistic mode alone, is where its profile goes:
+	// each cache row's process writes its own beside it, named with the
+	// row's key after a dot.
+	cpuprofile string
 	closers    []func()
 }
 
-// client returns a new client, counting its round trips in trips when set.
+// client returns a new client closed with e, counting its round trips in
+// trips when set.
 func (e *env) client(trips *redistest.Counter) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: e.addr, PoolSize: e.poolSize, ContextTimeoutEnabled: true})
+	c := e.newClient(trips)
 	e.closers = append(e.closers, func() { c.Close() })
+	return c
+}
+
+// newClient is client, for the caller to close.
+func (e *env) newClient(trips *redistest.Counter) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: e.addr, PoolSize: e.poolSize, ContextTimeoutEnabled: true})
 	if trips != nil {
 		c.AddHook(trips)
 	}
