@@ -214,3 +214,7 @@ func processCPU() time.Duration {
 // cpu is all the CPU time per request the run cost the machine, µs: the
 // harness's (the row's server), Redis's and wrk's.
 func (r loadResult) cpu() float64 { return r.goCPU + r.redisCPU + r.wrkCPU }
+
+// serverCPU is the CPU time per request of what serves it, µs: the row's
+// server and Redis, without the load generator's.
+func (r loadResult) serverCPU() float64 { return r.goCPU + r.redisCPU }

@@ -421,16 +421,17 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 			if r.mix == nil {
 				continue
 			}
-			var vsNone, cpuVsNone, vsGet, p99 []float64
+			var vsNone, cpuVsNone, serverVsNone, vsGet, p99 []float64
 			for round, res := range mr.results[i] {
 				vsNone = append(vsNone, res.rps()/none[round].rps())
 				cpuVsNone = append(cpuVsNone, none[round].cpu()/res.cpu())
+				serverVsNone = append(serverVsNone, none[round].serverCPU()/res.serverCPU())
 				vsGet = append(vsGet, res.rps()/get[round].rps())
 				p99 = append(p99, float64(res.p99)/float64(get[round].p99))
 			}
 			st := mr.stats[i]
-			fmt.Fprintf(w, "%s, %s: × none %s (by CPU per request, none's ÷ this row's: %s), × one GET %s, p99 × one GET's p99 %s; cache hit ratio %.3f (%d hits, %d misses, %d entries at the end of the last round; %d invalidations, the subscription lost %d times)\n",
-				mr.mix, r.name, spread(vsNone), spread(cpuVsNone), spread(vsGet), spread(p99),
+			fmt.Fprintf(w, "%s, %s: × none %s (by CPU per request, none's ÷ this row's: %s; the server's and Redis's alone, without wrk's: %s), × one GET %s, p99 × one GET's p99 %s; cache hit ratio %.3f (%d hits, %d misses, %d entries at the end of the last round; %d invalidations, the subscription lost %d times)\n",
+				mr.mix, r.name, spread(vsNone), spread(cpuVsNone), spread(serverVsNone), spread(vsGet), spread(p99),
 				float64(st.Hits)/float64(max(1, st.Hits+st.Misses)), st.Hits, st.Misses, st.Entries, st.Invalidations, st.Dropped)
 		}
 	}
