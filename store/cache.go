@@ -180,30 +180,82 @@ type cacheShard struct {
 	_            [64]byte // keep hot shards on separate cache lines
 }
 
-// cacheEntry is a session in compact form, immutable once stored: times
-// as Unix nanoseconds (noTime for the zero time), the strings many
-// sessions share behind one handle, the others copied out of the record
-// Redis returned so that it is not kept.
+// cacheEntry is a session and the store's answer about it (backend.Peeked)
+// in compact form, immutable once stored: times as Unix nanoseconds
+// (noTime for the zero time), addresses as their 16 bytes, the strings
+// many sessions share behind one handle, and the fields most cookie
+// sessions leave empty in a cacheRare they then do without. The cache
+// holds up to MaxEntries of these and the garbage collector reads every
+// pointer word of each on every cycle, so an entry has three: client, aal
+// (a constant for the usual values) and rare (TestCacheEntrySize).
 type cacheEntry struct {
 	deadline int64 // on the cache clock, in ns since Cache.base
-	peeked   backend.Peeked
 
+	tokenHash     [32]byte // backend.Peeked's
 	id, userID    uuid.UUID
 	client        unique.Handle[cacheClient]
-	ip, lastIP    netip.Addr
+	aal           string
+	rare          *cacheRare // nil when none of its fields is set
 	created       int64
 	lastActivity  int64
 	expires       int64
-	lastProvAt    int64
 	authenticated int64
 	idle          time.Duration
-	refreshID     string
-	lastProvider  string
-	aal           string
-	impersonator  string
-	providers     []string
 	ipChanges     int
-	bearer        bool
+	ip, lastIP    packedAddr
+	flags         entryFlags
+}
+
+// entryFlags are an entry's booleans.
+type entryFlags uint8
+
+const (
+	flagTokenHashPrefix entryFlags = 1 << iota // backend.Peeked's
+	flagIndexed                                // backend.Peeked's
+	flagBearer
+	flagZoned // an address has a zone: both are in rare
+)
+
+// cacheRare is what a cookie session seldom has: a bearer session's
+// refresh state, provider access, impersonation, an address with a zone.
+type cacheRare struct {
+	refresh      backend.RefreshState
+	refreshID    string
+	lastProvider string
+	lastProvAt   int64
+	impersonator string
+	providers    []string
+	ip, lastIP   netip.Addr // with flagZoned only
+}
+
+// packedAddr is an address without a zone in 17 bytes and no pointer: its
+// 16 bytes and its kind (0: the zero Addr, 4 or 6).
+type packedAddr struct {
+	a    [16]byte
+	kind uint8
+}
+
+// packAddr is a, and false when a has a zone, which packedAddr cannot hold.
+func packAddr(a netip.Addr) (packedAddr, bool) {
+	switch {
+	case !a.IsValid():
+		return packedAddr{}, true
+	case a.Zone() != "":
+		return packedAddr{}, false
+	case a.Is4():
+		return packedAddr{a: a.As16(), kind: 4}, true
+	}
+	return packedAddr{a: a.As16(), kind: 6}, true
+}
+
+func (p packedAddr) addr() netip.Addr {
+	switch p.kind {
+	case 4:
+		return netip.AddrFrom16(p.a).Unmap()
+	case 6:
+		return netip.AddrFrom16(p.a)
+	}
+	return netip.Addr{}
 }
 
 // cacheClient is what a session shares with the other sessions of the
@@ -256,17 +308,18 @@ func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*c
 		return nil, false
 	}
 	e := &cacheEntry{
-		deadline: deadline, peeked: pk, id: s.ID, userID: s.UserID,
-		client: unique.Make(cacheClient{userAgent: s.UserAgent, device: s.Device, location: s.Location}),
-		ip:     s.IPAddress, lastIP: s.LastIPAddress, idle: s.IdleTimeout,
-		refreshID: intern(s.RefreshTokenID), lastProvider: intern(s.LastProviderAccessed),
-		aal: intern(s.AAL), impersonator: intern(s.ImpersonatedBy),
-		ipChanges: s.IPChangeCount, bearer: s.Bearer,
+		deadline: deadline, tokenHash: pk.TokenHash, id: s.ID, userID: s.UserID,
+		client:    unique.Make(cacheClient{userAgent: s.UserAgent, device: s.Device, location: s.Location}),
+		aal:       intern(s.AAL),
+		idle:      s.IdleTimeout,
+		ipChanges: s.IPChangeCount,
 	}
-	if len(s.ProvidersAccessed) > 0 {
-		e.providers = make([]string, len(s.ProvidersAccessed))
-		for i, p := range s.ProvidersAccessed {
-			e.providers[i] = intern(p)
+	for _, f := range []struct {
+		set  bool
+		flag entryFlags
+	}{{pk.TokenHashPrefix, flagTokenHashPrefix}, {pk.Indexed, flagIndexed}, {s.Bearer, flagBearer}} {
+		if f.set {
+			e.flags |= f.flag
 		}
 	}
 	ok := true
@@ -275,13 +328,50 @@ func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*c
 		t   time.Time
 	}{
 		{&e.created, s.CreatedAt}, {&e.lastActivity, s.LastActivityAt}, {&e.expires, s.ExpiresAt},
-		{&e.lastProvAt, s.LastProviderAccessAt}, {&e.authenticated, s.AuthenticatedAt},
+		{&e.authenticated, s.AuthenticatedAt},
 	} {
 		var exact bool
 		*f.dst, exact = packTime(f.t)
 		ok = ok && exact
 	}
+	var r cacheRare
+	lastProvAt, exact := packTime(s.LastProviderAccessAt)
+	ok = ok && exact
+	ip, packed := packAddr(s.IPAddress)
+	lastIP, packedLast := packAddr(s.LastIPAddress)
+	zoned := !packed || !packedLast
+	if zoned {
+		e.flags |= flagZoned
+		r.ip, r.lastIP = s.IPAddress, s.LastIPAddress
+	} else {
+		e.ip, e.lastIP = ip, lastIP
+	}
+	if zoned || pk.Refresh != (backend.RefreshState{}) || s.RefreshTokenID != "" || s.LastProviderAccessed != "" ||
+		lastProvAt != noTime || s.ImpersonatedBy != "" || len(s.ProvidersAccessed) > 0 {
+		r.refresh, r.refreshID, r.lastProvider = pk.Refresh, intern(s.RefreshTokenID), intern(s.LastProviderAccessed)
+		r.lastProvAt, r.impersonator = lastProvAt, intern(s.ImpersonatedBy)
+		if len(s.ProvidersAccessed) > 0 {
+			r.providers = make([]string, len(s.ProvidersAccessed))
+			for i, p := range s.ProvidersAccessed {
+				r.providers[i] = intern(p)
+			}
+		}
+		e.rare = &r
+	}
 	return e, ok
+}
+
+// peek gives back the store's answer the entry was made from, with the
+// entry itself as its Entry.
+func (e *cacheEntry) peek() backend.Peeked {
+	pk := backend.Peeked{
+		TokenHash: e.tokenHash, Entry: e,
+		TokenHashPrefix: e.flags&flagTokenHashPrefix != 0, Indexed: e.flags&flagIndexed != 0,
+	}
+	if e.rare != nil {
+		pk.Refresh = e.rare.refresh
+	}
+	return pk
 }
 
 // Session unpacks the entry into a session whose slice is its own. A Peek
@@ -289,17 +379,22 @@ func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*c
 // request's context can hold the entry rather than a copy of the session.
 func (e *cacheEntry) Session() sessionkit.Session {
 	c := e.client.Value()
-	return sessionkit.Session{
+	s := sessionkit.Session{
 		ID: e.id, UserID: e.userID, Device: c.device, UserAgent: c.userAgent,
-		IPAddress: e.ip, LastIPAddress: e.lastIP, Location: c.location,
+		IPAddress: e.ip.addr(), LastIPAddress: e.lastIP.addr(), Location: c.location,
 		CreatedAt: unpackTime(e.created), LastActivityAt: unpackTime(e.lastActivity),
-		ExpiresAt: unpackTime(e.expires), IdleTimeout: e.idle,
-		RefreshTokenID: e.refreshID, IPChangeCount: e.ipChanges,
-		LastProviderAccessed: e.lastProvider, LastProviderAccessAt: unpackTime(e.lastProvAt),
-		ProvidersAccessed: slices.Clone(e.providers), // the entry stays immutable
-		Bearer:            e.bearer, AuthenticatedAt: unpackTime(e.authenticated),
-		AAL: e.aal, ImpersonatedBy: e.impersonator,
+		ExpiresAt: unpackTime(e.expires), IdleTimeout: e.idle, IPChangeCount: e.ipChanges,
+		Bearer: e.flags&flagBearer != 0, AuthenticatedAt: unpackTime(e.authenticated), AAL: e.aal,
 	}
+	if r := e.rare; r != nil {
+		if e.flags&flagZoned != 0 {
+			s.IPAddress, s.LastIPAddress = r.ip, r.lastIP
+		}
+		s.RefreshTokenID, s.ImpersonatedBy = r.refreshID, r.impersonator
+		s.LastProviderAccessed, s.LastProviderAccessAt = r.lastProvider, unpackTime(r.lastProvAt)
+		s.ProvidersAccessed = slices.Clone(r.providers) // the entry stays immutable
+	}
+	return s
 }
 
 var _ sessionkit.Store = (*Cache)(nil)
@@ -416,8 +511,7 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 		sh.mu.RUnlock()
 		if e != nil && c.serves(e) {
 			sh.hits.Add(1)
-			pk := e.peeked
-			pk.Entry = e
+			pk := e.peek()
 			return e.Session(), pk, nil
 		}
 	}
@@ -546,7 +640,7 @@ func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, l
 		c.forget(id)
 	case out.NeedLocation: // nothing written yet; the Manager calls again
 	case e != nil && s.ID == id:
-		c.replace(sh, id, e, s, e.peeked, epoch, gen)
+		c.replace(sh, id, e, s, e.peek(), epoch, gen)
 	default:
 		c.forget(id)
 	}
@@ -600,7 +694,7 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 		i := dueAt[j]
 		errs[i] = dueErrs[j]
 		if b := read[i]; errs[i] == nil && b.e != nil {
-			c.replace(b.sh, id, b.e, ss[j], b.e.peeked, epoch, b.gen)
+			c.replace(b.sh, id, b.e, ss[j], b.e.peek(), epoch, b.gen)
 		} else {
 			c.forget(id)
 		}
