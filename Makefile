@@ -151,7 +151,7 @@ fuzz:
 # BENCH_FLAGS passes flags to the harness (go run ./cmd/bench -h lists them).
 # wrk is installed from Debian when missing; redis-server through deps.
 BENCH_FLAGS ?=
-BENCH_GO ?= Authenticate|ActivityWrite|TouchAll|ScriptPrelude|CreateSession|ListUserSessions|RevokeAll$$|Middleware|MiddlewareMetrics|Bearer|Refresh$$|Parse$$|EnrichLogin|GeoIPLookup|Verify
+BENCH_GO ?= Authenticate|ActivityWrite|TouchAll|ScriptPrelude|CreateSession|ListUserSessions|RevokeAll$$|Middleware|MiddlewareMetrics|Bearer|Refresh$$|Parse$$|EnrichLogin|GeoIPLookup|Verify|CacheEntries
 
 .PHONY: bench
 bench:
