@@ -315,13 +315,14 @@ func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*c
 		idle:      s.IdleTimeout,
 		ipChanges: s.IPChangeCount,
 	}
-	for _, f := range []struct {
-		set  bool
-		flag entryFlags
-	}{{pk.TokenHashPrefix, flagTokenHashPrefix}, {pk.Indexed, flagIndexed}, {s.Bearer, flagBearer}} {
-		if f.set {
-			e.flags |= f.flag
-		}
+	if pk.TokenHashPrefix {
+		e.flags |= flagTokenHashPrefix
+	}
+	if pk.Indexed {
+		e.flags |= flagIndexed
+	}
+	if s.Bearer {
+		e.flags |= flagBearer
 	}
 	ok := true
 	for _, f := range []struct {
@@ -335,30 +336,33 @@ func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*c
 		*f.dst, exact = packTime(f.t)
 		ok = ok && exact
 	}
-	var r cacheRare
 	lastProvAt, exact := packTime(s.LastProviderAccessAt)
 	ok = ok && exact
 	ip, packed := packAddr(s.IPAddress)
 	lastIP, packedLast := packAddr(s.LastIPAddress)
 	zoned := !packed || !packedLast
+	if !zoned {
+		e.ip, e.lastIP = ip, lastIP
+	}
+	if !zoned && pk.Refresh == (backend.RefreshState{}) && s.RefreshTokenID == "" && s.LastProviderAccessed == "" &&
+		lastProvAt == noTime && s.ImpersonatedBy == "" && len(s.ProvidersAccessed) == 0 {
+		return e, ok // a plain cookie session: one allocation
+	}
+	r := &cacheRare{
+		refresh: pk.Refresh, refreshID: intern(s.RefreshTokenID), lastProvider: intern(s.LastProviderAccessed),
+		lastProvAt: lastProvAt, impersonator: intern(s.ImpersonatedBy),
+	}
 	if zoned {
 		e.flags |= flagZoned
 		r.ip, r.lastIP = s.IPAddress, s.LastIPAddress
-	} else {
-		e.ip, e.lastIP = ip, lastIP
 	}
-	if zoned || pk.Refresh != (backend.RefreshState{}) || s.RefreshTokenID != "" || s.LastProviderAccessed != "" ||
-		lastProvAt != noTime || s.ImpersonatedBy != "" || len(s.ProvidersAccessed) > 0 {
-		r.refresh, r.refreshID, r.lastProvider = pk.Refresh, intern(s.RefreshTokenID), intern(s.LastProviderAccessed)
-		r.lastProvAt, r.impersonator = lastProvAt, intern(s.ImpersonatedBy)
-		if len(s.ProvidersAccessed) > 0 {
-			r.providers = make([]string, len(s.ProvidersAccessed))
-			for i, p := range s.ProvidersAccessed {
-				r.providers[i] = intern(p)
-			}
+	if len(s.ProvidersAccessed) > 0 {
+		r.providers = make([]string, len(s.ProvidersAccessed))
+		for i, p := range s.ProvidersAccessed {
+			r.providers[i] = intern(p)
 		}
-		e.rare = &r
 	}
+	e.rare = r
 	return e, ok
 }
 

@@ -96,7 +96,7 @@ func TestCacheEntryRoundTrip(t *testing.T) {
 
 // TestCacheEntrySize: the cache holds up to MaxEntries of these, and the
 // garbage collector reads every pointer word of every one on each cycle.
-// An entry of a plain cookie session (most of them) is one allocation of
+// An entry of a plain cookie session (most of them) is one allocation, of
 // the 192-byte size class, with three words that may hold pointers: the
 // shared client, the AAL and the rarely set fields.
 func TestCacheEntrySize(t *testing.T) {
@@ -110,6 +110,9 @@ func TestCacheEntrySize(t *testing.T) {
 	e, ok := newCacheEntry(&s, backend.Peeked{}, 0)
 	if !ok || e.rare != nil {
 		t.Errorf("a plain cookie session: cached %v, rarely set fields %v; want cached without them", ok, e.rare)
+	}
+	if n := testing.AllocsPerRun(100, func() { newCacheEntry(&s, backend.Peeked{}, 0) }); n != 1 {
+		t.Errorf("a plain cookie session's entry: %v allocations, want 1", n)
 	}
 }
 
