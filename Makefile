@@ -173,7 +173,8 @@ bench:
 # SOAK_USERS users and SOAK_SESSIONS sessions, then concurrent logins,
 # requests, revocations and sign-outs from many goroutines for
 # SOAK_DURATION; afterwards it checks every store invariant against Redis
-# and logs the figures, on one node and on a three-master Cluster.
+# and logs the figures, on one node and on a three-master Cluster, each
+# again over the verified-session cache with a second cached instance.
 # `go test ./...` runs a short version (500 users,
 # 2,500 sessions, 5 s).
 SOAK_USERS ?= 10000

@@ -4,7 +4,9 @@
 // request deadline, an out-of-memory server, a deleted or damaged index,
 // Cluster failover and slot migration, Sentinel failover under HTTP load),
 // the audit's hardening cases, a load test whose invariants are checked
-// against Redis directly, fuzz targets for the commands, and a test per
+// against Redis directly (also over the verified-session cache, with a
+// second cached instance that must stop serving a revoked session within
+// a second), fuzz targets for the commands, and a test per
 // security promise of ARCHITECTURE.md.
 //
 // The package has no API: everything is in its _test.go files, which run

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -29,6 +30,8 @@ type tracked struct {
 	token    string
 	st       state
 	reason   string
+	// revokedAt is when the operation that revoked it reported (stRevoked).
+	revokedAt time.Time
 }
 
 // model mirrors, from the results the Manager returned, which sessions must
@@ -86,7 +89,7 @@ func (m *model) addCreated(res sessionkit.CreateSessionResult) *tracked {
 	m.created++
 	if reason, ok := m.early[s.id]; ok {
 		delete(m.early, s.id)
-		s.st, s.reason = stRevoked, reason
+		s.st, s.reason, s.revokedAt = stRevoked, reason, time.Now()
 		m.revoked++
 	}
 	for _, id := range res.Evicted {
@@ -116,7 +119,7 @@ func (m *model) recordRevokedLocked(id uuid.UUID, reason, by string) {
 		m.problemLocked("session %s revoked twice: %s (%s), then %s (%s)", id, s.reason, "earlier", reason, by)
 		return
 	}
-	s.st, s.reason = stRevoked, reason
+	s.st, s.reason, s.revokedAt = stRevoked, reason, time.Now()
 	m.revoked++
 }
 
@@ -145,6 +148,17 @@ func (m *model) pickLive(r *rand.Rand) *tracked {
 		}
 	}
 	return s
+}
+
+// revokedSince returns how long ago s's revocation was reported, and
+// whether it was.
+func (m *model) revokedSince(s *tracked) (time.Duration, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.st != stRevoked {
+		return 0, false
+	}
+	return time.Since(s.revokedAt), true
 }
 
 // stateOf returns s's state and reason now.

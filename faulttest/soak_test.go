@@ -17,6 +17,8 @@ import (
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
+	"github.com/sessionkit/sessionkit/store"
 )
 
 // soakConfig sizes TestSoak. `go test` runs the short version; `make soak`
@@ -63,18 +65,64 @@ var soakLimits = []int{1, 2, 3, 5, 10, sessionkit.Unlimited}
 // has a TTL, no user is over their limit, every revoked session is refused
 // with the reason of the operation that revoked it, every other one is
 // served, and created minus revoked (evictions included) equals active. It
-// runs on its own standalone server and on a three-master Cluster.
+// runs on its own standalone server and on a three-master Cluster, each
+// without and with the verified-session cache (see soakCached).
 func TestSoak(t *testing.T) {
 	cfg := soakFromEnv(t)
 	t.Run("standalone", func(t *testing.T) {
-		soak(t, cfg, redistest.Start(t, redistest.Options{}).Client(t))
+		soak(t, cfg, redistest.Start(t, redistest.Options{}).Client(t), false)
 	})
 	t.Run("cluster", func(t *testing.T) {
-		soak(t, cfg, sharedCluster(t).Client(t))
+		soak(t, cfg, sharedCluster(t).Client(t), false)
+	})
+	t.Run("standalone, cached", func(t *testing.T) {
+		soak(t, cfg, redistest.Start(t, redistest.Options{}).Client(t), true)
+	})
+	t.Run("cluster, cached", func(t *testing.T) {
+		soak(t, cfg, sharedCluster(t).Client(t), true)
 	})
 }
 
-func soak(t *testing.T, cfg soakConfig, rdb redis.UniversalClient) {
+// peerGrace is how long after a revocation was reported the second cached
+// instance of TestSoak may still serve the session: the announcement's
+// delivery under the race detector and 16 busy workers. It bounds a lost
+// announcement, which would otherwise be served until the cache's TTL
+// (five minutes by default); the bench measures the delivery itself.
+const peerGrace = time.Second
+
+// soakPeer is the second instance of a cached soak: a Manager with a cache
+// of its own on the same keys, which learns of the first one's writes only
+// from their announcements.
+type soakPeer struct {
+	f *fixture
+	// late is the longest a revoked session was still served by f after its
+	// revocation was reported, in ns; served counts such answers.
+	late, served atomic.Int64
+}
+
+// auth authenticates s on the peer and judges the answer: served is legal
+// for a revoked session only within peerGrace of its revocation.
+func (p *soakPeer) auth(m *model, s *tracked, check func(op string, err error, allowed ...string)) {
+	before, _ := m.stateOf(s)
+	since, wasRevoked := m.revokedSince(s)
+	err := p.f.auth(s.token)
+	check("authenticate_peer", err, "revoked")
+	if err != nil {
+		m.checkAuth(s, before, err)
+		return
+	}
+	if !wasRevoked {
+		return
+	}
+	p.served.Add(1)
+	for cur := p.late.Load(); int64(since) > cur && !p.late.CompareAndSwap(cur, int64(since)); cur = p.late.Load() {
+	}
+	if since > peerGrace {
+		m.problem("session %s was served by the second instance %v after its revocation was reported", s.id, since)
+	}
+}
+
+func soak(t *testing.T, cfg soakConfig, rdb redis.UniversalClient, cached bool) {
 	users := newUsers(cfg.users)
 	limits := make(map[uuid.UUID]int, len(users))
 	for i, u := range users {
@@ -84,9 +132,23 @@ func soak(t *testing.T, cfg soakConfig, rdb redis.UniversalClient) {
 	// A throttle of a second, so that activity writes, queued and sent
 	// together (WithActivityWriteDelay), run throughout, racing the
 	// revocations: none may bring a revoked session back.
-	f := newFixture(t, rdb, sessionkit.WithLimit(func(_ context.Context, u uuid.UUID) (int, error) {
+	opts := withAppLogger([]sessionkit.Option{sessionkit.WithLimit(func(_ context.Context, u uuid.UUID) (int, error) {
 		return limitOf(u), nil
-	}), sessionkit.WithActivityThrottle(time.Second))
+	}), sessionkit.WithActivityThrottle(time.Second)})
+	// With cached, the Manager runs over the cache, which must never serve
+	// a session after this instance's own revocation of it reported, and a
+	// second instance with a cache of its own takes half the
+	// authentications (soakPeer).
+	o := sessiontest.Options{Client: rdb, RealTime: true}
+	if cached {
+		o.Cache = &store.CacheOptions{}
+	}
+	f := &fixture{sessiontest.New(t, o, opts...)}
+	var peer *soakPeer
+	if cached {
+		o.Prefix = f.Prefix
+		peer = &soakPeer{f: &fixture{sessiontest.New(t, o, opts...)}}
+	}
 	m := newModel()
 	var cnt counter
 	var unexpected atomic.Int64
@@ -125,7 +187,7 @@ func soak(t *testing.T, cfg soakConfig, rdb redis.UniversalClient) {
 
 	// Run: mixed operations from every worker for the configured time.
 	start = time.Now()
-	stop := load(cfg.workers, func(r *rand.Rand) { soakStep(f, m, r, users, check) })
+	stop := load(cfg.workers, func(r *rand.Rand) { soakStep(f, peer, m, r, users, check) })
 	time.Sleep(cfg.duration)
 	stop()
 	run := time.Since(start)
@@ -137,6 +199,24 @@ func soak(t *testing.T, cfg soakConfig, rdb redis.UniversalClient) {
 	st := checkStore(t, f, limitOf)
 	compareStore(t, m, st)
 	verified := verifySessions(t, f, m)
+	if cached {
+		// Every announcement has long arrived: the peer answers as Redis does.
+		time.Sleep(peerGrace)
+		verifySessions(t, peer.f, m)
+		for _, c := range []struct {
+			name string
+			c    *store.Cache
+		}{{"first", f.Cache}, {"second", peer.f.Cache}} {
+			st := c.c.Stats()
+			if st.Hits == 0 {
+				t.Errorf("the %s instance's cache served no hit: the cached soak did not exercise it", c.name)
+			}
+			t.Logf("soak: the %s instance's cache: %d hits, %d misses, %d invalidations, %d entries, the subscription lost %d times",
+				c.name, st.Hits, st.Misses, st.Invalidations, st.Entries, st.Dropped)
+		}
+		t.Logf("soak: the second instance served %d requests of sessions already reported revoked, at most %v after the report (allowed: %v)",
+			peer.served.Load(), time.Duration(peer.late.Load()).Round(time.Microsecond), peerGrace)
+	}
 	active, revoked, _ := m.counts()
 	m.mu.Lock()
 	created, revocations := m.created, m.revoked
@@ -149,12 +229,15 @@ func soak(t *testing.T, cfg soakConfig, rdb redis.UniversalClient) {
 	t.Logf("soak: operations by outcome: %s", &cnt)
 }
 
-// soakStep runs one random operation.
-func soakStep(f *fixture, m *model, r *rand.Rand, users []uuid.UUID, check func(op string, err error, allowed ...string)) {
+// soakStep runs one random operation; with a peer, half the requests with
+// the session cookie go to it.
+func soakStep(f *fixture, peer *soakPeer, m *model, r *rand.Rand, users []uuid.UUID, check func(op string, err error, allowed ...string)) {
 	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
 	defer cancel()
 	s := m.pickLive(r)
 	switch p := r.IntN(100); {
+	case p < 20 && peer != nil:
+		peer.auth(m, s, check)
 	case p < 40: // a request with the session cookie
 		before, _ := m.stateOf(s)
 		err := f.auth(s.token)
