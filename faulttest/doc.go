@@ -6,7 +6,7 @@
 // the audit's hardening cases, a load test whose invariants are checked
 // against Redis directly (also over the verified-session cache, with a
 // second cached instance that must stop serving a revoked session within
-// a second), fuzz targets for the commands, and a test per
+// seconds), fuzz targets for the commands, and a test per
 // security promise of ARCHITECTURE.md.
 //
 // The package has no API: everything is in its _test.go files, which run
