@@ -463,7 +463,6 @@ func BenchmarkScale(b *testing.B) {
 		sessionBytes, sessionBytes/20, userBytes)
 }
 
-// load signs in users new users with perUser sessions each, from many goroutines.
 // hgetallMicros is the time Redis has spent serving HGETALL, in µs.
 func hgetallMicros(b *testing.B, c *redis.Client) float64 {
 	b.Helper()
@@ -484,6 +483,7 @@ func serverCPU(b *testing.B, c *redis.Client) float64 {
 	return cpu
 }
 
+// load signs in users new users with perUser sessions each, from many goroutines.
 func load(b *testing.B, m *sessionkit.Manager, users, perUser int) {
 	if users <= 0 {
 		return

@@ -177,10 +177,10 @@ func buildScaleRows(ctx context.Context, e *env, n int) (*scaleRows, error) {
 // its clock, in 100 batches (every 100th session, so each batch holds busy
 // and idle sessions alike), each batch a hundredth of the TTL older than
 // the next.
-func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []string, warm bool, opts ...sessionkit.Option) (_ http.Handler, _ *store.Cache, stop func(), err error) {
+func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []string, warm bool) (_ http.Handler, _ *store.Cache, stop func(), err error) {
 	var age atomic.Int64 // ns
 	clock := func() time.Time { return time.Now().Add(-time.Duration(age.Load())) }
-	m, cache, stop, err := cachedManager(e, trips, store.CacheOptions{Clock: clock}, opts...)
+	m, cache, stop, err := cachedManager(e, trips, store.CacheOptions{Clock: clock})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -244,7 +244,7 @@ func authenticateAll(ctx context.Context, m *sessionkit.Manager, tokens []string
 // cachedManager is a Manager over a cache of its own, on a client of its
 // own, and what closes the three (the Manager first: its queued activity
 // writes are sent).
-func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions, mopts ...sessionkit.Option) (*sessionkit.Manager, *store.Cache, func(), error) {
+func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions) (*sessionkit.Manager, *store.Cache, func(), error) {
 	c := e.newClient(trips)
 	st, err := store.NewRedis(c, store.Options{Prefix: scalePrefix})
 	if err != nil {
@@ -256,7 +256,7 @@ func cachedManager(e *env, trips *redistest.Counter, opts store.CacheOptions, mo
 		c.Close()
 		return nil, nil, nil, err
 	}
-	m, err := sessionkit.New(cache, append(e.options(), mopts...)...)
+	m, err := sessionkit.New(cache, e.options()...)
 	if err != nil {
 		cache.Close()
 		c.Close()

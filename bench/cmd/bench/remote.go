@@ -2,8 +2,7 @@ package main
 
 // The realistic mode's cache rows are each served by a process of their
 // own: this program, run with -serve-cache-row. A cache of 100,000
-// sessions is a heap of some 25 MB (40 MB before its entries were packed
-// smaller) that the garbage collector marks on
+// sessions is a heap of some 25 MB that the garbage collector marks on
 // every cycle, and in one process every row would pay that work for every
 // cache row's heap: beside the three caches, the no-session-layer row
 // served 79,000–85,000 requests a second against 87,000–91,000 without

@@ -42,7 +42,7 @@ func writeTable(w io.Writer, rows []*row, results [][]loadResult, c config) {
 	fmt.Fprintln(w, "RT/req: Redis round trips per request, counted by the row's clients (a pipeline is one).")
 	fmt.Fprintln(w, "cmds/req, wr/req: Redis commands and write commands per request, inside scripts too, from INFO commandstats.")
 	fmt.Fprintln(w, "redis µs: Redis CPU time (user + system, INFO cpu) per request.")
-	fmt.Fprintln(w, "go µs: the harness process's CPU time per request (the row's server and Redis clients, and the garbage collector; getrusage).")
+	fmt.Fprintln(w, "go µs: the CPU time per request of the process serving the row (its server, its Redis clients and its garbage collector; getrusage).")
 	fmt.Fprintln(w, "cpu µs: all the CPU time a request cost the machine: go µs, Redis's and wrk's.")
 	fmt.Fprintln(w, "sock: wrk's connect, read, write and timeout errors over all rounds.")
 }
