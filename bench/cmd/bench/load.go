@@ -100,7 +100,7 @@ func (l *loader) runPicked(ctx context.Context, admin *redis.Client, r *row, d t
 	if err != nil {
 		return loadResult{}, err
 	}
-	usage, err := r.usage()
+	usage, err := r.usage(loadStart)
 	if err != nil {
 		return loadResult{}, err
 	}
@@ -112,7 +112,7 @@ func (l *loader) runPicked(ctx context.Context, admin *redis.Client, r *row, d t
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk on %s: %w\n%s", r.key, err, out)
 	}
-	used, err := r.usage()
+	used, err := r.usage(loadEnd)
 	if err != nil {
 		return loadResult{}, err
 	}

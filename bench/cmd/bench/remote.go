@@ -52,8 +52,15 @@ type rowStats struct {
 }
 
 // statsPath is the path at which a cache row's process answers its stats;
-// every other path is the row.
+// every other path is the row. Its query's load, when set, is loadStart
+// (the stats before a run: the cache's clock starts first) or loadEnd
+// (after it: the clock stops after).
 const statsPath = "/_bench/stats"
+
+const (
+	loadStart = "start"
+	loadEnd   = "end"
+)
 
 // serveCacheRow is the process of a cache row: it builds the row on a
 // cache of its own, prints "LISTEN <address>", serves it and exits when
@@ -76,7 +83,7 @@ func serveCacheRow(specFile string) error {
 	defer e.close()
 	ctx := context.Background()
 	trips := &redistest.Counter{}
-	h, cache, stop, err := scaleCache(ctx, e, trips, tokens, spec.Warm)
+	h, cache, clock, stop, err := scaleCache(ctx, e, trips, tokens, spec.Warm)
 	if err != nil {
 		return err
 	}
@@ -91,7 +98,16 @@ func serveCacheRow(specFile string) error {
 				h.ServeHTTP(w, r)
 				return
 			}
+			// Around each run: its cache's clock runs only while it is
+			// loaded (see rowClock).
+			load := r.URL.Query().Get("load")
+			if load == loadStart {
+				clock.start()
+			}
 			json.NewEncoder(w).Encode(rowStats{Cache: cache.Stats(), RoundTrips: trips.RoundTrips(), CPU: processCPU()})
+			if load == loadEnd {
+				clock.stop()
+			}
 		})}
 	go srv.Serve(l)
 	defer srv.Close()
@@ -166,9 +182,10 @@ func startRemote(ctx context.Context, dir string, spec rowSpec, tokens []string)
 	return rr, nil
 }
 
-// stats reads the process's counters.
-func (rr *remoteRow) stats() (rowStats, error) {
-	resp, err := http.Get(rr.base + statsPath)
+// stats reads the process's counters, at the start of a run or its end
+// (load: loadStart or loadEnd).
+func (rr *remoteRow) stats(load string) (rowStats, error) {
+	resp, err := http.Get(rr.base + statsPath + "?load=" + load)
 	if err != nil {
 		return rowStats{}, err
 	}
@@ -195,11 +212,12 @@ func (rr *remoteRow) close() error {
 	}
 }
 
-// usage is the counters of the process serving r: those of a cache row's
-// own process, or this one's.
-func (r *row) usage() (rowStats, error) {
+// usage is the counters of the process serving r, at the start of a run
+// or its end (load: loadStart or loadEnd): those of a cache row's own
+// process, or this one's.
+func (r *row) usage(load string) (rowStats, error) {
 	if r.remote != nil {
-		return r.remote.stats()
+		return r.remote.stats(load)
 	}
 	return rowStats{RoundTrips: r.trips.RoundTrips(), CPU: processCPU()}, nil
 }
