@@ -98,8 +98,11 @@ deps:
 		apt_install chromium || echo "make: warning: chromium could not be installed; the browser test will skip" >&2; \
 	fi
 
+# The load harness in bench/ is a module of its own (see bench): vet and
+# unit cover it too, so that it keeps building with the library.
 vet:
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 # staticcheck is installed into GOBIN (or the first GOPATH's bin), pinned,
 # and reinstalled only when the version there differs.
@@ -116,6 +119,7 @@ staticcheck:
 
 unit: deps
 	$(GO) test -race -count=1 ./...
+	cd bench && $(GO) test -race -count=1 ./...
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SHORT_TIME)
