@@ -234,11 +234,10 @@ func scaleCache(ctx context.Context, e *env, trips *redistest.Counter, tokens []
 // clock stopped between runs; a steady server's expiries are 1/TTL of its
 // sessions a second. So the clock stops between the row's runs (the stats
 // calls around each run stop and start it), and the cache ages only under
-// load. The Manager keeps
-// the wall clock: the rows share their sessions, and their activity writes
-// must agree on when a session was last seen. The rows' sessions have no
-// idle timeout, the one thing for which a cache reads its clock against
-// the Manager's.
+// load. The Manager keeps the wall clock: the rows share their sessions,
+// and their activity writes must agree on when a session was last seen.
+// The rows' sessions have no idle timeout, the one thing for which a cache
+// reads its clock against the Manager's.
 type rowClock struct {
 	age     atomic.Int64              // ns behind the wall clock
 	mu      sync.Mutex                // serializes stop and start
