@@ -352,10 +352,10 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 
 // BenchmarkScale compares listing and revoking a 20-session user on a
 // server holding about 1,000 sessions and on one holding about 1,000,000
-// (10,000 users of 100 sessions), alternating between the two for three
-// rounds, and measures Redis memory per session. It needs
-// SESSIONKIT_SCALE=1 and a fixed iteration count, as each revoke-all
-// signs 20 sessions in first (not timed):
+// (10,000 users of 100 sessions), one call on each in turn, over five
+// rounds, and measures Redis memory per session. An iteration is one call
+// on each server. It needs SESSIONKIT_SCALE=1 and a fixed iteration
+// count, as each revoke-all signs 20 sessions in first (not timed):
 //
 //	SESSIONKIT_SCALE=1 go test -run '^$' -bench Scale -benchtime=2000x ./store/
 //
@@ -395,44 +395,93 @@ func BenchmarkScale(b *testing.B) {
 	}
 	small, large := setup(10), setup(10_000)
 
+	ctx := context.Background()
+	keys, err := rediskey.New(prefix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Each op times one call on a deployment; what it needs first (the
+	// revoke-all's 20 sign-ins) and after is not timed.
 	ops := []struct {
 		name string
-		run  func(b *testing.B, d *deployment)
+		once func(b *testing.B, d *deployment) time.Duration
 	}{
-		{"ListUserSessions", func(b *testing.B, d *deployment) { benchList(b, d.m, d.target) }},
-		{"RevokeAllUserSessions", func(b *testing.B, d *deployment) { benchRevokeAll(b, d.m, d.c, prefix) }},
+		{"ListUserSessions", func(b *testing.B, d *deployment) time.Duration {
+			start := time.Now()
+			list, err := d.m.ListUserSessions(ctx, d.target, sessionkit.ListOptions{})
+			spent := time.Since(start)
+			if err != nil || len(list) != 20 {
+				b.Fatalf("list: got %d sessions, %v; want 20", len(list), err)
+			}
+			return spent
+		}},
+		{"RevokeAllUserSessions", func(b *testing.B, d *deployment) time.Duration {
+			user := uuid.New()
+			loginMany(b, d.m, user, 20)
+			start := time.Now()
+			res, err := d.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: sessionkit.ReasonLogoutAll})
+			spent := time.Since(start)
+			if err != nil || res.Revoked != 20 {
+				b.Fatalf("revoke-all: revoked %d, %v; want 20", res.Revoked, err)
+			}
+			// Keep the number of sessions in Redis where it was.
+			u := keys.ForUser(user)
+			if err := d.c.Del(ctx, u.Active, u.Index, u.Retained, u.All, u.Revoked, u.Owners, u.Events, u.Limit, u.Seen).Err(); err != nil {
+				b.Fatal(err)
+			}
+			return spent
+		}},
 	}
-	// Round 0 is a warm-up, not recorded: it follows a million logins, while
-	// the large server is still settling (rehashing its keyspace, allocator).
+	// Each round times every op call by call on both deployments in turn,
+	// each call's pair in the other order from the last, so that neither
+	// deployment is always the one that runs first, and a busy moment of
+	// the machine falls on both alike. Round 0 is a warm-up, not recorded:
+	// it follows a million logins, while the large server is still settling
+	// (rehashing its keyspace, allocator).
 	const rounds = 5
+	deps := [2]*deployment{small, large}
 	ratios := map[string][]float64{}
 	// Redis's own CPU per list, on each deployment: listing sends nothing
 	// untimed, so it is all the list's (revoking signs sessions in first).
 	var listCPU, listCmd [2][]float64
 	for round := range rounds + 1 {
 		for _, op := range ops {
-			var ns [2]float64
-			for i, d := range []*deployment{small, large} {
-				name := fmt.Sprintf("sessions=%d/%s", d.sessions, op.name)
-				if round == 0 {
-					name = "warmup/" + name
-				}
-				var cpu, cmd float64
-				b.Run(name, func(b *testing.B) {
-					before, beforeCmd := serverCPU(b, d.c), hgetallMicros(b, d.c)
-					op.run(b, d)
-					// the last, longest run wins
-					ns[i] = float64(b.Elapsed()) / float64(b.N)
-					cpu = (serverCPU(b, d.c) - before) / float64(b.N) * 1e6
-					cmd = (hgetallMicros(b, d.c) - beforeCmd) / float64(b.N)
-				})
-				if round > 0 && op.name == "ListUserSessions" {
-					listCPU[i] = append(listCPU[i], cpu)
-					listCmd[i] = append(listCmd[i], cmd)
-				}
+			name := fmt.Sprintf("sessions=%d-vs-%d/%s", large.sessions, small.sessions, op.name)
+			if round == 0 {
+				name = "warmup/" + name
 			}
-			if round > 0 && ns[0] > 0 {
-				ratios[op.name] = append(ratios[op.name], ns[1]/ns[0])
+			var spent [2]time.Duration
+			var cpu, cmd [2]float64
+			b.Run(name, func(b *testing.B) {
+				// the last, longest run wins
+				spent = [2]time.Duration{}
+				var before, beforeCmd [2]float64
+				for i, d := range deps {
+					before[i], beforeCmd[i] = serverCPU(b, d.c), hgetallMicros(b, d.c)
+				}
+				for n := range b.N {
+					first := n % 2
+					for _, i := range []int{first, 1 - first} {
+						spent[i] += op.once(b, deps[i])
+					}
+				}
+				for i, d := range deps {
+					cpu[i] = (serverCPU(b, d.c) - before[i]) / float64(b.N) * 1e6
+					cmd[i] = (hgetallMicros(b, d.c) - beforeCmd[i]) / float64(b.N)
+				}
+				b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "ns-small/op")
+				b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "ns-large/op")
+				b.ReportMetric(float64(spent[1])/float64(spent[0]), "ratio")
+			})
+			if round == 0 || spent[0] == 0 {
+				continue
+			}
+			ratios[op.name] = append(ratios[op.name], float64(spent[1])/float64(spent[0]))
+			if op.name == "ListUserSessions" {
+				for i := range deps {
+					listCPU[i] = append(listCPU[i], cpu[i])
+					listCmd[i] = append(listCmd[i], cmd[i])
+				}
 			}
 		}
 	}
