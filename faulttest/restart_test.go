@@ -1,6 +1,7 @@
 package faulttest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -161,14 +162,25 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	}
 	probe := sample[1] // not revoked by seed (every third is), maybe by the load
 	// Back means the client has recovered, not just one connection: after
-	// failed dials, go-redis answers new connections with the last dial
-	// error until its background redial succeeds. So wait until a burst of
-	// concurrent calls, which needs fresh connections, all succeed.
-	if err := redistest.WaitFor(10*time.Second, func() error {
+	// PoolSize failed dials, go-redis answers new connections with the last
+	// dial error until a background probe, once a second, succeeds, and a
+	// dial begun while Redis was down retries for some 0.5 s before it
+	// gives up. So back begins once bursts of concurrent calls have all
+	// succeeded for 1.5 s in a row: authentications, which share the
+	// autopipeliner's connections, and PINGs, which take the pool's own as
+	// scripts do.
+	burst := func() error {
 		errs := make(chan error, 32)
-		for range cap(errs) {
+		for i := range cap(errs) {
 			go func() {
-				err := f.auth(probe.token)
+				var err error
+				if i%2 == 0 {
+					err = f.auth(probe.token)
+				} else {
+					ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
+					err = f.Client.Ping(ctx).Err()
+					cancel()
+				}
 				if errors.Is(err, sessionkit.ErrRevoked) {
 					err = nil
 				}
@@ -182,6 +194,20 @@ func TestRedisKilledMidLoad(t *testing.T) {
 			}
 		}
 		return first
+	}
+	var since time.Time // of the first success in a row
+	if err := redistest.WaitFor(15*time.Second, func() error {
+		if err := burst(); err != nil {
+			since = time.Time{}
+			return err
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		if d := time.Since(since); d < 1500*time.Millisecond {
+			return fmt.Errorf("calls have succeeded for %v only", d.Round(time.Millisecond))
+		}
+		return nil
 	}); err != nil {
 		t.Fatalf("after the restart: %v", err)
 	}
