@@ -128,7 +128,7 @@ func WithActivityEvents(on bool) Option { return func(c *config) { c.activityEve
 // WithActivityEvents, every write are still written on the request path;
 // Close sends what waits. Zero writes every one on the request path, as
 // UpdateSessionActivity always does. At most one second. Default:
-// DefaultActivityWriteDelay (5 ms).
+// DefaultActivityWriteDelay (25 ms).
 func WithActivityWriteDelay(d time.Duration) Option { return func(c *config) { c.writeDelay = d } }
 
 // WithNewSignInWindow sets how long a device label or country stays known
