@@ -16,7 +16,7 @@ import (
 )
 
 // ReasonForbidden is the reason of the admin routes' 403 when Authorize
-// refuses the caller.
+// refuses the caller, or the caller's session is a support session.
 const ReasonForbidden = "forbidden"
 
 // ReasonRevokedByAdmin is the revocation reason of the admin routes when
@@ -28,7 +28,10 @@ type AdminOptions struct {
 	// Authorize decides whether the request's session (an operator's) may
 	// act on other users' sessions, and returns the operator's public
 	// label ("support (carol)"), which every event they cause carries and
-	// the user sees. An error refuses with 403 forbidden. Required.
+	// the user sees. An error refuses with 403 forbidden. It is not asked
+	// about a support session (Session.ImpersonatedBy), which is always
+	// refused: an agent acting as an operator never gets their rights.
+	// Required.
 	Authorize func(r *http.Request) (actor string, err error)
 	// ImpersonationTTL is how long a support session opened with
 	// POST .../impersonate lasts, at most 24 hours. Default: 1 hour.
@@ -133,6 +136,12 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *Admin) operator(next func(http.ResponseWriter, *http.Request, string, uuid.UUID)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.h.auth.SessionHeaders(w.Header())
+		// A support session is never an operator, whatever Authorize says:
+		// an agent acting as a senior operator must not act with their rights.
+		if s, ok := sessionkit.FromContext(r.Context()); ok && s.ImpersonatedBy != "" {
+			a.h.problem(w, r, http.StatusForbidden, ReasonForbidden, "A support session cannot manage other users' sessions.")
+			return
+		}
 		actor, err := a.authorize(r)
 		if err != nil || actor == "" {
 			a.h.problem(w, r, http.StatusForbidden, ReasonForbidden, "You may not manage other users' sessions.")

@@ -223,3 +223,101 @@ func TestAdminImpersonation(t *testing.T) {
 	}
 	f.do(t, op, "GET", "/sessions/current", nil, nil).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
 }
+
+// A support session acts as the user, but what it does is the operator's:
+// each revocation it makes through the user's own routes, and each
+// provider access it records, names the operator; and it cannot sign the
+// user out everywhere, pass a recent-authentication or level check (the
+// user's credentials were never checked), or reach the admin routes, even
+// under an Authorize that forgets to refuse it.
+func TestSupportSessionIsBounded(t *testing.T) {
+	const actor = "support (carol)"
+	f := operatorFixture(t, nil)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	f.mux.Handle("POST /transfer", f.auth.Middleware(f.auth.RequireRecentAuth(time.Hour)(ok)))
+	f.mux.Handle("POST /aal1", f.auth.Middleware(f.auth.RequireLevel(sessionkit.AAL1)(ok)))
+	f.mux.Handle("GET /providers/{name}/accounts", f.auth.Middleware(middleware.RecordProviderFromPath("name", middleware.ProviderOptions{})(ok)))
+	phone, laptop, tablet := f.client(t), f.client(t), f.client(t)
+	ps, _ := f.login(t, phone, "alice")
+	ls, _ := f.login(t, laptop, "alice")
+	f.login(t, tablet, "alice")
+	op := f.client(t)
+	f.login(t, op, "carol")
+	if r := f.do(t, op, "POST", "/admin/users/"+f.alice.String()+"/impersonate", nil, nil); r.status != http.StatusCreated {
+		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
+	}
+	// The user herself passes both checks: she has just signed in.
+	for _, path := range []string{"/transfer", "/aal1"} {
+		if r := f.do(t, laptop, "POST", path, nil, nil); r.status != http.StatusNoContent {
+			t.Fatalf("alice's own POST %s: got %d (%s)", path, r.status, r.body)
+		}
+		f.do(t, op, "POST", path, nil, nil).wantProblem(t, http.StatusForbidden, middleware.ReasonImpersonationForbidden)
+	}
+	f.do(t, op, "DELETE", "/sessions", nil, nil).wantProblem(t, http.StatusForbidden, middleware.ReasonImpersonationForbidden)
+	f.do(t, op, "DELETE", "/sessions?include_current=true", nil, nil).wantProblem(t, http.StatusForbidden, middleware.ReasonImpersonationForbidden)
+	if r := f.do(t, laptop, "GET", "/sessions/current", nil, nil); r.status != http.StatusOK {
+		t.Fatalf("alice's laptop after the refused sign-out everywhere: got %d", r.status)
+	}
+	if r := f.do(t, op, "GET", "/providers/schwab/accounts", nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("provider access: got %d (%s)", r.status, r.body)
+	}
+	if r := f.do(t, op, "DELETE", "/sessions/"+ps.ID.String(), nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("support session revoking alice's phone: got %d (%s)", r.status, r.body)
+	}
+	if r := f.do(t, op, "DELETE", "/sessions/current", nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("support session signing out: got %d (%s)", r.status, r.body)
+	}
+	events, err := f.m.Events(t.Context(), f.alice, sessionkit.EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[sessionkit.EventType]int{sessionkit.EventRevoked: 2, sessionkit.EventProviderAccessed: 1}
+	for _, e := range events {
+		if _, counted := want[e.Type]; !counted || e.SessionID == ls.ID {
+			continue
+		}
+		want[e.Type]--
+		if e.Actor != actor {
+			t.Errorf("%s event of session %s (reason %q): actor %q, want %q", e.Type, e.SessionID, e.Reason, e.Actor, actor)
+		}
+	}
+	for typ, n := range want {
+		if n != 0 {
+			t.Errorf("%s events: %d fewer than expected", typ, n)
+		}
+	}
+}
+
+// The admin routes refuse a support session themselves: an Authorize that
+// checks only the user's role would otherwise let an agent who opens a
+// support session as a senior operator act as that operator.
+func TestAdminRefusesSupportSessions(t *testing.T) {
+	f := newFixture(t, setup{})
+	f.users.ids["carol"] = operatorID
+	admin, err := handlers.NewAdmin(f.auth, handlers.AdminOptions{
+		Authorize: func(r *http.Request) (string, error) { // roles only: alice and carol are operators
+			s, _ := sessionkit.FromContext(r.Context())
+			if s.UserID != operatorID && s.UserID != f.alice {
+				return "", errors.New("not an operator")
+			}
+			return "operator " + s.UserID.String(), nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Mount(f.mux)
+	op := f.client(t)
+	f.login(t, op, "carol")
+	if r := f.do(t, op, "POST", "/admin/users/"+f.alice.String()+"/impersonate", nil, nil); r.status != http.StatusCreated {
+		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
+	}
+	path := "/admin/users/" + f.bob.String() + "/sessions"
+	f.do(t, op, "GET", path, nil, nil).wantProblem(t, http.StatusForbidden, handlers.ReasonForbidden)
+	f.do(t, op, "POST", "/admin/users/"+f.bob.String()+"/impersonate", nil, nil).wantProblem(t, http.StatusForbidden, handlers.ReasonForbidden)
+	alice := f.client(t)
+	f.login(t, alice, "alice")
+	if r := f.do(t, alice, "GET", path, nil, nil); r.status != http.StatusOK {
+		t.Fatalf("alice, an operator in her own session: got %d (%s)", r.status, r.body)
+	}
+}

@@ -76,7 +76,8 @@ func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusBadRequest, middleware.ReasonCurrentSession, "This is the current session: sign out with DELETE /sessions/current.")
 		return
 	}
-	_, err := h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: cur.UserID, Reason: sessionkit.ReasonUserRevoked})
+	// In a support session, the operator did it: the event names them.
+	_, err := h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: cur.UserID, Reason: sessionkit.ReasonUserRevoked, Actor: cur.ImpersonatedBy})
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -86,7 +87,10 @@ func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // revokeAll is DELETE /sessions[?include_current=true]: sign out
-// everywhere else, or everywhere.
+// everywhere else, or everywhere. A support session may not (403
+// impersonation_forbidden): signing a user out of every device is the
+// user's decision, or an operator's through DELETE
+// /admin/users/{user_id}/sessions, which names the operator.
 func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 	includeCurrent, ok := boolParam(r, "include_current")
 	if !ok {
@@ -94,6 +98,11 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cur := session(r)
+	if cur.ImpersonatedBy != "" {
+		h.problem(w, r, http.StatusForbidden, middleware.ReasonImpersonationForbidden,
+			"A support session cannot sign the user out everywhere: use the admin route.")
+		return
+	}
 	cmd := sessionkit.RevokeAllUserSessions{UserID: cur.UserID, Reason: sessionkit.ReasonLogoutAll, ExceptSessionID: cur.ID}
 	if includeCurrent {
 		cmd.ExceptSessionID = uuid.Nil
@@ -120,7 +129,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		s := session(ar)
-		_, err = h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout})
+		_, err = h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout, Actor: s.ImpersonatedBy})
 		if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
 			h.fail(w, r, err)
 			return

@@ -22,7 +22,10 @@ const ReasonReauthenticationRequired = "reauthentication_required"
 // bearer client also gets WWW-Authenticate: Bearer
 // error="insufficient_user_authentication" with max_age (RFC 9470). What
 // counts is the credential's own authentication: an access token minted
-// before a re-authentication does not gain from it.
+// before a re-authentication does not gain from it. A support session
+// (Session.ImpersonatedBy) never passes, whenever it was opened: the user's
+// credentials were not checked for it. It gets 403 impersonation_forbidden,
+// as from RequireNotImpersonated.
 func (a *Authenticator) RequireRecentAuth(maxAge time.Duration) func(http.Handler) http.Handler {
 	secs := strconv.FormatInt(int64(maxAge/time.Second), 10)
 	return a.requireAuth(func(s sessionkit.Session) bool {
@@ -35,7 +38,8 @@ func (a *Authenticator) RequireRecentAuth(maxAge time.Duration) func(http.Handle
 // request through only if its session's assurance level is at least level
 // (sessionkit.AAL1, AAL2, AAL3), as an app raises it with
 // Manager.Reauthenticate after a second factor. Otherwise it answers like
-// RequireRecentAuth, with acr_values for a bearer client (RFC 9470).
+// RequireRecentAuth, with acr_values for a bearer client (RFC 9470), and
+// refuses a support session as RequireRecentAuth does.
 func (a *Authenticator) RequireLevel(level string) func(http.Handler) http.Handler {
 	want := aalRank(level)
 	return a.requireAuth(func(s sessionkit.Session) bool {
@@ -63,6 +67,10 @@ func (a *Authenticator) requireAuth(ok func(sessionkit.Session) bool, param, det
 			s, authenticated := sessionkit.FromContext(r.Context())
 			if !authenticated {
 				a.Fail(w, r, ErrNoToken)
+				return
+			}
+			if s.ImpersonatedBy != "" {
+				a.refuseSupport(w, r)
 				return
 			}
 			if ok(s) {
@@ -94,10 +102,15 @@ func (a *Authenticator) RequireNotImpersonated(next http.Handler) http.Handler {
 		case !ok:
 			a.Fail(w, r, ErrNoToken)
 		case s.ImpersonatedBy != "":
-			a.WriteProblem(w, r, NewProblem(http.StatusForbidden, ReasonImpersonationForbidden,
-				"This action is not allowed in a support session."))
+			a.refuseSupport(w, r)
 		default:
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// refuseSupport answers 403 impersonation_forbidden to a support session.
+func (a *Authenticator) refuseSupport(w http.ResponseWriter, r *http.Request) {
+	a.WriteProblem(w, r, NewProblem(http.StatusForbidden, ReasonImpersonationForbidden,
+		"This action is not allowed in a support session."))
 }

@@ -95,7 +95,7 @@ func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc 
 			events = append(events, sessionkit.Event{
 				ID: ids[0], Type: sessionkit.EventIPChanged, SessionID: s.ID, UserID: s.UserID, At: c.Now,
 				IPAddress: args.IP, PreviousIP: out.PreviousIP, Country: s.Location.CountryCode,
-				PreviousCountry: out.PreviousCountry,
+				PreviousCountry: out.PreviousCountry, Actor: s.ImpersonatedBy,
 			})
 			ids = ids[1:]
 		}
@@ -103,7 +103,7 @@ func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc 
 	if len(ids) > 0 {
 		events = append(events, sessionkit.Event{
 			ID: ids[0], Type: sessionkit.EventActivity, SessionID: s.ID, UserID: s.UserID, At: c.Now,
-			IPAddress: s.LastIPAddress.String(),
+			IPAddress: s.LastIPAddress.String(), Actor: s.ImpersonatedBy,
 		})
 	}
 	return s, used, events, nil
@@ -254,7 +254,7 @@ func (r *Redis) RecordProvider(ctx context.Context, c backend.Call, sessionID uu
 	uid, _ := uuid.Parse(out.UserID)
 	return rec, []sessionkit.Event{{
 		ID: out.EventID, Type: sessionkit.EventProviderAccessed, SessionID: sessionID,
-		UserID: uid, At: c.Now, Provider: provider,
+		UserID: uid, At: c.Now, Provider: provider, Actor: out.Actor,
 	}}, nil
 }
 

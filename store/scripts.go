@@ -121,6 +121,7 @@ type providerReply struct {
 	First   bool   `lua:"FIRST"`
 	UserID  string `lua:"USER_ID"`
 	EventID string `lua:"EVENT_ID"` // '' when not written
+	Actor   string `lua:"ACTOR"`    // the operator of a support session, or ''
 }
 
 type linkArgs struct {

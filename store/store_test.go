@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,6 +373,58 @@ func TestActivityEventNamesTheAddress(t *testing.T) {
 			}
 			if len(evs) != 1 || evs[0].Type != sessionkit.EventActivity || evs[0].IPAddress != ip {
 				t.Errorf("after a request from %s: newest event %+v, want activity from %s", ip, evs, ip)
+			}
+		}
+	})
+}
+
+// TestSupportSessionEventsNameTheOperator: what a support session does is
+// its operator's: the address changes and activity it records, in the trail
+// and to the hooks, name them.
+func TestSupportSessionEventsNameTheOperator(t *testing.T) {
+	const actor = "support (carol)"
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		var mu sync.Mutex
+		var hooked []sessionkit.Event
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithActivityEvents(true),
+			sessionkit.WithHook(func(_ context.Context, e sessionkit.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				hooked = append(hooked, e)
+			}))
+		user := uuid.New()
+		res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{
+			UserID: user, IPAddress: sessiontest.LoginIP, ExpiresAt: f.M.Now().Add(time.Hour), ImpersonatedBy: actor,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(2 * time.Minute)
+		if _, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr("198.51.100.20")); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.M.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, list := range [][]sessionkit.Event{evs, hooked} {
+			n := 0
+			for _, e := range list {
+				if e.Type != sessionkit.EventIPChanged && e.Type != sessionkit.EventActivity {
+					continue
+				}
+				if n++; e.Actor != actor {
+					t.Errorf("%s event: actor %q, want %q", e.Type, e.Actor, actor)
+				}
+			}
+			if n != 2 {
+				t.Errorf("got %d address and activity events, want 2: %+v", n, list)
 			}
 		}
 	})

@@ -66,12 +66,15 @@ prune(now)
 local retained = expire_user()
 
 local ids = {}
+-- In a support session, the operator caused the events: they name them.
+-- The field is in the rare part, which only the address change has split.
+local actor = (changed and h or split(nv))[F_IMPERSONATED_BY] or ''
 if changed then
   ids[#ids + 1] = event(EV_IP_CHANGED, h[F_USER_ID], MEMBER, E_IP, IP, E_PREVIOUS_IP, current,
-    E_COUNTRY, cc, E_PREVIOUS_COUNTRY, prev_cc)
+    E_COUNTRY, cc, E_PREVIOUS_COUNTRY, prev_cc, E_ACTOR, actor)
 end
 if ACTIVITY_EVENTS then
-  ids[#ids + 1] = event(EV_ACTIVITY, h[F_USER_ID], MEMBER, E_IP, changed and IP or current)
+  ids[#ids + 1] = event(EV_ACTIVITY, h[F_USER_ID], MEMBER, E_IP, changed and IP or current, E_ACTOR, actor)
 end
 if #ids > 0 then expire_events(retained, now, RETENTION) end
 return reply{WRITTEN = true, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
