@@ -98,3 +98,34 @@ func TestRejectLimitUnderConcurrency(t *testing.T) {
 		t.Errorf("sessions: got %d, want 2", got)
 	}
 }
+
+// TestRejectedSignInKeepsTheCarriedSession: a browser signed in as alice
+// signs in as bob, who is at his reject limit. The 409 writes nothing:
+// alice's session is still hers, and her cookie still works.
+func TestRejectedSignInKeepsTheCarriedSession(t *testing.T) {
+	f := rejectAtTwo(t)
+	f.login(t, f.client(t), "bob")
+	f.login(t, f.client(t), "bob")
+	shared := f.client(t)
+	as, _ := f.login(t, shared, "alice")
+	r := f.do(t, shared, "POST", "/sessions", strings.NewReader(`{"username":"bob","password":"password"}`), jsonType)
+	r.wantProblem(t, http.StatusConflict, middleware.ReasonLimitReached)
+	s, err := f.m.Session(t.Context(), as.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.RevokedAt.IsZero() {
+		t.Errorf("the refused sign-in revoked the carried session (%q)", s.RevokedReason)
+	}
+	if r := f.do(t, shared, "GET", "/sessions/current", nil, nil); r.status != http.StatusOK {
+		t.Errorf("alice's cookie after bob's refused sign-in: got %d", r.status)
+	}
+	// Once bob has room, the same sign-in replaces alice's session.
+	if _, err := f.m.RevokeAllUserSessions(t.Context(), sessionkit.RevokeAllUserSessions{UserID: f.bob, Reason: sessionkit.ReasonLogoutAll}); err != nil {
+		t.Fatal(err)
+	}
+	f.login(t, shared, "bob")
+	if s, _ := f.m.Session(t.Context(), as.ID); s.RevokedReason != sessionkit.ReasonLogin {
+		t.Errorf("alice's session after bob's sign-in: reason %q, want %q", s.RevokedReason, sessionkit.ReasonLogin)
+	}
+}

@@ -45,10 +45,13 @@ func Credentials(r *http.Request) (username, password string, err error) {
 // createSession is POST /sessions: the login.
 //
 // The body is read first, bounded, and must hold a username and password;
-// then the app's check runs; then the session the request carried, if any,
-// is revoked (reason replaced_by_login: no fixation, and a user at their
-// limit is not evicted by their own re-login); then the new session is
-// created and its token set as the cookie, and only there.
+// then the app's check runs; then the new session is created and its token
+// set as the cookie, and only there. The session the request carried, if
+// any, is revoked (reason replaced_by_login: no fixation): before the new
+// one is created when it is the same user's, so that a user at their limit
+// is not evicted or refused by their own re-login; after it otherwise, so
+// that a sign-in refused (409 at a limit that rejects, 503) leaves another
+// user's session on a shared browser as it was.
 //
 // A request carrying two session cookies revokes neither (which one it
 // "carried" is unknowable) and still logs in.
@@ -58,9 +61,17 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.revokeCarried(r); err != nil {
+	old, carried, err := h.carried(r)
+	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if carried && old.UserID == user {
+		if err := h.revokeReplaced(r, old); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		carried = false
 	}
 	res, err := h.m.CreateSession(sessionkit.WithRequest(r.Context(), r), sessionkit.CreateSession{
 		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(),
@@ -68,6 +79,15 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.failCreate(w, r, err)
 		return
+	}
+	if carried {
+		// The new session exists, and this response replaces the cookie
+		// either way: a failure here leaves the other user's session
+		// valid but no longer in this browser, which the log records.
+		if err := h.revokeReplaced(r, old); err != nil {
+			h.log.Error("sessionkit: the session replaced by a sign-in was not revoked",
+				"session_id", old.ID.String(), "user_id", old.UserID.String(), "err", err)
+		}
 	}
 	h.setCookie(w, res.Token, res.Session.ExpiresAt)
 	h.log.Info("sessionkit: signed in", "user_id", user.String(), "session_id", res.Session.ID.String(), "evicted", len(res.Evicted))
@@ -128,21 +148,25 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.auth.Fail(w, r, err)
 }
 
-// revokeCarried revokes the valid session the login request carried, if
-// any. Only a store failure is an error.
-func (h *Handler) revokeCarried(r *http.Request) error {
+// carried returns the valid session the login request carried, if any.
+func (h *Handler) carried(r *http.Request) (sessionkit.Session, bool, error) {
 	ar, err := h.auth.Authenticate(r)
 	if err != nil {
 		if middleware.Anonymous(err) || errors.Is(err, middleware.ErrAmbiguousToken) {
-			return nil
+			return sessionkit.Session{}, false, nil
 		}
-		return err
+		return sessionkit.Session{}, false, err
 	}
-	old := session(ar)
-	_, err = h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{
-		SessionID: old.ID, UserID: old.UserID, Reason: sessionkit.ReasonLogin,
+	return session(ar), true, nil
+}
+
+// revokeReplaced revokes old, the session a sign-in replaces; one revoked
+// meanwhile is no failure. In a support session, the operator is named.
+func (h *Handler) revokeReplaced(r *http.Request, old sessionkit.Session) error {
+	_, err := h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{
+		SessionID: old.ID, UserID: old.UserID, Reason: sessionkit.ReasonLogin, Actor: old.ImpersonatedBy,
 	})
-	if errors.Is(err, sessionkit.ErrNotFound) { // revoked meanwhile
+	if errors.Is(err, sessionkit.ErrNotFound) {
 		return nil
 	}
 	return err
