@@ -597,7 +597,10 @@ const ReasonRenewed = "renewed"
 // device list and the audit trail stay continuous; the old token is
 // refused from then on, on every instance. The result carries the new
 // session token, or for a bearer session new Tokens (the refresh token it
-// held is forgotten without a grace window). A session that is no longer
+// held is forgotten without a grace window). A bearer session's access
+// tokens minted before it stay valid until they expire
+// (AccessTokenOptions.TTL, 5 minutes by default), as SECURITY.md says: to
+// end every credential at once, revoke the session. A session that is no longer
 // active is refused (a *RevokedError, ErrExpired, ErrIdle, ErrNotFound).
 // ipAddress and userAgent are not used: the session keeps its device.
 func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, userAgent string) (_ CreateSessionResult, err error) {

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 )
 
@@ -1023,4 +1024,74 @@ func TestWritesMoveThePurge(t *testing.T) {
 			t.Error("past its purge: still listed")
 		}
 	})
+}
+
+// TestAccessTokenAcrossClocks: instances of one app share keys and Redis
+// but not a clock. An access token minted by an instance whose clock runs
+// a little ahead (its iat then lies in another's future) is accepted by
+// the others; one whose clock runs far ahead is not.
+func TestAccessTokenAcrossClocks(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{SigningKeys: []crypto.Signer{key}, Issuer: "https://api.example.test"})
+	ctx := t.Context()
+	minter := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client}, tokens)
+	// At x.100 s: iat is x, which an instance 300 ms behind reads as future.
+	minter.Clock.Advance(time.Second - time.Duration(minter.Clock.Now().Nanosecond()) + 100*time.Millisecond)
+	res, err := minter.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		behind time.Duration
+		ok     bool
+	}{
+		{300 * time.Millisecond, true},
+		{3 * time.Second, true},
+		{2 * time.Minute, false},
+	} {
+		clock := redistest.NewClock()
+		clock.Advance(minter.Clock.Now().Add(-tc.behind).Sub(clock.Now()))
+		other := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client, Prefix: minter.Prefix, Clock: clock}, tokens)
+		_, err := other.M.Authenticate(ctx, res.Tokens.AccessToken, netip.Addr{})
+		if (err == nil) != tc.ok {
+			t.Errorf("an instance %v behind the minter: got %v, want accepted %v", tc.behind, err, tc.ok)
+		}
+	}
+}
+
+// TestRefreshGraceSettings: no RefreshGrace is the default 10 s; a
+// negative one turns the grace off, so that the superseded refresh token
+// revokes the session at once.
+func TestRefreshGraceSettings(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		grace  time.Duration
+		reused bool // a second after the refresh
+	}{
+		{0, false},
+		{-1, true},
+	} {
+		f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client}, sessionkit.WithAccessTokens(
+			sessionkit.AccessTokenOptions{SigningKeys: []crypto.Signer{key}, Issuer: "https://api.example.test", RefreshGrace: tc.grace}))
+		ctx := t.Context()
+		res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: res.Tokens.RefreshToken}); err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(time.Second)
+		_, err = f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: res.Tokens.RefreshToken})
+		var revoked *sessionkit.RevokedError
+		if reused := errors.As(err, &revoked) && revoked.Reason == sessionkit.ReasonRefreshReused; reused != tc.reused {
+			t.Errorf("RefreshGrace %v: the superseded token a second later: got %v, want reuse %v", tc.grace, err, tc.reused)
+		}
+	}
 }

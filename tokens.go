@@ -42,8 +42,11 @@ type AccessTokenOptions struct {
 	TTL time.Duration
 	// RefreshGrace is how long the refresh token just superseded still
 	// gets the current one back (a retried request, two tabs refreshing at
-	// once) instead of revoking the session as stolen: 0 to 5 minutes.
-	// Default: 10 seconds.
+	// once) instead of revoking the session as stolen: at most 5 minutes.
+	// Zero means the default, 10 seconds; a negative value means none, so
+	// that the superseded token revokes the session at once (a client
+	// whose refresh response is lost is then signed out). Default: 10
+	// seconds.
 	RefreshGrace time.Duration
 }
 
@@ -52,6 +55,14 @@ const (
 	defaultAccessTTL    = 5 * time.Minute
 	defaultRefreshGrace = 10 * time.Second
 )
+
+// accessTokenSkew is how far in the future an access token's iat may lie:
+// the instances of an app mint tokens for one another, and their clocks
+// differ by a little (iat counts whole seconds, so a clock a millisecond
+// behind the minter's can read a fresh token as issued in the future). A
+// clock further off than this is a fault to fix, and its tokens are
+// refused. Expiry is checked without it: a token never lives longer.
+const accessTokenSkew = 30 * time.Second
 
 // WithAccessTokens turns on bearer sessions for API and mobile clients:
 // CreateSession.Bearer, RefreshSession, and access tokens in Authenticate.
@@ -73,8 +84,8 @@ func newAccessTokens(o *AccessTokenOptions) (*accessTokens, time.Duration, error
 		return nil, 0, invalid("AccessTokenOptions.Issuer", "must not be empty")
 	case o.TTL != 0 && (o.TTL < 10*time.Second || o.TTL > time.Hour):
 		return nil, 0, invalid("AccessTokenOptions.TTL", "must be within 10s..1h")
-	case o.RefreshGrace < 0 || o.RefreshGrace > 5*time.Minute:
-		return nil, 0, invalid("AccessTokenOptions.RefreshGrace", "must be within 0..5m")
+	case o.RefreshGrace > 5*time.Minute:
+		return nil, 0, invalid("AccessTokenOptions.RefreshGrace", "must be at most 5m")
 	case len(o.SigningKeys) == 0:
 		return nil, 0, invalid("AccessTokenOptions.SigningKeys", "must hold a key")
 	}
@@ -87,8 +98,11 @@ func newAccessTokens(o *AccessTokenOptions) (*accessTokens, time.Duration, error
 		t.ttl = defaultAccessTTL
 	}
 	grace := o.RefreshGrace
-	if grace == 0 {
+	switch {
+	case grace == 0:
 		grace = defaultRefreshGrace
+	case grace < 0:
+		grace = 0 // the store's "none"
 	}
 	return t, grace, nil
 }
@@ -157,7 +171,7 @@ func looksLikeJWT(tok string) bool {
 // expiry, with no store call. Any failure is ErrNotFound, as for a session
 // token that is not valid: the 401 does not say which check failed.
 func (m *Manager) verifyAccessToken(tok string) (accessClaims, error) {
-	c, err := m.tokens.keys.Verify(tok, accesstoken.VerifyOptions{Issuer: m.tokens.issuer, Now: m.now()})
+	c, err := m.tokens.keys.Verify(tok, accesstoken.VerifyOptions{Issuer: m.tokens.issuer, Now: m.now(), Skew: accessTokenSkew})
 	if err != nil {
 		return accessClaims{}, ErrNotFound
 	}

@@ -29,7 +29,7 @@ type config struct {
 	InsecureCookies bool
 	// RefreshGrace is how long a superseded refresh token still gets the
 	// current one back (REFRESH_GRACE, a Go duration such as "10s"; at
-	// most 5m). Default: sessionkit's, 10 seconds.
+	// most 5m; "0s" for none). Default: sessionkit's, 10 seconds.
 	RefreshGrace time.Duration
 
 	// prefix starts every Redis key; tests give each run its own.
@@ -57,8 +57,11 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 	if v := strings.TrimSpace(getenv("REFRESH_GRACE")); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > 5*time.Minute {
-			return config{}, fmt.Errorf("REFRESH_GRACE=%q: want a Go duration within 0s..5m, such as 10s", v)
+		if err != nil || d < 0 || d > 5*time.Minute {
+			return config{}, fmt.Errorf("REFRESH_GRACE=%q: want a Go duration within 0s..5m, such as 10s (0s: none)", v)
+		}
+		if d == 0 {
+			d = -1 // sessionkit's "none"
 		}
 		cfg.RefreshGrace = d
 	}

@@ -83,7 +83,7 @@ func TestAPIClientPath(t *testing.T) {
 }
 
 func TestRefreshGraceConfig(t *testing.T) {
-	for v, ok := range map[string]bool{"": true, "10s": true, "5m": true, "6m": false, "0s": false, "-1s": false, "soon": false} {
+	for v, ok := range map[string]bool{"": true, "10s": true, "5m": true, "6m": false, "0s": true, "-1s": false, "soon": false} {
 		cfg, err := configFromEnv(func(k string) string {
 			if k == "REFRESH_GRACE" {
 				return v
@@ -95,6 +95,9 @@ func TestRefreshGraceConfig(t *testing.T) {
 		}
 		if v == "10s" && cfg.RefreshGrace != 10*time.Second {
 			t.Errorf("REFRESH_GRACE=10s: got %v", cfg.RefreshGrace)
+		}
+		if v == "0s" && cfg.RefreshGrace >= 0 {
+			t.Errorf("REFRESH_GRACE=0s: got %v, want sessionkit's none (negative)", cfg.RefreshGrace)
 		}
 	}
 }

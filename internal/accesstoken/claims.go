@@ -114,7 +114,7 @@ func (v *verified) check(o *VerifyOptions) error {
 	if !now.Before(c.ExpiresAt.Add(o.Leeway)) {
 		return ErrExpired
 	}
-	late := now.Add(o.Leeway)
+	late := now.Add(o.Leeway + o.Skew)
 	if c.IssuedAt.After(late) {
 		return errIssuedFuture
 	}

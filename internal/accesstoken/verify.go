@@ -38,6 +38,11 @@ type VerifyOptions struct {
 	// between its own servers matters. Default: 0; a negative value counts
 	// as 0.
 	Leeway time.Duration
+	// Skew is the clock skew tolerated on "iat" and "nbf" beyond Leeway: a
+	// token minted by a server whose clock runs ahead is not refused as
+	// issued in the future. It does not lengthen a token's life, as Leeway
+	// does. Default: 0; a negative value counts as 0.
+	Skew time.Duration
 }
 
 // Refusals that need no detail; predefined so that a flood of garbage
@@ -80,7 +85,7 @@ func (k *KeySet) Verify(token string, opts VerifyOptions) (Claims, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
-	opts.Leeway = max(opts.Leeway, 0)
+	opts.Leeway, opts.Skew = max(opts.Leeway, 0), max(opts.Skew, 0)
 	if v, ok := k.cache.get(token); ok {
 		if err := v.check(&opts); err != nil {
 			return Claims{}, err

@@ -180,6 +180,10 @@ func TestVerifyRefuses(t *testing.T) {
 		{name: "nbf future beyond leeway", want: `"nbf" in the future`, token: craft(hdr, edit(map[string]any{"nbf": testNow.Add(time.Minute).Unix()}), f.sign),
 			opts: &VerifyOptions{Issuer: testIssuer, Now: testNow, Leeway: 30 * time.Second}},
 		{name: "iat future", want: `"iat" in the future`, token: craft(hdr, edit(map[string]any{"iat": testNow.Add(time.Second).Unix()}), f.sign)},
+		{name: "iat future beyond skew", want: `"iat" in the future`, token: craft(hdr, edit(map[string]any{"iat": testNow.Add(time.Minute).Unix()}), f.sign),
+			opts: &VerifyOptions{Issuer: testIssuer, Now: testNow, Skew: 30 * time.Second}},
+		{name: "exp past within skew", want: "expired", token: craft(hdr, edit(map[string]any{"exp": testNow.Add(-10 * time.Second).Unix()}), f.sign),
+			opts: &VerifyOptions{Issuer: testIssuer, Now: testNow, Skew: 30 * time.Second}, expired: true},
 		{name: "iat missing", want: `missing "iat"`, token: craft(hdr, edit(map[string]any{"iat": nil}), f.sign)},
 		{name: "iss wrong", want: `wrong "iss"`, token: craft(hdr, edit(map[string]any{"iss": "https://evil.example"}), f.sign)},
 		{name: "iss differs in case", want: `wrong "iss"`, token: craft(hdr, edit(map[string]any{"iss": strings.ToUpper(testIssuer)}), f.sign)},
@@ -231,6 +235,7 @@ func TestVerifyAccepts(t *testing.T) {
 	hdr := f.hdr("EdDSA", f.edKid)
 	edit := func(edits map[string]any) string { return payloadWith(t, edits) }
 	leeway := VerifyOptions{Issuer: testIssuer, Now: testNow, Leeway: 30 * time.Second}
+	skew := VerifyOptions{Issuer: testIssuer, Now: testNow, Skew: 30 * time.Second}
 
 	tests := []struct {
 		name  string
@@ -250,6 +255,8 @@ func TestVerifyAccepts(t *testing.T) {
 		{name: "nbf now", token: craft(hdr, edit(map[string]any{"nbf": testNow.Unix()}), f.sign)},
 		{name: "nbf future within leeway", token: craft(hdr, edit(map[string]any{"nbf": testNow.Add(10 * time.Second).Unix()}), f.sign), opts: &leeway},
 		{name: "iat future within leeway", token: craft(hdr, edit(map[string]any{"iat": testNow.Add(10 * time.Second).Unix()}), f.sign), opts: &leeway},
+		{name: "iat future within skew", token: craft(hdr, edit(map[string]any{"iat": testNow.Add(10 * time.Second).Unix()}), f.sign), opts: &skew},
+		{name: "nbf future within skew", token: craft(hdr, edit(map[string]any{"nbf": testNow.Add(10 * time.Second).Unix()}), f.sign), opts: &skew},
 		{name: "aud as a string", token: craft(hdr, edit(map[string]any{"aud": "https://api.example"}), f.sign),
 			opts: &VerifyOptions{Issuer: testIssuer, Audience: "https://api.example", Now: testNow}},
 		{name: "aud as a list", token: craft(hdr, edit(map[string]any{"aud": []string{"x", "https://api.example"}}), f.sign),

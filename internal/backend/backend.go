@@ -27,7 +27,7 @@ type Policy struct {
 	StreamMax      int           // audit trail length cap
 	MaxProviders   int           // providers remembered per session
 	ActivityEvents bool          // record an event on each stored activity update
-	RefreshGrace   time.Duration // how long a superseded refresh token gets the current one back
+	RefreshGrace   time.Duration // how long a superseded refresh token gets the current one back; 0: not at all
 }
 
 // Call is what every store command carries: the Manager's time, at

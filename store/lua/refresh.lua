@@ -29,7 +29,7 @@ end
 if why then return {why} end
 
 if previous then
-  if NOW - num(f[F_REFRESH_AT]) <= REFRESH_GRACE then
+  if REFRESH_GRACE > 0 and NOW - num(f[F_REFRESH_AT]) <= REFRESH_GRACE then
     return reply{ROTATED = false, GENERATION = gen, SEALED = f[F_REFRESH_SEALED], SESSION = v}
   end
   return {S_REUSED, revoke_now(MEMBER, f[F_USER_ID], REASON_REFRESH_REUSED, ANNOUNCE), f[F_USER_ID]}
