@@ -193,15 +193,13 @@ func (m *Manager) createSession(ctx context.Context, cmd CreateSession) (CreateS
 			AuthenticatedAt: now, AAL: AAL1, ImpersonatedBy: cmd.ImpersonatedBy,
 		}
 		cred := backend.Credentials{TokenHash: hash}
-		var refresh token.Secret
+		var refresh token.Refresh
 		if cmd.Bearer {
 			// The session token stays unused: a bearer client holds an
 			// access token and a refresh token instead.
-			if refresh, err = token.NewSecret(); err != nil {
-				return CreateSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+			if refresh, err = newRefresh(id, &cred); err != nil {
+				return CreateSessionResult{}, err
 			}
-			h := [32]byte(refresh.Hash())
-			cred.RefreshHash = &h
 		}
 		out, events, err := m.store.Create(ctx, backend.Call{Now: now, Policy: &m.policy}, s, cred,
 			backend.Limit{Max: limit, Reject: policy == RejectNew})
@@ -218,7 +216,7 @@ func (m *Manager) createSession(ctx context.Context, cmd CreateSession) (CreateS
 		}
 		if cmd.Bearer {
 			res.Token = ""
-			if res.Tokens, err = m.issue(s, 0, refresh, now); err != nil {
+			if res.Tokens, err = m.issue(s, refresh, now); err != nil {
 				return CreateSessionResult{}, err
 			}
 		}
@@ -645,12 +643,11 @@ func (m *Manager) rotate(ctx context.Context, id, userID uuid.UUID, cred backend
 	if err != nil {
 		return CreateSessionResult{}, fmt.Errorf("sessionkit: token: %w", err)
 	}
-	refresh, err := token.NewSecret() // used if the session is a bearer one
+	cred.TokenHash = hash
+	refresh, err := newRefresh(id, &cred) // used if the session is a bearer one
 	if err != nil {
-		return CreateSessionResult{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+		return CreateSessionResult{}, err
 	}
-	h := [32]byte(refresh.Hash())
-	cred.TokenHash, cred.RefreshHash = hash, &h
 	c := m.call()
 	s, gen, err := m.store.Rotate(ctx, c, id, userID, cred)
 	if err != nil {
@@ -662,9 +659,27 @@ func (m *Manager) rotate(ctx context.Context, id, userID uuid.UUID, cred backend
 			return CreateSessionResult{}, invalid("Bearer", "needs access tokens: WithAccessTokens")
 		}
 		res.Token = ""
-		if res.Tokens, err = m.issue(s, gen, refresh, c.Now); err != nil {
+		refresh.Generation = gen
+		if res.Tokens, err = m.issue(s, refresh, c.Now); err != nil {
 			return CreateSessionResult{}, err
 		}
 	}
 	return res, nil
+}
+
+// newRefresh draws the first refresh token of a new family for session id
+// (generation 0: a rotation sets its own) and puts the hashes of its
+// secret and family in cred.
+func newRefresh(id uuid.UUID, cred *backend.Credentials) (token.Refresh, error) {
+	rt := token.Refresh{ID: id}
+	var err error
+	if rt.Secret, err = token.NewSecret(); err == nil {
+		rt.Family, err = token.NewSecret()
+	}
+	if err != nil {
+		return token.Refresh{}, fmt.Errorf("sessionkit: refresh token: %w", err)
+	}
+	h, fh := [32]byte(rt.Secret.Hash()), [32]byte(rt.Family.Hash())
+	cred.RefreshHash, cred.RefreshFamily = &h, &fh
+	return rt, nil
 }

@@ -23,8 +23,10 @@ import (
 // by the Manager's keys and verified locally; Authenticate then checks the
 // session's standing as for a cookie, so a revoked session's access tokens
 // are refused at once, not at exp. A refresh token rotates on every use
-// (RefreshSession) and keeps the session's id; one presented again after
-// the grace window revokes the session (ReasonRefreshReused).
+// (RefreshSession) and keeps the session's id; every refresh token of a
+// session carries its family secret, so a superseded one presented again,
+// however old (the one just superseded: after the grace window), revokes
+// the session (ReasonRefreshReused).
 
 // AccessTokenOptions configures bearer sessions (CreateSession.Bearer).
 type AccessTokenOptions struct {
@@ -118,9 +120,9 @@ type Tokens struct {
 	RefreshExpiresAt time.Time
 }
 
-// issue mints the pair for s: an access token and the refresh token of
-// generation gen with secret rs.
-func (m *Manager) issue(s Session, gen uint32, rs token.Secret, now time.Time) (Tokens, error) {
+// issue mints the pair for s: an access token, and the refresh token rt
+// spells.
+func (m *Manager) issue(s Session, rt token.Refresh, now time.Time) (Tokens, error) {
 	t := m.tokens
 	exp := now.Add(t.ttl)
 	if exp.After(s.ExpiresAt) {
@@ -138,7 +140,7 @@ func (m *Manager) issue(s Session, gen uint32, rs token.Secret, now time.Time) (
 	}
 	return Tokens{
 		AccessToken: at, AccessExpiresAt: exp,
-		RefreshToken: token.FormatRefresh(s.ID, gen, rs), RefreshExpiresAt: s.ExpiresAt,
+		RefreshToken: rt.String(), RefreshExpiresAt: s.ExpiresAt,
 	}, nil
 }
 
@@ -209,13 +211,22 @@ type RefreshSessionResult struct {
 // RefreshSession rotates a bearer session's refresh token in one atomic
 // store call: the session keeps its id, its activity moves, and the
 // presented token is superseded. The token just superseded, presented again
-// within the grace window, gets the current one back; after it, the session
-// is revoked (ReasonRefreshReused: a *RevokedError), with an event and a
-// hook call, and its access tokens are refused from then on. Concurrent
-// refreshes of one token never leave two live refresh tokens. A malformed
-// or unknown refresh token is ErrNotFound, whether or not a session exists;
-// a genuine one of a session no longer active is refused with the reason
-// (a *RevokedError, ErrExpired or ErrIdle).
+// within the grace window, gets the current one back. Any other superseded
+// token of the session, that one after the window or one of any earlier
+// generation, is reuse (RFC 9700 §4.14.2: the server cannot tell thief
+// from owner): the session is revoked (ReasonRefreshReused: a
+// *RevokedError), with an event and a hook call, and its access tokens are
+// refused from then on. Reuse is known by the family secret that every
+// refresh token of a session carries and that the store keeps hashed; a
+// token made up around a session id (which is not secret) is unknown and
+// revokes nothing, and so is one held before RenewSession or
+// Reauthenticate, which start a new family. A token issued before families
+// existed (no family part) still works; its session detects reuse of the
+// token just superseded only, as it did. Concurrent refreshes of one token
+// never leave two live refresh tokens. A malformed or unknown refresh token
+// is ErrNotFound, whether or not a session exists; a genuine one of a
+// session no longer active is refused with the reason (a *RevokedError,
+// ErrExpired or ErrIdle).
 func (m *Manager) RefreshSession(ctx context.Context, cmd RefreshSession) (_ RefreshSessionResult, err error) {
 	if m.tokens == nil {
 		return RefreshSessionResult{}, invalid("RefreshSession", "needs access tokens: WithAccessTokens")
@@ -228,12 +239,13 @@ func (m *Manager) RefreshSession(ctx context.Context, cmd RefreshSession) (_ Ref
 }
 
 // refresh is RefreshSession; reused reports a superseded token presented
-// after the grace window, which revoked the session.
+// outside the grace window, which revoked the session.
 func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSessionResult, reused bool, err error) {
-	id, gen, presented, err := token.ParseRefresh(cmd.RefreshToken)
-	if err != nil || !sessionid.Valid(id) || gen == token.MaxGeneration {
+	rt, err := token.ParseRefresh(cmd.RefreshToken)
+	if err != nil || !sessionid.Valid(rt.ID) || rt.Generation == token.MaxGeneration {
 		return RefreshSessionResult{}, false, ErrNotFound
 	}
+	id, presented := rt.ID, rt.Secret
 	next, err := token.NewSecret()
 	if err != nil {
 		return RefreshSessionResult{}, false, fmt.Errorf("sessionkit: refresh token: %w", err)
@@ -242,10 +254,15 @@ func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSes
 	if err != nil {
 		return RefreshSessionResult{}, false, fmt.Errorf("sessionkit: refresh token: %w", err)
 	}
+	in := backend.Refresh{
+		SessionID: id, Generation: rt.Generation, Presented: presented.Hash(), Next: next.Hash(), Sealed: sealed,
+	}
+	if rt.HasFamily() {
+		family := [32]byte(rt.Family.Hash())
+		in.Family = &family
+	}
 	c := m.call()
-	s, out, events, err := m.store.Refresh(ctx, c, backend.Refresh{
-		SessionID: id, Generation: gen, Presented: presented.Hash(), Next: next.Hash(), Sealed: sealed,
-	})
+	s, out, events, err := m.store.Refresh(ctx, c, in)
 	if err != nil {
 		return RefreshSessionResult{}, false, err
 	}
@@ -253,13 +270,13 @@ func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSes
 	if out.Reused {
 		return RefreshSessionResult{}, true, &RevokedError{Reason: ReasonRefreshReused, At: c.Now}
 	}
-	current := next
+	current := token.Refresh{ID: id, Generation: out.Generation, Family: rt.Family, Secret: next}
 	if !out.Rotated {
-		if current, err = token.Open(id, presented, out.Sealed); err != nil {
+		if current.Secret, err = token.Open(id, presented, out.Sealed); err != nil {
 			return RefreshSessionResult{}, false, fmt.Errorf("sessionkit: refresh token: %w", err)
 		}
 	}
-	tokens, err := m.issue(s, out.Generation, current, c.Now)
+	tokens, err := m.issue(s, current, c.Now)
 	if err != nil {
 		return RefreshSessionResult{}, false, err
 	}
@@ -267,24 +284,30 @@ func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSes
 }
 
 // SessionByRefreshToken returns the session a refresh token belongs to, in
-// any state while retained, if the token is its current one; any other
-// token is ErrNotFound. It changes nothing.
+// any state while retained, if the token is its current one (of its
+// family); any other token is ErrNotFound. It changes nothing.
 func (m *Manager) SessionByRefreshToken(ctx context.Context, refreshToken string) (_ Session, err error) {
 	ctx, span := m.tel.start(ctx, "sessionkit.SessionByRefreshToken")
 	defer func() { end(span, err) }()
-	id, gen, secret, err := token.ParseRefresh(refreshToken)
-	if err != nil || !sessionid.Valid(id) {
+	rt, err := token.ParseRefresh(refreshToken)
+	if err != nil || !sessionid.Valid(rt.ID) {
 		return Session{}, ErrNotFound
 	}
-	s, pk, err := m.store.Peek(ctx, id)
+	s, pk, err := m.store.Peek(ctx, rt.ID)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, ErrNotFound
 	}
 	if err != nil {
 		return Session{}, err
 	}
-	h := secret.Hash()
-	if !s.Bearer || pk.Refresh.Generation != gen || subtle.ConstantTimeCompare(pk.Refresh.Hash[:], h[:]) != 1 {
+	var family *[32]byte
+	if rt.HasFamily() {
+		fh := [32]byte(rt.Family.Hash())
+		family = &fh
+	}
+	h := rt.Secret.Hash()
+	if !s.Bearer || pk.Refresh.Generation != rt.Generation || subtle.ConstantTimeCompare(pk.Refresh.Hash[:], h[:]) != 1 ||
+		!pk.Refresh.FamilyMatches(family) {
 		return Session{}, ErrNotFound
 	}
 	if now := m.now(); !pk.Indexed && s.RevokedAt.IsZero() && s.StateAt(now) == StateActive {

@@ -227,6 +227,87 @@ func TestRefreshGraceThenReuseRevokes(t *testing.T) {
 	}
 }
 
+// TestRefreshReuseOfOlderTokenRevokes: a refresh token two or more
+// rotations old, presented again, revokes the session as the one just
+// superseded does after the grace window (RFC 9700 §4.14.2): whoever
+// rotated a stolen token on, the other party's replay ends the family.
+func TestRefreshReuseOfOlderTokenRevokes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rotate  int  // refreshes before the replay, each with the token the last one returned
+		replay  int  // which token is replayed: 0 is the one from sign-in
+		inGrace bool // the replay comes within the grace window of the last rotation
+	}{
+		{name: "two rotations old", rotate: 2, replay: 0},
+		{name: "two rotations old, within the grace window", rotate: 2, replay: 0, inGrace: true},
+		{name: "five rotations old", rotate: 5, replay: 1},
+		{name: "the one just superseded, after the grace window", rotate: 1, replay: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tokenSetup(t))
+			p, _ := f.tokenLogin(t, "alice")
+			held := []tokenPair{p}
+			for range tc.rotate {
+				f.clock.Advance(time.Minute)
+				var q tokenPair
+				r := f.refresh(t, held[len(held)-1].RefreshToken)
+				if r.status != http.StatusOK {
+					t.Fatalf("rotation %d: got %d (%s)", len(held), r.status, r.body)
+				}
+				r.decode(t, &q)
+				held = append(held, q)
+			}
+			if tc.inGrace {
+				f.clock.Advance(time.Second)
+			} else {
+				f.clock.Advance(time.Minute)
+			}
+			f.refresh(t, held[tc.replay].RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
+			current := held[len(held)-1]
+			f.refresh(t, current.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
+			f.do(t, nil, "GET", "/sessions/current", nil, bearer(current.AccessToken)).
+				wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
+			if s, err := f.m.Session(t.Context(), p.Session.ID); err != nil || s.RevokedReason != sessionkit.ReasonRefreshReused {
+				t.Errorf("session: revoked %q, %v; want %s", s.RevokedReason, err, sessionkit.ReasonRefreshReused)
+			}
+		})
+	}
+}
+
+// TestRefreshForgedFamilyRevokesNothing: a session's id is not secret (the
+// device list shows it), so tokens made up around it, in either form, are
+// unknown and end nothing; the genuine token works after them all.
+func TestRefreshForgedFamilyRevokesNothing(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	p, _ := f.tokenLogin(t, "alice")
+	var q tokenPair
+	f.clock.Advance(time.Minute)
+	f.refresh(t, p.RefreshToken).decode(t, &q)
+	f.clock.Advance(time.Minute)
+	other, _ := f.tokenLogin(t, "alice") // another session of the same user: another family
+	id, _, _ := strings.Cut(p.RefreshToken, ".")
+	zero := base64.RawURLEncoding.EncodeToString(make([]byte, 32))
+	parts := strings.Split(q.RefreshToken, ".") // id, generation, family, secret
+	if len(parts) != 4 {
+		t.Fatalf("refresh token %q: %d parts, want 4", q.RefreshToken, len(parts))
+	}
+	otherParts := strings.Split(other.RefreshToken, ".")
+	for name, rt := range map[string]string{
+		"a made-up family, generation 0":  id + ".0." + zero + "." + zero,
+		"a made-up family, generation 1":  id + ".1." + zero + "." + parts[3],
+		"another session's family":        id + ".0." + otherParts[2] + "." + otherParts[3],
+		"the current secret, no family":   id + ".1." + parts[3],
+		"the current secret, made-up one": id + ".1." + zero + "." + parts[3],
+	} {
+		t.Run(name, func(t *testing.T) {
+			f.refresh(t, rt).wantProblem(t, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken)
+		})
+	}
+	if r := f.refresh(t, q.RefreshToken); r.status != http.StatusOK {
+		t.Errorf("the genuine token: got %d (%s)", r.status, r.body)
+	}
+}
+
 func TestConcurrentRefreshesLeaveOneToken(t *testing.T) {
 	f := newFixture(t, tokenSetup(t))
 	p, _ := f.tokenLogin(t, "alice")
@@ -450,7 +531,7 @@ func TestTokenRoutesWithoutAccessTokens(t *testing.T) {
 }
 
 // TestRenewBearerSession: renewal rotates a bearer session's refresh token
-// with no grace window and keeps the session id.
+// with no grace window, into a new family, and keeps the session id.
 func TestRenewBearerSession(t *testing.T) {
 	f := newFixture(t, tokenSetup(t))
 	p, _ := f.tokenLogin(t, "alice")
@@ -467,8 +548,18 @@ func TestRenewBearerSession(t *testing.T) {
 	}
 	// The refresh token held before the renewal gets nothing, at once.
 	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken)
-	if r := f.refresh(t, res.Tokens.RefreshToken); r.status != http.StatusOK {
-		t.Errorf("the renewed refresh token: got %d (%s)", r.status, r.body)
+	r := f.refresh(t, res.Tokens.RefreshToken)
+	if r.status != http.StatusOK {
+		t.Fatalf("the renewed refresh token: got %d (%s)", r.status, r.body)
+	}
+	var q tokenPair
+	r.decode(t, &q)
+	// Nor, being of the family before the renewal, does it ever revoke the
+	// session, however far the new family has rotated.
+	f.clock.Advance(time.Minute)
+	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken)
+	if r := f.refresh(t, q.RefreshToken); r.status != http.StatusOK {
+		t.Errorf("the current refresh token after it: got %d (%s)", r.status, r.body)
 	}
 	if r := f.do(t, nil, "GET", "/sessions/current", nil, bearer(res.Tokens.AccessToken)); r.status != http.StatusOK {
 		t.Errorf("the renewed access token: got %d", r.status)

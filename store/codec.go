@@ -62,6 +62,7 @@ const (
 	pAuthAt        // when credentials were last checked, ms (empty: at creation)
 	pAAL           // authentication assurance level (empty: aal1)
 	pImpersonator  // the operator a support session was opened for (empty: none)
+	pRefreshFamily // SHA-256 of the refresh token family's secret, as storedHash (empty: a cookie session, or one from before families)
 	fieldCount
 )
 
@@ -86,6 +87,7 @@ var fieldNames = [fieldCount]string{
 	pLocCountry: "LOCATION_COUNTRY", pLocCode: "LOCATION_COUNTRY_CODE", pUserAgent: "USER_AGENT",
 	pRefreshHash: "REFRESH_HASH", pRefreshGen: "REFRESH_GEN", pRefreshPrev: "REFRESH_PREV",
 	pRefreshSealed: "REFRESH_SEALED", pRefreshAt: "REFRESH_AT", pAuthAt: "AUTH_AT", pAAL: "AAL", pImpersonator: "IMPERSONATED_BY",
+	pRefreshFamily: "REFRESH_FAMILY",
 }
 
 const (
@@ -182,8 +184,11 @@ func flag(b bool, c string) string {
 }
 
 // encodeSession returns the stored form of a new session; refresh, when
-// not nil, is the hash of its first refresh secret (a bearer session).
-func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) string {
+// not nil, is the hash of its first refresh secret (a bearer session), and
+// family the hash of its refresh token family's (nil: a session as stored
+// before families). A cookie session's record has no family field at all:
+// it is the last, and trailing empty fields are left out.
+func encodeSession(s sessionkit.Session, hash [32]byte, refresh, family *[32]byte) string {
 	f := make([]string, fieldCount)
 	f[pVersion] = formatVersion
 	f[pTokenHash] = storedHash(hash)
@@ -222,6 +227,9 @@ func encodeSession(s sessionkit.Session, hash [32]byte, refresh *[32]byte) strin
 	if refresh != nil {
 		f[pRefreshHash], f[pRefreshGen] = hashText(*refresh), "0"
 		f[pRefreshAt] = strconv.FormatInt(millis(s.CreatedAt), 10)
+		if family != nil {
+			f[pRefreshFamily] = storedHash(*family)
+		}
 	}
 	n := len(f)
 	for n > minFields && f[n-1] == "" {
@@ -300,7 +308,7 @@ func decodePeek(id uuid.UUID, v string, s *sessionkit.Session, pk *backend.Peeke
 		if !ok {
 			return false
 		}
-		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen}
+		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen, Family: st.family}
 	}
 	return true
 }
@@ -388,6 +396,7 @@ type refreshState struct {
 	gen        uint32
 	sealed     [32]byte
 	issuedAt   time.Time
+	family     [32]byte // its first 132 bits (storedHash), the rest zero; zero: none
 }
 
 // refreshFromFields reads the refresh state from a stored session's fields.
@@ -408,6 +417,9 @@ func refreshFromFields(f *[fieldCount]string) (refreshState, bool) {
 		return st, false
 	}
 	st.issuedAt = fromMillis(f[pRefreshAt])
+	if f[pRefreshFamily] != "" && !decodeStoredHash(f[pRefreshFamily], &st.family) {
+		return st, false
+	}
 	return st, true
 }
 
@@ -417,6 +429,16 @@ func decodeTokenHash(s string, pk *backend.Peeked) bool {
 	if len(s) != storedHashLen {
 		pk.TokenHashPrefix = false
 		return decodeHashText(s, &pk.TokenHash)
+	}
+	pk.TokenHashPrefix = true
+	return decodeStoredHash(s, &pk.TokenHash)
+}
+
+// decodeStoredHash reads storedHash's form into h: the first 132 bits,
+// the rest zero.
+func decodeStoredHash(s string, h *[32]byte) bool {
+	if len(s) != storedHashLen {
+		return false
 	}
 	// 22 characters are 132 bits: with two more of zero bits they decode
 	// to 18 bytes, the 17th holding the last four bits high.
@@ -428,9 +450,8 @@ func decodeTokenHash(s string, pk *backend.Peeked) bool {
 	if err != nil || n != len(dst) {
 		return false
 	}
-	pk.TokenHash = [32]byte{}
-	copy(pk.TokenHash[:17], dst[:17])
-	pk.TokenHashPrefix = true
+	*h = [32]byte{}
+	copy(h[:17], dst[:17])
 	return true
 }
 

@@ -47,7 +47,7 @@ func benchSession() sessionkit.Session {
 // beside the reference decoder below.
 func BenchmarkDecodePeek(b *testing.B) {
 	s := benchSession()
-	v := encodeSession(s, [32]byte{1, 2, 3}, nil)
+	v := encodeSession(s, [32]byte{1, 2, 3}, nil, nil)
 	b.Run("tuned", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -169,7 +169,7 @@ func refPeek(id uuid.UUID, v string) (sessionkit.Session, backend.Peeked, bool) 
 		if !ok {
 			return sessionkit.Session{}, backend.Peeked{}, false
 		}
-		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen}
+		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen, Family: st.family}
 	}
 	return s, pk, true
 }
@@ -204,7 +204,7 @@ func codecCases(t testing.TB) []string {
 	base := benchSession()
 	var out []string
 	add := func(s sessionkit.Session, refresh *[32]byte) {
-		out = append(out, encodeSession(s, [32]byte{9, 8, 7, 6, 5}, refresh))
+		out = append(out, encodeSession(s, [32]byte{9, 8, 7, 6, 5}, refresh, nil))
 	}
 	add(base, nil)
 	s := base
@@ -218,6 +218,7 @@ func codecCases(t testing.TB) []string {
 	s.Location, s.Device, s.UserAgent = sessionkit.Location{}, sessionkit.Device{}, ""
 	add(s, nil)
 	add(base, &[32]byte{1, 1, 1})
+	out = append(out, encodeSession(base, [32]byte{9, 8, 7, 6, 5}, &[32]byte{1, 1, 1}, &[32]byte{2, 2, 2}))
 
 	// Fields the scripts write later: a different last address, address
 	// changes, providers, a refresh token's rotation.
@@ -243,6 +244,8 @@ func codecCases(t testing.TB) []string {
 		{pVersion, "2"}, {pVersion, ""},
 		{pDevFlags, "bm"}, {pDevFlags, "x"},
 		{pRefreshHash, "short"}, {pRefreshGen, "x"},
+		{pRefreshFamily, "short"}, {pRefreshFamily, strings.Repeat("A", 22)}, {pRefreshFamily, strings.Repeat("*", 22)},
+		{pRefreshFamily, hashText([32]byte{2})},
 	} {
 		var f [fieldCount]string
 		if !refSplit(v, &f) {
@@ -328,7 +331,7 @@ func TestParseInt(t *testing.T) {
 func TestEarlierRecordsReadTheSame(t *testing.T) {
 	s := benchSession()
 	hash := [32]byte{9, 8, 7}
-	compact := encodeSession(s, hash, nil)
+	compact := encodeSession(s, hash, nil, nil)
 	f := strings.Split(compact, sep)
 	f = append(f, make([]string, fieldCount-len(f))...) // trailing empty fields, written out
 	f[pTokenHash] = hashText(hash)

@@ -70,8 +70,9 @@ func TestContractSessionFields(t *testing.T) {
 	s, hash := fullSession()
 	// A new session's count and providers are empty: the scripts write
 	// them, so they are set by hand here.
-	refresh := [32]byte{1, 2, 3}
-	v := encodeSession(s, hash, &refresh)
+	// The family is stored by its first 132 bits: these are all there is.
+	refresh, family := [32]byte{1, 2, 3}, [32]byte{6, 7, 8, 16: 0x90}
+	v := encodeSession(s, hash, &refresh, &family)
 	parts := strings.Split(v, sep)
 	parts = append(parts, make([]string, fieldCount-len(parts))...) // the trailing empty fields read as ''
 	parts[pIPChanges] = "3"
@@ -115,7 +116,7 @@ func TestContractSessionFields(t *testing.T) {
 	var f [fieldCount]string
 	splitFields(v, &f)
 	st, ok := refreshFromFields(&f)
-	want := refreshState{hash: refresh, prev: [32]byte{4}, gen: 7, sealed: [32]byte{5}, issuedAt: s.CreatedAt}
+	want := refreshState{hash: refresh, prev: [32]byte{4}, gen: 7, sealed: [32]byte{5}, issuedAt: s.CreatedAt, family: family}
 	if !ok || st != want {
 		t.Errorf("refreshFromFields: got %+v %v, want %+v", st, ok, want)
 	}
@@ -364,7 +365,7 @@ return refused[1]`
 		{"an empty hash", "", full, statusNotFound},
 		{"23 characters", full[:23], full, statusNotFound},
 	} {
-		v := encodeSession(s, hash, nil)
+		v := encodeSession(s, hash, nil, nil)
 		f := strings.SplitN(v, sep, 3)
 		f[pTokenHash] = tc.stored
 		got, err := eval(t, c, lua, append((&script{}).argv(header{Now: s.CreatedAt}, nil), strings.Join(f, sep), tc.presented)...)

@@ -30,7 +30,7 @@ func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session
 		Member: member, Limit: limit.Max, Reject: limit.Reject, ImpersonatedBy: clean(s.ImpersonatedBy),
 		UserID: s.UserID.String(), Device: bound(s.Device.Label),
 		Country: bound(s.Location.CountryCode), IP: s.IPAddress.String(), Announce: announce.Head(tag),
-		Value: encodeSession(s, cred.TokenHash, cred.RefreshHash),
+		Value: encodeSession(s, cred.TokenHash, cred.RefreshHash, cred.RefreshFamily),
 	}, &out)
 	if err != nil {
 		return backend.Created{}, nil, err
@@ -278,11 +278,15 @@ func (r *Redis) LinkRefreshToken(ctx context.Context, c backend.Call, sessionID 
 func (r *Redis) Refresh(ctx context.Context, c backend.Call, in backend.Refresh) (sessionkit.Session, backend.Refreshed, []sessionkit.Event, error) {
 	tag := sessionid.TagIn(in.SessionID)
 	var out refreshReply
-	err := r.exec(ctx, scriptRefresh, r.keys.ForTag(tag), c, refreshArgs{
+	args := refreshArgs{
 		Member: sessionid.Member(in.SessionID), Generation: int64(in.Generation),
 		Presented: hashText(in.Presented), Next: hashText(in.Next), Sealed: hashText(in.Sealed),
 		Announce: announce.Head(tag),
-	}, &out)
+	}
+	if in.Family != nil {
+		args.Family = storedHash(*in.Family)
+	}
+	err := r.exec(ctx, scriptRefresh, r.keys.ForTag(tag), c, args, &out)
 	var reused *reusedError
 	switch {
 	case errors.As(err, &reused):
@@ -353,6 +357,9 @@ func (r *Redis) Rotate(ctx context.Context, c backend.Call, sessionID, userID uu
 	args := rotateArgs{Member: sessionid.Member(sessionID), UserID: userID.String(), TokenHash: storedHash(cred.TokenHash), Announce: announce.Head(tag)}
 	if cred.RefreshHash != nil {
 		args.RefreshHash = hashText(*cred.RefreshHash)
+	}
+	if cred.RefreshFamily != nil {
+		args.Family = storedHash(*cred.RefreshFamily)
 	}
 	args.Reauth, args.AAL = cred.Reauthenticated, clean(cred.AAL)
 	var out rotateReply

@@ -138,6 +138,7 @@ type refreshArgs struct {
 	Member     string `lua:"MEMBER"`
 	Generation int64  `lua:"GENERATION"` // of the presented token
 	Presented  string `lua:"PRESENTED"`  // its hashed secret
+	Family     string `lua:"FAMILY"`     // its hashed family (storedHash), or '' for a token from before families
 	Next       string `lua:"NEXT"`       // the successor's hashed secret
 	Sealed     string `lua:"SEALED"`     // the successor's secret, sealed with the presented one
 	Announce   string `lua:"ANNOUNCE"`   // the head of the announcement of a rotation, or of a revocation for reuse
@@ -168,6 +169,7 @@ type rotateArgs struct {
 	UserID      string `lua:"USER_ID"`         // the owner: another user's session is S_NOT_FOUND
 	TokenHash   string `lua:"TOKEN_HASH"`      // the new session token's hashed secret
 	RefreshHash string `lua:"REFRESH_HASH"`    // a new refresh secret, hashed: used if the session is a bearer one
+	Family      string `lua:"REFRESH_FAMILY"`  // with it, a new refresh token family's secret, hashed (storedHash)
 	Reauth      bool   `lua:"REAUTHENTICATED"` // the credentials were just checked again
 	AAL         string `lua:"AAL"`             // the new assurance level, or '' to keep it
 	Announce    string `lua:"ANNOUNCE"`        // caches elsewhere drop the session

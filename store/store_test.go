@@ -46,6 +46,58 @@ func TestTokenHashedAtRest(t *testing.T) {
 	})
 }
 
+// TestRefreshFamilyHashedAtRest: a bearer session keeps its refresh
+// token family as a hash, in the record's last field, stored as a token
+// hash is (22 characters): neither the family secret nor any refresh
+// token's secret is in Redis.
+func TestRefreshFamilyHashedAtRest(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{}))
+		login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(time.Minute)
+		next, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: login.Tokens.RefreshToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var secrets []string // family, then secret, of each token
+		for _, rt := range []string{login.Tokens.RefreshToken, next.Tokens.RefreshToken} {
+			parts := strings.Split(rt, ".")
+			if len(parts) != 4 {
+				t.Fatalf("refresh token %q: %d parts, want 4", rt, len(parts))
+			}
+			secrets = append(secrets, parts[2], parts[3])
+		}
+		for _, k := range f.Keys(t) {
+			dump, err := b.Client.Dump(ctx, k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range secrets {
+				if strings.Contains(dump, secret) {
+					t.Errorf("key %s holds a refresh token's secret or family", k)
+				}
+			}
+		}
+		key2, member := f.KeyNames(t).Active(login.Session.ID)
+		v, err := b.Client.HGet(ctx, key2, member).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range secrets { // DUMP may compress: the record itself, too
+			if strings.Contains(v, secret) {
+				t.Errorf("the record holds a refresh token's secret or family")
+			}
+		}
+		if last := v[strings.LastIndexByte(v, 0x1f)+1:]; len(last) != 22 {
+			t.Errorf("the record's last field %q: %d characters, want the family's hash in 22", last, len(last))
+		}
+	})
+}
+
 func TestScriptFlushRecovers(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()

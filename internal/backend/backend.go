@@ -58,6 +58,10 @@ type DataBounds struct {
 type Credentials struct {
 	TokenHash   [32]byte  // SHA-256 of the session token's secret
 	RefreshHash *[32]byte // a bearer session's first refresh secret, hashed; nil for a cookie session
+	// RefreshFamily is, with RefreshHash, the hashed secret of the new
+	// refresh token family (token.Refresh.Family): every later token of
+	// the session carries it. Nil only for a session from before families.
+	RefreshFamily *[32]byte
 	// Reauthenticated (Rotate): the user's credentials were just checked
 	// again; AAL, when not empty, is the new assurance level.
 	Reauthenticated bool
@@ -65,14 +69,15 @@ type Credentials struct {
 }
 
 // Refresh is what a store's Refresh needs: the refresh token presented
-// (its session, generation and hashed secret) and the one to issue if the
-// presented one is current.
+// (its session, generation, hashed secret and hashed family) and the one to
+// issue if the presented one is current.
 type Refresh struct {
 	SessionID  uuid.UUID
 	Generation uint32
-	Presented  [32]byte // SHA-256 of the presented secret
-	Next       [32]byte // SHA-256 of the successor's secret
-	Sealed     [32]byte // the successor's secret sealed with the presented one
+	Presented  [32]byte  // SHA-256 of the presented secret
+	Family     *[32]byte // SHA-256 of the presented family; nil: a token from before families
+	Next       [32]byte  // SHA-256 of the successor's secret
+	Sealed     [32]byte  // the successor's secret sealed with the presented one
 }
 
 // Refreshed is what a store's Refresh did.
@@ -83,8 +88,10 @@ type Refreshed struct {
 	Rotated    bool
 	Generation uint32 // the current token's
 	Sealed     [32]byte
-	// Reused: the presented token was superseded before the grace window;
-	// the session is revoked (reason refresh_token_reused).
+	// Reused: the presented token is of the session's family but neither
+	// current nor the one just superseded within the grace window (any
+	// older one, or that one after the window); the session is revoked
+	// (reason refresh_token_reused).
 	Reused bool
 }
 
@@ -92,6 +99,20 @@ type Refreshed struct {
 type RefreshState struct {
 	Hash       [32]byte // SHA-256 of the current secret
 	Generation uint32
+	// Family is SHA-256 of the family's secret as stored: its first 132
+	// bits (as Peeked.TokenHash with TokenHashPrefix), the rest zero;
+	// zero for a session from before families.
+	Family [32]byte
+}
+
+// FamilyMatches reports, in time independent of the hashes, whether h
+// (the SHA-256 of a presented token's family, nil for a token without one)
+// is the stored family: a token and a session from before families match.
+func (r *RefreshState) FamilyMatches(h *[32]byte) bool {
+	if r.Family == ([32]byte{}) || h == nil {
+		return r.Family == ([32]byte{}) && h == nil
+	}
+	return prefixMatches(&r.Family, h)
 }
 
 // Created is what a store's Create did besides storing the session.
@@ -144,7 +165,12 @@ func (p *Peeked) TokenMatches(h *[32]byte) bool {
 	if !p.TokenHashPrefix {
 		return subtle.ConstantTimeCompare(p.TokenHash[:], h[:]) == 1
 	}
-	return subtle.ConstantTimeCompare(p.TokenHash[:16], h[:16])&subtle.ConstantTimeByteEq(p.TokenHash[16], h[16]&0xf0) == 1
+	return prefixMatches(&p.TokenHash, h)
+}
+
+// prefixMatches compares a hash stored by its first 132 bits with h's.
+func prefixMatches(stored, h *[32]byte) bool {
+	return subtle.ConstantTimeCompare(stored[:16], h[:16])&subtle.ConstantTimeByteEq(stored[16], h[16]&0xf0) == 1
 }
 
 // Recorded is what a store's RecordProvider did.

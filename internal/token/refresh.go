@@ -10,18 +10,29 @@ import (
 	"github.com/google/uuid"
 )
 
-// Refresh tokens are "<session id>.<generation>.<secret>": the session id
-// as in a session token, the generation in decimal (0 at sign-in, one more
-// at each rotation), and 32 random bytes of secret in base64url. Only
-// SHA-256 of the secret is stored. A refresh token never parses as a
-// session token, nor a session token or a JWT as a refresh token.
+// Refresh tokens are "<session id>.<generation>.<family>.<secret>": the
+// session id as in a session token, the generation in decimal (0 at
+// sign-in, one more at each rotation), and two 32-byte random values in
+// base64url: the family, drawn with the session's first refresh token and
+// carried by every token rotated from it, and the token's own secret. The
+// store keeps SHA-256 of the current and the previous secret and of the
+// family, so a superseded token of any age is known for what it is (reuse,
+// RFC 9700 §4.14.2), while a token made up around a session id, which is
+// not secret, is merely unknown. Tokens issued before families are
+// "<session id>.<generation>.<secret>" and still parse (Family zero).
+// A refresh token never parses as a session token, nor a session token
+// or a JWT as a refresh token.
 
 // MaxGeneration bounds a refresh token's generation: a session refreshed
 // every minute for its longest lifetime (400 days) stays far below it.
 const MaxGeneration = 1<<31 - 1
 
-// maxRefreshLen is the length of a refresh token of MaxGeneration.
-const maxRefreshLen = idLen + 1 + 10 + 1 + secretLen
+const (
+	// minRefreshLen is the length of the earlier form's token of generation 0.
+	minRefreshLen = idLen + 1 + 1 + 1 + secretLen
+	// maxRefreshLen is the length of a token with a family, of MaxGeneration.
+	maxRefreshLen = idLen + 1 + 10 + 1 + secretLen + 1 + secretLen
+)
 
 // Secret is a refresh token's random part.
 type Secret [SecretBytes]byte
@@ -36,47 +47,84 @@ func NewSecret() (Secret, error) {
 	return s, err
 }
 
-// FormatRefresh spells a refresh token.
-func FormatRefresh(id uuid.UUID, gen uint32, s Secret) string {
+// Refresh is a refresh token's parts.
+type Refresh struct {
+	ID         uuid.UUID
+	Generation uint32
+	// Family is the secret every token of the session's family carries;
+	// zero in a token of the earlier form, which has none.
+	Family Secret
+	Secret Secret
+}
+
+// HasFamily reports whether the token carries a family: every one issued
+// since families exist does.
+func (r *Refresh) HasFamily() bool { return r.Family != Secret{} }
+
+// String spells the refresh token.
+func (r Refresh) String() string {
 	buf := make([]byte, 0, maxRefreshLen)
-	buf = append(buf, id.String()...)
+	buf = append(buf, r.ID.String()...)
 	buf = append(buf, '.')
-	buf = strconv.AppendUint(buf, uint64(gen), 10)
+	buf = strconv.AppendUint(buf, uint64(r.Generation), 10)
 	buf = append(buf, '.')
-	buf = base64.RawURLEncoding.AppendEncode(buf, s[:])
+	if r.HasFamily() {
+		buf = base64.RawURLEncoding.AppendEncode(buf, r.Family[:])
+		buf = append(buf, '.')
+	}
+	buf = base64.RawURLEncoding.AppendEncode(buf, r.Secret[:])
 	return string(buf)
 }
 
-// ParseRefresh splits a refresh token; anything else is ErrMalformed.
-func ParseRefresh(tok string) (id uuid.UUID, gen uint32, s Secret, err error) {
-	if len(tok) < idLen+1+1+1+secretLen || len(tok) > maxRefreshLen || tok[idLen] != '.' {
-		return id, 0, s, ErrMalformed
+// ParseRefresh splits a refresh token of either form; anything else is
+// ErrMalformed.
+func ParseRefresh(tok string) (Refresh, error) {
+	var r Refresh
+	if len(tok) < minRefreshLen || len(tok) > maxRefreshLen || tok[idLen] != '.' {
+		return Refresh{}, ErrMalformed
 	}
 	var ok bool
-	if id, ok = parseID(tok[:idLen]); !ok {
-		return id, 0, s, ErrMalformed
+	if r.ID, ok = parseID(tok[:idLen]); !ok {
+		return Refresh{}, ErrMalformed
 	}
 	rest := tok[idLen+1:]
 	dot := len(rest) - secretLen - 1
-	if rest[dot] != '.' {
-		return id, 0, s, ErrMalformed
+	if rest[dot] != '.' || !decodeSecret(rest[dot+1:], &r.Secret) {
+		return Refresh{}, ErrMalformed
 	}
 	digits := rest[:dot]
+	if fam := len(digits) - secretLen - 1; fam > 0 && digits[fam] == '.' {
+		// The zero family is the earlier form's: one spelling per token.
+		if !decodeSecret(digits[fam+1:], &r.Family) || !r.HasFamily() {
+			return Refresh{}, ErrMalformed
+		}
+		digits = digits[:fam]
+	}
 	if len(digits) > 1 && digits[0] == '0' { // one spelling per generation
-		return id, 0, s, ErrMalformed
+		return Refresh{}, ErrMalformed
 	}
-	n, perr := strconv.ParseUint(digits, 10, 32)
-	if perr != nil || n > MaxGeneration {
-		return id, 0, s, ErrMalformed
+	n, err := strconv.ParseUint(digits, 10, 32)
+	if err != nil || n > MaxGeneration {
+		return Refresh{}, ErrMalformed
 	}
-	var src [secretLen]byte
-	copy(src[:], rest[dot+1:])
+	r.Generation = uint32(n)
+	return r, nil
+}
+
+// decodeSecret decodes a secret's secretLen characters into s, refusing
+// any other spelling of it.
+func decodeSecret(text string, s *Secret) bool {
+	if len(text) != secretLen {
+		return false
+	}
+	var src [secretLen]byte // a stack copy: no allocation
+	copy(src[:], text)
 	var raw [SecretBytes + 2]byte
-	if m, derr := strictEncoding.Decode(raw[:], src[:]); derr != nil || m != SecretBytes {
-		return id, 0, s, ErrMalformed
+	if m, err := strictEncoding.Decode(raw[:], src[:]); err != nil || m != SecretBytes {
+		return false
 	}
 	copy(s[:], raw[:SecretBytes])
-	return id, uint32(n), s, nil
+	return true
 }
 
 // Seal hides next, the secret that supersedes prev, so that only a holder

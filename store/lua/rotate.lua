@@ -2,10 +2,11 @@
 -- after a privilege change; with REAUTHENTICATED, the credentials were just
 -- checked again: the authentication time moves, and the level is AAL
 -- unless that is empty). The old session token stops working; a
--- bearer session also gets a new refresh token, and the one it held is
--- forgotten without a grace window: whoever held the pre-rotation secret
--- gets nothing. Arguments and reply: rotateArgs and rotateReply in
--- store/scripts.go.
+-- bearer session also gets a new refresh token of a new family
+-- (REFRESH_FAMILY), and the tokens it held are forgotten without a grace
+-- window: whoever held a pre-rotation token gets nothing, and cannot
+-- revoke the session with it either (it is unknown, not reused).
+-- Arguments and reply: rotateArgs and rotateReply in store/scripts.go.
 local v, refused = lookup(MEMBER, '', NOW)
 if not v then return refused end
 local f = split(v)
@@ -15,7 +16,7 @@ local gen = num(f[F_REFRESH_GEN])
 if f[F_REFRESH_HASH] ~= '' then -- a bearer session: its refresh token too
   gen = gen + 1
   f[F_REFRESH_HASH], f[F_REFRESH_GEN], f[F_REFRESH_AT] = REFRESH_HASH, tostring(gen), NOW_MS
-  f[F_REFRESH_PREV], f[F_REFRESH_SEALED] = '', ''
+  f[F_REFRESH_PREV], f[F_REFRESH_SEALED], f[F_REFRESH_FAMILY] = '', '', REFRESH_FAMILY
 end
 touched(f)
 if REAUTHENTICATED then

@@ -1,0 +1,171 @@
+package sessionkit_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
+	"github.com/sessionkit/sessionkit/internal/token"
+)
+
+const refreshGrace = 10 * time.Second
+
+// bearerFixture is a fixture whose Manager issues bearer tokens.
+func bearerFixture(t *testing.T, b sessiontest.Backend) *sessiontest.Fixture {
+	t.Helper()
+	return sessiontest.New(t, sessiontest.Options{Client: b.Client},
+		sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{RefreshGrace: refreshGrace}))
+}
+
+// withoutFamily makes a bearer session's record what a release before
+// refresh token families wrote (no family field: it is the last), and
+// returns rt as that release spelled it (no family part).
+func withoutFamily(t *testing.T, f *sessiontest.Fixture, rt string) string {
+	t.Helper()
+	r, err := token.ParseRefresh(rt)
+	if err != nil || !r.HasFamily() {
+		t.Fatalf("ParseRefresh(%q): %+v %v; want a token with a family", rt, r, err)
+	}
+	key, member := f.KeyNames(t).Active(r.ID)
+	v, err := f.Client.HGet(t.Context(), key, member).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = strings.TrimRight(v[:strings.LastIndexByte(v, 0x1f)], "\x1f")
+	if err := f.Client.HSet(t.Context(), key, member, v).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.Family = token.Secret{}
+	return r.String()
+}
+
+func refresh(ctx context.Context, t *testing.T, f *sessiontest.Fixture, rt string) (sessionkit.RefreshSessionResult, error) {
+	t.Helper()
+	return f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: rt})
+}
+
+func wantReused(t *testing.T, what string, err error) {
+	t.Helper()
+	var re *sessionkit.RevokedError
+	if !errors.As(err, &re) || re.Reason != sessionkit.ReasonRefreshReused {
+		t.Errorf("%s: got %v, want a *RevokedError %s", what, err, sessionkit.ReasonRefreshReused)
+	}
+}
+
+// TestRefreshTokensFromBeforeFamilies: a session stored, and refresh tokens
+// issued, before refresh token families work as they did: rotation, the
+// grace window, reuse of the token just superseded; an older token is
+// unknown, as it was. Renewal gives such a session a family.
+func TestRefreshTokensFromBeforeFamilies(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := bearerFixture(t, b)
+		user := uuid.New()
+		login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r0 := withoutFamily(t, f, login.Tokens.RefreshToken)
+		if _, err := refresh(ctx, t, f, login.Tokens.RefreshToken); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("a token with a family, of a session without one: got %v, want ErrNotFound", err)
+		}
+		f.Clock.Advance(time.Minute)
+		q1, err := refresh(ctx, t, f, r0)
+		if err != nil || !q1.Rotated {
+			t.Fatalf("refresh with the earlier form: rotated %v, %v", q1.Rotated, err)
+		}
+		r1 := q1.Tokens.RefreshToken
+		if n := strings.Count(r1, "."); n != 2 {
+			t.Errorf("the successor %q has %d dots, want 2 (the earlier form)", r1, n)
+		}
+		f.Clock.Advance(time.Minute)
+		q2, err := refresh(ctx, t, f, r1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2 := q2.Tokens.RefreshToken
+		f.Clock.Advance(time.Second)
+		if _, err := refresh(ctx, t, f, r0); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("a token two rotations old, without a family: got %v, want ErrNotFound (as before families)", err)
+		}
+		if again, err := refresh(ctx, t, f, r1); err != nil || again.Rotated || again.Tokens.RefreshToken != r2 {
+			t.Errorf("the token just superseded, within the grace window: %v %v; want the current one again", again.Tokens.RefreshToken, err)
+		}
+		if _, err := f.M.SessionByRefreshToken(ctx, r2); err != nil {
+			t.Errorf("SessionByRefreshToken of the current token: %v", err)
+		}
+
+		// Renewal starts a family; the tokens held before it are unknown.
+		renewed, err := f.M.RenewSession(ctx, q2.Session, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n0 := renewed.Tokens.RefreshToken
+		if n := strings.Count(n0, "."); n != 3 {
+			t.Fatalf("the renewed token %q has %d dots, want 3 (a family)", n0, n)
+		}
+		if _, err := refresh(ctx, t, f, r2); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("the token held before renewal: got %v, want ErrNotFound", err)
+		}
+		f.Clock.Advance(time.Minute)
+		n1, err := refresh(ctx, t, f, n0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(time.Minute)
+		if _, err := refresh(ctx, t, f, n1.Tokens.RefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		_, err = refresh(ctx, t, f, n0)
+		wantReused(t, "the renewed family's token two rotations old", err)
+
+		// Another session from before families: the token just superseded,
+		// after the grace window, revokes it, as it did.
+		other, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o0 := withoutFamily(t, f, other.Tokens.RefreshToken)
+		if _, err := refresh(ctx, t, f, o0); err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(refreshGrace + time.Second)
+		_, err = refresh(ctx, t, f, o0)
+		wantReused(t, "the token just superseded, after the grace window", err)
+	})
+}
+
+// TestSessionByRefreshTokenChecksTheFamily: the current generation and
+// secret with a family not the session's is not its current token.
+func TestSessionByRefreshTokenChecksTheFamily(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := bearerFixture(t, b)
+		login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := token.ParseRefresh(login.Tokens.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := rt
+		other.Family[0] ^= 1
+		none := rt
+		none.Family = token.Secret{}
+		for name, tok := range map[string]string{"another family": other.String(), "no family": none.String()} {
+			if _, err := f.M.SessionByRefreshToken(ctx, tok); !errors.Is(err, sessionkit.ErrNotFound) {
+				t.Errorf("%s: got %v, want ErrNotFound", name, err)
+			}
+		}
+		if s, err := f.M.SessionByRefreshToken(ctx, login.Tokens.RefreshToken); err != nil || s.ID != login.Session.ID {
+			t.Errorf("the genuine token: got %v %v", s.ID, err)
+		}
+	})
+}
