@@ -295,7 +295,7 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 	if err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
-	return m.touch(ctx, cmd.SessionID, nil, ip)
+	return m.touch(ctx, cmd.SessionID, nil, ip, nil)
 }
 
 // Authenticate is the middleware's hot path: it checks the token (a
@@ -307,7 +307,27 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 // request that finds the throttle elapsed or the address changed makes a
 // second, the activity script, which checks everything again atomically
 // before it writes. Any malformed token is ErrNotFound without a store call.
+// An address change is recorded and reported (IPChanged); to decide
+// whether it ends the session, use AuthenticateWith.
 func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {
+	return m.AuthenticateWith(ctx, tok, ip, nil)
+}
+
+// AuthenticateWith is Authenticate that lets the caller decide, before an
+// address change is recorded, whether it ends the session. onIPChange gets
+// the change as it would be recorded (the session with the new address,
+// and its location with GeoIP; PreviousIP, PreviousCountry and
+// CountryChanged) and returns true to revoke the session: the result is
+// then a *RevokedError with ReasonIPChanged. The change is recorded, and
+// the session revoked, in one step after it returns, so that a failure
+// does neither (the next request from the address is decided again), and
+// a request racing this one from the same address is decided too rather
+// than served as if the address were known. It runs on the request path
+// and must be quick. An address change costs a round trip more than with
+// Authenticate, except with GeoIP, which needs it to locate the address.
+// The middleware calls it for IPRevoke and IPDecision; with onIPChange nil
+// it is Authenticate.
+func (m *Manager) AuthenticateWith(ctx context.Context, tok string, ip netip.Addr, onIPChange func(UpdateSessionActivityResult) (revoke bool)) (UpdateSessionActivityResult, error) {
 	start := m.tel.authStart(ctx)
 	// The hot path starts a span only under a recording one: a span with
 	// no parent would cost allocations on every request, traced or not.
@@ -316,13 +336,13 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 	if traced {
 		ctx, span = m.tel.tracer.Start(ctx, "sessionkit.Authenticate")
 	}
-	res, err := m.authenticate(ctx, tok, ip, traced)
+	res, err := m.authenticate(ctx, tok, ip, onIPChange, traced)
 	m.tel.authenticated(ctx, start, err, span)
 	return res, err
 }
 
-// authenticate is Authenticate; traced reports whether ctx's span records.
-func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, traced bool) (UpdateSessionActivityResult, error) {
+// authenticate is AuthenticateWith; traced reports whether ctx's span records.
+func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, onIPChange func(UpdateSessionActivityResult) bool, traced bool) (UpdateSessionActivityResult, error) {
 	id, hash, err := token.Parse(tok)
 	var claims *accessClaims
 	if err != nil {
@@ -385,7 +405,7 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, t
 		return res, nil
 	}
 	// The write is due: the script checks everything again, atomically.
-	res, err = m.touch(ctx, id, nil, ip)
+	res, err = m.touch(ctx, id, nil, ip, onIPChange)
 	if err == nil {
 		res.verifiedBy, res.verified = m, id
 		if claims != nil {
@@ -395,23 +415,52 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, t
 	return res, err
 }
 
-func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip netip.Addr) (UpdateSessionActivityResult, error) {
+// touch writes a session's activity. On an address change, the store
+// holds it unwritten when the new address is to be located or the change
+// decided (onIPChange, see AuthenticateWith), and then records it, with
+// the location, or revokes the session, in a second call.
+func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip netip.Addr, onIPChange func(UpdateSessionActivityResult) bool) (UpdateSessionActivityResult, error) {
 	c := m.call()
-	use := backend.Use{SessionID: id, TokenHash: hash, IP: ip, Locate: m.locates && ip.IsValid()}
+	use := backend.Use{SessionID: id, TokenHash: hash, IP: ip, Hold: (m.locates || onIPChange != nil) && ip.IsValid()}
 	s, out, events, err := m.store.Touch(ctx, c, use, nil)
-	if err == nil && out.NeedLocation {
+	var held UpdateSessionActivityResult // the change the store held, as decided
+	if err == nil && out.Held {
 		// An address GeoIP does not know keeps the last known location.
 		var loc *Location
-		if l := m.locate(ctx, ip); l != (Location{}) {
-			loc = &l
+		if m.locates {
+			if l := m.locate(ctx, ip); l != (Location{}) {
+				loc = &l
+			}
 		}
-		use.Locate = false
+		use.Hold = false
+		if onIPChange != nil {
+			s.LastIPAddress = ip
+			if loc != nil {
+				s.Location = *loc
+			}
+			held = activityResult(s, out)
+			use.Revoke = onIPChange(held)
+		}
 		s, out, events, err = m.store.Touch(ctx, c, use, loc)
 	}
 	if err != nil {
 		return UpdateSessionActivityResult{}, err
 	}
 	m.emit(ctx, events)
+	if out.Revoked {
+		return UpdateSessionActivityResult{}, &RevokedError{Reason: ReasonIPChanged, At: c.Now}
+	}
+	r := activityResult(s, out)
+	if held.IPChanged && !r.IPChanged {
+		// Another request recorded the change meanwhile: this one was a
+		// change all the same, and was decided as one.
+		r.IPChanged, r.PreviousIP, r.PreviousCountry, r.CountryChanged = true, held.PreviousIP, held.PreviousCountry, held.CountryChanged
+	}
+	return r, nil
+}
+
+// activityResult is the result of a store's Touch.
+func activityResult(s Session, out backend.Used) UpdateSessionActivityResult {
 	r := UpdateSessionActivityResult{
 		Session: s, Written: out.Written, IPChanged: out.IPChanged,
 		PreviousCountry: out.PreviousCountry,
@@ -421,7 +470,7 @@ func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip ne
 		r.CountryChanged = out.PreviousCountry != s.Location.CountryCode &&
 			out.PreviousCountry != "" && s.Location.CountryCode != ""
 	}
-	return r, nil
+	return r
 }
 
 // RecordProviderAccess remembers that an active session reached a provider.

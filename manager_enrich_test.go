@@ -3,8 +3,11 @@ package sessionkit_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/geoiptest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
+	"github.com/sessionkit/sessionkit/store"
 )
 
 // enrichBudget bounds the lookups of tests that are not about time budgets:
@@ -23,10 +27,9 @@ import (
 // 2-core machine, and a tripped budget leaves the location empty).
 const enrichBudget = time.Minute
 
-// Enrichment through the whole path: login locates the address, an IP
-// change to another country is recorded on the session and in the event,
-// and a sign-in from a new country is flagged.
-func TestLocationAndCountryChange(t *testing.T) {
+// demoEnricher is an enricher over geoiptest.Demo, closed with the test.
+func demoEnricher(t *testing.T) *sessionkit.DefaultEnricher {
+	t.Helper()
 	path, err := geoiptest.WriteCity(t.TempDir(), geoiptest.Demo)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +38,15 @@ func TestLocationAndCountryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// Enrichment through the whole path: login locates the address, an IP
+// change to another country is recorded on the session and in the event,
+// and a sign-in from a new country is flagged.
+func TestLocationAndCountryChange(t *testing.T) {
+	e := demoEnricher(t)
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		var mu sync.Mutex
@@ -156,5 +167,94 @@ func TestEnrichmentNeverFailsLogin(t *testing.T) {
 		if n := strings.Count(logs.String(), reason); n != 1 {
 			t.Errorf("%s logged %d times, want 1:\n%s", reason, n, logs.String())
 		}
+	}
+}
+
+// TestAuthenticateWithDecidesTheChange: AuthenticateWith shows the caller
+// an address change, located, before anything is recorded; a decision to
+// revoke records the change and revokes the session in one step (both
+// events reach the hooks), over the cache too; a decision to keep it
+// records the change as Authenticate does.
+func TestAuthenticateWithDecidesTheChange(t *testing.T) {
+	e := demoEnricher(t)
+	paris := netip.MustParseAddr("198.51.100.23")
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cached=%v", cached), func(t *testing.T) {
+			ctx := t.Context()
+			var mu sync.Mutex
+			var hooked []sessionkit.Event
+			o := sessiontest.Options{Client: backends[0].Client}
+			if cached {
+				o.Cache = &store.CacheOptions{}
+			}
+			f := sessiontest.New(t, o, sessionkit.WithEnricher(e), sessionkit.WithEnrichTimeout(enrichBudget),
+				sessionkit.WithHook(func(_ context.Context, ev sessionkit.Event) {
+					mu.Lock()
+					hooked = append(hooked, ev)
+					mu.Unlock()
+				}))
+			for _, revoke := range []bool{false, true} {
+				res := f.Login(t, uuid.New()) // 203.0.113.7: London
+				if _, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+					t.Fatal(err) // cached, when the cache is on
+				}
+				var seen []sessionkit.UpdateSessionActivityResult
+				decide := func(c sessionkit.UpdateSessionActivityResult) bool {
+					if s := f.Session(t, res.Session.ID); s.IPChangeCount != 0 {
+						t.Errorf("the change was recorded before the decision: %d changes", s.IPChangeCount)
+					}
+					seen = append(seen, c)
+					return revoke
+				}
+				r, err := f.M.AuthenticateWith(ctx, res.Token, paris, decide)
+				if len(seen) != 1 {
+					t.Fatalf("revoke %v: the decision was asked %d times, want once", revoke, len(seen))
+				}
+				if c := seen[0]; !c.IPChanged || c.PreviousIP != sessiontest.LoginIP || c.PreviousCountry != "GB" ||
+					c.Session.Location.CountryCode != "FR" || !c.CountryChanged || c.Session.LastIPAddress != paris {
+					t.Errorf("revoke %v: the change shown to the decision: %+v", revoke, c)
+				}
+				stored := f.Session(t, res.Session.ID)
+				if stored.IPChangeCount != 1 || stored.LastIPAddress != paris || stored.Location.City != "Paris" {
+					t.Errorf("revoke %v: stored after the decision: %d changes, last %v, in %s", revoke, stored.IPChangeCount, stored.LastIPAddress, stored.Location.City)
+				}
+				if !revoke {
+					if err != nil || !r.IPChanged || r.PreviousIP != sessiontest.LoginIP {
+						t.Errorf("kept: got %+v, %v", r, err)
+					}
+					continue
+				}
+				var revoked *sessionkit.RevokedError
+				if !errors.As(err, &revoked) || revoked.Reason != sessionkit.ReasonIPChanged {
+					t.Fatalf("revoked: got %v, want a RevokedError for ip_changed", err)
+				}
+				if stored.RevokedReason != sessionkit.ReasonIPChanged {
+					t.Errorf("stored revocation reason %q", stored.RevokedReason)
+				}
+				// Refused from then on, from either address, cache or not.
+				for _, ip := range []netip.Addr{paris, netip.MustParseAddr(sessiontest.LoginIP)} {
+					if _, err := f.M.Authenticate(ctx, res.Token, ip); !errors.As(err, &revoked) {
+						t.Errorf("after the revocation, from %v: got %v", ip, err)
+					}
+				}
+				if err := f.M.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+				mu.Lock()
+				var types []sessionkit.EventType
+				for _, ev := range hooked {
+					if ev.SessionID == res.Session.ID && ev.Type != sessionkit.EventCreated {
+						types = append(types, ev.Type)
+						if ev.Type == sessionkit.EventRevoked && ev.Reason != sessionkit.ReasonIPChanged {
+							t.Errorf("revoked event reason %q", ev.Reason)
+						}
+					}
+				}
+				mu.Unlock()
+				if !slices.Equal(types, []sessionkit.EventType{sessionkit.EventIPChanged, sessionkit.EventRevoked}) {
+					t.Errorf("hooked events: %v, want ip_changed then revoked", types)
+				}
+			}
+		})
 	}
 }

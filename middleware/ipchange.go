@@ -23,7 +23,11 @@ const (
 	// keeps its sign-in address as last_ip_address.
 	IPAllow
 	// IPRevoke revokes the session with reason "ip_changed" and refuses the
-	// request with 401 session_revoked. The change is recorded first.
+	// request with 401 session_revoked. The change is recorded, and the
+	// session revoked, in one step (Manager.AuthenticateWith): if that
+	// fails (503), neither happened, and the next request from the address
+	// is refused in turn; requests from the address racing this one are
+	// refused too.
 	IPRevoke
 )
 
@@ -51,8 +55,10 @@ type IPChange struct {
 
 // IPDecision lets the app decide, per request, what an address change
 // means: it returns IPFlag, IPAllow (accept without flagging; the Manager
-// has already recorded the change) or IPRevoke. It runs on the request path
-// and must be quick.
+// records the change all the same) or IPRevoke. It runs on the request
+// path, before the change is recorded (Manager.AuthenticateWith), and must
+// be quick: s is the session as it will be, with the new address and its
+// location. Concurrent requests from the new address are each decided.
 type IPDecision func(r *http.Request, s sessionkit.Session, c IPChange) IPPolicy
 
 type ipChangeKey struct{}

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -185,5 +187,55 @@ func TestIPRevokeFailsClosedWhenTheStoreFails(t *testing.T) {
 	a.Fail(rec, r, err)
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("got %d, want 503", rec.Code)
+	}
+	// The failed request recorded nothing: the next one from the same
+	// address is still a change, and is refused.
+	var s seen
+	rec = httptest.NewRecorder()
+	a.Middleware(probe(&s)).ServeHTTP(rec, request(cookie+res.Token, "198.51.100.23:1"))
+	if rec.Code != http.StatusUnauthorized || s.called {
+		t.Errorf("the next request from the new address: got %d (served %v), want 401", rec.Code, s.called)
+	}
+	if got := f.Session(t, res.Session.ID); got.RevokedReason != sessionkit.ReasonIPChanged || got.IPChangeCount != 1 {
+		t.Errorf("stored: revoked %q, %d changes; want %q and 1", got.RevokedReason, got.IPChangeCount, sessionkit.ReasonIPChanged)
+	}
+}
+
+// TestIPRevokeRefusesConcurrentRequests: a burst of requests from a new
+// address, all reading the session before any of them is decided, is
+// refused whole under IPRevoke, or an IPDecision that revokes: none is
+// served as if the address were known.
+func TestIPRevokeRefusesConcurrentRequests(t *testing.T) {
+	f := newFixture(t)
+	revoke := func(*http.Request, sessionkit.Session, middleware.IPChange) middleware.IPPolicy {
+		return middleware.IPRevoke
+	}
+	for name, opts := range map[string]middleware.Options{
+		"IPRevoke":   {IPPolicy: middleware.IPRevoke},
+		"IPDecision": {IPDecision: revoke},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a := f.auth(t, opts)
+			var wrong atomic.Int32
+			const rounds, burst = 20, 8
+			for range rounds {
+				res := f.Login(t, uuid.New())
+				var wg sync.WaitGroup
+				for range burst {
+					wg.Go(func() {
+						var s seen
+						rec := httptest.NewRecorder()
+						a.Middleware(probe(&s)).ServeHTTP(rec, request(cookie+res.Token, "198.51.100.23:1"))
+						if rec.Code != http.StatusUnauthorized || s.called {
+							wrong.Add(1)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			if n := wrong.Load(); n > 0 {
+				t.Errorf("%d of %d concurrent requests from a new address were not refused", n, rounds*burst)
+			}
+		})
 	}
 }

@@ -281,7 +281,30 @@ func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, error) {
 		sctx, cancel = context.WithTimeout(ctx, a.opts.StoreTimeout)
 		defer cancel()
 	}
-	res, err := a.m.Authenticate(sctx, tok, ip)
+	// With IPRevoke or IPDecision, an address change is decided before the
+	// Manager records it, and recorded (or the session revoked) in one
+	// step after: a failure leaves it to be decided again, and requests
+	// racing this one from the address are decided too.
+	policy := a.opts.IPPolicy
+	var decided *ipDecided
+	var onIPChange func(sessionkit.UpdateSessionActivityResult) bool
+	if policy == IPRevoke || a.opts.IPDecision != nil {
+		decided = &ipDecided{}
+		onIPChange = func(res sessionkit.UpdateSessionActivityResult) bool {
+			decided.session, decided.change = res.Session, changeOf(res, ip)
+			decided.policy = policy
+			if a.opts.IPDecision != nil {
+				decided.policy = a.opts.IPDecision(r, res.Session, decided.change)
+			}
+			return decided.policy == IPRevoke
+		}
+	}
+	res, err := a.m.AuthenticateWith(sctx, tok, ip, onIPChange)
+	if decided != nil && decided.policy == IPRevoke {
+		if revoked, ok := errors.AsType[*sessionkit.RevokedError](err); ok && revoked.Reason == sessionkit.ReasonIPChanged {
+			a.logIPChange(decided.session, decided.change, IPRevoke)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, sessionkit.ErrNotFound) {
 			return nil, ErrInvalidToken
@@ -291,12 +314,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, error) {
 	// res.Session is used in place: it is large. NewContext copies it once
 	// more, or, when the cache answered, holds the cache's entry instead.
 	if res.IPChanged {
-		var flag bool
-		if flag, err = a.ipChanged(sctx, r, res.Session, res, ip); err != nil {
-			return nil, err
+		if decided != nil {
+			policy = decided.policy
 		}
-		if flag {
-			ctx = withIPChange(ctx, changeOf(res, ip))
+		c := changeOf(res, ip)
+		a.logIPChange(res.Session, c, policy)
+		if policy == IPFlag {
+			ctx = withIPChange(ctx, c)
 		}
 	}
 	authed, err := a.m.NewContext(ctx, res)
@@ -315,28 +339,22 @@ func changeOf(res sessionkit.UpdateSessionActivityResult, ip netip.Addr) IPChang
 	}
 }
 
-// ipChanged applies the policy to an address change the Manager has
-// recorded, and reports whether to flag the request.
-func (a *Authenticator) ipChanged(ctx context.Context, r *http.Request, s sessionkit.Session, res sessionkit.UpdateSessionActivityResult, ip netip.Addr) (bool, error) {
-	c := changeOf(res, ip)
-	policy := a.opts.IPPolicy
-	if a.opts.IPDecision != nil {
-		policy = a.opts.IPDecision(r, s, c)
-	}
+// ipDecided is the decision AuthenticateWith asked for, if it did.
+type ipDecided struct {
+	policy  IPPolicy
+	session sessionkit.Session
+	change  IPChange
+}
+
+// logIPChange logs a decided address change.
+func (a *Authenticator) logIPChange(s sessionkit.Session, c IPChange, policy IPPolicy) {
 	attrs := []any{"session_id", s.ID.String(), "user_id", s.UserID.String(),
 		"previous_ip", c.Previous.String(), "ip", c.Current.String(), "policy", policy.String()}
-	if policy != IPRevoke {
-		a.log.Info("sessionkit: session used from a new address", attrs...)
-		return policy == IPFlag, nil
+	if policy == IPRevoke {
+		a.log.Warn("sessionkit: session revoked after an address change", attrs...)
+		return
 	}
-	out, err := a.m.RevokeSession(ctx, sessionkit.RevokeSession{
-		SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonIPChanged,
-	})
-	if err != nil && !errors.Is(err, sessionkit.ErrNotFound) { // not found: revoked meanwhile
-		return false, err
-	}
-	a.log.Warn("sessionkit: session revoked after an address change", attrs...)
-	return false, &sessionkit.RevokedError{Reason: sessionkit.ReasonIPChanged, At: out.RevokedAt}
+	a.log.Info("sessionkit: session used from a new address", attrs...)
 }
 
 // ClientIP returns the request's canonical client address: RemoteAddr, or

@@ -641,9 +641,9 @@ func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, l
 	sh.mu.RUnlock()
 	s, out, events, err := c.r.Touch(ctx, call, use, loc)
 	switch {
-	case err != nil:
+	case err != nil, out.Revoked:
 		c.forget(id)
-	case out.NeedLocation: // nothing written yet; the Manager calls again
+	case out.Held: // nothing written yet; the Manager calls again
 	case e != nil && s.ID == id:
 		c.replace(sh, id, e, s, e.peek(), epoch, gen)
 	default:

@@ -97,7 +97,6 @@ const (
 	statusIdle      = "idle"   // past its idle timeout
 	statusRevoked   = "rev"    // revoked; its revocation record follows
 	statusDuplicate = "dup"    // Create: the id is in use
-	statusLocate    = "loc"    // Touch: the address changed; locate it and call again
 	statusReused    = "reused" // Refresh: a superseded token; the session is revoked: the event id and the owner follow
 	statusLimit     = "limit"  // Create with REJECT: the user is at the limit; the active count and the limit follow
 	statusDataFull  = "full"   // session data: a bound would be passed; which one follows
@@ -106,7 +105,7 @@ const (
 var statuses = [...]struct{ lua, value string }{
 	{"S_OK", statusOK}, {"S_NOT_FOUND", statusNotFound}, {"S_EXPIRED", statusExpired},
 	{"S_IDLE", statusIdle}, {"S_REVOKED", statusRevoked}, {"S_DUPLICATE", statusDuplicate},
-	{"S_LOCATE", statusLocate}, {"S_REUSED", statusReused}, {"S_LIMIT_REACHED", statusLimit},
+	{"S_REUSED", statusReused}, {"S_LIMIT_REACHED", statusLimit},
 	{"S_DATA_FULL", statusDataFull},
 }
 
@@ -166,6 +165,7 @@ func eventTypeOf(stored string) sessionkit.EventType {
 var reasons = [...]struct{ lua, value string }{
 	{"REASON_LIMIT_EXCEEDED", sessionkit.ReasonLimitExceeded},
 	{"REASON_REFRESH_REUSED", sessionkit.ReasonRefreshReused},
+	{"REASON_IP_CHANGED", sessionkit.ReasonIPChanged},
 }
 
 // luaField is one declared ARGV or reply field.
@@ -564,9 +564,6 @@ func (s *script) result(v any, err error, out any) error {
 	return nil
 }
 
-// errLocate is Touch's S_LOCATE: the address changed and must be located.
-var errLocate = errors.New("store: locate the new address")
-
 // refusal turns a script's refusal into the matching error; nil for an
 // unknown status.
 func refusal(status string, rest []any) error {
@@ -585,8 +582,6 @@ func refusal(status string, rest []any) error {
 		return revokedError(rec)
 	case statusDuplicate:
 		return backend.ErrDuplicateID
-	case statusLocate:
-		return errLocate
 	case statusLimit:
 		e := &sessionkit.LimitError{}
 		if len(rest) == 2 {

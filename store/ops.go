@@ -62,7 +62,10 @@ func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session
 
 // Touch implements sessionkit.Store.
 func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc *sessionkit.Location) (sessionkit.Session, backend.Used, []sessionkit.Event, error) {
-	args := touchArgs{Member: sessionid.Member(use.SessionID), Locate: use.Locate && loc == nil}
+	args := touchArgs{Member: sessionid.Member(use.SessionID), Hold: use.Hold, Revoke: use.Revoke}
+	if use.Revoke {
+		args.Announce = announce.Head(sessionid.TagIn(use.SessionID))
+	}
 	if use.TokenHash != nil {
 		args.TokenHash = hashText(*use.TokenHash)
 	}
@@ -75,17 +78,14 @@ func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc 
 	}
 	var out touchReply
 	err := r.exec(ctx, scriptTouch, r.keys.ForSession(use.SessionID), c, args, &out)
-	switch {
-	case errors.Is(err, errLocate):
-		return sessionkit.Session{}, backend.Used{NeedLocation: true}, nil, nil
-	case err != nil:
+	if err != nil {
 		return sessionkit.Session{}, backend.Used{}, nil, err
 	}
 	s, ok := decodeSession(use.SessionID, out.Session)
 	if !ok {
 		return sessionkit.Session{}, backend.Used{}, nil, unavailable(scriptTouch.name, errReply)
 	}
-	used := backend.Used{Written: out.Written, IPChanged: out.IPChanged}
+	used := backend.Used{Written: out.Written, Held: out.Held, Revoked: out.RevokedEvent != "", IPChanged: out.IPChanged}
 	var events []sessionkit.Event
 	ids := out.EventIDs
 	if out.IPChanged {
@@ -104,6 +104,12 @@ func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc 
 		events = append(events, sessionkit.Event{
 			ID: ids[0], Type: sessionkit.EventActivity, SessionID: s.ID, UserID: s.UserID, At: c.Now,
 			IPAddress: s.LastIPAddress.String(), Actor: s.ImpersonatedBy,
+		})
+	}
+	if used.Revoked {
+		events = append(events, sessionkit.Event{
+			ID: out.RevokedEvent, Type: sessionkit.EventRevoked, SessionID: s.ID, UserID: s.UserID, At: c.Now,
+			Reason: sessionkit.ReasonIPChanged,
 		})
 	}
 	return s, used, events, nil

@@ -68,7 +68,9 @@ type touchArgs struct {
 	Member    string `lua:"MEMBER"`
 	TokenHash string `lua:"TOKEN_HASH"` // '' for no token check
 	IP        string `lua:"IP"`         // '' for no address check
-	Locate    bool   `lua:"LOCATE"`     // on an address change, stop with S_LOCATE
+	Hold      bool   `lua:"HOLD"`       // on an address change, write nothing and reply HELD
+	Revoke    bool   `lua:"REVOKE"`     // record the address change and revoke the session, in one step
+	Announce  string `lua:"ANNOUNCE"`   // with Revoke: where the revocation is announced
 	Located   bool   `lua:"LOCATED"`    // the LOCATION_* fields hold the new address's location
 	Label     string `lua:"LOCATION_LABEL"`
 	City      string `lua:"LOCATION_CITY"`
@@ -82,8 +84,10 @@ type touchReply struct {
 	IPChanged       bool     `lua:"IP_CHANGED"`
 	PreviousIP      string   `lua:"PREVIOUS_IP"`
 	PreviousCountry string   `lua:"PREVIOUS_COUNTRY"`
-	Session         string   `lua:"SESSION"`   // as stored after the touch
-	EventIDs        []string `lua:"EVENT_IDS"` // the address change's, then the activity's
+	Session         string   `lua:"SESSION"`       // as stored after the touch
+	EventIDs        []string `lua:"EVENT_IDS"`     // the address change's, then the activity's
+	Held            bool     `lua:"HELD"`          // HOLD stopped at an address change: nothing written
+	RevokedEvent    string   `lua:"REVOKED_EVENT"` // REVOKE: the revocation's event id
 }
 
 type revokeArgs struct {

@@ -127,16 +127,23 @@ type Use struct {
 	SessionID uuid.UUID
 	TokenHash *[32]byte  // nil: no token check
 	IP        netip.Addr // invalid: no address check
-	// Locate, when the address changed and no location is given, makes
-	// Touch report NeedLocation without writing, so the caller can locate
-	// the new address and call again with the location.
-	Locate bool
+	// Hold, when the address changed, makes Touch report it (Used.Held,
+	// IPChanged, PreviousIP, PreviousCountry) without writing anything, so
+	// that the caller can locate the new address or decide on the change,
+	// and call again without Hold.
+	Hold bool
+	// Revoke records the address change and revokes the session
+	// (sessionkit.ReasonIPChanged) in one step: the caller decided to end
+	// the session on the change Hold reported. A change recorded meanwhile
+	// is not recorded again; the session is revoked all the same.
+	Revoke bool
 }
 
 // Used is what a store's Touch did besides returning the session.
 type Used struct {
 	Written         bool
-	NeedLocation    bool
+	Held            bool // Use.Hold stopped at an address change: nothing was written
+	Revoked         bool // Use.Revoke revoked the session; its events are returned
 	IPChanged       bool
 	PreviousIP      netip.Addr
 	PreviousCountry string

@@ -1,6 +1,10 @@
 -- touch: authenticate (when a token hash is given) and record activity. It
 -- writes nothing while the throttle holds and the address is unchanged.
--- Arguments and reply: touchArgs and touchReply in store/scripts.go.
+-- With HOLD, an address change is reported (HELD) and nothing written, so
+-- that the caller can locate the new address or decide on the change and
+-- call again; with REVOKE, the caller has decided to end the session on
+-- the change. Arguments and reply: touchArgs and touchReply in
+-- store/scripts.go.
 local now = NOW
 local v, refused = lookup(MEMBER, TOKEN_HASH, now)
 if not v then return refused end
@@ -10,9 +14,38 @@ local current = h[F_LAST_IP]
 if current == '' then current = h[F_IP] end
 local changed = IP ~= '' and IP ~= current
 local unchanged = reply{WRITTEN = false, IP_CHANGED = false, PREVIOUS_IP = '', PREVIOUS_COUNTRY = '',
-  SESSION = v, EVENT_IDS = {}}
-if not changed and now - num(h[F_LAST_ACTIVITY]) < THROTTLE then return unchanged end
-if changed and LOCATE then return {S_LOCATE} end
+  SESSION = v, EVENT_IDS = {}, HELD = false, REVOKED_EVENT = ''}
+if not changed and not REVOKE and now - num(h[F_LAST_ACTIVITY]) < THROTTLE then return unchanged end
+if changed and HOLD then
+  -- Nothing is recorded before the caller's decision: one that fails, and
+  -- a request racing this one, find the change still to be made.
+  return reply{WRITTEN = false, IP_CHANGED = true, PREVIOUS_IP = current,
+    PREVIOUS_COUNTRY = split(v)[F_LOCATION_COUNTRY_CODE] or '', SESSION = v, EVENT_IDS = {}, HELD = true,
+    REVOKED_EVENT = ''}
+end
+if REVOKE then
+  -- The caller ends the session on this address change: the change is
+  -- recorded and the session revoked in one step, so that neither happens
+  -- without the other. A change another request recorded meanwhile is not
+  -- recorded twice, and the session is revoked all the same.
+  local f = split(v)
+  local prev_cc = f[F_LOCATION_COUNTRY_CODE] or ''
+  local ids = {}
+  if changed then
+    f[F_LAST_IP] = IP
+    f[F_IP_CHANGES] = tostring(num(f[F_IP_CHANGES]) + 1)
+    if LOCATED then
+      f[F_LOCATION_LABEL], f[F_LOCATION_CITY], f[F_LOCATION_REGION] = LOCATION_LABEL, LOCATION_CITY, LOCATION_REGION
+      f[F_LOCATION_COUNTRY], f[F_LOCATION_COUNTRY_CODE] = LOCATION_COUNTRY, LOCATION_COUNTRY_CODE
+    end
+    redis.call('HSET', ACT, MEMBER, join(f)) -- first write: deny-oom, and then nothing is written
+    ids[#ids + 1] = event(EV_IP_CHANGED, f[F_USER_ID], MEMBER, E_IP, IP, E_PREVIOUS_IP, current,
+      E_COUNTRY, f[F_LOCATION_COUNTRY_CODE] or '', E_PREVIOUS_COUNTRY, prev_cc, E_ACTOR, f[F_IMPERSONATED_BY] or '')
+  end
+  local rid = revoke_now(MEMBER, f[F_USER_ID], REASON_IP_CHANGED, ANNOUNCE)
+  return reply{WRITTEN = changed, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
+    SESSION = join(f), EVENT_IDS = ids, HELD = false, REVOKED_EVENT = rid}
+end
 
 local prev_cc, cc = '', ''
 local nv
@@ -45,7 +78,7 @@ local written = redis.pcall('HSET', ACT, MEMBER, nv)
 if type(written) == 'table' and written.err then
   if not changed then return unchanged end
   return reply{WRITTEN = false, IP_CHANGED = true, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
-    SESSION = v, EVENT_IDS = {}}
+    SESSION = v, EVENT_IDS = {}, HELD = false, REVOKED_EVENT = ''}
 end
 if not changed and not ACTIVITY_EVENTS then
   -- The common write: no event, and only this session's deadline moves,
@@ -59,7 +92,7 @@ if not changed and not ACTIVITY_EVENTS then
     for _, k in ipairs({ACT, IDX, DATA}) do redis.call('PEXPIREAT', k, dl, 'GT') end
   end
   return reply{WRITTEN = true, IP_CHANGED = false, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
-    SESSION = nv, EVENT_IDS = {}}
+    SESSION = nv, EVENT_IDS = {}, HELD = false, REVOKED_EVENT = ''}
 end
 reindex(MEMBER, h)
 prune(now)
@@ -78,4 +111,4 @@ if ACTIVITY_EVENTS then
 end
 if #ids > 0 then expire_events(retained, now, RETENTION) end
 return reply{WRITTEN = true, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
-  SESSION = nv, EVENT_IDS = ids}
+  SESSION = nv, EVENT_IDS = ids, HELD = false, REVOKED_EVENT = ''}
