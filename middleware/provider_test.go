@@ -195,3 +195,46 @@ func TestProviderTransport(t *testing.T) {
 		}
 	})
 }
+
+// sent is an app's base transport that answers every request itself.
+type sent struct{ hosts []string }
+
+func (s *sent) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.hosts = append(s.hosts, r.URL.Host)
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+}
+
+// TestProviderTransportHostNames: with no Provider, the host name recorded
+// is made a valid provider name, so that no host stops the request.
+func TestProviderTransportHostNames(t *testing.T) {
+	f := newFixture(t)
+	a := f.auth(t, middleware.Options{})
+	long := strings.Repeat("a", 30) + "." + strings.Repeat("b", 30) + ".schwabapi.com"
+	for _, tc := range []struct{ url, want string }{
+		{"https://api.schwabapi.com/v1", "api.schwabapi.com"},
+		{"https://API.SchwabAPI.com/v1", "api.schwabapi.com"},
+		{"http://[::1]:8443/v1", "--1"},
+		{"http://[fe80::1%25eth0]/v1", "fe80--1-eth0"},
+		{"https://" + long + "/v1", strings.Repeat("b", 30) + ".schwabapi.com"},
+	} {
+		base := &sent{}
+		var callErr error
+		h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			req, _ := http.NewRequestWithContext(r.Context(), "GET", tc.url, nil)
+			resp, err := (&http.Client{Transport: middleware.ProviderTransport{Base: base}}).Do(req)
+			if err != nil {
+				callErr = err
+				return
+			}
+			resp.Body.Close()
+		}))
+		res := f.Login(t, uuid.New())
+		h.ServeHTTP(httptest.NewRecorder(), request(cookie+res.Token, "203.0.113.7:1"))
+		if callErr != nil || len(base.hosts) != 1 {
+			t.Errorf("%s: sent %d times, %v", tc.url, len(base.hosts), callErr)
+		}
+		if got := f.providers(t, res.Session.ID); !slices.Equal(got, []string{tc.want}) {
+			t.Errorf("%s: recorded %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}

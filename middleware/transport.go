@@ -1,9 +1,11 @@
 package middleware
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/sessionkit/sessionkit"
 )
@@ -25,11 +27,18 @@ import (
 // (sessionkit.WithLogger), and the request is sent.
 //
 // The zero value records the request's host name as the provider and sends
-// through http.DefaultTransport.
+// through http.DefaultTransport. The host name is made a valid provider
+// name: lower case, every byte other than a letter, digit, '-', '_' or '.'
+// (an IPv6 literal's colons, a zone's '%') made '-', and of a name longer
+// than 64 bytes the labels that end it within 64 kept
+// ("aaa.bbb.schwabapi.com" keeps "bbb.schwabapi.com"), so that no host
+// stops a request.
 type ProviderTransport struct {
 	// Base sends the request. Default: http.DefaultTransport.
 	Base http.RoundTripper
-	// Provider is the name recorded. Default: the request URL's host name.
+	// Provider is the name recorded, 1 to 64 bytes of letters, digits,
+	// '-', '_' and '.'; a request with any other is not sent. Default: the
+	// request URL's host name, made such a name.
 	Provider string
 }
 
@@ -39,7 +48,7 @@ func (t ProviderTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if _, ok := sessionkit.FromContext(ctx); ok {
 		provider := t.Provider
 		if provider == "" {
-			provider = req.URL.Hostname()
+			provider = hostProvider(req.URL.Hostname())
 		}
 		if err := sessionkit.RecordProvider(ctx, provider); err != nil {
 			if stops(err) {
@@ -56,6 +65,26 @@ func (t ProviderTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		base = http.DefaultTransport
 	}
 	return base.RoundTrip(req)
+}
+
+// maxHostProvider is the longest provider name (sessionkit's bound).
+const maxHostProvider = 64
+
+// hostProvider makes host a provider name (see ProviderTransport).
+func hostProvider(host string) string {
+	b := []byte(strings.ToLower(host))
+	for i, c := range b {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' && c != '.' {
+			b[i] = '-'
+		}
+	}
+	if len(b) > maxHostProvider {
+		b = b[len(b)-maxHostProvider:]
+		if dot := bytes.IndexByte(b, '.'); dot >= 0 && dot < len(b)-1 {
+			b = b[dot+1:]
+		}
+	}
+	return string(b)
 }
 
 // stops reports whether a recording failure must stop the request.
