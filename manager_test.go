@@ -10,6 +10,8 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -1092,6 +1094,47 @@ func TestRefreshGraceSettings(t *testing.T) {
 		var revoked *sessionkit.RevokedError
 		if reused := errors.As(err, &revoked) && revoked.Reason == sessionkit.ReasonRefreshReused; reused != tc.reused {
 			t.Errorf("RefreshGrace %v: the superseded token a second later: got %v, want reuse %v", tc.grace, err, tc.reused)
+		}
+	}
+}
+
+// TestAccessTokenAudience: an access token names its audience (RFC 9068
+// aud: the Issuer by default), so that another service trusting the same
+// keys can refuse it; a Manager refuses a token for another audience.
+func TestAccessTokenAudience(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://api.example.test"
+	ctx := t.Context()
+	app := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client},
+		sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{SigningKeys: []crypto.Signer{key}, Issuer: issuer}))
+	payments := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client, Prefix: app.Prefix, Clock: app.Clock},
+		sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{SigningKeys: []crypto.Signer{key}, Issuer: issuer, Audience: "https://payments.example.test"}))
+	for _, tc := range []struct {
+		minter *sessiontest.Fixture
+		aud    string
+	}{{app, issuer}, {payments, "https://payments.example.test"}} {
+		res, err := tc.minter.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(strings.Split(res.Tokens.AccessToken, ".")[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims struct {
+			Aud any `json:"aud"`
+		}
+		if err := json.Unmarshal(payload, &claims); err != nil || claims.Aud != tc.aud {
+			t.Errorf("aud: got %v (%v), want %q", claims.Aud, err, tc.aud)
+		}
+		for _, verifier := range []*sessiontest.Fixture{app, payments} {
+			_, err := verifier.M.Authenticate(ctx, res.Tokens.AccessToken, netip.Addr{})
+			if ok := verifier == tc.minter; (err == nil) != ok {
+				t.Errorf("a token for %s: got %v, want accepted %v", tc.aud, err, ok)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sessionkit
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/subtle"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -39,6 +41,14 @@ type AccessTokenOptions struct {
 	// Issuer is the iss claim, checked on every token: the app's URL, for
 	// example "https://api.example.com". Required.
 	Issuer string
+	// Audience is the aud claim (RFC 9068): the API the tokens are for, so
+	// that another service trusting the same keys (GET
+	// /sessions/jwks.json) can refuse tokens not meant for it. A token
+	// naming other audiences is refused; one naming none, as tokens
+	// minted before this option did, is accepted: only the app's keys
+	// sign either. At most 256 bytes, no control characters. Default: the
+	// Issuer.
+	Audience string
 	// TTL is an access token's lifetime, at most the session's: 10 seconds
 	// to 1 hour. Default: 5 minutes.
 	TTL time.Duration
@@ -75,9 +85,10 @@ func WithAccessTokens(o AccessTokenOptions) Option {
 
 // accessTokens is a Manager's access token configuration.
 type accessTokens struct {
-	keys   *accesstoken.KeySet
-	issuer string
-	ttl    time.Duration
+	keys     *accesstoken.KeySet
+	issuer   string
+	audience string
+	ttl      time.Duration
 }
 
 func newAccessTokens(o *AccessTokenOptions) (*accessTokens, time.Duration, error) {
@@ -86,6 +97,8 @@ func newAccessTokens(o *AccessTokenOptions) (*accessTokens, time.Duration, error
 		return nil, 0, invalid("AccessTokenOptions.Issuer", "must not be empty")
 	case o.TTL != 0 && (o.TTL < 10*time.Second || o.TTL > time.Hour):
 		return nil, 0, invalid("AccessTokenOptions.TTL", "must be within 10s..1h")
+	case len(o.Audience) > 256 || strings.ContainsFunc(o.Audience, unicode.IsControl):
+		return nil, 0, invalid("AccessTokenOptions.Audience", "must be at most 256 bytes, without control characters")
 	case o.RefreshGrace > 5*time.Minute:
 		return nil, 0, invalid("AccessTokenOptions.RefreshGrace", "must be at most 5m")
 	case len(o.SigningKeys) == 0:
@@ -95,7 +108,7 @@ func newAccessTokens(o *AccessTokenOptions) (*accessTokens, time.Duration, error
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: AccessTokenOptions.SigningKeys: %v", ErrInvalid, err)
 	}
-	t := &accessTokens{keys: keys, issuer: o.Issuer, ttl: o.TTL}
+	t := &accessTokens{keys: keys, issuer: o.Issuer, audience: cmp.Or(o.Audience, o.Issuer), ttl: o.TTL}
 	if t.ttl == 0 {
 		t.ttl = defaultAccessTTL
 	}
@@ -132,7 +145,7 @@ func (m *Manager) issue(s Session, rt token.Refresh, now time.Time) (Tokens, err
 		return Tokens{}, ErrExpired
 	}
 	at, err := t.keys.Mint(accesstoken.Claims{
-		Issuer: t.issuer, Subject: s.UserID.String(), SessionID: s.ID, IssuedAt: now, ExpiresAt: exp,
+		Issuer: t.issuer, Audience: []string{t.audience}, Subject: s.UserID.String(), SessionID: s.ID, IssuedAt: now, ExpiresAt: exp,
 		AuthTime: s.AuthenticatedAt, ACR: s.AAL,
 	})
 	if err != nil {
@@ -173,7 +186,9 @@ func looksLikeJWT(tok string) bool {
 // expiry, with no store call. Any failure is ErrNotFound, as for a session
 // token that is not valid: the 401 does not say which check failed.
 func (m *Manager) verifyAccessToken(tok string) (accessClaims, error) {
-	c, err := m.tokens.keys.Verify(tok, accesstoken.VerifyOptions{Issuer: m.tokens.issuer, Now: m.now(), Skew: accessTokenSkew})
+	c, err := m.tokens.keys.Verify(tok, accesstoken.VerifyOptions{
+		Issuer: m.tokens.issuer, Audience: m.tokens.audience, AllowNoAudience: true, Now: m.now(), Skew: accessTokenSkew,
+	})
 	if err != nil {
 		return accessClaims{}, ErrNotFound
 	}

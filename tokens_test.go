@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,15 +35,17 @@ func TestWithAccessTokensValidates(t *testing.T) {
 		t.Fatalf("Ed25519 and P-256 keys: %v", err)
 	}
 	for name, change := range map[string]func(*AccessTokenOptions){
-		"no issuer":       func(o *AccessTokenOptions) { o.Issuer = "" },
-		"no keys":         func(o *AccessTokenOptions) { o.SigningKeys = nil },
-		"an RSA key":      func(o *AccessTokenOptions) { o.SigningKeys = []crypto.Signer{rsaKey} },
-		"a P-384 key":     func(o *AccessTokenOptions) { o.SigningKeys = []crypto.Signer{p384} },
-		"a nil key":       func(o *AccessTokenOptions) { o.SigningKeys = []crypto.Signer{nil} },
-		"a key twice":     func(o *AccessTokenOptions) { o.SigningKeys = []crypto.Signer{ed, ed} },
-		"a TTL of 1s":     func(o *AccessTokenOptions) { o.TTL = time.Second },
-		"a TTL of 2h":     func(o *AccessTokenOptions) { o.TTL = 2 * time.Hour },
-		"an hour's grace": func(o *AccessTokenOptions) { o.RefreshGrace = time.Hour },
+		"no issuer":                  func(o *AccessTokenOptions) { o.Issuer = "" },
+		"no keys":                    func(o *AccessTokenOptions) { o.SigningKeys = nil },
+		"an RSA key":                 func(o *AccessTokenOptions) { o.SigningKeys = []crypto.Signer{rsaKey} },
+		"a P-384 key":                func(o *AccessTokenOptions) { o.SigningKeys = []crypto.Signer{p384} },
+		"a nil key":                  func(o *AccessTokenOptions) { o.SigningKeys = []crypto.Signer{nil} },
+		"a key twice":                func(o *AccessTokenOptions) { o.SigningKeys = []crypto.Signer{ed, ed} },
+		"a TTL of 1s":                func(o *AccessTokenOptions) { o.TTL = time.Second },
+		"a TTL of 2h":                func(o *AccessTokenOptions) { o.TTL = 2 * time.Hour },
+		"an hour's grace":            func(o *AccessTokenOptions) { o.RefreshGrace = time.Hour },
+		"a long audience":            func(o *AccessTokenOptions) { o.Audience = strings.Repeat("a", 257) },
+		"an audience with a newline": func(o *AccessTokenOptions) { o.Audience = "https://api\n.example" },
 	} {
 		o := good
 		change(&o)

@@ -108,7 +108,7 @@ func (v *verified) check(o *VerifyOptions) error {
 	if c.Issuer != o.Issuer {
 		return errIssuer
 	}
-	if o.Audience != "" && !jwt.Audience(c.Audience).Contains(o.Audience) {
+	if o.Audience != "" && !jwt.Audience(c.Audience).Contains(o.Audience) && (len(c.Audience) > 0 || !o.AllowNoAudience) {
 		return errAudience
 	}
 	if !now.Before(c.ExpiresAt.Add(o.Leeway)) {

@@ -31,6 +31,10 @@ type VerifyOptions struct {
 	// Audience, when set, must be one of the token's "aud" values.
 	// Default: "aud" is not checked.
 	Audience string
+	// AllowNoAudience accepts a token without "aud" when Audience is set
+	// (tokens minted before the issuer named one); a token naming other
+	// audiences is still refused.
+	AllowNoAudience bool
 	// Now is the time the token is checked at. Default: time.Now().
 	Now time.Time
 	// Leeway is the clock skew tolerated on "exp", "nbf" and "iat". The

@@ -200,6 +200,8 @@ func TestVerifyRefuses(t *testing.T) {
 			opts: &VerifyOptions{Issuer: testIssuer, Audience: "https://api.example", Now: testNow}},
 		{name: "aud wrong", want: `"aud" does not name this audience`, token: craft(hdr, edit(map[string]any{"aud": []string{"https://other.example"}}), f.sign),
 			opts: &VerifyOptions{Issuer: testIssuer, Audience: "https://api.example", Now: testNow}},
+		{name: "aud wrong though none is allowed", want: `"aud" does not name this audience`, token: craft(hdr, edit(map[string]any{"aud": "https://other.example"}), f.sign),
+			opts: &VerifyOptions{Issuer: testIssuer, Audience: "https://api.example", AllowNoAudience: true, Now: testNow}},
 
 		// Options.
 		{name: "no issuer configured", want: "VerifyOptions.Issuer is empty", token: f.valid, opts: &VerifyOptions{Now: testNow}},
@@ -261,6 +263,8 @@ func TestVerifyAccepts(t *testing.T) {
 			opts: &VerifyOptions{Issuer: testIssuer, Audience: "https://api.example", Now: testNow}},
 		{name: "aud as a list", token: craft(hdr, edit(map[string]any{"aud": []string{"x", "https://api.example"}}), f.sign),
 			opts: &VerifyOptions{Issuer: testIssuer, Audience: "https://api.example", Now: testNow}},
+		{name: "no aud when none is allowed", token: f.valid,
+			opts: &VerifyOptions{Issuer: testIssuer, Audience: "https://api.example", AllowNoAudience: true, Now: testNow}},
 		{name: "unknown claims are ignored", token: craft(hdr, edit(map[string]any{"scope": "read", "client_id": "ios"}), f.sign)},
 	}
 	for _, tt := range tests {
