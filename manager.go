@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/clientip"
 	"github.com/sessionkit/sessionkit/internal/enrich"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/token"
@@ -301,7 +302,8 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 // Authenticate is the middleware's hot path: it checks the token (a
 // session token, or with WithAccessTokens a bearer session's access token,
 // verified locally first), finds the session active, and records activity
-// from ip. A request within the
+// from ip (in canonical form: an IPv4-mapped address is its IPv4 address,
+// and a zone is dropped). A request within the
 // activity throttle from the known address costs one read-only round trip
 // (an HGET of the session, or none when a store.Cache holds it); the
 // request that finds the throttle elapsed or the address changed makes a
@@ -336,6 +338,9 @@ func (m *Manager) AuthenticateWith(ctx context.Context, tok string, ip netip.Add
 	if traced {
 		ctx, span = m.tel.tracer.Start(ctx, "sessionkit.Authenticate")
 	}
+	// As CreateSession stores it: an IPv4 client of a dual-stack listener
+	// is ::ffff:a.b.c.d to net.Conn, and is the same client.
+	ip = clientip.Canonical(ip)
 	res, err := m.authenticate(ctx, tok, ip, onIPChange, traced)
 	m.tel.authenticated(ctx, start, err, span)
 	return res, err

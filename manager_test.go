@@ -1138,3 +1138,30 @@ func TestAccessTokenAudience(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthenticateCanonicalAddress: Authenticate takes the address as an
+// app's own transport finds it: an IPv4 client on a dual-stack listener is
+// ::ffff:a.b.c.d, and a link-local one may carry a zone. Each is the same
+// client as its canonical form: no change recorded, nothing stored as given.
+func TestAuthenticateCanonicalAddress(t *testing.T) {
+	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client})
+	ctx := t.Context()
+	for _, tc := range []struct{ login, given string }{
+		{"203.0.113.7", "::ffff:203.0.113.7"},
+		{"2001:db8::1", "2001:db8::1%eth0"},
+	} {
+		res := f.LoginFrom(t, uuid.New(), tc.login)
+		f.Clock.Advance(2 * time.Minute) // the throttle passes: a write is due
+		r, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr(tc.given))
+		if err != nil || r.IPChanged {
+			t.Errorf("from %s after signing in from %s: changed %v, %v", tc.given, tc.login, r.IPChanged, err)
+		}
+		_, err = f.M.AuthenticateWith(ctx, res.Token, netip.MustParseAddr(tc.given), func(sessionkit.UpdateSessionActivityResult) bool { return true })
+		if err != nil {
+			t.Errorf("from %s, deciding to revoke on a change: %v", tc.given, err)
+		}
+		if s := f.Session(t, res.Session.ID); s.IPChangeCount != 0 || s.LastIPAddress.String() != tc.login {
+			t.Errorf("stored after %s: %d changes, last %v; want none, %s", tc.given, s.IPChangeCount, s.LastIPAddress, tc.login)
+		}
+	}
+}
