@@ -337,7 +337,8 @@ func TestFirstLoginWritesWhatAnyLoginWrites(t *testing.T) {
 // throttle passed, the same address, no activity events) stores the new
 // last activity. Without an idle timeout a session's deadline is its
 // expiry, which activity cannot move, so that is the only write; with one,
-// the deadline moves, and the index and the keys' expiry with it.
+// the deadline moves, and the index and the keys' expiry with it (the
+// session's, the data's, the owner records' and the trail's).
 func TestActivityWriteMovesOnlyWhatChanges(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
@@ -347,7 +348,7 @@ func TestActivityWriteMovesOnlyWhatChanges(t *testing.T) {
 			want := map[string]int64{"hset": 1}
 			if idle > 0 {
 				opts = append(opts, sessionkit.WithIdleTimeout(idle))
-				want = map[string]int64{"hset": 1, "zadd": 1, "pexpireat": 3}
+				want = map[string]int64{"hset": 1, "zadd": 1, "pexpireat": 5}
 			}
 			f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, opts...)
 			res := f.Login(t, uuid.New())
@@ -477,6 +478,53 @@ func TestSupportSessionEventsNameTheOperator(t *testing.T) {
 			}
 			if n != 2 {
 				t.Errorf("got %d address and activity events, want 2: %+v", n, list)
+			}
+		}
+	})
+}
+
+// TestActivityWriteKeepsOwnersAndTrail: with an idle timeout, each
+// activity write moves the session's deadline, and every key that must
+// outlive it moves too: the owner records (kept here by a support
+// session; when they go, the support session counts toward the user's
+// limit) and the audit trail (kept the retention past the deadline), on
+// the request path and through the queued writes alike.
+func TestActivityWriteKeepsOwnersAndTrail(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		for _, delay := range []time.Duration{0, time.Millisecond} {
+			ctx := t.Context()
+			const retention = time.Hour
+			f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithIdleTimeout(30*time.Minute),
+				sessionkit.WithAuditRetention(retention), sessionkit.WithActivityWriteDelay(delay))
+			user := uuid.New()
+			res := f.Login(t, user)
+			if _, err := f.M.CreateSession(ctx, sessionkit.CreateSession{
+				UserID: user, IPAddress: sessiontest.LoginIP, ImpersonatedBy: "support (carol)",
+			}); err != nil {
+				t.Fatal(err)
+			}
+			keys := f.KeyNames(t).ForUser(user)
+			for range 3 {
+				f.Clock.Advance(20 * time.Minute)
+				if _, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+					t.Fatal(err)
+				}
+				// A queued write lands before the clock moves on.
+				for wait := time.Now().Add(5 * time.Second); f.Session(t, res.Session.ID).LastActivityAt.Before(f.Clock.Now()); {
+					if time.Now().After(wait) {
+						t.Fatalf("delay %v: the activity write did not land", delay)
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			deadline := f.Session(t, res.Session.ID).LastActivityAt.Add(30 * time.Minute)
+			if !deadline.After(res.Session.LastActivityAt.Add(time.Hour)) {
+				t.Fatalf("delay %v: the activity was not written: deadline %v", delay, deadline)
+			}
+			for key, want := range map[string]time.Time{keys.Owners: deadline, keys.Events: deadline.Add(retention)} {
+				if at, err := b.Client.PExpireTime(ctx, key).Result(); err != nil || at.Milliseconds() < want.UnixMilli() {
+					t.Errorf("delay %v: %s expires at %d, %v; want at or after %d", delay, key, at.Milliseconds(), err, want.UnixMilli())
+				}
 			}
 		}
 	})

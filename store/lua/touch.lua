@@ -83,13 +83,18 @@ end
 if not changed and not ACTIVITY_EVENTS then
   -- The common write: no event, and only this session's deadline moves,
   -- never earlier (with an idle timeout; else it stays). Each key holding
-  -- it expires at the later of its expiry and that deadline. The user's
-  -- other expired sessions stay refused, by their timestamps, until the
-  -- next login or sign-out retires them.
+  -- it expires at the later of its expiry and that deadline: the owner
+  -- records too (kept while their sessions are; without them a support
+  -- session would count toward the limit, and colliding users' sessions
+  -- would be each other's), and the audit trail the retention past it (as
+  -- expire_user and expire_events keep them). The user's other expired
+  -- sessions stay refused, by their timestamps, until the next login or
+  -- sign-out retires them.
   if moves then
     reindex(MEMBER, h)
     local dl = int(deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE]))
-    for _, k in ipairs({ACT, IDX, DATA}) do redis.call('PEXPIREAT', k, dl, 'GT') end
+    for _, k in ipairs({ACT, IDX, DATA, OWN}) do redis.call('PEXPIREAT', k, dl, 'GT') end
+    redis.call('PEXPIREAT', EV, int(dl + RETENTION), 'GT')
   end
   return reply{WRITTEN = true, IP_CHANGED = false, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
     SESSION = nv, EVENT_IDS = {}, HELD = false, REVOKED_EVENT = ''}
