@@ -304,14 +304,29 @@ func login(auth *middleware.Authenticator, check func(username, password string)
 			return
 		}
 		m := auth.Manager()
-		// No fixation: end the session the request carried, if any.
+		// No fixation: end the session the request carried, if any. The same
+		// user's goes first (a re-login at the limit then evicts nothing);
+		// another user's once the new one exists (a refused sign-in keeps it).
+		var old sessionkit.Session
 		if ar, err := auth.Authenticate(r); err == nil {
-			old, _ := sessionkit.FromContext(ar.Context())
+			old, _ = sessionkit.FromContext(ar.Context())
+		} else if !middleware.Anonymous(err) && !errors.Is(err, middleware.ErrAmbiguousToken) {
+			auth.Fail(w, r, err) // 503: a session that cannot be checked cannot be ended
+			return
+		}
+		replace := func() error {
 			_, err := m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: old.ID, UserID: old.UserID, Reason: sessionkit.ReasonLogin})
-			if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
+			if errors.Is(err, sessionkit.ErrNotFound) {
+				return nil // revoked meanwhile
+			}
+			return err
+		}
+		if old.UserID == id {
+			if err := replace(); err != nil {
 				auth.Fail(w, r, err)
 				return
 			}
+			old = sessionkit.Session{}
 		}
 		ip, ok := auth.ClientIP(r) // the client as the middleware sees it, trusted proxies included
 		if !ok {
@@ -324,6 +339,12 @@ func login(auth *middleware.Authenticator, check func(username, password string)
 		if err != nil {
 			auth.Fail(w, r, err) // 409 session_limit_reached at a rejecting limit, 503 when Redis is down
 			return
+		}
+		if old.ID != uuid.Nil {
+			if err := replace(); err != nil {
+				auth.Fail(w, r, err)
+				return
+			}
 		}
 		auth.SessionHeaders(w.Header())
 		auth.SetCookie(w, res.Token, res.Session.ExpiresAt) // the configured cookie name and attributes

@@ -1,6 +1,7 @@
-// Command example is a small web app on sessionkit: sign in as alice or bob
-// (password "password") from several browsers, see every signed-in device
-// on /devices with its location and last activity, and sign any of them out.
+// Command example is a small web app on sessionkit: sign in as alice, bob,
+// dave or carol, the support agent (password "password"), from several
+// browsers, see every signed-in device on /devices with its location and
+// last activity, and sign any of them out.
 //
 // Run it with
 //
@@ -18,6 +19,12 @@
 //	INSECURE_DEV_COOKIES  1: send the session cookie without Secure, for browsers
 //	                      that refuse Secure cookies on http://localhost; only
 //	                      with ADDR on a loopback address
+//	REFRESH_GRACE         how long a superseded refresh token still gets the
+//	                      current pair back, a Go duration of at most 5m; 0s for
+//	                      none (default 10s)
+//
+// GET /metrics serves the OpenTelemetry instruments to anyone who reaches
+// ADDR: in a deployment, serve it on an internal address only.
 package main
 
 import (
@@ -74,7 +81,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, stdout io.Writer, log
 	}()
 
 	a.redis.banner(stdout)
-	fmt.Fprintf(stdout, "sessionkit example: open %s and sign in as alice or bob, password %q\n", browseURL(ln.Addr()), "password")
+	fmt.Fprintf(stdout, "sessionkit example: open %s and sign in as alice, bob, dave or carol (support), password %q\n", browseURL(ln.Addr()), "password")
 
 	srv := &http.Server{
 		Handler:           a.handler,

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -79,7 +80,12 @@ func (a *app) loginPage(w http.ResponseWriter, r *http.Request) {
 const maxFormBytes = 4 << 10
 
 // login checks the demo credentials and starts a session: a new one every
-// time (the session the request carried, if any, is revoked: no fixation).
+// time. The session the request carried, if any, is revoked (no
+// fixation): the same user's first, so that a re-login at the limit
+// neither evicts another device nor is refused; another user's only once
+// the new session exists, so that a refused sign-in leaves it as it was.
+// A carried session that cannot be checked (the store failing) fails the
+// sign-in rather than leave it unrevoked.
 //
 // POST /sessions of package handlers does the same for API clients and
 // answers 201 with JSON; a browser form needs a redirect instead, so the
@@ -98,14 +104,28 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if ar, err := a.auth.Authenticate(r); err == nil {
-		if old, ok := sessionkit.FromContext(ar.Context()); ok {
-			_, err := a.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: old.ID, UserID: old.UserID, Reason: sessionkit.ReasonLogin})
-			if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
-				a.fail(w, r, err)
-				return
-			}
+	var old sessionkit.Session
+	ar, err := a.auth.Authenticate(r)
+	switch {
+	case err == nil:
+		old, _ = sessionkit.FromContext(ar.Context())
+	case !middleware.Anonymous(err) && !errors.Is(err, middleware.ErrAmbiguousToken):
+		a.fail(w, r, err)
+		return
+	}
+	replace := func() error {
+		_, err := a.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: old.ID, UserID: old.UserID, Reason: sessionkit.ReasonLogin, Actor: old.ImpersonatedBy})
+		if errors.Is(err, sessionkit.ErrNotFound) { // revoked meanwhile
+			return nil
 		}
+		return err
+	}
+	if old.ID != uuid.Nil && old.UserID == usr.ID {
+		if err := replace(); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		old = sessionkit.Session{}
 	}
 	ip, _ := a.auth.ClientIP(r)
 	var ipText string
@@ -121,6 +141,11 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	if old.ID != uuid.Nil {
+		if err := replace(); err != nil { // the new cookie replaces its cookie all the same
+			a.log.Error("sessionkit example: the session a sign-in replaced was not revoked", "session_id", old.ID.String(), "err", err)
+		}
 	}
 	a.auth.SessionHeaders(w.Header())
 	a.auth.SetCookie(w, res.Token, res.Session.ExpiresAt)
@@ -357,10 +382,18 @@ type reauthView struct {
 	Username, Next, Error string
 }
 
-// safeNext returns next if it is a path of this site, else "/devices".
+// safeNext returns next if it is a path of this site, else "/devices". A
+// browser reads a backslash as a slash and drops tabs and newlines, so
+// "/\t/evil.example" would take it to another site: next may hold no
+// backslash and no control character, and must parse as a path alone.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/devices"
+	const fallback = "/devices"
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) {
+		return fallback
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return fallback
 	}
 	return next
 }

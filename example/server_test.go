@@ -536,6 +536,16 @@ func TestRejectingLimit(t *testing.T) {
 			t.Errorf("device %d: got %d devices, want 2", i+1, len(ids))
 		}
 	}
+	// On a browser alice is signed in on, dave's refused sign-in leaves
+	// her session as it was.
+	shared := newClient(t, ra.URL)
+	shared.login("alice")
+	if r := shared.post("/login", url.Values{"username": {"dave"}, "password": {"password"}}); r.Status != http.StatusConflict {
+		t.Fatalf("dave's sign-in on alice's browser: got %d, want 409", r.Status)
+	}
+	if _, ids := devices(t, shared); len(ids) != 1 {
+		t.Errorf("alice after dave's refused sign-in: got %d devices, want her one", len(ids))
+	}
 }
 
 // TestStepUpForVanguard: Vanguard's accounts need the password entered
@@ -577,9 +587,17 @@ func TestStepUpForVanguard(t *testing.T) {
 	if _, after := devices(t, c); len(after) != len(before) || after[0] != before[0] {
 		t.Errorf("devices: got %v, want the same session %v", after, before)
 	}
-	// An open redirect is not: next stays on this site.
-	if r := c.post("/reauthenticate", url.Values{"password": {"password"}, "next": {"//evil.example/"}}); r.Location != "/devices" {
-		t.Errorf("next=//evil.example/: got a redirect to %q, want /devices", r.Location)
+	// An open redirect is not: next stays on this site, also when a
+	// browser would drop the tab or newline that splits "//" (WHATWG URL
+	// parsing) or read a backslash as a slash.
+	for _, next := range []string{"//evil.example/", "/\\evil.example/", "/\t/evil.example/", "/\n/evil.example/",
+		"/\r/evil.example", "\t//evil.example/", "https://evil.example/", "/%09/evil.example/x\x00"} {
+		if r := c.post("/reauthenticate", url.Values{"password": {"password"}, "next": {next}}); r.Location != "/devices" {
+			t.Errorf("next=%q: got a redirect to %q, want /devices", next, r.Location)
+		}
+	}
+	if r := c.post("/reauthenticate", url.Values{"password": {"password"}, "next": {"/providers/vanguard/accounts?x=1"}}); r.Location != "/providers/vanguard/accounts?x=1" {
+		t.Errorf("a path of this site: got a redirect to %q", r.Location)
 	}
 }
 

@@ -11,9 +11,11 @@
 // session and sessionkit.RecordProvider(r.Context(), "schwab") to record a
 // provider access. Each request costs one read-only Redis command
 // (Manager.Authenticate: an HGET, or nothing on a store.Cache hit) while the
-// activity throttle holds and the address is unchanged; the request that
-// finds the activity write due makes a second round trip for it. The cookie value is checked for length and alphabet before any
-// Redis call, and is never logged.
+// activity throttle holds and the address is unchanged; the activity write
+// that falls due then is queued and sent with others off the request path
+// (sessionkit.WithActivityWriteDelay), and an address change makes a
+// second round trip on it. The cookie value is checked for length and
+// alphabet before any Redis call, and is never logged.
 //
 // Failures are decided separately from how they are written: Authenticator
 // returns an error, ProblemFor maps it to a Problem (a status and a
