@@ -76,11 +76,13 @@ func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idleTi
 
 // WithActivityThrottle sets how stale the stored last activity must be
 // before UpdateSessionActivity writes again (an address change always
-// writes). Default: 60 seconds.
+// writes). Zero writes on every call. Default: 60 seconds.
 func WithActivityThrottle(d time.Duration) Option { return func(c *config) { c.throttle = d } }
 
 // WithAuditRetention sets how long revoked and expired sessions stay
-// listable, and how long the audit trail outlives the last session. Default: 7 days.
+// listable, and how long the audit trail outlives the last session. Zero
+// keeps neither: a session revoked or expired, and with the last one the
+// user's trail, is gone at once. Default: 7 days.
 func WithAuditRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
 
 // WithLimit sets the function giving each user's session limit (Unlimited
@@ -132,7 +134,8 @@ func WithActivityEvents(on bool) Option { return func(c *config) { c.activityEve
 func WithActivityWriteDelay(d time.Duration) Option { return func(c *config) { c.writeDelay = d } }
 
 // WithNewSignInWindow sets how long a device label or country stays known
-// for the new-device and new-country signals. Default: 90 days.
+// for the new-device and new-country signals. Zero turns the signals off.
+// Default: 90 days.
 func WithNewSignInWindow(d time.Duration) Option { return func(c *config) { c.seenWindow = d } }
 
 func (c *config) validate() error {
@@ -206,8 +209,14 @@ const Unlimited = -1
 // positive number or Unlimited. An error fails the login.
 type LimitFunc func(ctx context.Context, userID uuid.UUID) (int, error)
 
-// FixedLimit gives every user the same limit.
+// FixedLimit gives every user the same limit: n positive, or Unlimited.
+// Any other n panics, where the app is configured, rather than fail every
+// login with ErrInvalid (as time.NewTicker panics on a non-positive
+// interval).
 func FixedLimit(n int) LimitFunc {
+	if n < 1 && n != Unlimited {
+		panic(fmt.Sprintf("sessionkit: FixedLimit(%d): a limit is positive or Unlimited", n))
+	}
 	return func(context.Context, uuid.UUID) (int, error) { return n, nil }
 }
 

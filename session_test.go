@@ -2,9 +2,12 @@ package sessionkit
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit/internal/backend"
 )
@@ -64,6 +67,27 @@ func TestOptionValidation(t *testing.T) {
 	}
 	if _, err := New(nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("nil store: got %v", err)
+	}
+}
+
+// TestFixedLimitRefusesNoLimit: FixedLimit(0) would refuse every login
+// with an error only at login; it panics where it is written instead, as
+// time.NewTicker does for a non-positive interval.
+func TestFixedLimitRefusesNoLimit(t *testing.T) {
+	for _, n := range []int{0, -2} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "FixedLimit") {
+					t.Errorf("FixedLimit(%d): recovered %v, want a panic naming FixedLimit", n, r)
+				}
+			}()
+			FixedLimit(n)
+		}()
+	}
+	for _, n := range []int{1, 50, Unlimited} {
+		if got, err := FixedLimit(n)(t.Context(), uuid.New()); got != n || err != nil {
+			t.Errorf("FixedLimit(%d): got %d, %v", n, got, err)
+		}
 	}
 }
 
