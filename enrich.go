@@ -100,16 +100,23 @@ func (m *Manager) logEnrichOnce(reason string, args ...any) {
 	}
 }
 
-// enrich runs the enricher for a login, shielded from panics; the lookup is bounded in time.
+// enrich runs the enricher for a login, each call bounded in time and
+// shielded from panics.
 func (m *Manager) enrich(ctx context.Context, ua string, ip netip.Addr) (d Device, l Location) {
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				m.logEnrichOnce("panic", "panic", fmt.Sprint(p))
-			}
+	if _, builtin := m.enricher.(*DefaultEnricher); builtin {
+		// Bounded already (a sanitized User-Agent of at most 512 bytes):
+		// no goroutine.
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					m.logEnrichOnce("panic", "panic", fmt.Sprint(p))
+				}
+			}()
+			d = m.enricher.Device(ua)
 		}()
-		d = m.enricher.Device(ua)
-	}()
+	} else {
+		d = bounded(m, ctx, func(context.Context) Device { return m.enricher.Device(ua) })
+	}
 	if d.Label == "" {
 		d.Label = "Unknown device"
 	}
@@ -121,24 +128,33 @@ func (m *Manager) locate(ctx context.Context, ip netip.Addr) Location {
 	if !m.locates || !ip.IsValid() {
 		return Location{} // nothing to wait for
 	}
+	return bounded(m, ctx, func(ctx context.Context) Location { return m.enricher.Locate(ctx, ip) })
+}
+
+// bounded runs f on its own goroutine, with ctx bounded by the enrich
+// timeout: a panic, or an answer later than that, gives the zero T, logged
+// once per Manager. f may go on after bounded returns; its answer is then
+// dropped.
+func bounded[T any](m *Manager, ctx context.Context, f func(context.Context) T) T {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.enrichTimeout)
 	defer cancel()
-	ch := make(chan Location, 1)
+	ch := make(chan T, 1)
 	go func() {
-		var l Location
+		var v T
 		defer func() {
 			if p := recover(); p != nil {
 				m.logEnrichOnce("panic", "panic", fmt.Sprint(p))
 			}
-			ch <- l
+			ch <- v
 		}()
-		l = m.enricher.Locate(ctx, ip)
+		v = f(ctx)
 	}()
 	select {
-	case l := <-ch:
-		return l
+	case v := <-ch:
+		return v
 	case <-ctx.Done():
 		m.logEnrichOnce("timeout", "timeout", m.cfg.enrichTimeout.String())
-		return Location{}
+		var zero T
+		return zero
 	}
 }

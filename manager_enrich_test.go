@@ -108,12 +108,16 @@ func TestLocationAndCountryChange(t *testing.T) {
 
 type hostileEnricher struct {
 	panicDevice bool
+	blockDevice chan struct{} // Device waits for it, ignoring any budget
 	block       chan struct{}
 }
 
 func (h hostileEnricher) Device(string) sessionkit.Device {
 	if h.panicDevice {
 		panic("parser bug")
+	}
+	if h.blockDevice != nil {
+		<-h.blockDevice
 	}
 	return sessionkit.Device{Label: "Fine"}
 }
@@ -143,6 +147,7 @@ func TestEnrichmentNeverFailsLogin(t *testing.T) {
 	}{
 		"panicking parser": {hostileEnricher{panicDevice: true}, enrichBudget},
 		"blocking lookup":  {hostileEnricher{block: block}, 50 * time.Millisecond},
+		"blocking parser":  {hostileEnricher{blockDevice: block}, 50 * time.Millisecond},
 	}
 	for name, c := range cases {
 		e := c.e
@@ -153,7 +158,7 @@ func TestEnrichmentNeverFailsLogin(t *testing.T) {
 				if err != nil {
 					t.Fatalf("login failed: %v", err)
 				}
-				if e.panicDevice && res.Session.Device.Label != "Unknown device" {
+				if (e.panicDevice || e.blockDevice != nil) && res.Session.Device.Label != "Unknown device" {
 					t.Errorf("device after a panic: %+v", res.Session.Device)
 				}
 				if e.block != nil && res.Session.Location != (sessionkit.Location{}) {
@@ -162,10 +167,10 @@ func TestEnrichmentNeverFailsLogin(t *testing.T) {
 			}
 		})
 	}
-	// Each failure is logged once, not per login.
-	for _, reason := range []string{"reason=panic", "reason=timeout"} {
-		if n := strings.Count(logs.String(), reason); n != 1 {
-			t.Errorf("%s logged %d times, want 1:\n%s", reason, n, logs.String())
+	// Each failure is logged once per Manager, not per login.
+	for reason, want := range map[string]int{"reason=panic": 1, "reason=timeout": 2} {
+		if n := strings.Count(logs.String(), reason); n != want {
+			t.Errorf("%s logged %d times, want %d:\n%s", reason, n, want, logs.String())
 		}
 	}
 }
