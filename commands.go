@@ -95,9 +95,11 @@ type UpdateSessionActivityResult struct {
 	PreviousCountry string
 
 	// verifiedBy and verified mark a result of Authenticate: the Manager
-	// that checked the token, and the session it found (see NewContext).
+	// that checked the token, and what it found the session to be (see
+	// NewContext).
 	verifiedBy *Manager
 	verified   uuid.UUID
+	grant      uint64 // grantOf the session found
 	// entry, when set, is the store's immutable copy Session was read from
 	// and equals (the cache's entry): NewContext holds it instead of a copy.
 	entry sessionEntry

@@ -2,8 +2,10 @@ package sessionkit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"slices"
 
@@ -86,8 +88,12 @@ func newContext(ctx context.Context, m *Manager, s Session) context.Context {
 // for a request already authenticated). res must come from this Manager's
 // Authenticate, unchanged: any other result (built by hand, from
 // UpdateSessionActivity, from another Manager, or with its Session
-// replaced) is refused with an error wrapping ErrInvalid, so that no code
-// can put a session it did not authenticate into a request's context. The
+// replaced, or changed in what decides what it may do: its id, user,
+// assurance level, authentication time, support operator or kind) is
+// refused with an error wrapping ErrInvalid, so that no code can put a
+// session it did not authenticate into a request's context (a result the
+// cache answered holds the cache's immutable entry, which no edit of res
+// reaches). The
 // middleware calls it; an app that authenticates another transport itself
 // (a WebSocket upgrade, a gRPC stream) can too. The context holds the
 // session as Authenticate read it; when the verified-session cache answered,
@@ -96,7 +102,7 @@ func (m *Manager) NewContext(parent context.Context, res UpdateSessionActivityRe
 	if parent == nil {
 		return nil, invalid("parent", "must not be nil")
 	}
-	if res.verifiedBy != m || res.verified != res.Session.ID {
+	if res.verifiedBy != m || res.verified != res.Session.ID || (res.entry == nil && res.grant != grantOf(&res.Session)) {
 		return nil, invalid("UpdateSessionActivityResult", "did not come from this Manager's Authenticate")
 	}
 	if res.entry != nil {
@@ -104,6 +110,39 @@ func (m *Manager) NewContext(parent context.Context, res UpdateSessionActivityRe
 		return &sessionCtx{Context: parent, m: m, id: res.Session.ID, e: res.entry}, nil
 	}
 	return newContext(parent, m, res.Session), nil
+}
+
+// grantSeed keys grantOf, so that no one can choose a session of the same
+// print as another.
+var grantSeed = maphash.MakeSeed()
+
+// grantOf is a print of what decides what s may do (its user, assurance
+// level, authentication time, support operator and kind): NewContext
+// refuses a result whose Session no longer has what Authenticate found.
+func grantOf(s *Session) uint64 {
+	var h maphash.Hash
+	h.SetSeed(grantSeed)
+	h.Write(s.UserID[:])
+	h.WriteString(s.AAL)
+	h.WriteByte(0)
+	h.WriteString(s.ImpersonatedBy)
+	var b [9]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(s.AuthenticatedAt.UnixNano()))
+	if s.Bearer {
+		b[8] = 1
+	}
+	h.Write(b[:])
+	return h.Sum64()
+}
+
+// seal marks r as m's Authenticate's, as its Session is now. A result
+// holding the store's entry needs no print: NewContext holds the entry,
+// which no edit of r reaches.
+func (r *UpdateSessionActivityResult) seal(m *Manager) {
+	r.verifiedBy, r.verified = m, r.Session.ID
+	if r.entry == nil {
+		r.grant = grantOf(&r.Session)
+	}
 }
 
 // fromContext returns the innermost session context in ctx's chain.

@@ -109,15 +109,24 @@ func TestNewContextOnlyFromAuthenticate(t *testing.T) {
 	}
 	forged := res
 	forged.Session.ID, _ = sessionid.New(uuid.New())
+	moved := res
+	moved.Session.UserID = uuid.New()
+	raised := res
+	raised.Session.AAL = AAL3
+	supported := res
+	supported.Session.ImpersonatedBy = "support (carol)"
 	refused := map[string]struct {
 		m   *Manager
 		ctx context.Context
 		res UpdateSessionActivityResult
 	}{
-		"built by hand":            {m, ctx, UpdateSessionActivityResult{Session: res.Session}},
-		"another Manager's":        {other, ctx, res},
-		"with its session swapped": {m, ctx, forged},
-		"a nil parent":             {m, nil, res},
+		"built by hand":                     {m, ctx, UpdateSessionActivityResult{Session: res.Session}},
+		"another Manager's":                 {other, ctx, res},
+		"with its session swapped":          {m, ctx, forged},
+		"with its session given away":       {m, ctx, moved},
+		"with its assurance level raised":   {m, ctx, raised},
+		"with its session made a support's": {m, ctx, supported},
+		"a nil parent":                      {m, nil, res},
 	}
 	for name, c := range refused {
 		if got, err := c.m.NewContext(c.ctx, c.res); !errors.Is(err, ErrInvalid) || got != nil {

@@ -401,21 +401,21 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, o
 	if !changed && (now.Sub(s.LastActivityAt) < m.cfg.throttle || m.writer.take(s, now)) {
 		// Throttled, or the write is queued: nothing waits on it, and the
 		// session is as read, so the context can hold the store's entry.
-		res.verifiedBy, res.verified = m, id
 		if claims == nil {
 			// An access token's older authentication (claims.apply) is
 			// not in the store's copy.
 			res.entry, _ = pk.Entry.(sessionEntry)
 		}
+		res.seal(m)
 		return res, nil
 	}
 	// The write is due: the script checks everything again, atomically.
 	res, err = m.touch(ctx, id, nil, ip, onIPChange)
 	if err == nil {
-		res.verifiedBy, res.verified = m, id
 		if claims != nil {
 			claims.apply(&res.Session)
 		}
+		res.seal(m)
 	}
 	return res, err
 }

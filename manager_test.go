@@ -28,6 +28,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
+	"github.com/sessionkit/sessionkit/store"
 )
 
 // checkIndex fails the test unless the user's index lists exactly their
@@ -1163,5 +1164,34 @@ func TestAuthenticateCanonicalAddress(t *testing.T) {
 		if s := f.Session(t, res.Session.ID); s.IPChangeCount != 0 || s.LastIPAddress.String() != tc.login {
 			t.Errorf("stored after %s: %d changes, last %v; want none, %s", tc.given, s.IPChangeCount, s.LastIPAddress, tc.login)
 		}
+	}
+}
+
+// TestNewContextOverTheCacheIgnoresEdits: a result the cache answered puts
+// the cache's entry in the context, so an edit of its Session, which
+// NewContext refuses without the cache, reaches nothing.
+func TestNewContextOverTheCacheIgnoresEdits(t *testing.T) {
+	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client, Cache: &store.CacheOptions{}})
+	ctx := t.Context()
+	user := uuid.New()
+	res := f.Login(t, user)
+	held := 0
+	for range 2 { // the second is a cache hit
+		r, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr(sessiontest.LoginIP))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Session.UserID, r.Session.AAL = uuid.New(), sessionkit.AAL3
+		sctx, err := f.M.NewContext(ctx, r)
+		if err != nil {
+			continue // refused: read from Redis, it holds no entry
+		}
+		held++
+		if s, _ := sessionkit.FromContext(sctx); s.UserID != user || s.AAL != sessionkit.AAL1 {
+			t.Errorf("the context holds user %v at %q, want %v at %q", s.UserID, s.AAL, user, sessionkit.AAL1)
+		}
+	}
+	if held == 0 {
+		t.Error("no result held the cache's entry: the cache never answered")
 	}
 }
