@@ -170,11 +170,16 @@ func (a *app) routes() (http.Handler, error) {
 	mux.Handle("POST /logout", form(page(a.logout)))
 	// The support desk: the page at /admin exactly, its forms under
 	// supportFormPrefix; the rest of /admin/ is the JSON admin API.
+	// It acts on other users' accounts, so, like Vanguard's accounts, it
+	// needs the agent's password entered recently: a stolen agent cookie
+	// alone opens no one's account.
 	admin.Mount(mux)
-	mux.Handle("GET /admin", page(a.supportPage))
-	mux.Handle("POST "+supportFormPrefix+"users/{name}/sessions/{id}/revoke", form(page(a.supportRevoke)))
-	mux.Handle("POST "+supportFormPrefix+"users/{name}/revoke-all", form(page(a.supportRevokeAll)))
-	mux.Handle("POST "+supportFormPrefix+"users/{name}/impersonate", form(page(a.supportImpersonate)))
+	recent := a.auth.RequireRecentAuth(a.cfg.reauthAge())
+	desk := func(h http.HandlerFunc) http.Handler { return a.auth.Middleware(recent(h)) }
+	mux.Handle("GET /admin", desk(a.supportPage))
+	mux.Handle("POST "+supportFormPrefix+"users/{name}/sessions/{id}/revoke", form(desk(a.supportRevoke)))
+	mux.Handle("POST "+supportFormPrefix+"users/{name}/revoke-all", form(desk(a.supportRevokeAll)))
+	mux.Handle("POST "+supportFormPrefix+"users/{name}/impersonate", form(desk(a.supportImpersonate)))
 	mux.Handle("GET /reauthenticate", page(a.reauthenticatePage))
 	mux.Handle("POST /reauthenticate", form(page(a.reauthenticate)))
 	// Provider access is recorded before the handler runs; a browser that

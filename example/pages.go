@@ -302,9 +302,18 @@ func (a *app) pageError(w http.ResponseWriter, r *http.Request, p middleware.Pro
 	}
 	a.auth.SessionHeaders(w.Header())
 	if p.Reason == middleware.ReasonReauthenticationRequired {
-		// The session is fine: ask for the password again, then come back.
+		// The session is fine: ask for the password again, then come back:
+		// to the page, or from a form (which a redirect cannot send
+		// again) to the page it was on.
 		w.Header().Del("Www-Authenticate")
-		http.Redirect(w, r, "/reauthenticate?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		next := r.URL.RequestURI()
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			next = "/devices"
+			if name := r.PathValue("name"); name != "" && strings.HasPrefix(r.URL.Path, supportFormPrefix) {
+				next = "/admin?user=" + url.QueryEscape(name)
+			}
+		}
+		http.Redirect(w, r, "/reauthenticate?next="+url.QueryEscape(next), http.StatusSeeOther)
 		return
 	}
 	if p.Status == http.StatusUnauthorized {

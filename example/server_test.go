@@ -749,3 +749,36 @@ func TestSupportDeskRefused(t *testing.T) {
 		t.Errorf("alice after the refused forms: got %d devices, want 1", len(got))
 	}
 }
+
+// TestSupportDeskNeedsARecentPassword: the support desk acts on other
+// users' accounts, so, like Vanguard's accounts, it needs carol's password
+// entered recently: past that, the page and its forms ask for it again,
+// and a form does nothing until she has.
+func TestSupportDeskNeedsARecentPassword(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.reauthWithin = 200 * time.Millisecond
+	ra := startApp(t, cfg)
+	alice, carol := newClient(t, ra.URL), newClient(t, ra.URL)
+	alice.login("alice")
+	carol.login("carol")
+	if r := carol.get("/admin?user=alice"); r.Status != http.StatusOK {
+		t.Fatalf("just signed in: got %d", r.Status)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if r := carol.get("/admin?user=alice"); r.Status != http.StatusSeeOther || r.Location != "/reauthenticate?next=%2Fadmin%3Fuser%3Dalice" {
+		t.Errorf("the page after the window: got %d to %q", r.Status, r.Location)
+	}
+	r := carol.post("/admin/page/users/alice/revoke-all", nil)
+	if r.Status != http.StatusSeeOther || r.Location != "/reauthenticate?next=%2Fadmin%3Fuser%3Dalice" {
+		t.Errorf("a form after the window: got %d to %q", r.Status, r.Location)
+	}
+	if r := alice.get("/devices"); r.Status != http.StatusOK {
+		t.Fatalf("alice after the refused form: got %d", r.Status)
+	}
+	if r := carol.post("/reauthenticate", url.Values{"password": {"password"}, "next": {"/admin?user=alice"}}); r.Location != "/admin?user=alice" {
+		t.Fatalf("re-authenticating: got a redirect to %q", r.Location)
+	}
+	if r := carol.post("/admin/page/users/alice/revoke-all", nil); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/admin?user=alice") {
+		t.Errorf("the form after re-authenticating: got %d to %q", r.Status, r.Location)
+	}
+}
