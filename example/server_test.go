@@ -775,6 +775,10 @@ func TestSupportDeskNeedsARecentPassword(t *testing.T) {
 	if r := alice.get("/devices"); r.Status != http.StatusOK {
 		t.Fatalf("alice after the refused form: got %d", r.Status)
 	}
+	aliceID := demoUsers().named("alice").ID.String()
+	if r := carol.get("/admin/users/" + aliceID + "/sessions"); r.Status != http.StatusForbidden {
+		t.Errorf("the JSON admin routes after the window: got %d, want 403", r.Status)
+	}
 	if r := carol.post("/reauthenticate", url.Values{"password": {"password"}, "next": {"/admin?user=alice"}}); r.Location != "/admin?user=alice" {
 		t.Fatalf("re-authenticating: got a redirect to %q", r.Location)
 	}

@@ -39,11 +39,12 @@ var errNotSupport = errors.New("sessionkit example: not a support agent")
 
 // authorizeSupport is the Authorize of the admin routes and the check of
 // the support desk page: the request's session must be a support agent's
-// own (not a support session opened as someone else). The label it returns
-// is what users see: "support (carol)".
+// own (not a support session opened as someone else), with the password
+// entered recently, as the desk's pages need it. The label it returns is
+// what users see: "support (carol)".
 func (a *app) authorizeSupport(r *http.Request) (string, error) {
 	s, ok := sessionkit.FromContext(r.Context())
-	if !ok || s.ImpersonatedBy != "" {
+	if !ok || s.ImpersonatedBy != "" || a.m.Now().Sub(s.AuthenticatedAt) > a.cfg.reauthAge() {
 		return "", errNotSupport
 	}
 	usr := a.users.byUserID(s.UserID)
