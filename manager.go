@@ -324,8 +324,11 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 // the session revoked, in one step after it returns, so that a failure
 // does neither (the next request from the address is decided again), and
 // a request racing this one from the same address is decided too rather
-// than served as if the address were known. It runs on the request path
-// and must be quick. An address change costs a round trip more than with
+// than served as if the address were known. The change recorded is the
+// one decided: when another request moves the session's address between
+// the decision and the write, the change from the new address is decided
+// afresh (three times at most; then the result is an error wrapping
+// ErrUnavailable). onIPChange runs on the request path and must be quick. An address change costs a round trip more than with
 // Authenticate, except with GeoIP, which needs it to locate the address.
 // The middleware calls it for IPRevoke and IPDecision; with onIPChange nil
 // it is Authenticate.
@@ -420,6 +423,10 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, o
 	return res, err
 }
 
+// maxIPDecisions bounds how many times one request decides its address
+// change while other requests move the session's address under it.
+const maxIPDecisions = 3
+
 // touch writes a session's activity. On an address change, the store
 // holds it unwritten when the new address is to be located or the change
 // decided (onIPChange, see AuthenticateWith), and then records it, with
@@ -429,10 +436,15 @@ func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip ne
 	use := backend.Use{SessionID: id, TokenHash: hash, IP: ip, Hold: (m.locates || onIPChange != nil) && ip.IsValid()}
 	s, out, events, err := m.store.Touch(ctx, c, use, nil)
 	var held UpdateSessionActivityResult // the change the store held, as decided
-	if err == nil && out.Held {
-		// An address GeoIP does not know keeps the last known location.
-		var loc *Location
-		if m.locates {
+	var loc *Location
+	for n := 0; err == nil && out.Held; n++ {
+		if n == maxIPDecisions {
+			// Other requests keep moving the session's address under
+			// this one's decisions: it is not served on a guess.
+			return UpdateSessionActivityResult{}, fmt.Errorf("%w: the session's address changed under %d decisions", ErrUnavailable, n)
+		}
+		if n == 0 && m.locates {
+			// An address GeoIP does not know keeps the last known location.
 			if l := m.locate(ctx, ip); l != (Location{}) {
 				loc = &l
 			}
@@ -444,7 +456,7 @@ func (m *Manager) touch(ctx context.Context, id uuid.UUID, hash *[32]byte, ip ne
 				s.Location = *loc
 			}
 			held = activityResult(s, out)
-			use.Revoke = onIPChange(held)
+			use.Revoke, use.From = onIPChange(held), out.PreviousIP
 		}
 		s, out, events, err = m.store.Touch(ctx, c, use, loc)
 	}

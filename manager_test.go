@@ -1195,3 +1195,39 @@ func TestNewContextOverTheCacheIgnoresEdits(t *testing.T) {
 		t.Error("no result held the cache's entry: the cache never answered")
 	}
 }
+
+// TestAuthenticateWithDecidesTheChangeRecorded: the change AuthenticateWith
+// records is the one its decision saw. When another request records a
+// change of the session's address between the decision and the write, the
+// change from there is decided afresh, not recorded undecided.
+func TestAuthenticateWithDecidesTheChangeRecorded(t *testing.T) {
+	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client})
+	ctx := t.Context()
+	res := f.Login(t, uuid.New()) // from LoginIP
+	x, z := netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("192.0.2.99")
+	var decided []string
+	// The app's rule: a session may move once, from where it signed in.
+	fromSignIn := func(r sessionkit.UpdateSessionActivityResult) bool {
+		decided = append(decided, r.PreviousIP+" -> "+r.Session.LastIPAddress.String())
+		return r.PreviousIP != sessiontest.LoginIP
+	}
+	raced := false
+	_, err := f.M.AuthenticateWith(ctx, res.Token, x, func(r sessionkit.UpdateSessionActivityResult) bool {
+		revoke := fromSignIn(r)
+		if !raced { // a request from z, decided and recorded meanwhile
+			raced = true
+			if _, err := f.M.AuthenticateWith(ctx, res.Token, z, fromSignIn); err != nil {
+				t.Errorf("the racing request from %v: %v", z, err)
+			}
+		}
+		return revoke
+	})
+	want := []string{sessiontest.LoginIP + " -> " + x.String(), sessiontest.LoginIP + " -> " + z.String(), z.String() + " -> " + x.String()}
+	if !slices.Equal(decided, want) {
+		t.Errorf("decisions: got %q, want %q", decided, want)
+	}
+	var revoked *sessionkit.RevokedError
+	if !errors.As(err, &revoked) || revoked.Reason != sessionkit.ReasonIPChanged {
+		t.Errorf("the request from %v after the move to %v: got %v, want revoked for ip_changed", x, z, err)
+	}
+}

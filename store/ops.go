@@ -66,6 +66,9 @@ func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc 
 	if use.Revoke {
 		args.Announce = announce.Head(sessionid.TagIn(use.SessionID))
 	}
+	if use.From.IsValid() {
+		args.From = use.From.String()
+	}
 	if use.TokenHash != nil {
 		args.TokenHash = hashText(*use.TokenHash)
 	}
@@ -109,7 +112,7 @@ func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc 
 	if used.Revoked {
 		events = append(events, sessionkit.Event{
 			ID: out.RevokedEvent, Type: sessionkit.EventRevoked, SessionID: s.ID, UserID: s.UserID, At: c.Now,
-			Reason: sessionkit.ReasonIPChanged,
+			Reason: sessionkit.ReasonIPChanged, Actor: s.ImpersonatedBy,
 		})
 	}
 	return s, used, events, nil

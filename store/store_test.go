@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -457,7 +458,12 @@ func TestSupportSessionEventsNameTheOperator(t *testing.T) {
 		if _, err := f.M.Authenticate(ctx, res.Token, netip.MustParseAddr("198.51.100.20")); err != nil {
 			t.Fatal(err)
 		}
-		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 2})
+		// Then the app ends the session on a second move.
+		revoke := func(sessionkit.UpdateSessionActivityResult) bool { return true }
+		if _, err := f.M.AuthenticateWith(ctx, res.Token, netip.MustParseAddr("198.51.100.21"), revoke); !errors.Is(err, sessionkit.ErrRevoked) {
+			t.Fatalf("the second move: got %v, want revoked", err)
+		}
+		evs, err := f.M.Events(ctx, user, sessionkit.EventQuery{Limit: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -469,15 +475,15 @@ func TestSupportSessionEventsNameTheOperator(t *testing.T) {
 		for _, list := range [][]sessionkit.Event{evs, hooked} {
 			n := 0
 			for _, e := range list {
-				if e.Type != sessionkit.EventIPChanged && e.Type != sessionkit.EventActivity {
+				if e.Type != sessionkit.EventIPChanged && e.Type != sessionkit.EventActivity && e.Type != sessionkit.EventRevoked {
 					continue
 				}
 				if n++; e.Actor != actor {
 					t.Errorf("%s event: actor %q, want %q", e.Type, e.Actor, actor)
 				}
 			}
-			if n != 2 {
-				t.Errorf("got %d address and activity events, want 2: %+v", n, list)
+			if n != 4 {
+				t.Errorf("got %d address, activity and revocation events, want 4: %+v", n, list)
 			}
 		}
 	})

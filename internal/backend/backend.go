@@ -137,6 +137,10 @@ type Use struct {
 	// the session on the change Hold reported. A change recorded meanwhile
 	// is not recorded again; the session is revoked all the same.
 	Revoke bool
+	// From, with a decision, is the previous address Hold reported: if
+	// another request has stored another since, Touch holds the change
+	// again (Used.Held) rather than record one that was not decided.
+	From netip.Addr
 }
 
 // Used is what a store's Touch did besides returning the session.

@@ -16,9 +16,11 @@ local changed = IP ~= '' and IP ~= current
 local unchanged = reply{WRITTEN = false, IP_CHANGED = false, PREVIOUS_IP = '', PREVIOUS_COUNTRY = '',
   SESSION = v, EVENT_IDS = {}, HELD = false, REVOKED_EVENT = ''}
 if not changed and not REVOKE and now - num(h[F_LAST_ACTIVITY]) < THROTTLE then return unchanged end
-if changed and HOLD then
+if changed and (HOLD or (FROM ~= '' and FROM ~= current)) then
   -- Nothing is recorded before the caller's decision: one that fails, and
-  -- a request racing this one, find the change still to be made.
+  -- a request racing this one, find the change still to be made. A change
+  -- decided from an address that another request has replaced since
+  -- (FROM) is held again, to be decided from the one stored now.
   return reply{WRITTEN = false, IP_CHANGED = true, PREVIOUS_IP = current,
     PREVIOUS_COUNTRY = split(v)[F_LOCATION_COUNTRY_CODE] or '', SESSION = v, EVENT_IDS = {}, HELD = true,
     REVOKED_EVENT = ''}
@@ -42,7 +44,7 @@ if REVOKE then
     ids[#ids + 1] = event(EV_IP_CHANGED, f[F_USER_ID], MEMBER, E_IP, IP, E_PREVIOUS_IP, current,
       E_COUNTRY, f[F_LOCATION_COUNTRY_CODE] or '', E_PREVIOUS_COUNTRY, prev_cc, E_ACTOR, f[F_IMPERSONATED_BY] or '')
   end
-  local rid = revoke_now(MEMBER, f[F_USER_ID], REASON_IP_CHANGED, ANNOUNCE)
+  local rid = revoke_now(MEMBER, f[F_USER_ID], REASON_IP_CHANGED, ANNOUNCE, f[F_IMPERSONATED_BY] or '')
   return reply{WRITTEN = changed, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
     SESSION = join(f), EVENT_IDS = ids, HELD = false, REVOKED_EVENT = rid}
 end
