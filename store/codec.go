@@ -245,7 +245,9 @@ func locationValues(l sessionkit.Location) (label, city, region, country, code s
 
 // splitFields splits a stored session into f: between minFields fields
 // (a record written before later fields existed; the rest stay empty) and
-// fieldCount. It runs on every request, so it looks for separators eight
+// fieldCount; fields after those, a later version's, are ignored, so that
+// a record stays readable to the version before during a rolling deploy
+// (the scripts keep them when they write). It runs on every request, so it looks for separators eight
 // bytes at a time rather than calling IndexByte per field (most fields are
 // a few bytes long, and a call costs more than the search).
 func splitFields(v string, f *[fieldCount]string) bool {
@@ -259,7 +261,8 @@ func splitFields(v string, f *[fieldCount]string) bool {
 		for m := ^((x&low7 + low7) | x | low7); m != 0; m &= m - 1 {
 			j := i + bits.TrailingZeros64(m)>>3
 			if n == fieldCount-1 {
-				return false // more fields than there are
+				f[n] = v[start:j] // fields of a later version follow
+				return f[pVersion] == formatVersion
 			}
 			f[n], start = v[start:j], j+1
 			n++
@@ -268,7 +271,8 @@ func splitFields(v string, f *[fieldCount]string) bool {
 	for ; i < len(v); i++ {
 		if v[i] == sepByte {
 			if n == fieldCount-1 {
-				return false
+				f[n] = v[start:i]
+				return f[pVersion] == formatVersion
 			}
 			f[n], start = v[start:i], i+1
 			n++

@@ -93,8 +93,8 @@ func refSplit(v string, f *[fieldCount]string) bool {
 			return i+1 >= minFields && f[pVersion] == formatVersion
 		}
 	}
-	f[fieldCount-1] = rest
-	return f[pVersion] == formatVersion && !strings.Contains(rest, sep)
+	f[fieldCount-1], _, _ = strings.Cut(rest, sep) // fields of a later version may follow
+	return f[pVersion] == formatVersion
 }
 
 func refDecodeSession(id uuid.UUID, v string) (sessionkit.Session, bool) {
@@ -358,5 +358,25 @@ func TestEarlierRecordsReadTheSame(t *testing.T) {
 		if !decodePeek(s.ID, v, &got, &pk) || !pk.TokenMatches(&hash) || pk.TokenMatches(&other) {
 			t.Errorf("%s form: the token hash does not read back", name)
 		}
+	}
+}
+
+// TestDecodeIgnoresLaterFields: a record written by a later version, with
+// fields after the last this one knows, reads as it does without them, so
+// that instances of both versions serve its sessions during a rolling
+// deploy (the scripts keep fields they do not know, too).
+func TestDecodeIgnoresLaterFields(t *testing.T) {
+	s := benchSession()
+	v := encodeSession(s, [32]byte{1, 2, 3}, &[32]byte{4, 5}, &[32]byte{6, 7}) // every field present
+	want, ok := decodeSession(s.ID, v)
+	if !ok {
+		t.Fatalf("the record itself does not decode: %q", v)
+	}
+	for _, later := range []string{sep + "x", sep + sep + "later" + sep} {
+		got, ok := decodeSession(s.ID, v+later)
+		if !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("with %q after it: got %v %+v, want %+v", later, ok, got, want)
+		}
+		checkDecode(t, fmt.Sprintf("with %q after it", later), s.ID, v+later)
 	}
 }
