@@ -321,7 +321,7 @@ func login(auth *middleware.Authenticator, check func(username, password string)
 			}
 			return err
 		}
-		if old.UserID == id {
+		if old.UserID == id && old.ImpersonatedBy == "" { // a support session counts toward no limit
 			if err := replace(); err != nil {
 				auth.Fail(w, r, err)
 				return

@@ -120,7 +120,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		}
 		return err
 	}
-	if old.ID != uuid.Nil && old.UserID == usr.ID {
+	if old.ID != uuid.Nil && old.UserID == usr.ID && old.ImpersonatedBy == "" {
 		if err := replace(); err != nil {
 			a.fail(w, r, err)
 			return

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/handlers"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
@@ -127,5 +128,44 @@ func TestRejectedSignInKeepsTheCarriedSession(t *testing.T) {
 	f.login(t, shared, "bob")
 	if s, _ := f.m.Session(t.Context(), as.ID); s.RevokedReason != sessionkit.ReasonLogin {
 		t.Errorf("alice's session after bob's sign-in: reason %q, want %q", s.RevokedReason, sessionkit.ReasonLogin)
+	}
+}
+
+// TestRejectedSignInKeepsACarriedSupportSession: a support session does
+// not count toward the user's limit, so revoking it first frees nothing:
+// a sign-in of its user that the limit refuses leaves it as it was.
+func TestRejectedSignInKeepsACarriedSupportSession(t *testing.T) {
+	f := newFixture(t, setup{mopts: []sessionkit.Option{
+		sessionkit.WithLimit(sessionkit.FixedLimit(1)),
+		sessionkit.WithLimitPolicy(func(context.Context, uuid.UUID) (sessionkit.LimitPolicy, error) {
+			return sessionkit.RejectNew, nil
+		}),
+	}})
+	f.users.ids["carol"] = operatorID
+	admin, err := handlers.NewAdmin(f.auth, handlers.AdminOptions{
+		Authorize: func(r *http.Request) (string, error) {
+			if s, _ := sessionkit.FromContext(r.Context()); s.UserID != operatorID {
+				return "", errors.New("not an operator")
+			}
+			return "support (carol)", nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Mount(f.mux)
+	f.login(t, f.client(t), "bob") // bob's one session
+	desk := f.client(t)
+	f.login(t, desk, "carol")
+	r := f.do(t, desk, "POST", "/admin/users/"+f.bob.String()+"/impersonate", nil, nil)
+	if r.status != http.StatusCreated {
+		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
+	}
+	var support handlers.SessionJSON
+	r.decode(t, &support)
+	f.do(t, desk, "POST", "/sessions", strings.NewReader(`{"username":"bob","password":"password"}`), jsonType).
+		wantProblem(t, http.StatusConflict, middleware.ReasonLimitReached)
+	if s, err := f.m.Session(t.Context(), support.ID); err != nil || !s.RevokedAt.IsZero() {
+		t.Errorf("the support session after the refused sign-in: revoked %q, %v", s.RevokedReason, err)
 	}
 }

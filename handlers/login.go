@@ -48,10 +48,11 @@ func Credentials(r *http.Request) (username, password string, err error) {
 // then the app's check runs; then the new session is created and its token
 // set as the cookie, and only there. The session the request carried, if
 // any, is revoked (reason replaced_by_login: no fixation): before the new
-// one is created when it is the same user's, so that a user at their limit
-// is not evicted or refused by their own re-login; after it otherwise, so
-// that a sign-in refused (409 at a limit that rejects, 503) leaves another
-// user's session on a shared browser as it was.
+// one is created when it is the same user's own, so that a user at their
+// limit is not evicted or refused by their own re-login; after it
+// otherwise (another user's, or a support session, which counts toward no
+// limit), so that a sign-in refused (409 at a limit that rejects, 503)
+// leaves it as it was.
 //
 // A request carrying two session cookies revokes neither (which one it
 // "carried" is unknowable) and still logs in.
@@ -66,7 +67,7 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if carried && old.UserID == user {
+	if carried && old.UserID == user && old.ImpersonatedBy == "" {
 		if err := h.revokeReplaced(r, old); err != nil {
 			h.fail(w, r, err)
 			return
