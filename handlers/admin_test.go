@@ -47,6 +47,19 @@ func operatorFixture(t *testing.T, hook sessionkit.Hook) *fixture {
 
 var operatorID = uuid.MustParse("0b7f5c8e-6d1a-4a8e-9a0f-3e2d1c4b5a69")
 
+// impersonate opens a support session as user from op, an operator's
+// client, which then carries it; it fails the test unless that is 201.
+func (f *fixture) impersonate(t *testing.T, op *http.Client, user uuid.UUID) handlers.SessionJSON {
+	t.Helper()
+	r := f.do(t, op, "POST", "/admin/users/"+user.String()+"/impersonate", nil, nil)
+	if r.status != http.StatusCreated {
+		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
+	}
+	var s handlers.SessionJSON
+	r.decode(t, &s)
+	return s
+}
+
 func TestAdminAuthorization(t *testing.T) {
 	f := operatorFixture(t, nil)
 	alice, _ := f.login(t, f.client(t), "alice")
@@ -180,12 +193,7 @@ func TestAdminImpersonation(t *testing.T) {
 	f.login(t, bobDevice, "bob") // bob's tier allows one session
 	op := f.client(t)
 	f.login(t, op, "carol")
-	r := f.do(t, op, "POST", "/admin/users/"+f.bob.String()+"/impersonate", nil, nil)
-	if r.status != http.StatusCreated {
-		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
-	}
-	var s handlers.SessionJSON
-	r.decode(t, &s)
+	s := f.impersonate(t, op, f.bob)
 	if s.ImpersonatedBy == nil || *s.ImpersonatedBy != "support (carol)" || s.UserID != f.bob {
 		t.Fatalf("support session: %+v", s)
 	}
@@ -243,9 +251,7 @@ func TestSupportSessionIsBounded(t *testing.T) {
 	f.login(t, tablet, "alice")
 	op := f.client(t)
 	f.login(t, op, "carol")
-	if r := f.do(t, op, "POST", "/admin/users/"+f.alice.String()+"/impersonate", nil, nil); r.status != http.StatusCreated {
-		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
-	}
+	f.impersonate(t, op, f.alice)
 	// The user herself passes both checks: she has just signed in.
 	for _, path := range []string{"/transfer", "/aal1"} {
 		if r := f.do(t, laptop, "POST", path, nil, nil); r.status != http.StatusNoContent {
@@ -309,9 +315,7 @@ func TestAdminRefusesSupportSessions(t *testing.T) {
 	admin.Mount(f.mux)
 	op := f.client(t)
 	f.login(t, op, "carol")
-	if r := f.do(t, op, "POST", "/admin/users/"+f.alice.String()+"/impersonate", nil, nil); r.status != http.StatusCreated {
-		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
-	}
+	f.impersonate(t, op, f.alice)
 	path := "/admin/users/" + f.bob.String() + "/sessions"
 	f.do(t, op, "GET", path, nil, nil).wantProblem(t, http.StatusForbidden, handlers.ReasonForbidden)
 	f.do(t, op, "POST", "/admin/users/"+f.bob.String()+"/impersonate", nil, nil).wantProblem(t, http.StatusForbidden, handlers.ReasonForbidden)

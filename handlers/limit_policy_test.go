@@ -157,12 +157,7 @@ func TestRejectedSignInKeepsACarriedSupportSession(t *testing.T) {
 	f.login(t, f.client(t), "bob") // bob's one session
 	desk := f.client(t)
 	f.login(t, desk, "carol")
-	r := f.do(t, desk, "POST", "/admin/users/"+f.bob.String()+"/impersonate", nil, nil)
-	if r.status != http.StatusCreated {
-		t.Fatalf("impersonate: got %d (%s)", r.status, r.body)
-	}
-	var support handlers.SessionJSON
-	r.decode(t, &support)
+	support := f.impersonate(t, desk, f.bob)
 	f.do(t, desk, "POST", "/sessions", strings.NewReader(`{"username":"bob","password":"password"}`), jsonType).
 		wantProblem(t, http.StatusConflict, middleware.ReasonLimitReached)
 	if s, err := f.m.Session(t.Context(), support.ID); err != nil || !s.RevokedAt.IsZero() {
