@@ -25,27 +25,42 @@ if changed and (HOLD or (FROM ~= '' and FROM ~= current)) then
     PREVIOUS_COUNTRY = split(v)[F_LOCATION_COUNTRY_CODE] or '', SESSION = v, EVENT_IDS = {}, HELD = true,
     REVOKED_EVENT = ''}
 end
+-- move records in f, the whole session split, its use from IP: the
+-- address, the count of changes and, when LOCATED, the location. It
+-- returns the countries before and after.
+local function move(f)
+  local before = f[F_LOCATION_COUNTRY_CODE] or ''
+  f[F_LAST_IP] = IP
+  f[F_IP_CHANGES] = tostring(num(f[F_IP_CHANGES]) + 1)
+  if LOCATED then
+    f[F_LOCATION_LABEL], f[F_LOCATION_CITY], f[F_LOCATION_REGION] = LOCATION_LABEL, LOCATION_CITY, LOCATION_REGION
+    f[F_LOCATION_COUNTRY], f[F_LOCATION_COUNTRY_CODE] = LOCATION_COUNTRY, LOCATION_COUNTRY_CODE
+  end
+  return before, f[F_LOCATION_COUNTRY_CODE] or ''
+end
+-- moved_event records f's move (see move) in the trail; in a support
+-- session, actor (the operator) caused it.
+local function moved_event(f, before, after, actor)
+  return event(EV_IP_CHANGED, f[F_USER_ID], MEMBER, E_IP, IP, E_PREVIOUS_IP, current,
+    E_COUNTRY, after, E_PREVIOUS_COUNTRY, before, E_ACTOR, actor)
+end
+
 if REVOKE then
   -- The caller ends the session on this address change: the change is
   -- recorded and the session revoked in one step, so that neither happens
   -- without the other. A change another request recorded meanwhile is not
   -- recorded twice, and the session is revoked all the same.
   local f = split(v)
-  local prev_cc = f[F_LOCATION_COUNTRY_CODE] or ''
+  local actor = f[F_IMPERSONATED_BY] or ''
+  local before, after = f[F_LOCATION_COUNTRY_CODE] or '', ''
   local ids = {}
   if changed then
-    f[F_LAST_IP] = IP
-    f[F_IP_CHANGES] = tostring(num(f[F_IP_CHANGES]) + 1)
-    if LOCATED then
-      f[F_LOCATION_LABEL], f[F_LOCATION_CITY], f[F_LOCATION_REGION] = LOCATION_LABEL, LOCATION_CITY, LOCATION_REGION
-      f[F_LOCATION_COUNTRY], f[F_LOCATION_COUNTRY_CODE] = LOCATION_COUNTRY, LOCATION_COUNTRY_CODE
-    end
+    before, after = move(f)
     redis.call('HSET', ACT, MEMBER, join(f)) -- first write: deny-oom, and then nothing is written
-    ids[#ids + 1] = event(EV_IP_CHANGED, f[F_USER_ID], MEMBER, E_IP, IP, E_PREVIOUS_IP, current,
-      E_COUNTRY, f[F_LOCATION_COUNTRY_CODE] or '', E_PREVIOUS_COUNTRY, prev_cc, E_ACTOR, f[F_IMPERSONATED_BY] or '')
+    ids[#ids + 1] = moved_event(f, before, after, actor)
   end
-  local rid = revoke_now(MEMBER, f[F_USER_ID], REASON_IP_CHANGED, ANNOUNCE, f[F_IMPERSONATED_BY] or '')
-  return reply{WRITTEN = changed, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
+  local rid = revoke_now(MEMBER, f[F_USER_ID], REASON_IP_CHANGED, ANNOUNCE, actor)
+  return reply{WRITTEN = changed, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = before,
     SESSION = join(f), EVENT_IDS = ids, HELD = false, REVOKED_EVENT = rid}
 end
 
@@ -56,14 +71,7 @@ if changed then
   -- The rare path: the whole session is split, so every field is by name.
   local f = split(v)
   touched(f)
-  f[F_LAST_IP] = IP
-  f[F_IP_CHANGES] = tostring(num(f[F_IP_CHANGES]) + 1)
-  prev_cc = f[F_LOCATION_COUNTRY_CODE] or ''
-  if LOCATED then
-    f[F_LOCATION_LABEL], f[F_LOCATION_CITY], f[F_LOCATION_REGION] = LOCATION_LABEL, LOCATION_CITY, LOCATION_REGION
-    f[F_LOCATION_COUNTRY], f[F_LOCATION_COUNTRY_CODE] = LOCATION_COUNTRY, LOCATION_COUNTRY_CODE
-  end
-  cc = f[F_LOCATION_COUNTRY_CODE] or ''
+  prev_cc, cc = move(f)
   h = f
   nv = join(f)
 else
@@ -109,10 +117,7 @@ local ids = {}
 -- In a support session, the operator caused the events: they name them.
 -- The field is in the rare part, which only the address change has split.
 local actor = (changed and h or split(nv))[F_IMPERSONATED_BY] or ''
-if changed then
-  ids[#ids + 1] = event(EV_IP_CHANGED, h[F_USER_ID], MEMBER, E_IP, IP, E_PREVIOUS_IP, current,
-    E_COUNTRY, cc, E_PREVIOUS_COUNTRY, prev_cc, E_ACTOR, actor)
-end
+if changed then ids[#ids + 1] = moved_event(h, prev_cc, cc, actor) end
 if ACTIVITY_EVENTS then
   ids[#ids + 1] = event(EV_ACTIVITY, h[F_USER_ID], MEMBER, E_IP, changed and IP or current, E_ACTOR, actor)
 end
