@@ -328,10 +328,10 @@ func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (
 // one decided: when another request moves the session's address between
 // the decision and the write, the change from the new address is decided
 // afresh (three times at most; then the result is an error wrapping
-// ErrUnavailable). onIPChange runs on the request path and must be quick. An address change costs a round trip more than with
-// Authenticate, except with GeoIP, which needs it to locate the address.
-// The middleware calls it for IPRevoke and IPDecision; with onIPChange nil
-// it is Authenticate.
+// ErrUnavailable). onIPChange runs on the request path and must be quick.
+// An address change costs a round trip more than with Authenticate, except
+// with GeoIP, which needs it to locate the address. The middleware calls it
+// for IPRevoke and IPDecision; with onIPChange nil it is Authenticate.
 func (m *Manager) AuthenticateWith(ctx context.Context, tok string, ip netip.Addr, onIPChange func(UpdateSessionActivityResult) (revoke bool)) (UpdateSessionActivityResult, error) {
 	start := m.tel.authStart(ctx)
 	// The hot path starts a span only under a recording one: a span with
@@ -664,8 +664,9 @@ const ReasonRenewed = "renewed"
 // held is forgotten without a grace window). A bearer session's access
 // tokens minted before it stay valid until they expire
 // (AccessTokenOptions.TTL, 5 minutes by default), as SECURITY.md says: to
-// end every credential at once, revoke the session. A session that is no longer
-// active is refused (a *RevokedError, ErrExpired, ErrIdle, ErrNotFound).
+// end every credential at once, revoke the session. A session that is no
+// longer active is refused (a *RevokedError, ErrExpired, ErrIdle,
+// ErrNotFound).
 // ipAddress and userAgent are not used: the session keeps its device.
 func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, userAgent string) (_ CreateSessionResult, err error) {
 	ctx, span := m.tel.start(ctx, "sessionkit.RenewSession")

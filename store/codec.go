@@ -247,9 +247,10 @@ func locationValues(l sessionkit.Location) (label, city, region, country, code s
 // (a record written before later fields existed; the rest stay empty) and
 // fieldCount; fields after those, a later version's, are ignored, so that
 // a record stays readable to the version before during a rolling deploy
-// (the scripts keep them when they write). It runs on every request, so it looks for separators eight
-// bytes at a time rather than calling IndexByte per field (most fields are
-// a few bytes long, and a call costs more than the search).
+// (the scripts keep them when they write). It runs on every request, so it
+// looks for separators eight bytes at a time rather than calling IndexByte
+// per field (most fields are a few bytes long, and a call costs more than
+// the search).
 func splitFields(v string, f *[fieldCount]string) bool {
 	n, start, i := 0, 0, 0
 	for ; i+8 <= len(v); i += 8 {
