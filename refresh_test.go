@@ -2,6 +2,7 @@ package sessionkit_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -168,4 +169,116 @@ func TestSessionByRefreshTokenChecksTheFamily(t *testing.T) {
 			t.Errorf("the genuine token: got %v %v", s.ID, err)
 		}
 	})
+}
+
+// opensToCurrent reports whether anything Redis holds for the user of rt
+// (the session's record, the grace window's sealed secrets) opens, with the
+// superseded token prev, to rt's secret: what a copy of Redis and a token
+// that no longer works would give a thief.
+func opensToCurrent(t *testing.T, f *sessiontest.Fixture, user uuid.UUID, prev, rt string) bool {
+	t.Helper()
+	r0, err0 := token.ParseRefresh(prev)
+	r1, err1 := token.ParseRefresh(rt)
+	if err0 != nil || err1 != nil {
+		t.Fatalf("ParseRefresh: %v %v", err0, err1)
+	}
+	ctx := t.Context()
+	keys := f.KeyNames(t).ForUser(user)
+	var held []string
+	for _, key := range []string{keys.Active, keys.Seal} {
+		m, err := f.Client.HGetAll(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range m {
+			held = append(held, strings.FieldsFunc(v, func(c rune) bool { return c == 0x1f || c == '|' })...)
+		}
+	}
+	for _, field := range held {
+		raw, err := base64.RawURLEncoding.DecodeString(field)
+		if err != nil || len(raw) != token.SecretBytes {
+			continue
+		}
+		if opened, err := token.Open(r0.ID, r0.Secret, token.Secret(raw)); err == nil && opened == r1.Secret {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRefreshSealedSecretKeptForTheWindowOnly: within the grace window the
+// superseded token gets the current one again, so the store keeps the
+// current secret sealed with the superseded one; once the window has
+// passed, Redis holds nothing that opens with it. Before, the record kept
+// the sealed secret until the next rotation: a copy of Redis and a dead
+// token gave the live one, which refreshed as the owner's.
+func TestRefreshSealedSecretKeptForTheWindowOnly(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := bearerFixture(t, b)
+		user := uuid.New()
+		seal := f.KeyNames(t).ForUser(user).Seal
+		create := func() string {
+			t.Helper()
+			res, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.Tokens.RefreshToken
+		}
+		a0, b0 := create(), create()
+		f.Clock.Advance(time.Minute)
+		a1, err := refresh(ctx, t, f, a0)
+		if err != nil || !a1.Rotated {
+			t.Fatalf("refresh: %+v %v", a1, err)
+		}
+		if !opensToCurrent(t, f, user, a0, a1.Tokens.RefreshToken) {
+			t.Fatal("within the window, nothing opens to the current token: the grace window cannot hand it out")
+		}
+		ttl, err := f.Client.PTTL(ctx, seal).Result()
+		if err != nil || ttl <= 0 || ttl > refreshGrace+time.Second {
+			t.Errorf("the sealed secrets' key: PTTL %v %v, want within the window and a second", ttl, err)
+		}
+		if again, err := refresh(ctx, t, f, a0); err != nil || again.Rotated || again.Tokens.RefreshToken != a1.Tokens.RefreshToken {
+			t.Errorf("within the window: got %+v %v, want the current token again", again, err)
+		}
+
+		// Past the window, another rotation of the user's drops the entry.
+		f.Clock.Advance(refreshGrace + time.Second)
+		if _, err := refresh(ctx, t, f, b0); err != nil {
+			t.Fatal(err)
+		}
+		if opensToCurrent(t, f, user, a0, a1.Tokens.RefreshToken) {
+			t.Error("past the window, Redis still holds the current refresh secret sealed with the superseded token")
+		}
+		if n, err := f.Client.HLen(ctx, seal).Result(); err != nil || n != 1 {
+			t.Errorf("sealed secrets kept: %d %v, want 1 (the rotation just made)", n, err)
+		}
+		f.CheckTTLs(t)
+	})
+}
+
+// TestRefreshWithoutGraceSealsNothing: with no grace window there is
+// nothing to hand out again, and the store keeps no sealed secret at all.
+func TestRefreshWithoutGraceSealsNothing(t *testing.T) {
+	b := backends[0]
+	ctx := t.Context()
+	f := sessiontest.New(t, sessiontest.Options{Client: b.Client},
+		sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{RefreshGrace: -1}))
+	user := uuid.New()
+	login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Clock.Advance(time.Minute)
+	q1, err := refresh(ctx, t, f, login.Tokens.RefreshToken)
+	if err != nil || !q1.Rotated {
+		t.Fatalf("refresh: %+v %v", q1, err)
+	}
+	if opensToCurrent(t, f, user, login.Tokens.RefreshToken, q1.Tokens.RefreshToken) {
+		t.Error("without a grace window, Redis holds the current refresh secret sealed with the superseded token")
+	}
+	if n, err := f.Client.Exists(ctx, f.KeyNames(t).ForUser(user).Seal).Result(); err != nil || n != 0 {
+		t.Errorf("the sealed secrets' key exists: %d %v", n, err)
+	}
 }

@@ -78,6 +78,7 @@ var keyNames = [...]struct {
 	{"LIM", func(u rediskey.User) string { return u.Limit }},
 	{"SEEN", func(u rediskey.User) string { return u.Seen }},
 	{"DATA", func(u rediskey.User) string { return u.Data }},
+	{"SEAL", func(u rediskey.User) string { return u.Seal }},
 }
 
 // keysOf lists u's keys in the order of keyNames.

@@ -23,6 +23,7 @@ import (
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessionid"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
+	"github.com/sessionkit/sessionkit/store"
 )
 
 // The Manager's behaviour is tested in the root package (manager_test.go);
@@ -47,6 +48,73 @@ func TestTokenHashedAtRest(t *testing.T) {
 	})
 }
 
+// signInAndRefresh signs user in with a bearer session and, a minute
+// later, refreshes it once.
+func signInAndRefresh(t *testing.T, f *sessiontest.Fixture, user uuid.UUID) (sessionkit.CreateSessionResult, sessionkit.RefreshSessionResult) {
+	t.Helper()
+	login, err := f.M.CreateSession(t.Context(), sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Clock.Advance(time.Minute)
+	next, err := f.M.RefreshSession(t.Context(), sessionkit.RefreshSession{RefreshToken: login.Tokens.RefreshToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return login, next
+}
+
+// TestRefreshGraceFromAnEarlierBuild: a rotation written by a build that
+// kept the sealed secret in the session's record, not in the grace
+// window's key, still hands the current token out within the window, so a
+// rolling deploy refuses no client racing its own refresh.
+func TestRefreshGraceFromAnEarlierBuild(t *testing.T) {
+	b := backends[0]
+	ctx := t.Context()
+	f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{RefreshGrace: 10 * time.Second}))
+	user := uuid.New()
+	login, next := signInAndRefresh(t, f, user)
+	// Move the sealed secret where the earlier build wrote it.
+	seal := f.KeyNames(t).ForUser(user).Seal
+	key, member := f.KeyNames(t).Active(login.Session.ID)
+	entry, err := b.Client.HGet(ctx, seal, member).Result()
+	if err != nil {
+		t.Fatalf("the grace window's key holds no entry for the session: %v", err)
+	}
+	v, err := b.Client.HGet(ctx, key, member).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Split(v, "\x1f")
+	if fields[store.FieldRefreshSealed] != "" {
+		t.Fatalf("the record holds a sealed secret: %q", fields[store.FieldRefreshSealed])
+	}
+	fields[store.FieldRefreshSealed] = entry[strings.LastIndexByte(entry, '|')+1:]
+	if err := b.Client.HSet(ctx, key, member, strings.Join(fields, "\x1f")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Client.Del(ctx, seal).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.Clock.Advance(time.Second)
+	again, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: login.Tokens.RefreshToken})
+	if err != nil || again.Rotated || again.Tokens.RefreshToken != next.Tokens.RefreshToken {
+		t.Errorf("within the window, from the record: got %+v %v, want the current token again", again, err)
+	}
+	// With neither (the key expired by Redis's clock before this
+	// instance's window ended): refused as unknown, not revoked.
+	fields[store.FieldRefreshSealed] = ""
+	if err := b.Client.HSet(ctx, key, member, strings.Join(fields, "\x1f")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: login.Tokens.RefreshToken}); !errors.Is(err, sessionkit.ErrNotFound) {
+		t.Errorf("within the window, nothing sealed: got %v, want ErrNotFound", err)
+	}
+	if _, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: next.Tokens.RefreshToken}); err != nil {
+		t.Errorf("the current token after that: %v, want it to work", err)
+	}
+}
+
 // TestRefreshFamilyHashedAtRest: a bearer session keeps its refresh
 // token family as a hash, in the record's last field, stored as a token
 // hash is (22 characters): neither the family secret nor any refresh
@@ -55,15 +123,7 @@ func TestRefreshFamilyHashedAtRest(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{}))
-		login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Clock.Advance(time.Minute)
-		next, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: login.Tokens.RefreshToken})
-		if err != nil {
-			t.Fatal(err)
-		}
+		login, next := signInAndRefresh(t, f, uuid.New())
 		var secrets []string // family, then secret, of each token
 		for _, rt := range []string{login.Tokens.RefreshToken, next.Tokens.RefreshToken} {
 			parts := strings.Split(rt, ".")

@@ -20,6 +20,9 @@
 //	<prefix>{<tag>}:seen             ZSET  recent device labels and countries as earlier releases kept
 //	                                       them, scored by the time: moved into idx at the next sign-in
 //	<prefix>{<tag>}:data             HASH  member -> the session's small data (JSON object of strings)
+//	<prefix>{<tag>}:seal             HASH  member -> "<until ms>|<generation>|<sealed secret>": a bearer
+//	                                       session's current refresh secret, sealed with the token it
+//	                                       superseded, for the refresh grace window only
 //
 // A session is active exactly while it is a field of act: one HGET reads
 // the session and its standing together, and a lost act hash loses the
@@ -80,13 +83,13 @@ func (k Keys) Prefix() string { return k.prefix }
 
 // User holds the keys of one user's slot.
 type User struct {
-	Active, Index, Retained, All, Revoked, Owners, Events, Limit, Seen, Data string
+	Active, Index, Retained, All, Revoked, Owners, Events, Limit, Seen, Data, Seal string
 	// EventsV1 is the stream earlier releases kept the audit trail in: it
 	// is read until it expires, and never written.
 	EventsV1 string
 }
 
-var suffixes = [...]string{"act", "idx", "ret", "all", "rev", "own", "log", "lim", "seen", "data", "ev"}
+var suffixes = [...]string{"act", "idx", "ret", "all", "rev", "own", "log", "lim", "seen", "data", "seal", "ev"}
 
 // ForTag returns the keys of the slot of tag. All of them share one
 // allocation.
@@ -94,7 +97,7 @@ func (k Keys) ForTag(t sessionid.Tag) User {
 	var hx [16]byte
 	hex.Encode(hx[:], t[:])
 	var b strings.Builder
-	b.Grow(len(suffixes)*(len(k.prefix)+len(hx)+3) + len("actidxretallrevownloglimseendataev"))
+	b.Grow(len(suffixes)*(len(k.prefix)+len(hx)+3) + len("actidxretallrevownloglimseendatasealev"))
 	var ends [len(suffixes)]int
 	for i, suffix := range suffixes {
 		b.WriteString(k.prefix)
@@ -123,7 +126,8 @@ func (k Keys) ForTag(t sessionid.Tag) User {
 		Limit:    key(7),
 		Seen:     key(8),
 		Data:     key(9),
-		EventsV1: key(10),
+		Seal:     key(10),
+		EventsV1: key(11),
 	}
 }
 

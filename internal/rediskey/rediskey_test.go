@@ -37,6 +37,7 @@ func TestLayout(t *testing.T) {
 		u.Limit:    "app:{" + tag + "}:lim",
 		u.Seen:     "app:{" + tag + "}:seen",
 		u.Data:     "app:{" + tag + "}:data",
+		u.Seal:     "app:{" + tag + "}:seal",
 	}
 	for got, w := range want {
 		if got != w {

@@ -25,6 +25,9 @@ if REAUTHENTICATED then
 end
 local nv = join(f)
 redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
+if f[F_REFRESH_HASH] ~= '' then
+  redis.call('HDEL', SEAL, MEMBER) -- the grace window's sealed secret, of a forgotten token
+end
 reindex(MEMBER, f)
 prune(NOW)
 expire_user()

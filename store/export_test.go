@@ -1,0 +1,6 @@
+package store
+
+// FieldRefreshSealed is the position (from 0) of the stored session's
+// field where builds before the grace window's own key kept the sealed
+// refresh secret.
+const FieldRefreshSealed = pRefreshSealed
