@@ -1,6 +1,7 @@
 package redistest
 
 import (
+	"bytes"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -11,13 +12,16 @@ import (
 // Proxy is a loopback TCP proxy that adds latency, for timeout tests. Each
 // chunk read from either side is written to the other side the current
 // delay after it was read, so the delay acts like network latency: it
-// postpones data without limiting throughput.
+// postpones data without limiting throughput. It can also lose a reply
+// (DropNextReply).
 type Proxy struct {
-	target string
-	ln     net.Listener
-	delay  atomic.Int64 // time.Duration
-	closed chan struct{}
-	wg     sync.WaitGroup
+	target  string
+	ln      net.Listener
+	delay   atomic.Int64 // time.Duration
+	marker  atomic.Pointer[[]byte]
+	dropped atomic.Int64
+	closed  chan struct{}
+	wg      sync.WaitGroup
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -45,6 +49,20 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // either direction; 0 forwards at once. Chunks already waiting keep the
 // delay they were read with.
 func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+// DropNextReply arms the proxy to lose one reply: the next request whose
+// bytes contain marker (lower case; compared with the request in lower
+// case) reaches the server, and the connection it came on is closed
+// instead of carrying the server's reply, as a connection lost at that
+// moment is. The server has run the command; the client sees its
+// connection end after sending it (go-redis then sends it again).
+func (p *Proxy) DropNextReply(marker string) {
+	m := []byte(marker)
+	p.marker.Store(&m)
+}
+
+// Dropped reports how many replies the proxy has lost (DropNextReply).
+func (p *Proxy) Dropped() int64 { return p.dropped.Load() }
 
 // Close stops accepting, closes every proxied connection and waits for the
 // proxy's goroutines to finish. It is idempotent.
@@ -81,8 +99,9 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.wg.Add(2)
-		go p.pipe(client, server)
-		go p.pipe(server, client)
+		drop := new(atomic.Bool) // the server's next reply on this pair is lost
+		go p.pipe(client, server, drop, true)
+		go p.pipe(server, client, drop, false)
 	}
 }
 
@@ -120,7 +139,10 @@ type chunk struct {
 
 // pipe copies src to dst, each chunk delayed. When either side fails or
 // ends, both connections are closed, which ends the opposite pipe too.
-func (p *Proxy) pipe(src, dst net.Conn) {
+// toServer is the client's side; drop is shared by the two pipes of a
+// pair: set on a request DropNextReply armed for, it ends the pair in
+// place of the reply.
+func (p *Proxy) pipe(src, dst net.Conn, drop *atomic.Bool, toServer bool) {
 	defer p.wg.Done()
 	defer p.untrack(src, dst)
 	queue := make(chan chunk, 256)
@@ -129,6 +151,11 @@ func (p *Proxy) pipe(src, dst net.Conn) {
 		for {
 			buf := make([]byte, 32<<10)
 			n, err := src.Read(buf)
+			if n > 0 && toServer {
+				if m := p.marker.Load(); m != nil && bytes.Contains(bytes.ToLower(buf[:n]), *m) && p.marker.CompareAndSwap(m, nil) {
+					drop.Store(true)
+				}
+			}
 			if n > 0 {
 				queue <- chunk{buf[:n], time.Now().Add(time.Duration(p.delay.Load()))}
 			}
@@ -147,6 +174,11 @@ func (p *Proxy) pipe(src, dst net.Conn) {
 				drain(queue, src)
 				return
 			}
+		}
+		if !toServer && drop.Load() {
+			p.dropped.Add(1)
+			drain(queue, src)
+			return
 		}
 		if _, err := dst.Write(c.data); err != nil {
 			drain(queue, src)

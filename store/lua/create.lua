@@ -41,6 +41,31 @@ if redis.call('EXISTS', ACT, IDX, RET, ALL, REV, OWN, EV, LIM, SEEN, DATA) == 0 
   return reply{NEW_DEVICE = false, NEW_COUNTRY = false, EVICTED = {}, EVENT_IDS = {id}}
 end
 
+-- This very sign-in, stored already: the client sent the script again
+-- after losing its reply (go-redis resends a command whose connection
+-- dropped). VALUE holds the new token's hash, so only a second run of the
+-- same call matches. It is answered as the first run was, from the
+-- trail, rather than as an id in use: the Manager would then store another
+-- session, and this one, whose token no one holds, would count toward the
+-- limit until it expired.
+if redis.call('HGET', ACT, MEMBER) == VALUE then
+  local head = redis.pcall('LRANGE', EV, 0, 63)
+  if head.err then head = {redis.call('GET', EV)} end
+  local evicted, ids, created, nd, nc = {}, {}, '', false, false
+  for i = #head, 1, -1 do -- oldest first, as the first run wrote them
+    local id, name, e = nil, nil, {} -- an entry: its id, then names and values
+    for v in string.gmatch(head[i], '[^' .. SEP .. ']+') do
+      if not id then id = v elseif not name then name = v else e[name], name = v, nil end
+    end
+    if e[E_TYPE] == EV_EVICTED and e[E_BY] == MEMBER then
+      evicted[#evicted + 1], ids[#ids + 1] = e[E_SESSION], id
+    elseif e[E_TYPE] == EV_CREATED and e[E_SESSION] == MEMBER then
+      created, nd, nc = id, e[E_NEW_DEVICE] == '1', e[E_NEW_COUNTRY] == '1'
+    end
+  end
+  ids[#ids + 1] = created
+  return reply{NEW_DEVICE = nd, NEW_COUNTRY = nc, EVICTED = evicted, EVENT_IDS = ids}
+end
 if redis.call('HEXISTS', RET, MEMBER) == 1 then return {S_DUPLICATE} end
 local limit = LIMIT
 local override = redis.call('GET', LIM)
