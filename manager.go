@@ -305,10 +305,17 @@ func (m *Manager) UpdateSessionActivity(ctx context.Context, cmd UpdateSessionAc
 // from ip (in canonical form: an IPv4-mapped address is its IPv4 address,
 // and a zone is dropped). A request within the
 // activity throttle from the known address costs one read-only round trip
-// (an HGET of the session, or none when a store.Cache holds it); the
-// request that finds the throttle elapsed or the address changed makes a
-// second, the activity script, which checks everything again atomically
-// before it writes. Any malformed token is ErrNotFound without a store call.
+// (an HGET of the session, or none when a store.Cache holds it). The
+// request that finds the throttle elapsed costs no more: its activity
+// write is queued and sent with others, off the request path, within
+// WithActivityWriteDelay and a round trip (the result says Written false
+// and carries the session as read). A request makes a second round trip,
+// the activity script, which checks everything again atomically before it
+// writes, only on an address change, or when the throttle has elapsed and
+// the session is within 10 seconds of its idle deadline, WithActivityEvents
+// is on, WithActivityWriteDelay is zero, the queue is full (16,384
+// sessions) or the Manager is closed. Any malformed token is ErrNotFound
+// without a store call.
 // An address change is recorded and reported (IPChanged); to decide
 // whether it ends the session, use AuthenticateWith.
 func (m *Manager) Authenticate(ctx context.Context, tok string, ip netip.Addr) (UpdateSessionActivityResult, error) {

@@ -116,11 +116,16 @@ type CacheStats struct {
 // token hash (in constant time), the session's state at its own clock
 // (expiry and idle deadline, from the cached fields), the address and the
 // activity throttle exactly as it does on a fresh read. A request that
-// must write (throttle elapsed, address changed) goes to Redis through
-// Touch, whose script checks everything again; the session it answers
-// replaces the entry (which keeps its deadline: no field served is older
-// than the TTL), so the next request is served from memory again and none
-// writes again before the throttle elapses again. The revocations,
+// finds the throttle elapsed is still answered from memory: the Manager
+// queues its activity write and sends it with others, off the request
+// path, through TouchAll. A write the Manager makes on the request path
+// (an address change, a session near its idle deadline, or every write
+// with sessionkit.WithActivityEvents or sessionkit.WithActivityWriteDelay(0))
+// goes to Redis through Touch, whose script checks everything again. Either way the
+// session Redis answers replaces the entry (which keeps its deadline: no
+// field served is older than the TTL), so the next request is served from
+// memory again and none writes again before the throttle elapses again.
+// The revocations,
 // the evictions and the other writes made through this instance drop the
 // entry at once. Every other method goes straight to Redis.
 //
@@ -623,8 +628,12 @@ func (c *Cache) remove(sh *cacheShard, id uuid.UUID) bool {
 	return true
 }
 
-// Touch implements sessionkit.Store. The Manager calls it when a write is
-// due. The session the script answers, as it is in Redis after the write,
+// Touch implements sessionkit.Store. The Manager calls it for a write it
+// makes on the request path (an address change, a session near its idle
+// deadline, every write with sessionkit.WithActivityEvents or
+// sessionkit.WithActivityWriteDelay(0), and UpdateSessionActivity); the activity
+// writes it queues go through TouchAll. The session the script answers, as
+// it is in Redis after the write,
 // replaces the entry, unless an invalidation arrived meanwhile, and then
 // the entry goes (see replace); it keeps
 // the entry's token and refresh state (a write of activity or address
