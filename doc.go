@@ -33,11 +33,16 @@
 //
 // # Errors
 //
-// Every error wraps one of the sentinels: ErrInvalid (names the bad field;
-// nothing is written), ErrNotFound (an unknown session, another user's, a
-// wrong secret, or an id no session can have: one answer from every
-// command), ErrRevoked (see RevokedError for the reason), ErrExpired,
-// ErrIdle and ErrUnavailable (the store failed; fail closed).
+// An error about a session or a command wraps one of the sentinels:
+// ErrInvalid (names the bad field; nothing is written), ErrNotFound (an
+// unknown session, another user's, a wrong secret, or an id no session can
+// have: one answer from every command), ErrRevoked (see RevokedError for the
+// reason), ErrExpired, ErrIdle and ErrUnavailable (the store failed; fail
+// closed). The exceptions: a sign-in refused at the limit under RejectNew
+// is a *LimitError (errors.Is ErrLimitReached); RecordProvider, PutData,
+// Data and DeleteData return ErrNoSession for a context with no session; a
+// failure of the app's own limit functions, of the random source or of
+// signing is wrapped as it came.
 //
 // # Request contexts
 //

@@ -6,8 +6,13 @@ import (
 	"time"
 )
 
-// Sentinel errors. Match them with errors.Is; every error the package
-// returns wraps one of them.
+// Sentinel errors. Match them with errors.Is. An error about a session or
+// a command wraps one of them, except these: a sign-in refused at the limit
+// under RejectNew is a *LimitError, which wraps ErrLimitReached;
+// RecordProvider and the request's data helpers (PutData, Data, DeleteData)
+// return ErrNoSession when the context holds no session; and a failure of
+// the app's WithLimit or WithLimitPolicy function, of the system's random
+// source or of signing an access token is wrapped as it came.
 var (
 	// ErrInvalid reports a command or option with a bad field; the message names it.
 	ErrInvalid = errors.New("sessionkit: invalid input")
