@@ -38,8 +38,10 @@ const (
 	ReasonUserRevoked   = "revoked_by_user"
 	ReasonLogin         = "replaced_by_login"
 	ReasonIPChanged     = "ip_changed"
-	// ReasonRefreshReused revokes a bearer session whose superseded refresh
-	// token came back after the grace window: a sign that it was stolen.
+	// ReasonRefreshReused revokes a bearer session when a superseded
+	// refresh token of its family comes back: the one just superseded,
+	// after the grace window, or any older one. A sign that it was stolen.
+	// (A session from before families knows only the one just superseded.)
 	ReasonRefreshReused = "refresh_token_reused"
 )
 
