@@ -37,7 +37,7 @@ type Options struct {
 
 // Route is one route of the HTTP contract.
 type Route struct {
-	Method string // "GET", "POST" or "DELETE"
+	Method string // "GET", "POST", "PUT" or "DELETE"
 	Path   string // as in OpenAPI: "/sessions/{id}"
 	// Session reports whether the route requires a valid session (401 without).
 	Session bool
