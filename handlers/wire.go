@@ -34,7 +34,7 @@ type SessionJSON struct {
 	// API client with an access token and a refresh token.
 	Credential string `json:"credential"`
 	// AuthenticatedAt is when the credentials were last checked (sign-in or
-	// re-authentication); AAL the assurance level, "aal1" or "aal2".
+	// re-authentication); AAL the assurance level, "aal1", "aal2" or "aal3".
 	AuthenticatedAt time.Time `json:"authenticated_at"`
 	AAL             string    `json:"aal"`
 	// ImpersonatedBy names the operator of a support session opened as the
