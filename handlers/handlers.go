@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -214,8 +215,8 @@ type prefixKey struct{}
 // mounted: from the first path segment named root (root is "/sessions" or
 // "/admin") on, whatever precedes it ("/api/v1"), as a router that does not
 // strip its mount prefix leaves it. The prefix (or, behind
-// http.StripPrefix, what the request line has before the path) is kept in
-// the context for the Location of new sessions.
+// http.StripPrefix, what the request-target's path has before the path,
+// escaped) is kept in the context for the Location of new sessions.
 func relative(r *http.Request, root string) *http.Request {
 	p := r.URL.Path
 	for i := 0; i < len(p); {
@@ -227,9 +228,14 @@ func relative(r *http.Request, root string) *http.Request {
 		if rest := p[k:]; rest == root || strings.HasPrefix(rest, root+"/") {
 			if k == 0 {
 				// Mounted at root, or behind http.StripPrefix: the request
-				// line still has the prefix.
-				uri, _, _ := strings.Cut(r.RequestURI, "?")
-				if prefix, ok := strings.CutSuffix(uri, p); ok && prefix != "" && strings.HasPrefix(prefix, "/") {
+				// line still has the prefix. Its target may be in absolute
+				// form ("http://host/api/v1/sessions"), so its path is
+				// taken from it, and compared escaped, as it is sent.
+				target, err := url.ParseRequestURI(r.RequestURI)
+				if err != nil {
+					return r
+				}
+				if prefix, ok := strings.CutSuffix(target.EscapedPath(), r.URL.EscapedPath()); ok && prefix != "" && strings.HasPrefix(prefix, "/") {
 					return r.WithContext(context.WithValue(r.Context(), prefixKey{}, prefix))
 				}
 				return r

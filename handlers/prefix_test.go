@@ -1,9 +1,13 @@
 package handlers_test
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -92,5 +96,39 @@ func TestRoutesUnderAPrefix(t *testing.T) {
 				t.Errorf("after signing out: got %d, want 401", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// TestLocationUnderStripPrefixAbsoluteForm sends the login with an
+// absolute-form request line ("POST http://host/api/v1/sessions HTTP/1.1",
+// which net/http accepts) to routes behind http.StripPrefix: the new
+// session's Location keeps the prefix, as with the origin form. Also with
+// a percent-encoded prefix, which the Location keeps escaped.
+func TestLocationUnderStripPrefixAbsoluteForm(t *testing.T) {
+	f := newFixture(t, setup{})
+	for _, prefix := range []string{"/api/v1", "/api%20v1"} {
+		stripped, _ := url.PathUnescape(prefix)
+		srv := httptest.NewServer(http.StripPrefix(stripped, f.h))
+		for form, target := range map[string]string{"absolute-form": srv.URL + prefix + "/sessions", "origin-form": prefix + "/sessions"} {
+			t.Run(form+" "+prefix, func(t *testing.T) {
+				conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				body := `{"username":"alice","password":"password"}`
+				fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+					target, srv.Listener.Addr(), len(body), body)
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, prefix+"/sessions/") {
+					t.Errorf("got %d, Location %q; want 201 and a Location under %s/sessions/", resp.StatusCode, loc, prefix)
+				}
+			})
+		}
+		srv.Close()
 	}
 }
