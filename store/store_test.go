@@ -595,3 +595,54 @@ func TestActivityWriteKeepsOwnersAndTrail(t *testing.T) {
 		}
 	})
 }
+
+// TestRenewalAndRefreshKeepTheTrail: a renewal, a re-authentication and a
+// refresh move an idle-timeout session's deadline, and the audit trail
+// (kept the retention past the last deadline) moves with it, as it does on
+// an activity write. Before, a session kept alive only by refreshes or
+// renewals outlived its trail.
+func TestRenewalAndRefreshKeepTheTrail(t *testing.T) {
+	const idle, retention = time.Hour, time.Hour
+	for _, op := range []string{"renew", "reauthenticate", "refresh"} {
+		t.Run(op, func(t *testing.T) {
+			ctx := t.Context()
+			f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client},
+				sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{}),
+				sessionkit.WithIdleTimeout(idle), sessionkit.WithAuditRetention(retention))
+			user := uuid.New()
+			login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: op == "refresh"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, rt := login.Session, login.Tokens.RefreshToken
+			for range 4 {
+				f.Clock.Advance(50 * time.Minute)
+				switch op {
+				case "renew":
+					r, err := f.M.RenewSession(ctx, s, sessiontest.LoginIP, sessiontest.ChromeMac)
+					if err != nil {
+						t.Fatal(err)
+					}
+					s = r.Session
+				case "reauthenticate":
+					r, err := f.M.Reauthenticate(ctx, sessionkit.Reauthenticate{SessionID: s.ID, UserID: user, AAL: sessionkit.AAL2})
+					if err != nil {
+						t.Fatal(err)
+					}
+					s = r.Session
+				case "refresh":
+					r, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: rt})
+					if err != nil {
+						t.Fatal(err)
+					}
+					rt = r.Tokens.RefreshToken
+				}
+			}
+			want := f.Clock.Now().Add(idle + retention)
+			keys := f.KeyNames(t).ForUser(user)
+			if at, err := f.Client.PExpireTime(ctx, keys.Events).Result(); err != nil || at.Milliseconds() < want.UnixMilli() {
+				t.Errorf("the trail expires at %d, %v; want at or after %d, the retention past the session's deadline", at.Milliseconds(), err, want.UnixMilli())
+			}
+		})
+	}
+}

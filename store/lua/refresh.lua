@@ -88,6 +88,6 @@ redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom
 keep_sealed(MEMBER, gen + 1)
 reindex(MEMBER, f)
 prune(NOW)
-expire_user()
+expire_events(expire_user(), NOW, RETENTION) -- the trail, kept while a session is
 announce(ANNOUNCE, {MEMBER}) -- caches elsewhere hold the superseded token's state
 return reply{ROTATED = true, GENERATION = gen + 1, SEALED = '', SESSION = nv}

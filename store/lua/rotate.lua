@@ -30,7 +30,7 @@ if f[F_REFRESH_HASH] ~= '' then
 end
 reindex(MEMBER, f)
 prune(NOW)
-expire_user()
+expire_events(expire_user(), NOW, RETENTION) -- the trail, kept while a session is
 -- A cache elsewhere may hold the old secret's hash: it must read again.
 announce(ANNOUNCE, {MEMBER})
 return reply{SESSION = nv, GENERATION = gen}
