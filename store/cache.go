@@ -892,7 +892,13 @@ func (c *Cache) run(ctx context.Context) {
 // subscribe runs one subscription until it fails. The cache is off again
 // when it returns; confirmed tells whether it had turned on.
 func (c *Cache) subscribe(ctx context.Context, sweep <-chan time.Time) (bool, error) {
-	sub := &subscription{ps: c.r.Client().Subscribe(ctx, c.r.Channel())}
+	// The connection's set-up (dial, HELLO, SUBSCRIBE) is I/O that a
+	// cancelled ctx does not interrupt, only a deadline does: bound it as a
+	// silent connection is bounded, so that Close never waits on it for the
+	// client's read timeout (or forever, without one).
+	sctx, scancel := context.WithTimeout(ctx, pingTimeoutMult*c.health)
+	sub := &subscription{ps: c.r.Client().Subscribe(sctx, c.r.Channel())}
+	scancel()
 	sub.lastRecv.Store(c.mono())
 	failed := make(chan error, 1)
 	received := make(chan struct{})
@@ -935,8 +941,15 @@ loop:
 
 // receive reads the subscription until it fails.
 func (c *Cache) receive(ctx context.Context, sub *subscription, failed chan<- error) {
+	// Each Receive has a deadline: on a dropped connection go-redis
+	// reconnects inside Receive, holding the PubSub's lock through I/O that
+	// only a deadline interrupts, and Close (sub.ps.Close) needs that lock.
+	// A healthy connection answers the health-check pings well within it.
+	limit := (pingTimeoutMult + 1) * c.health
 	for {
-		msg, err := sub.ps.Receive(ctx)
+		rctx, cancel := context.WithTimeout(ctx, limit)
+		msg, err := sub.ps.Receive(rctx)
+		cancel()
 		if err != nil {
 			failed <- err
 			return

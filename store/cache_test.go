@@ -645,6 +645,48 @@ func TestCacheClose(t *testing.T) {
 	e.mustAuth(t, v.Token, 1)
 }
 
+// TestCacheCloseWhileRedisIsSilent: Close returns while Redis answers
+// nothing, whether the subscription was still being set up or had been
+// confirmed. go-redis sets a subscription up, and reconnects it inside
+// Receive, holding a lock that closing it needs, through I/O a cancelled
+// context does not interrupt: without deadlines of its own, the cache's
+// Close waited for the client's read timeout, here none (ReadTimeout -1),
+// so for ever.
+func TestCacheCloseWhileRedisIsSilent(t *testing.T) {
+	for _, confirmed := range []bool{false, true} {
+		proxy := redistest.NewProxy(t, backends[0].Addrs[0])
+		rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true, ReadTimeout: -1})
+		t.Cleanup(func() { rdb.Close() })
+		st, err := store.NewRedis(rdb, store.Options{Prefix: redistest.Prefix(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !confirmed {
+			proxy.SetDelay(time.Hour)
+		}
+		c, err := store.NewCache(st, store.CacheOptions{HealthCheck: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if confirmed {
+			sessiontest.WaitCache(t, c, "on", func(s store.CacheStats) bool { return s.On })
+			proxy.SetDelay(time.Hour)
+		}
+		time.Sleep(300 * time.Millisecond) // the subscription meets the silence
+		closed := make(chan struct{})
+		go func() { c.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(20 * time.Second): // against none at all: no timing is measured
+			t.Fatalf("confirmed %v: Close has not returned after 20 s of a silent Redis", confirmed)
+		}
+		if c.Stats().On {
+			t.Errorf("confirmed %v: on after Close", confirmed)
+		}
+		proxy.Close()
+	}
+}
+
 // TestCacheConcurrentRevoke races hits against a revocation on the same
 // instance: once RevokeSession has returned, no Authenticate that starts
 // afterwards may succeed. With no throttle every request also writes,
