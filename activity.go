@@ -2,6 +2,7 @@ package sessionkit
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,6 +187,6 @@ func (w *activityWriter) close(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("sessionkit: close: activity writes still being sent: %w", ctx.Err())
 	}
 }

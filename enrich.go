@@ -93,6 +93,11 @@ func (uaOnly) Device(ua string) Device                     { return Device(enric
 func (uaOnly) Locate(context.Context, netip.Addr) Location { return Location{} }
 func (uaOnly) Locates() bool                               { return false }
 
+// maxEnrichInFlight bounds the enrichment goroutines of a Manager (see
+// bounded). A working Enricher returns in microseconds, so only a stuck
+// one comes near it.
+const maxEnrichInFlight = 256
+
 // logEnrichOnce logs each kind of enrichment failure once per Manager.
 func (m *Manager) logEnrichOnce(reason string, args ...any) {
 	if _, seen := m.enrichFailures.LoadOrStore(reason, struct{}{}); !seen {
@@ -135,13 +140,25 @@ func (m *Manager) locate(ctx context.Context, ip netip.Addr) Location {
 // timeout: a panic, or an answer later than that, gives the zero T, logged
 // once per Manager. f may go on after bounded returns; its answer is then
 // dropped.
+//
+// The goroutines are bounded too (maxEnrichInFlight, abandoned ones
+// included): an Enricher stuck for good would otherwise leave one behind
+// per login and address change. Past the bound, enrichment is skipped.
 func bounded[T any](m *Manager, ctx context.Context, f func(context.Context) T) T {
+	select {
+	case m.enrichSlots <- struct{}{}:
+	default:
+		m.logEnrichOnce("saturated", "in_flight", maxEnrichInFlight)
+		var zero T
+		return zero
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.enrichTimeout)
 	defer cancel()
 	ch := make(chan T, 1)
 	go func() {
 		var v T
 		defer func() {
+			<-m.enrichSlots
 			if p := recover(); p != nil {
 				m.logEnrichOnce("panic", "panic", fmt.Sprint(p))
 			}

@@ -37,7 +37,8 @@ type Manager struct {
 	tel      *telemetry
 	writer   *activityWriter // nil: activity is written on the request path
 
-	enrichFailures sync.Map // reason → struct{}
+	enrichFailures sync.Map      // reason → struct{}
+	enrichSlots    chan struct{} // enrichment goroutines running, abandoned ones included
 }
 
 // New returns a Manager over store, configured by opts.
@@ -63,7 +64,6 @@ func New(store Store, opts ...Option) (*Manager, error) {
 		m.enricher = uaOnly{}
 	}
 	m.locates = m.enricher.Locates()
-	m.events = newDispatcher(cfg.hooks, cfg.hookQueue, m.log)
 	m.policy = backend.Policy{
 		Retention: cfg.retention, Throttle: cfg.throttle, SeenWindow: cfg.seenWindow, LimitTTL: cfg.limitTTL,
 		StreamMax: cfg.streamMax, MaxProviders: cfg.maxProviders, ActivityEvents: cfg.activityEvents,
@@ -74,12 +74,17 @@ func New(store Store, opts ...Option) (*Manager, error) {
 			return nil, err
 		}
 	}
+	// Started only once nothing before the Manager is returned can fail:
+	// a caller given an error has no Manager to Close.
+	m.events = newDispatcher(cfg.hooks, cfg.hookQueue, m.log)
+	m.enrichSlots = make(chan struct{}, maxEnrichInFlight)
 	mp := cfg.meterProvider
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
 	var err error
 	if m.tel, err = newTelemetry(mp, cfg.tracerProvider, cfg.authLatency, m.events); err != nil {
+		_ = m.events.close(context.Background())
 		return nil, fmt.Errorf("sessionkit: metrics: %w", err)
 	}
 	store.Attach(backend.Env{Logger: m.log, MeterProvider: mp})

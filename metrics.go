@@ -316,6 +316,9 @@ func (t *telemetry) storeFailed(ctx context.Context, op string, err error) {
 	if err == nil || classify(err) < resUnavailable {
 		return
 	}
+	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		return // the caller gave up (a client that went away): Redis did not fail
+	}
 	t.storeErrors.Add(ctx, 1, metric.WithAttributes(attribute.String(attrOperation, op)))
 }
 

@@ -1,0 +1,114 @@
+package sessionkit_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
+	"github.com/sessionkit/sessionkit/store"
+)
+
+// goroutinesDown waits up to timeout for the goroutines to fall to want or
+// below, and returns how many there are.
+func goroutinesDown(want int, timeout time.Duration) int {
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(timeout); n > want && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		n = runtime.NumGoroutine()
+	}
+	return n
+}
+
+// TestNewFailureLeaksNoGoroutine: a New that fails after starting the
+// hooks' workers gave the caller no Manager to Close them with: each
+// failed call left two goroutines behind.
+func TestNewFailureLeaksNoGoroutine(t *testing.T) {
+	st, err := store.NewRedis(backends[0].Client, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := goroutinesDown(0, 0)
+	for range 20 {
+		_, err := sessionkit.New(st, sessionkit.WithHook(func(context.Context, sessionkit.Event) {}),
+			sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{})) // no issuer
+		if !errors.Is(err, sessionkit.ErrInvalid) {
+			t.Fatalf("New: %v, want ErrInvalid", err)
+		}
+	}
+	if after := goroutinesDown(before, 2*time.Second); after > before {
+		t.Errorf("goroutines: %d after 20 failed New calls, %d before", after, before)
+	}
+}
+
+// stuckDevice is an Enricher whose Device returns only when release is
+// closed: a parser stuck on some input, or one waiting on a remote service.
+type stuckDevice struct{ release chan struct{} }
+
+func (s stuckDevice) Device(string) sessionkit.Device { <-s.release; return sessionkit.Device{} }
+func (stuckDevice) Locate(context.Context, netip.Addr) sessionkit.Location {
+	return sessionkit.Location{}
+}
+func (stuckDevice) Locates() bool { return false }
+
+// TestStuckEnricherGoroutinesBounded: each enrichment is bounded in time,
+// so sign-ins go on past a stuck Enricher; the goroutines it leaves
+// running are bounded too. Before, each sign-in left one more, until the
+// process ran out of memory.
+func TestStuckEnricherGoroutinesBounded(t *testing.T) {
+	release := make(chan struct{})
+	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client},
+		sessionkit.WithEnricher(stuckDevice{release}), sessionkit.WithEnrichTimeout(time.Millisecond))
+	before := goroutinesDown(0, 0)
+	const logins = 400
+	for range logins {
+		f.Login(t, uuid.New())
+	}
+	if grown := runtime.NumGoroutine() - before; grown > 300 {
+		t.Errorf("%d goroutines left running by %d sign-ins with a stuck Enricher", grown, logins)
+	}
+	close(release)
+	if after := goroutinesDown(before, 5*time.Second); after > before {
+		t.Errorf("goroutines: %d once the Enricher returned, %d before", after, before)
+	}
+}
+
+// TestCancelledCallIsNoStoreFailure: a call whose caller went away (a
+// client that hung up cancels its request's context) is not a failure of
+// Redis: sessionkit.store.errors, which operators alert on, does not count
+// it, and it writes nothing.
+func TestCancelledCallIsNoStoreFailure(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client},
+		sessionkit.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	login := f.Login(t, uuid.New())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := f.M.Authenticate(ctx, login.Token, netip.MustParseAddr(sessiontest.LoginIP)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Authenticate: %v, want context.Canceled", err)
+	}
+	if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: login.Session.ID, UserID: login.Session.UserID, Reason: "user_revoked"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("RevokeSession: %v, want context.Canceled", err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"peek", "revoke"} {
+		if n, _ := point(rm, "sessionkit.store.errors", attribute.NewSet(attribute.String("sessionkit.operation", op))); n != 0 {
+			t.Errorf("sessionkit.store.errors{%s}: %d, want 0", op, n)
+		}
+	}
+	if _, err := f.M.Authenticate(t.Context(), login.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+		t.Errorf("after a cancelled revocation: %v, want the session active", err)
+	}
+}
