@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,11 +88,26 @@ func (rc *redisConn) banner(w io.Writer) {
 }
 
 // redactURLError keeps go-redis's explanation of a bad URL but never the
-// URL itself, which may carry a password.
-func redactURLError(err error, url string) error {
-	msg := err.Error()
-	if url != "" && strings.Contains(msg, url) {
-		msg = strings.ReplaceAll(msg, url, "<REDIS_URL>")
+// URL itself, which may carry a password. net/url quotes the URL it failed
+// on (%q), so a password with a quote, a backslash or a control byte is not
+// there verbatim: its *url.Error is rebuilt without the URL, and of the
+// errors that quote a piece of it (a bad escape, a bad host) only the kind
+// is kept.
+func redactURLError(err error, raw string) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		why := ue.Err.Error()
+		if _, esc := errors.AsType[url.EscapeError](ue.Err); esc {
+			why = "invalid URL escape"
+		} else if _, host := errors.AsType[url.InvalidHostError](ue.Err); host {
+			why = "invalid character in host name"
+		}
+		return fmt.Errorf("%s <REDIS_URL>: %s", ue.Op, why)
 	}
-	return fmt.Errorf("%s", msg)
+	msg := err.Error()
+	if raw != "" {
+		q := strconv.Quote(raw)
+		msg = strings.ReplaceAll(msg, q[1:len(q)-1], "<REDIS_URL>")
+		msg = strings.ReplaceAll(msg, raw, "<REDIS_URL>")
+	}
+	return errors.New(msg)
 }

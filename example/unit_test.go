@@ -266,3 +266,26 @@ func TestWarnsOnEvictingRedis(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisURLErrorHidesPassword: a REDIS_URL that does not parse is
+// reported without its password. net/url quotes the URL in its error, so a
+// password with a quote, a backslash or a control byte was not found
+// verbatim there, and the whole URL went to stderr.
+func TestRedisURLErrorHidesPassword(t *testing.T) {
+	for _, url := range []string{
+		`redis://default:s3cr"etPW@localhost:6379/0`,
+		`redis://default:s3cr\etPW@localhost:6379/0`,
+		"redis://default:s3cr\tetPW@localhost:6379/0",
+		"redis://default:s3cr%zzetPW@localhost:6379/0", // a bad escape: net/url quotes that piece
+		"redis://default:s3cretPW@localhost:63x9/0",
+	} {
+		_, err := openRedis(t.Context(), config{RedisURL: url})
+		if err == nil {
+			t.Errorf("%q: no error", url)
+			continue
+		}
+		if strings.Contains(err.Error(), "etPW") {
+			t.Errorf("the error holds the password: %q", err)
+		}
+	}
+}
