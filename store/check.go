@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -29,7 +30,9 @@ var ErrUnsupported = errors.New("sessionkit: unsupported redis server")
 // with which a restart signs everyone out; CONFIG refused (common on managed
 // Redis), which leaves both unchecked; and a client without
 // ContextTimeoutEnabled, which ignores request deadlines, so a slow Redis
-// holds requests for the client's own timeouts instead of failing them.
+// holds requests for the client's own timeouts instead of failing them;
+// and a server whose clock is more than MaxClockSkew from this process's
+// (see clockSkew).
 func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
 	var mu sync.Mutex
 	check := func(ctx context.Context, c *redis.Client) error {
@@ -47,6 +50,16 @@ func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
 			}
 		}
 		var warns []string
+		switch skew, err := clockSkew(ctx, c, r.clock()); {
+		case err != nil:
+			warns = append(warns, fmt.Sprintf("%s: TIME refused (%v): make sure its clock and every instance's are synchronized", addr, err))
+		case skew > MaxClockSkew || skew < -MaxClockSkew:
+			way := "ahead of"
+			if skew < 0 {
+				way, skew = "behind", -skew
+			}
+			warns = append(warns, fmt.Sprintf("%s: its clock is %v %s this process's: each instance decides expiry, idle timeouts and the refresh grace window by its own clock, and Redis expires keys by its; synchronize every clock (NTP)", addr, skew.Round(time.Millisecond), way))
+		}
 		res, err := c.ConfigGet(ctx, "*").Result()
 		if err != nil {
 			warns = append(warns, fmt.Sprintf("%s: CONFIG GET refused (%v): make sure maxmemory-policy is noeviction and appendonly is yes", addr, err))
@@ -91,6 +104,35 @@ func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
 		err = unavailable("check", err)
 	}
 	return warnings, err
+}
+
+// MaxClockSkew is how far a server's clock may be from the process's
+// before Check warns. Each instance passes its own time to the scripts,
+// which decide by it whether a session has expired or gone idle, whether
+// the activity throttle or the refresh grace window has passed, and when
+// Redis is to expire keys: an instance whose clock runs ahead retires
+// other instances' sessions early, one that runs behind serves sessions
+// past their end. Checked against each server, the instances' clocks are
+// within twice this of each other.
+const MaxClockSkew = time.Second
+
+// clockSkew is how far c's clock runs ahead of now (behind: negative),
+// less the uncertainty of the round trip that read it.
+func clockSkew(ctx context.Context, c *redis.Client, now func() time.Time) (time.Duration, error) {
+	before := now()
+	at, err := c.Time(ctx).Result()
+	after := now()
+	if err != nil {
+		return 0, err
+	}
+	half := after.Sub(before) / 2
+	switch skew := at.Sub(before.Add(half)); {
+	case skew > half:
+		return skew - half, nil
+	case skew < -half:
+		return skew + half, nil
+	}
+	return 0, nil
 }
 
 func infoField(info, name string) string {

@@ -107,3 +107,39 @@ func TestCheck(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckClockSkew: a server whose clock is more than MaxClockSkew from
+// the process's is named, with which way it runs; within it, nothing.
+func TestCheckClockSkew(t *testing.T) {
+	st, err := store.NewRedis(backends[0].Client, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		offset time.Duration // of the process's clock
+		want   string
+	}{
+		{-10 * time.Second, "ahead of"},
+		{10 * time.Second, "behind"},
+		{0, ""},
+		{store.MaxClockSkew / 2, ""},
+	} {
+		store.SetCheckClock(st, func() time.Time { return time.Now().Add(tc.offset) })
+		warnings, err := st.Check(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var skew []string
+		for _, w := range warnings {
+			if strings.Contains(w, "clock") {
+				skew = append(skew, w)
+			}
+		}
+		switch {
+		case tc.want == "" && len(skew) != 0:
+			t.Errorf("process clock %v off: warnings %q, want none about the clock", tc.offset, skew)
+		case tc.want != "" && (len(skew) != 1 || !strings.Contains(skew[0], tc.want) || !strings.Contains(skew[0], "NTP")):
+			t.Errorf("process clock %v off: warnings %q, want one saying the server's clock is %s it", tc.offset, skew, tc.want)
+		}
+	}
+}

@@ -15,13 +15,16 @@
 // Redis 7.0 or newer is required. Run it with persistence (AOF with
 // appendfsync everysec or always) if sessions must survive a restart, and
 // with maxmemory-policy noeviction: an evicting policy would silently drop
-// sessions and indexes.
+// sessions and indexes. Keep the clocks of Redis and of every instance
+// synchronized (NTP): each instance decides expiry by its own (see
+// MaxClockSkew).
 package store
 
 import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -61,6 +64,16 @@ type Redis struct {
 
 	reading atomic.Int64 // hot-path reads in flight, counted when ap is set
 	quiet   atomic.Int32 // how many reads in a row found few in flight, up to quietReads
+
+	now func() time.Time // Check's clock; nil: time.Now
+}
+
+// clock is the clock Check compares the servers' with.
+func (r *Redis) clock() func() time.Time {
+	if r.now != nil {
+		return r.now
+	}
+	return time.Now
 }
 
 // directReads is how many hot-path reads in flight go straight to the
