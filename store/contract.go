@@ -128,6 +128,7 @@ const (
 	evRefreshToken    = "rt"
 	evBy              = "by"
 	evActor           = "a"
+	evCall            = "k"
 )
 
 var eventFields = [...]struct{ lua, value string }{
@@ -136,6 +137,7 @@ var eventFields = [...]struct{ lua, value string }{
 	{"E_COUNTRY", evCountry}, {"E_PREVIOUS_COUNTRY", evPreviousCountry},
 	{"E_DEVICE", evDevice}, {"E_NEW_DEVICE", evNewDevice}, {"E_NEW_COUNTRY", evNewCountry},
 	{"E_PROVIDER", evProvider}, {"E_REFRESH_TOKEN", evRefreshToken}, {"E_BY", evBy}, {"E_ACTOR", evActor},
+	{"E_CALL", evCall},
 }
 
 // eventTypes are the audit trail's event types: each is stored as its

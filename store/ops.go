@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	mathrand "math/rand/v2"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -200,6 +203,16 @@ func (r *Redis) touchAll(ctx context.Context, c backend.Call, ids []uuid.UUID) (
 }
 
 // Revoke implements sessionkit.Store.
+// newCall returns an id for one revocation call, which its script keeps
+// in the trail entries it writes: run a second time for the call (go-redis
+// resends a command whose reply it lost), the script finds them, and
+// answers as its first run did (common.lua's revoked_by).
+func newCall() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], mathrand.Uint64())
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 func (r *Redis) Revoke(ctx context.Context, c backend.Call, sessionID, userID uuid.UUID, reason, actor string) ([]sessionkit.Event, error) {
 	tag := sessionid.TagIn(sessionID)
 	if tag != sessionid.TagOf(userID) {
@@ -208,7 +221,7 @@ func (r *Redis) Revoke(ctx context.Context, c backend.Call, sessionID, userID uu
 	var out revokeReply
 	err := r.exec(ctx, scriptRevoke, r.keys.ForTag(tag), c, revokeArgs{
 		Member: sessionid.Member(sessionID), UserID: userID.String(), Reason: reason, Announce: announce.Head(tag),
-		Actor: actor,
+		Actor: actor, Call: newCall(),
 	}, &out)
 	if err != nil {
 		return nil, err
@@ -222,7 +235,7 @@ func (r *Redis) Revoke(ctx context.Context, c backend.Call, sessionID, userID uu
 // RevokeAll implements sessionkit.Store.
 func (r *Redis) RevokeAll(ctx context.Context, c backend.Call, userID, except uuid.UUID, reason, actor string) ([]sessionkit.Event, error) {
 	tag := sessionid.TagOf(userID)
-	args := revokeAllArgs{UserID: userID.String(), Reason: reason, Announce: announce.Head(tag), Actor: actor}
+	args := revokeAllArgs{UserID: userID.String(), Reason: reason, Announce: announce.Head(tag), Actor: actor, Call: newCall()}
 	if except != uuid.Nil {
 		args.Except = sessionid.Member(except)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -141,5 +142,105 @@ func TestRetriedSignInEvictsOnce(t *testing.T) {
 	}
 	if got[1].Type != sessionkit.EventCreated || got[1].ID != trail[0].ID {
 		t.Errorf("the hooks' second event: %+v, want the creation the trail holds, %+v", got[1], trail[0])
+	}
+}
+
+// TestRetriedRevocationsAnswerAsDone: a revocation, or a sign-out
+// everywhere, whose reply is lost is run again by go-redis. The second run
+// finds the sessions revoked and answers as the first run did. Before, it
+// answered that the session was not found (DELETE /sessions/{id}: 404
+// although it was revoked), or that none was revoked, and the hooks never
+// heard of the revocations.
+func TestRetriedRevocationsAnswerAsDone(t *testing.T) {
+	ctx := t.Context()
+	p, f, events := lossyFixture(t)
+	// Load the scripts: a lost NOSCRIPT reply is no second run.
+	warm := f.Login(t, uuid.New())
+	if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: warm.Session.ID, UserID: warm.Session.UserID, Reason: "user_revoked"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: warm.Session.UserID, Reason: "logout_all"}); err != nil {
+		t.Fatal(err)
+	}
+	nextEvents(t, events, 2)
+	user := uuid.New()
+	keep, one := f.Login(t, user), f.Login(t, user)
+	nextEvents(t, events, 2)
+	f.Clock.Advance(time.Second)
+	losing := func(what string, call func() error) {
+		t.Helper()
+		before := p.Dropped()
+		p.DropNextReply("evalsha")
+		if err := call(); err != nil {
+			t.Fatalf("%s whose reply was lost once: %v", what, err)
+		}
+		if n := p.Dropped() - before; n != 1 {
+			t.Fatalf("%s: the proxy lost %d replies, want 1", what, n)
+		}
+	}
+	losing("RevokeSession", func() error {
+		_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: one.Session.ID, UserID: user, Reason: "user_revoked"})
+		return err
+	})
+	got := nextEvents(t, events, 1)[0]
+	trail, err := f.M.Events(ctx, user, sessionkit.EventQuery{})
+	if err != nil || len(trail) != 3 || got.Type != sessionkit.EventRevoked || got.SessionID != one.Session.ID || got.ID != trail[0].ID {
+		t.Errorf("the hooks' event %+v, the trail %+v %v: want the revocation, once", got, trail, err)
+	}
+
+	f.Clock.Advance(time.Second)
+	two, three := f.Login(t, user), f.Login(t, user)
+	nextEvents(t, events, 2)
+	var out sessionkit.RevokeAllUserSessionsResult
+	losing("RevokeAllUserSessions", func() (err error) {
+		out, err = f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_all", ExceptSessionID: keep.Session.ID})
+		return err
+	})
+	if out.Revoked != 2 {
+		t.Errorf("RevokeAllUserSessions: revoked %d, want 2", out.Revoked)
+	}
+	revoked := map[uuid.UUID]bool{}
+	for _, e := range nextEvents(t, events, 2) {
+		revoked[e.SessionID] = e.Type == sessionkit.EventRevoked && e.ID != ""
+	}
+	if !revoked[two.Session.ID] || !revoked[three.Session.ID] {
+		t.Errorf("the hooks' events: %v, want the revocations of %v and %v", revoked, two.Session.ID, three.Session.ID)
+	}
+	if _, err := f.M.Authenticate(ctx, keep.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+		t.Errorf("the session kept: %v", err)
+	}
+
+	// Another call, later, is told the truth: nothing of it was there.
+	f.Clock.Advance(time.Millisecond)
+	if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: one.Session.ID, UserID: user, Reason: "user_revoked"}); err == nil {
+		t.Error("revoking a revoked session again: no error, want ErrNotFound")
+	}
+}
+
+// TestRevocationsInOneMillisecondAreTwoCalls: two calls are told apart
+// from one call run twice, however close together they come: the second
+// of two sign-outs everywhere in one millisecond (the fixture's clock does
+// not move) revokes nothing, and the second of two revocations of one
+// session finds it revoked.
+func TestRevocationsInOneMillisecondAreTwoCalls(t *testing.T) {
+	ctx := t.Context()
+	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client})
+	user := uuid.New()
+	f.Login(t, user)
+	f.Login(t, user)
+	all := sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_all"}
+	if out, err := f.M.RevokeAllUserSessions(ctx, all); err != nil || out.Revoked != 2 {
+		t.Fatalf("the first sign-out everywhere: %+v %v, want 2 revoked", out, err)
+	}
+	if out, err := f.M.RevokeAllUserSessions(ctx, all); err != nil || out.Revoked != 0 {
+		t.Errorf("the second, in the same millisecond: %+v %v, want none revoked", out, err)
+	}
+	b := f.Login(t, user)
+	one := sessionkit.RevokeSession{SessionID: b.Session.ID, UserID: user, Reason: "user_revoked"}
+	if _, err := f.M.RevokeSession(ctx, one); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.RevokeSession(ctx, one); !errors.Is(err, sessionkit.ErrNotFound) {
+		t.Errorf("the second revocation, in the same millisecond: %v, want ErrNotFound", err)
 	}
 }

@@ -97,6 +97,7 @@ type revokeArgs struct {
 	Reason   string `lua:"REASON"`
 	Announce string `lua:"ANNOUNCE"`
 	Actor    string `lua:"ACTOR"` // the operator who revoked, or ''
+	Call     string `lua:"CALL"`  // this call's id (newCall), kept in its trail entries
 }
 
 type revokeReply struct {
@@ -109,6 +110,7 @@ type revokeAllArgs struct {
 	Reason   string `lua:"REASON"`
 	Announce string `lua:"ANNOUNCE"`
 	Actor    string `lua:"ACTOR"` // the operator who revoked, or ''
+	Call     string `lua:"CALL"`  // this call's id (newCall), kept in its trail entries
 }
 
 type revokeAllReply struct {

@@ -374,19 +374,14 @@ local function same(a, b) return redis.sha1hex(a) == redis.sha1hex(b) end
 -- revoke_now soft-revokes an active member for reason and returns the
 -- event id (see revoke.lua, whose whole work this is).
 local revocation
-local function revoke_now(member, uid, reason, head, actor)
+local function revoke_now(member, uid, reason, head, actor, call)
   redis.call('HSET', REV, member, revocation(reason)) -- deny-oom
   local purge = NOW + RETENTION
   if RETENTION <= 0 then purge = NOW + 1 end
   retire({member}, purge)
   prune(NOW)
   local retained = expire_user()
-  local id
-  if actor and actor ~= '' then
-    id = event(EV_REVOKED, uid, member, E_REASON, reason, E_ACTOR, actor)
-  else
-    id = event(EV_REVOKED, uid, member, E_REASON, reason)
-  end
+  local id = event(EV_REVOKED, uid, member, E_REASON, reason, E_ACTOR, actor or '', E_CALL, call or '')
   expire_events(retained, NOW, RETENTION)
   announce(head, {member})
   return id
@@ -394,3 +389,36 @@ end
 
 -- revocation is a REV record: when and why.
 revocation = function(reason) return NOW_MS .. REV_SEP .. reason end
+
+-- recent returns the newest n entries of the user's trail, oldest first,
+-- each read into its id, its time (ms, in ms) and its fields by E_* name
+-- (f). It is how a script run a second time for one call (go-redis resends
+-- a command whose connection dropped before the reply came) finds what its
+-- first run did, to answer as that run would have.
+local function recent(n)
+  local head = redis.pcall('LRANGE', EV, 0, n - 1)
+  if head.err then head = {redis.call('GET', EV)} end
+  local entries = {}
+  for i = #head, 1, -1 do
+    local e, name = {f = {}}, nil
+    for v in string.gmatch(head[i], '[^' .. SEP .. ']+') do
+      if not e.id then e.id = v elseif not name then name = v else e.f[name], name = v, nil end
+    end
+    e.ms = num(e.f[E_AT] or string.match(e.id, '^(%d+)'))
+    entries[#entries + 1] = e
+  end
+  return entries
+end
+
+-- revoked_by returns the members call (a revocation's CALL) revoked and
+-- their event ids, oldest first, as the trail holds them.
+local function revoked_by(call)
+  local members, ids = {}, {}
+  if call == '' then return members, ids end
+  for _, e in ipairs(recent(64)) do
+    if e.f[E_TYPE] == EV_REVOKED and e.f[E_CALL] == call then
+      members[#members + 1], ids[#ids + 1] = e.f[E_SESSION], e.id
+    end
+  end
+  return members, ids
+end

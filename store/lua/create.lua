@@ -49,18 +49,13 @@ end
 -- session, and this one, whose token no one holds, would count toward the
 -- limit until it expired.
 if redis.call('HGET', ACT, MEMBER) == VALUE then
-  local head = redis.pcall('LRANGE', EV, 0, 63)
-  if head.err then head = {redis.call('GET', EV)} end
   local evicted, ids, created, nd, nc = {}, {}, '', false, false
-  for i = #head, 1, -1 do -- oldest first, as the first run wrote them
-    local id, name, e = nil, nil, {} -- an entry: its id, then names and values
-    for v in string.gmatch(head[i], '[^' .. SEP .. ']+') do
-      if not id then id = v elseif not name then name = v else e[name], name = v, nil end
-    end
-    if e[E_TYPE] == EV_EVICTED and e[E_BY] == MEMBER then
-      evicted[#evicted + 1], ids[#ids + 1] = e[E_SESSION], id
-    elseif e[E_TYPE] == EV_CREATED and e[E_SESSION] == MEMBER then
-      created, nd, nc = id, e[E_NEW_DEVICE] == '1', e[E_NEW_COUNTRY] == '1'
+  for _, e in ipairs(recent(64)) do
+    local f = e.f
+    if f[E_TYPE] == EV_EVICTED and f[E_BY] == MEMBER then
+      evicted[#evicted + 1], ids[#ids + 1] = f[E_SESSION], e.id
+    elseif f[E_TYPE] == EV_CREATED and f[E_SESSION] == MEMBER then
+      created, nd, nc = e.id, f[E_NEW_DEVICE] == '1', f[E_NEW_COUNTRY] == '1'
     end
   end
   ids[#ids + 1] = created

@@ -9,7 +9,10 @@ for _, m in ipairs(active) do
 end
 if #victims == 0 then
   if rebuilt then expire_user() end -- a rebuilt index expires like any other
-  return reply{REVOKED = {}, EVENT_IDS = {}}
+  -- Nothing left: perhaps revoked by this very call, sent again after its
+  -- reply was lost, which is answered as its first run was.
+  local members, ids = revoked_by(CALL)
+  return reply{REVOKED = members, EVENT_IDS = ids}
 end
 
 local value = revocation(REASON)
@@ -26,11 +29,7 @@ prune(now)
 local retained = expire_user()
 local ids = {}
 for _, m in ipairs(victims) do
-  if ACTOR ~= '' then
-    ids[#ids + 1] = event(EV_REVOKED, USER_ID, m, E_REASON, REASON, E_ACTOR, ACTOR)
-  else
-    ids[#ids + 1] = event(EV_REVOKED, USER_ID, m, E_REASON, REASON)
-  end
+  ids[#ids + 1] = event(EV_REVOKED, USER_ID, m, E_REASON, REASON, E_ACTOR, ACTOR, E_CALL, CALL)
 end
 expire_events(retained, now, RETENTION)
 announce(ANNOUNCE, victims)
