@@ -121,14 +121,10 @@ func NewAdmin(auth *middleware.Authenticator, opts AdminOptions) (*Admin, error)
 // Mount registers a on mux for /admin/ and everything under it.
 func (a *Admin) Mount(mux *http.ServeMux) { mux.Handle("/admin/", a) }
 
-// ServeHTTP serves one of the routes; another path under /admin is 404.
+// ServeHTTP serves one of the routes; another path under /admin is 404
+// and another method 405 (with Allow), both as problem JSON.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r = relative(r, "/admin")
-	if _, pattern := a.mux.Handler(r); pattern != "" {
-		a.mux.ServeHTTP(w, r)
-		return
-	}
-	a.h.problem(w, r, http.StatusNotFound, middleware.ReasonNotFound, "No such route.")
+	a.h.serveMux(a.mux, w, relative(r, "/admin"))
 }
 
 // operator authorizes the caller and parses the user id, then runs next

@@ -155,16 +155,21 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 // ServeHTTP serves one of the routes; another path under /sessions is 404
 // and another method 405 (with Allow), both as problem JSON.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r = relative(r, "/sessions")
-	if _, pattern := h.mux.Handler(r); pattern != "" {
-		h.mux.ServeHTTP(w, r)
+	h.serveMux(h.mux, w, relative(r, "/sessions"))
+}
+
+// serveMux serves r from mux; a path mux does not serve is 404, and a
+// method it does not serve there 405 with Allow, both as problem JSON.
+func (h *Handler) serveMux(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	if _, pattern := mux.Handler(r); pattern != "" {
+		mux.ServeHTTP(w, r)
 		return
 	}
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := h.mux.Handler(probe); pattern != "" {
+		if _, pattern := mux.Handler(probe); pattern != "" {
 			allow = append(allow, m)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -190,8 +192,44 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (mediaType st
 		}
 		return "", nil, http.StatusBadRequest, "The body could not be read."
 	}
+	if mt == "application/json" && !uniqueKeys(body) {
+		return "", nil, http.StatusBadRequest, "The JSON object names a field twice."
+	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return mt, body, 0, ""
+}
+
+// uniqueKeys reports whether the top-level JSON object of body, if it is
+// one, names no field twice, letter case aside: encoding/json matches names
+// case-insensitively and keeps the last, so {"username":"a","Username":"b"}
+// would check b while a proxy or rate limiter in front reads a. A repeated
+// field is refused, as in a form. Other malformations are left to
+// json.Unmarshal.
+func uniqueKeys(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return true
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return true
+		}
+		k, _ := t.(string)
+		// encoding/json's folding: every rune to upper case of its lower
+		// case, so that "ſ" (U+017F) matches "s" and "K" (U+212A) "k".
+		k = strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, k)
+		if seen[k] {
+			return false
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return true
+		}
+	}
+	return true
 }
 
 // badBody writes the refusal of a request body: status is 400, 413 or 415.

@@ -288,6 +288,17 @@ func TestRefusalReasons(t *testing.T) {
 	}
 }
 
+// serveHeader runs a's middleware, over a handler that records the
+// session, for a request with header.
+func serveHeader(a *middleware.Authenticator, header http.Header) *httptest.ResponseRecorder {
+	var s seen
+	r := request("", "203.0.113.7:1")
+	r.Header = header
+	rec := httptest.NewRecorder()
+	a.Middleware(probe(&s)).ServeHTTP(rec, r)
+	return rec
+}
+
 func TestBearerTokens(t *testing.T) {
 	f := newFixture(t)
 	tok := f.Login(t, uuid.New()).Token
@@ -306,11 +317,7 @@ func TestBearerTokens(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var s seen
-			r := request("", "203.0.113.7:1")
-			r.Header = tc.header
-			rec := httptest.NewRecorder()
-			a.Middleware(probe(&s)).ServeHTTP(rec, r)
+			rec := serveHeader(a, tc.header)
 			if rec.Code != tc.want {
 				t.Fatalf("got status %d, want %d", rec.Code, tc.want)
 			}

@@ -78,9 +78,12 @@ func (a *Authenticator) requireAuth(ok func(sessionkit.Session) bool, param, det
 				return
 			}
 			p := NewProblem(http.StatusUnauthorized, ReasonReauthenticationRequired, detail)
-			a.sessionHeaders(w.Header(), nil)
 			if s.Bearer {
+				a.sessionHeaders(w.Header(), nil)
 				w.Header().Set("Www-Authenticate", challenge)
+			} else {
+				// A 401 sends a challenge (RFC 9110 §15.5.2): the cookie's.
+				a.sessionHeaders(w.Header(), a.challenges[:1])
 			}
 			a.writeErr(w, r, p)
 		})
