@@ -3,7 +3,9 @@ package sessionkit_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +282,50 @@ func TestRefreshWithoutGraceSealsNothing(t *testing.T) {
 	}
 	if n, err := f.Client.Exists(ctx, f.KeyNames(t).ForUser(user).Seal).Result(); err != nil || n != 0 {
 		t.Errorf("the sealed secrets' key exists: %d %v", n, err)
+	}
+}
+
+// claimsOf reads an access token's claims, unverified.
+func claimsOf(t *testing.T, at string) map[string]any {
+	t.Helper()
+	parts := strings.Split(at, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token %q: %d parts, want 3", at, len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestSupportSessionAccessToken: a support session's access token names
+// the operator as the actor (RFC 8693 "act") and claims no authentication
+// time, since the user's credentials were never checked for it; a service
+// trusting the published keys could otherwise take it for the user's own,
+// freshly authenticated. The session it authenticates is as stored.
+func TestSupportSessionAccessToken(t *testing.T) {
+	f := bearerFixture(t, backends[0])
+	res, err := f.M.CreateSession(t.Context(), sessionkit.CreateSession{
+		UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true, ImpersonatedBy: "support (carol)",
+		ExpiresAt: f.M.Now().Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := claimsOf(t, res.Tokens.AccessToken)
+	if act, _ := c["act"].(map[string]any); act["sub"] != "support (carol)" {
+		t.Errorf("act claim: %v, want the operator as its sub", c["act"])
+	}
+	if at, ok := c["auth_time"]; ok {
+		t.Errorf("auth_time %v: the user's credentials were never checked for a support session", at)
+	}
+	got, err := f.M.Authenticate(t.Context(), res.Tokens.AccessToken, netip.Addr{})
+	if err != nil || !got.Session.AuthenticatedAt.Equal(res.Session.AuthenticatedAt) || got.Session.ImpersonatedBy != "support (carol)" {
+		t.Errorf("Authenticate: %+v %v, want the session as stored", got.Session, err)
 	}
 }

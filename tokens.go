@@ -36,7 +36,11 @@ type AccessTokenOptions struct {
 	// or *ecdsa.PrivateKey on P-256 (ES256). The first signs; every one
 	// verifies, so a key is rotated by putting the new one first and
 	// keeping the old one until its tokens have expired (TTL). Every
-	// instance of the app needs the same keys. Required.
+	// instance of the app needs the same keys, so in a rolling deploy (or
+	// with other services caching GET /sessions/jwks.json, max-age 300 s)
+	// rotate in three steps: add the new key last, everywhere, and wait
+	// for the deploy and the JWKS cache time; then put it first; once
+	// TTL has passed, drop the old one. Required.
 	SigningKeys []crypto.Signer
 	// Issuer is the iss claim, checked on every token: the app's URL, for
 	// example "https://api.example.com". Required.
@@ -144,10 +148,17 @@ func (m *Manager) issue(s Session, rt token.Refresh, now time.Time) (Tokens, err
 	if exp.Sub(now) < time.Second { // an access token lives whole seconds
 		return Tokens{}, ErrExpired
 	}
-	at, err := t.keys.Mint(accesstoken.Claims{
+	c := accesstoken.Claims{
 		Issuer: t.issuer, Audience: []string{t.audience}, Subject: s.UserID.String(), SessionID: s.ID, IssuedAt: now, ExpiresAt: exp,
 		AuthTime: s.AuthenticatedAt, ACR: s.AAL,
-	})
+	}
+	if s.ImpersonatedBy != "" {
+		// A support session: the operator acts as the user (RFC 8693
+		// act), whose credentials were never checked for it, so the
+		// token claims no authentication of theirs.
+		c.Actor, c.AuthTime = s.ImpersonatedBy, time.Time{}
+	}
+	at, err := t.keys.Mint(c)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("sessionkit: access token: %w", err)
 	}
@@ -168,6 +179,11 @@ type accessClaims struct {
 // session's, when the token's is older: a token minted before a
 // re-authentication never gains from it (RequireRecentAuth, RequireLevel).
 func (c *accessClaims) apply(s *Session) {
+	if s.ImpersonatedBy != "" {
+		// A support session's token claims no authentication (issue);
+		// step-up refuses such a session whatever its time.
+		return
+	}
 	if c.authTime.IsZero() || c.authTime.Before(s.AuthenticatedAt) {
 		s.AuthenticatedAt, s.AAL = c.authTime, c.acr
 		if s.AAL == "" {

@@ -37,6 +37,9 @@ type Claims struct {
 	// authentication compares them, not the session's current values.
 	AuthTime time.Time
 	ACR      string
+	// Actor ("act", RFC 8693 §4.1: {"sub": Actor}) names who acts as the
+	// subject: the operator of a support session. Optional.
+	Actor string
 }
 
 // wireClaims is the JSON payload of a token.
@@ -52,6 +55,12 @@ type wireClaims struct {
 	Expiry    *jwt.NumericDate `json:"exp,omitempty"`
 	AuthTime  *jwt.NumericDate `json:"auth_time,omitempty"`
 	ACR       string           `json:"acr,omitempty"`
+	Actor     *actor           `json:"act,omitempty"`
+}
+
+// actor is the "act" claim (RFC 8693 §4.1).
+type actor struct {
+	Subject string `json:"sub"`
 }
 
 // verified is what Verify learns from a token and what the cache keeps.
@@ -92,6 +101,9 @@ func fromWire(w *wireClaims) (verified, error) {
 		ExpiresAt: w.Expiry.Time(),
 		ACR:       w.ACR,
 	}}
+	if w.Actor != nil {
+		v.claims.Actor = w.Actor.Subject
+	}
 	if w.AuthTime != nil {
 		v.claims.AuthTime = w.AuthTime.Time()
 	}

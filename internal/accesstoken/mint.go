@@ -60,6 +60,9 @@ func (k *KeySet) Mint(c Claims) (string, error) {
 	if !c.AuthTime.IsZero() {
 		w.AuthTime = jwt.NewNumericDate(c.AuthTime)
 	}
+	if c.Actor != "" {
+		w.Actor = &actor{Subject: c.Actor}
+	}
 	tok, err := jwt.Signed(k.signer).Claims(w).Serialize()
 	if err != nil {
 		return "", fmt.Errorf("accesstoken: mint: %w", err)
