@@ -7,7 +7,8 @@
 // so one Cluster slot. A session is one string value, a field of the user's
 // hash of active sessions while it is active, so the hot path (Peek, for
 // Manager.Authenticate) is one read-only HGET; other reads of a session are
-// one round trip too. Nothing ever uses KEYS or SCAN.
+// one round trip too. Nothing but an upgrade step
+// (ClearSealedRefreshSecrets) uses KEYS or SCAN.
 //
 // NewCache wraps a Redis store with an opt-in, Pub/Sub-invalidated cache of
 // verified sessions, for apps that want most requests to cost no round trip.

@@ -64,6 +64,79 @@ func signInAndRefresh(t *testing.T, f *sessiontest.Fixture, user uuid.UUID) (ses
 	return login, next
 }
 
+// sealInRecord moves the sealed refresh secret of session id, of user,
+// from the grace window's key into the session's record, where builds
+// before that key kept it, and returns the record's key, member and
+// fields.
+func sealInRecord(t *testing.T, f *sessiontest.Fixture, user, id uuid.UUID) (key, member string, fields []string) {
+	t.Helper()
+	ctx := t.Context()
+	seal := f.KeyNames(t).ForUser(user).Seal
+	key, member = f.KeyNames(t).Active(id)
+	entry, err := f.Client.HGet(ctx, seal, member).Result()
+	if err != nil {
+		t.Fatalf("the grace window's key holds no entry for the session: %v", err)
+	}
+	v, err := f.Client.HGet(ctx, key, member).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields = strings.Split(v, "\x1f")
+	if fields[store.FieldRefreshSealed] != "" {
+		t.Fatalf("the record holds a sealed secret: %q", fields[store.FieldRefreshSealed])
+	}
+	fields[store.FieldRefreshSealed] = entry[strings.LastIndexByte(entry, '|')+1:]
+	if err := f.Client.HSet(ctx, key, member, strings.Join(fields, "\x1f")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Client.Del(ctx, seal).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return key, member, fields
+}
+
+// TestClearSealedRefreshSecrets: the upgrade step clears the sealed
+// secrets records written by earlier builds hold, on every master, and
+// nothing else: the sessions go on refreshing, and every key keeps its
+// expiry.
+func TestClearSealedRefreshSecrets(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{}))
+		var current []string
+		for range 3 { // users whose tags fall on different masters of the cluster
+			user := uuid.New()
+			f.Login(t, user) // a cookie session beside: nothing to clear
+			login, next := signInAndRefresh(t, f, user)
+			key, member, _ := sealInRecord(t, f, user, login.Session.ID)
+			before, err := f.Client.HGet(ctx, key, member).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				after, err := f.Client.HGet(ctx, key, member).Result()
+				if err != nil || len(after) >= len(before) || strings.Split(after, "\x1f")[store.FieldRefreshSealed] != "" {
+					t.Errorf("record after the step: %q %v; want it without the sealed secret", after, err)
+				}
+			}()
+			current = append(current, next.Tokens.RefreshToken)
+		}
+		if n, err := f.Store.ClearSealedRefreshSecrets(ctx); err != nil || n != 3 {
+			t.Fatalf("ClearSealedRefreshSecrets: %d %v, want 3 cleared", n, err)
+		}
+		if n, err := f.Store.ClearSealedRefreshSecrets(ctx); err != nil || n != 0 {
+			t.Errorf("run again: %d %v, want none", n, err)
+		}
+		f.CheckTTLs(t)
+		f.Clock.Advance(time.Minute)
+		for _, rt := range current {
+			if _, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: rt}); err != nil {
+				t.Errorf("refresh after the step: %v", err)
+			}
+		}
+	})
+}
+
 // TestRefreshGraceFromAnEarlierBuild: a rotation written by a build that
 // kept the sealed secret in the session's record, not in the grace
 // window's key, still hands the current token out within the window, so a
@@ -74,28 +147,7 @@ func TestRefreshGraceFromAnEarlierBuild(t *testing.T) {
 	f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{RefreshGrace: 10 * time.Second}))
 	user := uuid.New()
 	login, next := signInAndRefresh(t, f, user)
-	// Move the sealed secret where the earlier build wrote it.
-	seal := f.KeyNames(t).ForUser(user).Seal
-	key, member := f.KeyNames(t).Active(login.Session.ID)
-	entry, err := b.Client.HGet(ctx, seal, member).Result()
-	if err != nil {
-		t.Fatalf("the grace window's key holds no entry for the session: %v", err)
-	}
-	v, err := b.Client.HGet(ctx, key, member).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fields := strings.Split(v, "\x1f")
-	if fields[store.FieldRefreshSealed] != "" {
-		t.Fatalf("the record holds a sealed secret: %q", fields[store.FieldRefreshSealed])
-	}
-	fields[store.FieldRefreshSealed] = entry[strings.LastIndexByte(entry, '|')+1:]
-	if err := b.Client.HSet(ctx, key, member, strings.Join(fields, "\x1f")).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Client.Del(ctx, seal).Err(); err != nil {
-		t.Fatal(err)
-	}
+	key, member, fields := sealInRecord(t, f, user, login.Session.ID)
 	f.Clock.Advance(time.Second)
 	again, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: login.Tokens.RefreshToken})
 	if err != nil || again.Rotated || again.Tokens.RefreshToken != next.Tokens.RefreshToken {
