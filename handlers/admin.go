@@ -143,8 +143,8 @@ func (a *Admin) operator(next func(http.ResponseWriter, *http.Request, string, u
 			a.h.problem(w, r, http.StatusForbidden, ReasonForbidden, "You may not manage other users' sessions.")
 			return
 		}
-		user, err := uuid.Parse(r.PathValue("user_id"))
-		if err != nil || user == uuid.Nil {
+		user, ok := canonicalID(r.PathValue("user_id"))
+		if !ok || user == uuid.Nil {
 			a.h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidID, "The user id is not a UUID.")
 			return
 		}
@@ -195,16 +195,15 @@ func (a *Admin) list(w http.ResponseWriter, r *http.Request, _ string, user uuid
 }
 
 func (a *Admin) revoke(w http.ResponseWriter, r *http.Request, actor string, user uuid.UUID) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		a.h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidID, "The session id is not a UUID.")
+	id, ok := a.h.pathID(w, r)
+	if !ok {
 		return
 	}
 	reason, ok := a.reason(w, r)
 	if !ok {
 		return
 	}
-	_, err = a.h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: reason, Actor: actor})
+	_, err := a.h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: reason, Actor: actor})
 	if err != nil {
 		a.failInput(w, r, err)
 		return

@@ -100,6 +100,35 @@ func TestAdminAuthorization(t *testing.T) {
 	}
 }
 
+// The admin routes take a user or session id in the canonical form only,
+// as the user routes do: braces, urn:uuid: and bare hex are 400 invalid_id.
+func TestAdminRefusesNonCanonicalIDs(t *testing.T) {
+	f := operatorFixture(t, nil)
+	alice, _ := f.login(t, f.client(t), "alice")
+	op := f.client(t)
+	f.login(t, op, "carol")
+	forms := func(id uuid.UUID) map[string]string {
+		return map[string]string{
+			"braces":   "{" + id.String() + "}",
+			"urn":      "urn:uuid:" + id.String(),
+			"bare hex": strings.ReplaceAll(id.String(), "-", ""),
+		}
+	}
+	for form, user := range forms(f.alice) {
+		t.Run("user id "+form, func(t *testing.T) {
+			f.do(t, op, "GET", "/admin/users/"+user+"/sessions", nil, nil).wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidID)
+		})
+	}
+	for form, id := range forms(alice.ID) {
+		t.Run("session id "+form, func(t *testing.T) {
+			f.do(t, op, "DELETE", "/admin/users/"+f.alice.String()+"/sessions/"+id, nil, nil).wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidID)
+		})
+	}
+	if s, err := f.m.Session(t.Context(), alice.ID); err != nil || !s.RevokedAt.IsZero() {
+		t.Fatalf("alice's session after refused requests: revoked at %v, %v; want untouched", s.RevokedAt, err)
+	}
+}
+
 func TestAdminRevokeRecordsTheActor(t *testing.T) {
 	var mu sync.Mutex
 	var hooked []sessionkit.Event

@@ -145,14 +145,21 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 
 // pathID parses the {id} wildcard as a session id, or answers 400 invalid_id.
 func (h *Handler) pathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
-	s := r.PathValue("id")
-	if len(s) == 36 { // the canonical form only: no braces, urn: or bare hex
-		if id, err := uuid.Parse(s); err == nil {
-			return id, true
-		}
+	if id, ok := canonicalID(r.PathValue("id")); ok {
+		return id, true
 	}
 	h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidID, "The session id is not a UUID.")
 	return uuid.Nil, false
+}
+
+// canonicalID parses s as a UUID in the canonical form only: no braces,
+// urn: or bare hex, which uuid.Parse also accepts.
+func canonicalID(s string) (uuid.UUID, bool) {
+	if len(s) != 36 {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(s)
+	return id, err == nil
 }
 
 // boolParam reads an optional boolean query parameter; absent is false.
