@@ -43,6 +43,23 @@ func TestAdminWrongMethodIs405WithAllow(t *testing.T) {
 	}
 }
 
+// An unknown route under /sessions or /admin is 404 not_found with a
+// title about the route, not a session.
+func TestUnknownRouteTitle(t *testing.T) {
+	f := operatorFixture(t, nil)
+	op := f.client(t)
+	f.login(t, op, "carol")
+	for _, path := range []string{"/sessions/nope/x", "/admin/nothing", "/admin/users/" + f.alice.String() + "/nothing"} {
+		t.Run(path, func(t *testing.T) {
+			r := f.do(t, op, "GET", path, nil, nil)
+			r.wantProblem(t, http.StatusNotFound, middleware.ReasonNotFound)
+			if p := r.problem(t); p.Title != "Not found" {
+				t.Errorf("title: got %q, want %q", p.Title, "Not found")
+			}
+		})
+	}
+}
+
 // OPTIONS (a CORS preflight carries no credentials) and HEAD on the user
 // routes: 405 with Allow and problem JSON, or the GET's status, always with
 // the session caching headers.

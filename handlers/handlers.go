@@ -174,7 +174,10 @@ func (h *Handler) serveMux(mux *http.ServeMux, w http.ResponseWriter, r *http.Re
 		}
 	}
 	if len(allow) == 0 {
-		h.problem(w, r, http.StatusNotFound, middleware.ReasonNotFound, "No such route.")
+		// not_found is the contract's reason; its title names a session.
+		p := middleware.NewProblem(http.StatusNotFound, middleware.ReasonNotFound, "No such route.")
+		p.Title = "Not found"
+		h.auth.WriteProblem(w, r, p)
 		return
 	}
 	if slices.Contains(allow, http.MethodGet) {
