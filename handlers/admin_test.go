@@ -354,3 +354,25 @@ func TestAdminRefusesSupportSessions(t *testing.T) {
 		t.Fatalf("alice, an operator in her own session: got %d (%s)", r.status, r.body)
 	}
 }
+
+// The admin routes take JSON bodies only: a form is 400 invalid_request,
+// another type 415 unsupported_media_type (as openapi.json says).
+func TestAdminBodyTypes(t *testing.T) {
+	f := operatorFixture(t, nil)
+	alice, _ := f.login(t, f.client(t), "alice")
+	op := f.client(t)
+	f.login(t, op, "carol")
+	user := "/admin/users/" + f.alice.String()
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	text := http.Header{"Content-Type": {"text/plain"}}
+	for _, tc := range []struct{ method, path, body string }{
+		{"DELETE", user + "/sessions", "reason=x"},
+		{"DELETE", user + "/sessions/" + alice.ID.String(), "reason=x"},
+		{"PUT", user + "/limit", "limit=3"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			f.do(t, op, tc.method, tc.path, strings.NewReader(tc.body), form).wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidRequest)
+			f.do(t, op, tc.method, tc.path, strings.NewReader(tc.body), text).wantProblem(t, http.StatusUnsupportedMediaType, middleware.ReasonUnsupportedMedia)
+		})
+	}
+}
