@@ -222,9 +222,9 @@ type prefixKey struct{}
 // relative returns r with its path made relative to where the routes are
 // mounted: from the first path segment named root (root is "/sessions" or
 // "/admin") on, whatever precedes it ("/api/v1"), as a router that does not
-// strip its mount prefix leaves it. The prefix (or, behind
-// http.StripPrefix, what the request-target's path has before the path,
-// escaped) is kept in the context for the Location of new sessions.
+// strip its mount prefix leaves it. The prefix, escaped as sent (behind
+// http.StripPrefix, what the request-target's path has before the path),
+// is kept in the context for the Location of new sessions.
 func relative(r *http.Request, root string) *http.Request {
 	p := r.URL.Path
 	for i := 0; i < len(p); {
@@ -248,15 +248,38 @@ func relative(r *http.Request, root string) *http.Request {
 				}
 				return r
 			}
-			rel := r.WithContext(context.WithValue(r.Context(), prefixKey{}, p[:k]))
-			u := *r.URL
-			u.Path, u.RawPath = rest, ""
-			rel.URL = &u
-			return rel
+			// The prefix is taken from the escaped path, as it was sent
+			// ("/api%20v1"), where the root's slash is one there too.
+			ep := r.URL.EscapedPath()
+			if j, ok := escapedIndex(ep, k); ok {
+				rel := r.WithContext(context.WithValue(r.Context(), prefixKey{}, ep[:j]))
+				u := *r.URL
+				u.Path, u.RawPath = rest, ep[j:]
+				rel.URL = &u
+				return rel
+			}
 		}
 		i = k + 1
 	}
 	return r
+}
+
+// escapedIndex returns where in ep, an escaped path, the byte at k of its
+// unescaped form begins, and whether that byte is a slash in ep too (not
+// "%2F").
+func escapedIndex(ep string, k int) (int, bool) {
+	n := 0 // bytes of the unescaped form before ep[j]
+	for j := 0; j < len(ep); n++ {
+		if n == k {
+			return j, ep[j] == '/'
+		}
+		if ep[j] == '%' {
+			j += 3
+		} else {
+			j++
+		}
+	}
+	return 0, false
 }
 
 // located is path under the prefix the routes are mounted at.

@@ -132,3 +132,36 @@ func TestLocationUnderStripPrefixAbsoluteForm(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// TestLocationUnderAnEscapedPrefixNotStripped mounts the routes under a
+// percent-encoded prefix on a router that leaves it in the path (ServeMux
+// patterns): the new session's Location keeps the prefix escaped, as sent.
+func TestLocationUnderAnEscapedPrefixNotStripped(t *testing.T) {
+	f := newFixture(t, setup{})
+	mux := http.NewServeMux()
+	mux.Handle("/api%20v1/sessions", f.h)
+	mux.Handle("/api%20v1/sessions/", f.h)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/api%20v1/sessions", strings.NewReader(`{"username":"alice","password":"password"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, "/api%20v1/sessions/") {
+		t.Fatalf("got %d, Location %q; want 201 and a Location under /api%%20v1/sessions/", resp.StatusCode, loc)
+	}
+	ck := resp.Cookies()
+	get, _ := http.NewRequest("GET", srv.URL+loc, nil)
+	for _, c := range ck {
+		get.AddCookie(c)
+	}
+	if resp, err := srv.Client().Do(get); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET the Location: %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
