@@ -16,10 +16,9 @@ import (
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
-// The admin routes answer a wrong method on a served path with 404
-// not_found ("No such route."), where the user routes answer 405
-// method_not_allowed with Allow (http-api.md's error table lists 405
-// method_not_allowed for the mounted routes).
+// The admin routes answer a wrong method on a served path 405
+// method_not_allowed with Allow, as the user routes do (http-api.md's
+// error table), where they answered 404 not_found.
 func TestAdminWrongMethodIs405WithAllow(t *testing.T) {
 	f := operatorFixture(t, nil)
 	op := f.client(t)
