@@ -687,6 +687,26 @@ func TestCacheCloseWhileRedisIsSilent(t *testing.T) {
 	}
 }
 
+// TestCacheStaysOnWhenIdle: the subscription's reads have deadlines, and
+// a healthy subscription with nothing to announce is not taken for a
+// silent one: the health check's answers come within them.
+func TestCacheStaysOnWhenIdle(t *testing.T) {
+	st, err := store.NewRedis(backends[0].Client, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.NewCache(st, store.CacheOptions{HealthCheck: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sessiontest.WaitCache(t, c, "on", func(s store.CacheStats) bool { return s.On })
+	time.Sleep(time.Second) // 50 health checks
+	if s := c.Stats(); !s.On || s.Subscribed != 1 || s.Dropped != 0 {
+		t.Errorf("an idle, healthy subscription: %+v, want on, subscribed once, never dropped", s)
+	}
+}
+
 // TestCacheConcurrentRevoke races hits against a revocation on the same
 // instance: once RevokeSession has returned, no Authenticate that starts
 // afterwards may succeed. With no throttle every request also writes,

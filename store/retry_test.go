@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,5 +244,128 @@ func TestRevocationsInOneMillisecondAreTwoCalls(t *testing.T) {
 	}
 	if _, err := f.M.RevokeSession(ctx, one); !errors.Is(err, sessionkit.ErrNotFound) {
 		t.Errorf("the second revocation, in the same millisecond: %v, want ErrNotFound", err)
+	}
+}
+
+// resendHook runs an armed EVALSHA twice with the very same arguments, as
+// go-redis does when the first reply is lost, and between the two runs
+// calls between (another request served meanwhile).
+type resendHook struct {
+	armed   atomic.Bool
+	between func()
+}
+
+func (h *resendHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *resendHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *resendHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() != "evalsha" || !h.armed.CompareAndSwap(true, false) {
+			return next(ctx, cmd)
+		}
+		_ = next(ctx, cmd) // the first run, whose reply is lost
+		if h.between != nil {
+			h.between()
+		}
+		return next(ctx, cmd) // the second
+	}
+}
+
+// resendFixture is a Manager whose client can run a script twice for one
+// call (resendHook), with its scripts loaded (a first run answered
+// NOSCRIPT ran nothing), and a channel of what its hooks receive.
+func resendFixture(t *testing.T, opts ...sessionkit.Option) (*resendHook, *sessiontest.Fixture, <-chan sessionkit.Event) {
+	t.Helper()
+	c := backends[0].NewClient(t).(*redis.Client)
+	h := &resendHook{}
+	c.AddHook(h)
+	events := make(chan sessionkit.Event, 256)
+	opts = append(opts, sessionkit.WithHook(func(_ context.Context, e sessionkit.Event) { events <- e }))
+	f := sessiontest.New(t, sessiontest.Options{Client: c}, opts...)
+	warm := f.Login(t, uuid.New())
+	if _, err := f.M.RevokeAllUserSessions(t.Context(), sessionkit.RevokeAllUserSessions{UserID: warm.Session.UserID, Reason: "logout_all"}); err != nil {
+		t.Fatal(err)
+	}
+	nextEvents(t, events, 2)
+	return h, f, events
+}
+
+// TestRetriedRevokeAllAfterASignIn: the first run of a sign-out everywhere
+// revokes a and b, its reply is lost, and the user signs in on c before
+// the second run. The second answers as the first did, and leaves c alone.
+// Before, it found c to revoke, revoked it, and answered that alone.
+func TestRetriedRevokeAllAfterASignIn(t *testing.T) {
+	h, f, events := resendFixture(t)
+	ctx := t.Context()
+	user := uuid.New()
+	keep := f.Login(t, user)
+	a, b := f.Login(t, user), f.Login(t, user)
+	nextEvents(t, events, 3)
+	var c sessionkit.CreateSessionResult
+	h.between = func() { f.Clock.Advance(time.Millisecond); c = f.Login(t, user) }
+	h.armed.Store(true)
+	out, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_all", ExceptSessionID: keep.Session.ID})
+	if err != nil || out.Revoked != 2 || !slices.Contains(out.SessionIDs, a.Session.ID) || !slices.Contains(out.SessionIDs, b.Session.ID) {
+		t.Errorf("the second run: %+v %v, want a and b revoked", out, err)
+	}
+	heard := map[uuid.UUID]sessionkit.EventType{}
+	for _, e := range nextEvents(t, events, 3) { // c's sign-in, then the two revocations
+		heard[e.SessionID] = e.Type
+	}
+	if heard[a.Session.ID] != sessionkit.EventRevoked || heard[b.Session.ID] != sessionkit.EventRevoked || heard[c.Session.ID] != sessionkit.EventCreated {
+		t.Errorf("hooks heard %v, want a and b revoked, c created", heard)
+	}
+	if _, err := f.M.Authenticate(ctx, c.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+		t.Errorf("c, signed in after the call: %v, want it active", err)
+	}
+}
+
+// TestRetriedRevokeAllOfManySessions: the second run finds every
+// revocation of the first in the trail, however many.
+func TestRetriedRevokeAllOfManySessions(t *testing.T) {
+	h, f, events := resendFixture(t, sessionkit.WithLimit(sessionkit.FixedLimit(100)))
+	user := uuid.New()
+	for range 70 {
+		f.Login(t, user)
+	}
+	nextEvents(t, events, 70)
+	h.armed.Store(true)
+	if out, err := f.M.RevokeAllUserSessions(t.Context(), sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_all"}); err != nil || out.Revoked != 70 {
+		t.Errorf("the second run of a sign-out everywhere of 70 sessions: %d revoked, %v; want 70", out.Revoked, err)
+	}
+}
+
+// TestRevokeAllWithAnOddTrail: a sign-out everywhere looks for a first run
+// of itself in the trail, and a trail written by hand (an empty entry, a
+// key of another type), which the scripts otherwise replace, does not make
+// it fail.
+func TestRevokeAllWithAnOddTrail(t *testing.T) {
+	for _, odd := range []string{"empty entry", "hash"} {
+		t.Run(odd, func(t *testing.T) {
+			ctx := t.Context()
+			f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client})
+			user := uuid.New()
+			only := f.Login(t, user)
+			f.Login(t, user)
+			f.Login(t, user) // a trail of more than one entry: a list
+			trail := f.KeyNames(t).ForUser(user).Events
+			switch odd {
+			case "empty entry":
+				f.Client.LPush(ctx, trail, "")
+			case "hash":
+				f.Client.Del(ctx, trail)
+				f.Client.HSet(ctx, trail, "x", "y")
+				f.Client.Expire(ctx, trail, time.Hour)
+			}
+			f.Clock.Advance(time.Millisecond)
+			all := sessionkit.RevokeAllUserSessions{UserID: user, Reason: "logout_all", ExceptSessionID: only.Session.ID}
+			if out, err := f.M.RevokeAllUserSessions(ctx, all); err != nil || out.Revoked != 2 {
+				t.Errorf("%s: %+v %v, want 2 revoked", odd, out, err)
+			}
+			if out, err := f.M.RevokeAllUserSessions(ctx, all); err != nil || out.Revoked != 0 {
+				t.Errorf("%s, with nothing to revoke: %+v %v, want none revoked", odd, out, err)
+			}
+		})
 	}
 }

@@ -390,24 +390,42 @@ end
 -- revocation is a REV record: when and why.
 revocation = function(reason) return NOW_MS .. REV_SEP .. reason end
 
--- recent returns the newest n entries of the user's trail, oldest first,
--- each read into its id, its time (ms, in ms) and its fields by E_* name
--- (f). It is how a script run a second time for one call (go-redis resends
--- a command whose connection dropped before the reply came) finds what its
--- first run did, to answer as that run would have.
-local function recent(n)
-  local head = redis.pcall('LRANGE', EV, 0, n - 1)
-  if head.err then head = {redis.call('GET', EV)} end
-  local entries = {}
-  for i = #head, 1, -1 do
-    local e, name = {f = {}}, nil
-    for v in string.gmatch(head[i], '[^' .. SEP .. ']+') do
-      if not e.id then e.id = v elseif not name then name = v else e.f[name], name = v, nil end
+-- since returns the trail's entries whose id's time is t (ms) or later,
+-- oldest first, each read into its id and its fields by E_* name (f). A
+-- script run a second time for one call (go-redis resends a command whose
+-- connection dropped before the reply came) runs with the first run's NOW,
+-- and every entry that run wrote has an id at NOW or later (see event), so
+-- since(NOW) finds them all, however many, while the trail keeps them
+-- (STREAM_MAX): it is how such a run answers as the first would have. The
+-- trail is newest first, so it reads only the entries since t, and in the
+-- common case (no entry at NOW yet) one page of 8.
+local function since(t)
+  local out, from, size = {}, 0, 8
+  while true do
+    local page = redis.pcall('LRANGE', EV, from, from + size - 1)
+    if page.err then
+      page = redis.pcall('GET', EV)
+      -- Not a trail (written by hand): nothing to find; event() replaces it.
+      if type(page) ~= 'string' or from > 0 then page = {} else page = {page} end
     end
-    e.ms = num(e.f[E_AT] or string.match(e.id, '^(%d+)'))
-    entries[#entries + 1] = e
+    for _, entry in ipairs(page) do
+      local ms = string.match(entry, '^(%d+)%-')
+      if not ms or tonumber(ms) < t then -- older (or not an entry): done
+        page = {}
+        break
+      end
+      local e, name = {f = {}}, nil
+      for v in string.gmatch(entry, '[^' .. SEP .. ']+') do
+        if not e.id then e.id = v elseif not name then name = v else e.f[name], name = v, nil end
+      end
+      out[#out + 1] = e
+    end
+    if #page < size then break end
+    from, size = from + size, 64
   end
-  return entries
+  local n = #out
+  for i = 1, math.floor(n / 2) do out[i], out[n + 1 - i] = out[n + 1 - i], out[i] end
+  return out
 end
 
 -- revoked_by returns the members call (a revocation's CALL) revoked and
@@ -415,7 +433,7 @@ end
 local function revoked_by(call)
   local members, ids = {}, {}
   if call == '' then return members, ids end
-  for _, e in ipairs(recent(64)) do
+  for _, e in ipairs(since(NOW)) do
     if e.f[E_TYPE] == EV_REVOKED and e.f[E_CALL] == call then
       members[#members + 1], ids[#ids + 1] = e.f[E_SESSION], e.id
     end

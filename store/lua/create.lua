@@ -50,7 +50,7 @@ end
 -- limit until it expired.
 if redis.call('HGET', ACT, MEMBER) == VALUE then
   local evicted, ids, created, nd, nc = {}, {}, '', false, false
-  for _, e in ipairs(recent(64)) do
+  for _, e in ipairs(since(NOW)) do
     local f = e.f
     if f[E_TYPE] == EV_EVICTED and f[E_BY] == MEMBER then
       evicted[#evicted + 1], ids[#ids + 1] = f[E_SESSION], e.id

@@ -1,6 +1,14 @@
 -- revoke_all: soft-revoke every active session of a user but one. Arguments
 -- and reply: revokeAllArgs and revokeAllReply in store/scripts.go.
 local now = NOW
+-- This very call, run again after its reply was lost (go-redis resends a
+-- command whose connection dropped): answered as its first run was, before
+-- the victims are looked for, which would otherwise include a session
+-- signed in between the two runs, and answer that one alone.
+do
+  local members, ids = revoked_by(CALL)
+  if #members > 0 then return reply{REVOKED = members, EVENT_IDS = ids} end
+end
 local rebuilt = reconcile(nil, true) -- read-only unless the index is damaged: then its writes are deny-oom ZADDs
 local active = owned(USER_ID, redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW_MS, '+inf'), true)
 local victims = {}
@@ -9,10 +17,7 @@ for _, m in ipairs(active) do
 end
 if #victims == 0 then
   if rebuilt then expire_user() end -- a rebuilt index expires like any other
-  -- Nothing left: perhaps revoked by this very call, sent again after its
-  -- reply was lost, which is answered as its first run was.
-  local members, ids = revoked_by(CALL)
-  return reply{REVOKED = members, EVENT_IDS = ids}
+  return reply{REVOKED = {}, EVENT_IDS = {}}
 end
 
 local value = revocation(REASON)
