@@ -16,11 +16,17 @@ func (t *telemetry) start(ctx context.Context, name string) (context.Context, tr
 	return t.tracer.Start(ctx, name)
 }
 
-// end ends a span, with the command's result and, on failure, error status.
+// end ends a span, with the command's result and, on failure (outcome
+// error: the store unavailable, an internal error), error status. A refusal
+// (a wrong token, a revoked session, invalid input) is an answer, not a
+// failure: its outcome and reason say why, and its status stays unset, so
+// that an error-rate alert on spans does not fire on users' stale cookies,
+// and no error text of the app's (a revocation reason) reaches the trace.
 func end(span trace.Span, err error) {
 	if span.IsRecording() {
-		span.SetAttributes(resultAttrs[classify(err)]...)
-		if err != nil {
+		r := classify(err)
+		span.SetAttributes(resultAttrs[r]...)
+		if r >= resUnavailable {
 			span.SetStatus(codes.Error, err.Error())
 		}
 	}

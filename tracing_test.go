@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/google/uuid"
@@ -18,7 +19,8 @@ import (
 
 // TestQuerySpans runs each read-only query once and checks that it
 // records a span of its own, named like a command's, with the store round
-// trip it made as its child; and that a refusal ends it with error status.
+// trip it made as its child; and that a refusal ends it with status unset
+// (outcome refused), not error status.
 func TestQuerySpans(t *testing.T) {
 	ctx := t.Context()
 	spans := tracetest.NewSpanRecorder()
@@ -119,8 +121,8 @@ func TestQuerySpans(t *testing.T) {
 			t.Errorf("sessionkit.Session spans under UserSession: got %d, want 0 (one span per call)", n)
 		}
 		for _, s := range ended {
-			if s.Name() == "sessionkit.UserSession" && s.Status().Code != codes.Error {
-				t.Errorf("sessionkit.UserSession status: got %v, want error", s.Status().Code)
+			if s.Name() == "sessionkit.UserSession" && s.Status().Code != codes.Unset {
+				t.Errorf("sessionkit.UserSession status: got %v, want unset (a refusal is no failure)", s.Status().Code)
 			}
 		}
 	})
@@ -132,4 +134,49 @@ func names(spans []sdktrace.ReadOnlySpan) []string {
 		out[i] = s.Name()
 	}
 	return out
+}
+
+// TestRefusalSpanStatus: a refusal (a revoked session, a wrong token,
+// another user's session) is an answer, not a failure: its span keeps the
+// outcome and reason and leaves the status unset, so that an error-rate
+// alert does not fire on stale cookies, and the app's revocation reason
+// does not reach the trace as error text. A store failure has error status.
+func TestRefusalSpanStatus(t *testing.T) {
+	ctx := t.Context()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr}, sessionkit.WithTracerProvider(tp))
+	user := uuid.New()
+	l := f.Login(t, user)
+	if _, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: l.Session.ID, UserID: user, Reason: "stolen laptop of alice@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	spans.Reset()
+	rctx, req := tp.Tracer("test").Start(ctx, "GET /")
+	if _, err := f.M.Authenticate(rctx, l.Token, netip.Addr{}); !errors.Is(err, sessionkit.ErrRevoked) {
+		t.Fatalf("a revoked session: %v", err)
+	}
+	if _, err := f.M.Authenticate(rctx, "not a token", netip.Addr{}); !errors.Is(err, sessionkit.ErrNotFound) {
+		t.Fatalf("a wrong token: %v", err)
+	}
+	req.End()
+	if _, err := f.M.UserSession(ctx, uuid.New(), l.Session.ID); !errors.Is(err, sessionkit.ErrNotFound) {
+		t.Fatalf("another user's session: %v", err)
+	}
+	for _, s := range spans.Ended() {
+		if s.Status().Code != codes.Unset {
+			t.Errorf("span %s of a refusal: status %v %q, want unset", s.Name(), s.Status().Code, s.Status().Description)
+		}
+	}
+
+	down := sessiontest.New(t, sessiontest.Options{Addr: "127.0.0.1:1"}, sessionkit.WithTracerProvider(tp))
+	spans.Reset()
+	if _, err := down.M.Session(ctx, l.Session.ID); !errors.Is(err, sessionkit.ErrUnavailable) {
+		t.Fatalf("Redis down: %v", err)
+	}
+	for _, s := range spans.Ended() {
+		if s.Status().Code != codes.Error {
+			t.Errorf("span %s of a store failure: status %v, want error", s.Name(), s.Status().Code)
+		}
+	}
 }

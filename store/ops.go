@@ -303,7 +303,7 @@ func (r *Redis) Refresh(ctx context.Context, c backend.Call, in backend.Refresh)
 	args := refreshArgs{
 		Member: sessionid.Member(in.SessionID), Generation: int64(in.Generation),
 		Presented: hashText(in.Presented), Next: hashText(in.Next), Sealed: hashText(in.Sealed),
-		Announce: announce.Head(tag),
+		Announce: announce.Head(tag), Call: newCall(),
 	}
 	if in.Family != nil {
 		args.Family = storedHash(*in.Family)

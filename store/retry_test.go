@@ -11,6 +11,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/redistest"
@@ -367,5 +370,68 @@ func TestRevokeAllWithAnOddTrail(t *testing.T) {
 				t.Errorf("%s, with nothing to revoke: %+v %v, want none revoked", odd, out, err)
 			}
 		})
+	}
+}
+
+// metricSum is the value of the counter name's point with exactly attrs.
+func metricSum(rm metricdata.ResourceMetrics, name string, attrs ...attribute.KeyValue) int64 {
+	want := attribute.NewSet(attrs...)
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if d, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
+				for _, p := range d.DataPoints {
+					if p.Attributes.Equals(&want) {
+						return p.Value
+					}
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestRetriedRefreshReuse: a refresh that revokes the session for reuse,
+// whose reply is lost, is run again by go-redis. The second run answers as
+// the first did: the reuse is reported, counted and handed to the hooks
+// once. Before, the second run found the session revoked and answered a
+// plain refusal.
+func TestRetriedRefreshReuse(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	const grace = 10 * time.Second
+	p, f, events := lossyFixture(t,
+		sessionkit.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{RefreshGrace: grace}))
+	login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextEvents(t, events, 1)
+	first := login.Tokens.RefreshToken
+	if _, err := f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: first}); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	f.Clock.Advance(grace + time.Second)
+	before := p.Dropped()
+	p.DropNextReply("evalsha")
+	_, err = f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: first})
+	if n := p.Dropped() - before; n != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1", n)
+	}
+	var re *sessionkit.RevokedError
+	if !errors.As(err, &re) || re.Reason != sessionkit.ReasonRefreshReused {
+		t.Errorf("the superseded token after the window, its reply lost once: %v, want a revocation for reuse", err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	reused := metricSum(rm, "sessionkit.refreshes", attribute.String("sessionkit.outcome", "reused"))
+	revoked := metricSum(rm, "sessionkit.revocations", attribute.String("sessionkit.reason", sessionkit.ReasonRefreshReused))
+	if reused != 1 || revoked != 1 {
+		t.Errorf("refreshes{reused} %d, revocations{refresh_token_reused} %d; want 1 each", reused, revoked)
+	}
+	if got := nextEvents(t, events, 1)[0]; got.Type != sessionkit.EventRevoked || got.Reason != sessionkit.ReasonRefreshReused {
+		t.Errorf("the hooks' event: %+v, want the revocation for reuse", got)
 	}
 }

@@ -149,6 +149,7 @@ type refreshArgs struct {
 	Next       string `lua:"NEXT"`       // the successor's hashed secret
 	Sealed     string `lua:"SEALED"`     // the successor's secret, sealed with the presented one
 	Announce   string `lua:"ANNOUNCE"`   // the head of the announcement of a rotation, or of a revocation for reuse
+	Call       string `lua:"CALL"`       // this call's id (newCall), kept in the trail entry of a revocation for reuse
 }
 
 type refreshReply struct {

@@ -64,6 +64,15 @@ if not current and not previous and family == '' then return {S_NOT_FOUND} end
 local why = refusal(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE], NOW)
 if not active then
   local rev = redis.call('HGET', REV, MEMBER)
+  if rev then
+    -- Revoked for reuse by this very call, sent again after its reply was
+    -- lost? Answered as the first run was, so that the reuse is reported
+    -- (and counted, and handed to the hooks) once.
+    local members, ids = revoked_by(CALL)
+    for i, m in ipairs(members) do
+      if m == MEMBER then return {S_REUSED, ids[i], f[F_USER_ID]} end
+    end
+  end
   if rev or not why then return {S_REVOKED, rev or ''} end
 end
 if why then return {why} end
@@ -77,7 +86,7 @@ if previous and REFRESH_GRACE > 0 and NOW - num(f[F_REFRESH_AT]) <= REFRESH_GRAC
   return reply{ROTATED = false, GENERATION = gen, SEALED = sealed, SESSION = v}
 end
 if not current then -- superseded, whether just or long ago, or made up from one
-  return {S_REUSED, revoke_now(MEMBER, f[F_USER_ID], REASON_REFRESH_REUSED, ANNOUNCE), f[F_USER_ID]}
+  return {S_REUSED, revoke_now(MEMBER, f[F_USER_ID], REASON_REFRESH_REUSED, ANNOUNCE, '', CALL), f[F_USER_ID]}
 end
 
 f[F_REFRESH_PREV], f[F_REFRESH_HASH] = f[F_REFRESH_HASH], NEXT
