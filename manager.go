@@ -400,9 +400,21 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, o
 		}
 		claims.apply(s)
 	} else if !pk.TokenMatches((*[32]byte)(&hash)) || s.Bearer {
-		// A bearer session has a session token of its own, which no one
-		// ever holds: it is refused like any wrong secret.
-		return UpdateSessionActivityResult{}, ErrNotFound
+		// Answered from memory (a store.Cache), the secret may have just
+		// been rotated on another instance whose announcement has not
+		// arrived: the stored session decides, not the cached one.
+		fp, ok := m.bare.(freshPeeker)
+		if pk.Entry == nil || s.Bearer || !ok {
+			// A bearer session has a session token of its own, which no one
+			// ever holds: it is refused like any wrong secret.
+			return UpdateSessionActivityResult{}, ErrNotFound
+		}
+		if *s, pk, err = fp.PeekFresh(ctx, id); err != nil {
+			return UpdateSessionActivityResult{}, err
+		}
+		if !pk.TokenMatches((*[32]byte)(&hash)) || s.Bearer {
+			return UpdateSessionActivityResult{}, ErrNotFound
+		}
 	}
 	now := m.now()
 	if !pk.Indexed && s.RevokedAt.IsZero() && s.StateAt(now) == StateActive {

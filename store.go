@@ -81,3 +81,11 @@ type Store interface {
 	// Limit returns the user's override, if any.
 	Limit(ctx context.Context, userID uuid.UUID) (limit int, ok bool, err error)
 }
+
+// freshPeeker is a Store that may answer Peek from memory (store.Cache):
+// PeekFresh reads the session from the store behind it, for a secret the
+// copy in memory does not know (rotated on another instance, and not yet
+// announced).
+type freshPeeker interface {
+	PeekFresh(ctx context.Context, sessionID uuid.UUID) (Session, backend.Peeked, error)
+}

@@ -35,7 +35,7 @@ const (
 	// checked on every hit from the cached fields. Each activity write (once
 	// a throttle, a minute by default, for a session in use) replaces the
 	// entry's session with the one Redis holds, so its other fields (last
-	// activity, address and location, providers) lag no more than the
+	// activity, providers) lag no more than the
 	// throttle (or the TTL, if shorter). A refresh token's rotation is
 	// announced too. What the TTL bounds is a change that were ever not
 	// announced: a revocation or rotation whose announcement was lost while
@@ -129,8 +129,9 @@ type CacheStats struct {
 // the evictions and the other writes made through this instance drop the
 // entry at once. Every other method goes straight to Redis.
 //
-// Revocations, evictions and secret rotations made anywhere are announced
-// by the store's scripts on Redis Pub/Sub (Redis.Channel); the cache drops announced
+// Revocations, evictions, secret rotations and recorded address changes
+// made anywhere are announced by the store's scripts on Redis Pub/Sub
+// (Redis.Channel); the cache drops announced
 // sessions as the announcement arrives. Until a subscription is confirmed,
 // and from the moment the Pub/Sub connection fails or falls silent, the
 // cache is empty and off: every call goes to Redis. So a revoked session is
@@ -141,9 +142,11 @@ type CacheStats struct {
 // (the one in Redis can only be later), so activity recorded by another
 // instance can never make this one refuse a session as idle. Within the TTL
 // an instance may serve a session whose other fields another instance has
-// just changed without an announcement: last activity, address and
-// location, providers, and a bearer session's refresh token state, which
-// Manager.SessionByRefreshToken reads through Peek. Sessions deleted from
+// just changed without an announcement: last activity, providers, and a
+// bearer session's refresh token state, which Manager.SessionByRefreshToken
+// reads through Peek. A secret an entry does not know is checked against
+// Redis before it is refused (Manager.Authenticate): it may have just been
+// rotated on another instance, its announcement still on the way. Sessions deleted from
 // Redis by hand, without a revocation, are served until their entry ages
 // out. Clock, when set, must be the Manager's clock.
 //
@@ -525,6 +528,21 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 			return e.Session(), pk, nil
 		}
 	}
+	return c.read(ctx, sh, id)
+}
+
+// PeekFresh is Peek read from Redis whatever the cache holds; the session
+// read replaces the entry. The Manager calls it when an entry's token hash
+// does not match the presented secret: the secret may have been rotated on
+// another instance (RenewSession, Reauthenticate) whose announcement has
+// not arrived yet, and the new secret must not be refused meanwhile. A
+// secret that is wrong costs the read it costs without the cache.
+func (c *Cache) PeekFresh(ctx context.Context, id uuid.UUID) (sessionkit.Session, backend.Peeked, error) {
+	return c.read(ctx, c.shard(id), id)
+}
+
+// read is Peek's miss: the session from Redis, kept when it may be.
+func (c *Cache) read(ctx context.Context, sh *cacheShard, id uuid.UUID) (sessionkit.Session, backend.Peeked, error) {
 	sh.misses.Add(1)
 	// Read before the round trip: an invalidation or a subscription change
 	// that happens while it is in flight keeps its answer out of the cache.

@@ -180,9 +180,13 @@ func TestCacheNeverServesWrongToken(t *testing.T) {
 		}
 	}
 	e.mustAuth(t, res.Token, 0) // the entry the wrong attempts loaded serves the right token only
-	if _, n, err := e.auth(otherSecret(t, res.Token), loginIP); !errors.Is(err, sessionkit.ErrNotFound) || n != 0 {
-		t.Fatalf("wrong secret, cached: got %v with %d round trips, want ErrNotFound with none", err, n)
+	// A secret the entry does not know is checked against Redis (one read,
+	// as without the cache): it may have been rotated on another instance
+	// whose announcement has not arrived yet (TestReviewNewTokenRightAfterRotation).
+	if _, n, err := e.auth(otherSecret(t, res.Token), loginIP); !errors.Is(err, sessionkit.ErrNotFound) || n != 1 {
+		t.Fatalf("wrong secret, cached: got %v with %d round trips, want ErrNotFound with one read", err, n)
 	}
+	e.mustAuth(t, res.Token, 0) // still served from memory
 }
 
 func TestCacheRevocationReachesOtherInstance(t *testing.T) {
@@ -529,8 +533,11 @@ func TestCacheAddressChange(t *testing.T) {
 	if err != nil || n < 1 || !res.IPChanged {
 		t.Fatalf("from a new address: got changed %v, %d round trips, %v; want changed, >= 1, no error", res.IPChanged, n, err)
 	}
-	if _, n, err := e.auth(v.Token, other); err != nil || n != 0 {
-		t.Fatalf("again from the new address: got %d round trips, %v; want a hit (the write's answer replaced the entry)", n, err)
+	// The recorded change is announced, as other instances' entries hold
+	// the previous address; this instance's entry goes too once it arrives.
+	sessiontest.WaitCache(t, e.Cache, "dropped the entry on the change's announcement", func(s store.CacheStats) bool { return s.Entries == 0 })
+	if _, n, err := e.auth(v.Token, other); err != nil || n != 1 {
+		t.Fatalf("again from the new address: got %d round trips, %v; want a read", n, err)
 	}
 	if _, n, err := e.auth(v.Token, other); err != nil || n != 0 {
 		t.Fatalf("once more from the new address: got %d round trips, %v; want a hit", n, err)

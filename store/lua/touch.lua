@@ -122,5 +122,8 @@ if ACTIVITY_EVENTS then
   ids[#ids + 1] = event(EV_ACTIVITY, h[F_USER_ID], MEMBER, E_IP, changed and IP or current, E_ACTOR, actor)
 end
 if #ids > 0 then expire_events(retained, now, RETENTION) end
+-- Caches elsewhere hold the previous address: a request from it there
+-- must be seen as the change it now is, not served undecided.
+if changed then announce(ANNOUNCE, {MEMBER}) end
 return reply{WRITTEN = true, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
   SESSION = nv, EVENT_IDS = ids, HELD = false, REVOKED_EVENT = ''}
