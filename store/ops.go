@@ -66,6 +66,9 @@ func (r *Redis) Create(ctx context.Context, c backend.Call, s sessionkit.Session
 // Touch implements sessionkit.Store.
 func (r *Redis) Touch(ctx context.Context, c backend.Call, use backend.Use, loc *sessionkit.Location) (sessionkit.Session, backend.Used, []sessionkit.Event, error) {
 	args := touchArgs{Member: sessionid.Member(use.SessionID), Hold: use.Hold, Revoke: use.Revoke}
+	if use.Revoke {
+		args.Call = newCall()
+	}
 	if use.Revoke || use.IP.IsValid() {
 		// A revocation, or a recorded address change, is announced: other
 		// instances' caches hold the session's previous address, and would

@@ -435,3 +435,47 @@ func TestRetriedRefreshReuse(t *testing.T) {
 		t.Errorf("the hooks' event: %+v, want the revocation for reuse", got)
 	}
 }
+
+// TestRetriedIPRevocation: a session revoked on an address change
+// (AuthenticateWith deciding to revoke), whose reply is lost, is run again
+// by go-redis. The second run answers as the first did: the change and the
+// revocation are reported, counted and handed to the hooks once. Before,
+// it found the session revoked and answered a plain refusal.
+func TestRetriedIPRevocation(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	p, f, events := lossyFixture(t, sessionkit.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	keep := func(sessionkit.UpdateSessionActivityResult) bool { return false }
+	warm := f.Login(t, uuid.New())
+	if _, err := f.M.AuthenticateWith(ctx, warm.Token, netip.MustParseAddr("198.51.100.1"), keep); err != nil {
+		t.Fatal(err) // loads the script
+	}
+	login := f.Login(t, uuid.New())
+	nextEvents(t, events, 3)
+	decisions, before := 0, p.Dropped()
+	_, err := f.M.AuthenticateWith(ctx, login.Token, netip.MustParseAddr("198.51.100.2"), func(sessionkit.UpdateSessionActivityResult) bool {
+		decisions++
+		p.DropNextReply("evalsha") // the revoking call's
+		return true
+	})
+	if n := p.Dropped() - before; n != 1 || decisions != 1 {
+		t.Fatalf("the proxy lost %d replies after %d decisions; want 1 and 1", n, decisions)
+	}
+	var re *sessionkit.RevokedError
+	if !errors.As(err, &re) || re.Reason != sessionkit.ReasonIPChanged {
+		t.Errorf("AuthenticateWith deciding to revoke, its reply lost once: %v, want a revocation for the address change", err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	changes := metricSum(rm, "sessionkit.ip_changes", attribute.Bool("sessionkit.country_changed", false))
+	revoked := metricSum(rm, "sessionkit.revocations", attribute.String("sessionkit.reason", sessionkit.ReasonIPChanged))
+	if changes != 2 || revoked != 1 { // the warm-up's change, and this one
+		t.Errorf("ip_changes %d, revocations{ip_changed} %d; want 2 and 1", changes, revoked)
+	}
+	got := nextEvents(t, events, 2)
+	if got[0].Type != sessionkit.EventIPChanged || got[0].PreviousIP != sessiontest.LoginIP || got[1].Type != sessionkit.EventRevoked {
+		t.Errorf("the hooks' events: %+v, want the address change from %s, then the revocation", got, sessiontest.LoginIP)
+	}
+}

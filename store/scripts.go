@@ -72,6 +72,7 @@ type touchArgs struct {
 	Revoke    bool   `lua:"REVOKE"`     // record the address change and revoke the session, in one step
 	From      string `lua:"FROM"`       // the address a change was decided from: if another is stored, hold again
 	Announce  string `lua:"ANNOUNCE"`   // with Revoke or IP: where a revocation or a recorded address change is announced
+	Call      string `lua:"CALL"`       // with Revoke: this call's id (newCall), kept in the trail entries it writes
 	Located   bool   `lua:"LOCATED"`    // the LOCATION_* fields hold the new address's location
 	Label     string `lua:"LOCATION_LABEL"`
 	City      string `lua:"LOCATION_CITY"`

@@ -6,6 +6,28 @@
 -- the change. Arguments and reply: touchArgs and touchReply in
 -- store/scripts.go.
 local now = NOW
+if REVOKE then
+  -- This very decision, run again after its reply was lost (go-redis
+  -- resends a command whose connection dropped): answered as its first run
+  -- was, from the trail entries that run wrote and the record it retired.
+  local moved, revoked
+  for _, e in ipairs(since(NOW)) do
+    if e.f[E_CALL] == CALL and e.f[E_SESSION] == MEMBER then
+      if e.f[E_TYPE] == EV_IP_CHANGED then moved = e elseif e.f[E_TYPE] == EV_REVOKED then revoked = e end
+    end
+  end
+  local kept = revoked and redis.call('HGET', RET, MEMBER)
+  if kept then
+    local f = split(kept)
+    local ids, previous, country = {}, f[F_LAST_IP], f[F_LOCATION_COUNTRY_CODE] or ''
+    if previous == '' then previous = f[F_IP] end
+    if moved then
+      ids, previous, country = {moved.id}, moved.f[E_PREVIOUS_IP] or '', moved.f[E_PREVIOUS_COUNTRY] or ''
+    end
+    return reply{WRITTEN = moved ~= nil, IP_CHANGED = moved ~= nil, PREVIOUS_IP = previous, PREVIOUS_COUNTRY = country,
+      SESSION = kept, EVENT_IDS = ids, HELD = false, REVOKED_EVENT = revoked.id}
+  end
+end
 local v, refused = lookup(MEMBER, TOKEN_HASH, now)
 if not v then return refused end
 local h, rest = split(v, F_CREATED)
@@ -42,7 +64,7 @@ end
 -- session, actor (the operator) caused it.
 local function moved_event(f, before, after, actor)
   return event(EV_IP_CHANGED, f[F_USER_ID], MEMBER, E_IP, IP, E_PREVIOUS_IP, current,
-    E_COUNTRY, after, E_PREVIOUS_COUNTRY, before, E_ACTOR, actor)
+    E_COUNTRY, after, E_PREVIOUS_COUNTRY, before, E_ACTOR, actor, E_CALL, CALL)
 end
 
 if REVOKE then
@@ -59,7 +81,7 @@ if REVOKE then
     redis.call('HSET', ACT, MEMBER, join(f)) -- first write: deny-oom, and then nothing is written
     ids[#ids + 1] = moved_event(f, before, after, actor)
   end
-  local rid = revoke_now(MEMBER, f[F_USER_ID], REASON_IP_CHANGED, ANNOUNCE, actor)
+  local rid = revoke_now(MEMBER, f[F_USER_ID], REASON_IP_CHANGED, ANNOUNCE, actor, CALL)
   return reply{WRITTEN = changed, IP_CHANGED = changed, PREVIOUS_IP = current, PREVIOUS_COUNTRY = before,
     SESSION = join(f), EVENT_IDS = ids, HELD = false, REVOKED_EVENT = rid}
 end
