@@ -41,6 +41,10 @@ func TestRejectLimitRefusesTheThirdSignIn(t *testing.T) {
 	if r.sessionCookie() != nil {
 		t.Error("a refused sign-in set a cookie")
 	}
+	// Refusals are logged at debug (operations.md), this one too.
+	if n := f.logs.Count("reason=" + middleware.ReasonLimitReached); n != 1 {
+		t.Errorf("debug log lines of the refusal: %d, want 1\n%s", n, f.logs.String())
+	}
 	if n := f.countSessions(t, f.alice); n != before {
 		t.Errorf("sessions: got %d, want %d (nothing written)", n, before)
 	}

@@ -377,14 +377,15 @@ func (a *Authenticator) ClientIP(r *http.Request) (netip.Addr, bool) {
 }
 
 // Fail writes the Problem for err (see ProblemFor) through the error
-// writer, and logs store failures and unexpected errors.
+// writer, and logs store failures and unexpected errors (error), and
+// refusals (debug).
 func (a *Authenticator) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := ProblemFor(err)
 	p.Err = err
 	switch {
 	case p.Status >= 500:
 		a.log.Error("sessionkit: request failed", "reason", p.Reason, "method", r.Method, "path", r.URL.Path, "err", err)
-	case p.Status == http.StatusUnauthorized && a.log.Enabled(context.Background(), slog.LevelDebug):
+	case a.log.Enabled(context.Background(), slog.LevelDebug):
 		// Checked first: the arguments would cost allocations even when
 		// debug is off, on the path a flood of bad requests takes.
 		a.log.Debug("sessionkit: request refused", "reason", p.Reason, "method", r.Method, "path", r.URL.Path)
