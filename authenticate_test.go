@@ -115,6 +115,14 @@ func TestAuthenticateCountsStoreFailures(t *testing.T) {
 			t.Fatalf("Authenticate: got %v, want ErrUnavailable", err)
 		}
 	}
+	if got := peekErrors(t, reader); got != 2 {
+		t.Errorf("sessionkit.store.errors{peek}: got %d, want 2", got)
+	}
+}
+
+// peekErrors is the count of sessionkit.store.errors{peek} reader holds.
+func peekErrors(t *testing.T, reader *sdkmetric.ManualReader) int64 {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(t.Context(), &rm); err != nil {
 		t.Fatal(err)
@@ -132,7 +140,40 @@ func TestAuthenticateCountsStoreFailures(t *testing.T) {
 			}
 		}
 	}
-	if got != 2 {
-		t.Errorf("sessionkit.store.errors{peek}: got %d, want 2", got)
+	return got
+}
+
+// freshFailing answers Peek from memory (an Entry, as a store.Cache does)
+// and fails the fresh read.
+type freshFailing struct{ *peekStore }
+
+func (freshFailing) PeekFresh(context.Context, uuid.UUID) (Session, backend.Peeked, error) {
+	return Session{}, backend.Peeked{}, fmt.Errorf("%w: peek: connection refused", ErrUnavailable)
+}
+
+// TestPeekFreshFailureIsCounted: the fresh read a secret unknown to the
+// cache's entry costs is a store read like Peek: when it fails for want of
+// the store, sessionkit.store.errors{peek} counts it, as it counts Peek's.
+func TestPeekFreshFailureIsCounted(t *testing.T) {
+	now := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	ip := netip.MustParseAddr("203.0.113.7")
+	st, _ := newPeekStore(t, now, ip)
+	st.pk.Entry = struct{}{}
+	reader := sdkmetric.NewManualReader()
+	m, err := New(freshFailing{st}, WithClock(func() time.Time { return now }),
+		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	other, _, err := token.New(st.s.ID) // the session's id, another secret
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Authenticate(t.Context(), other, ip); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Authenticate: %v, want ErrUnavailable", err)
+	}
+	if got := peekErrors(t, reader); got != 1 {
+		t.Errorf("sessionkit.store.errors{peek} after a failed fresh read: %d, want 1", got)
 	}
 }

@@ -409,7 +409,8 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, o
 			// ever holds: it is refused like any wrong secret.
 			return UpdateSessionActivityResult{}, ErrNotFound
 		}
-		if *s, pk, err = fp.PeekFresh(ctx, id); err != nil {
+		// A store read like Peek's: traced and counted as one.
+		if *s, pk, err = m.tel.peekFresh(ctx, fp, id); err != nil {
 			return UpdateSessionActivityResult{}, err
 		}
 		if !pk.TokenMatches((*[32]byte)(&hash)) || s.Bearer {

@@ -77,6 +77,17 @@ func (s *tracedStore) Peek(ctx context.Context, id uuid.UUID) (Session, backend.
 	return ss, pk, err
 }
 
+// peekFresh is fp.PeekFresh, the fresh read of a session a cache answered
+// (Manager.authenticate), with the span and the failure count tracedStore
+// gives Peek.
+func (t *telemetry) peekFresh(ctx context.Context, fp freshPeeker, id uuid.UUID) (Session, backend.Peeked, error) {
+	s := tracedStore{tel: t}
+	ctx, span := s.start(ctx, "sessionkit.store.PeekFresh")
+	ss, pk, err := fp.PeekFresh(ctx, id)
+	s.end(ctx, span, "peek", err)
+	return ss, pk, err
+}
+
 func (s *tracedStore) Touch(ctx context.Context, c backend.Call, use backend.Use, loc *Location) (Session, backend.Used, []Event, error) {
 	ctx, span := s.start(ctx, "sessionkit.store.Touch")
 	ss, out, events, err := s.Store.Touch(ctx, c, use, loc)
