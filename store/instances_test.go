@@ -240,7 +240,7 @@ func TestIPRevokeAcrossInstances(t *testing.T) {
 }
 
 // (3b) IPDecision allowing a change on A; B then sees a request from the old
-// address: is the change back decided?
+// address: the change back is decided, as the change is announced.
 func TestIPDecisionAcrossInstances(t *testing.T) {
 	ctx := context.Background()
 	a, b, _ := instancePair(t, store.CacheOptions{})
@@ -374,8 +374,9 @@ func TestSupportSessionAcrossInstances(t *testing.T) {
 	})
 }
 
-// (2b) the new token on B right after the rotation on A: B's entry still
-// holds the old secret's hash until the announcement arrives.
+// (2b) the new token on B right after the rotation on A is accepted,
+// though B's entry holds the old secret's hash until the announcement
+// arrives: a secret the entry does not know is checked against Redis.
 func TestNewTokenRightAfterRotation(t *testing.T) {
 	ctx := context.Background()
 	a, b, _ := instancePair(t, store.CacheOptions{})

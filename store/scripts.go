@@ -28,6 +28,8 @@ var (
 	luaData string
 	//go:embed lua/rotate.lua
 	luaRotate string
+	//go:embed lua/clear_sealed.lua
+	luaClearSealed string
 )
 
 var (
@@ -40,8 +42,9 @@ var (
 	scriptRefresh   = newScript[refreshArgs, refreshReply]("refresh", luaRefresh)
 	scriptData      = newScript[dataArgs, dataReply]("session data", luaData)
 	scriptRotate    = newScript[rotateArgs, rotateReply]("rotate", luaRotate)
+	scriptClear     = newScript[clearSealedArgs, clearSealedReply]("clear sealed refresh secrets", luaClearSealed)
 
-	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink, scriptRefresh, scriptData, scriptRotate}
+	scripts = []*script{scriptCreate, scriptTouch, scriptRevoke, scriptRevokeAll, scriptProvider, scriptLink, scriptRefresh, scriptData, scriptRotate, scriptClear}
 )
 
 type createArgs struct {
@@ -187,4 +190,10 @@ type rotateArgs struct {
 type rotateReply struct {
 	Session    string `lua:"SESSION"`    // as stored after the rotation
 	Generation int64  `lua:"GENERATION"` // the new refresh token's
+}
+
+type clearSealedArgs struct{}
+
+type clearSealedReply struct {
+	Cleared int64 `lua:"CLEARED"` // records whose sealed secret was blanked
 }

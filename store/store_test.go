@@ -137,6 +137,21 @@ func TestClearSealedRefreshSecrets(t *testing.T) {
 	})
 }
 
+// TestClearSealedRefreshSecretsNeedsMasters: the upgrade step walks every
+// master, which a Ring (or another UniversalClient) does not name: it is
+// refused, and nothing is read or written.
+func TestClearSealedRefreshSecretsNeedsMasters(t *testing.T) {
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"one": backends[0].Addrs[0]}})
+	defer ring.Close()
+	st, err := store.NewRedis(ring, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.ClearSealedRefreshSecrets(t.Context()); !errors.Is(err, store.ErrUnsupported) || n != 0 {
+		t.Errorf("over a Ring: %d, %v; want 0 and ErrUnsupported", n, err)
+	}
+}
+
 // TestRefreshGraceFromAnEarlierBuild: a rotation written by a build that
 // kept the sealed secret in the session's record, not in the grace
 // window's key, still hands the current token out within the window, so a

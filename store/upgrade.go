@@ -2,37 +2,18 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// clearSealed blanks the field at position ARGV[1] (from 1) of every
-// record in the hash KEYS[1] whose field is set, leaving the record's
-// other fields, and the key's expiry, as they were. It returns how many
-// it blanked.
-var clearSealed = redis.NewScript(`
-local n, at, sep = 0, tonumber(ARGV[1]), ARGV[2]
-local kv = redis.call('HGETALL', KEYS[1])
-for i = 1, #kv, 2 do
-  local parts, from = {}, 1
-  while true do
-    local j = string.find(kv[i + 1], sep, from, true)
-    if not j then parts[#parts + 1] = string.sub(kv[i + 1], from) break end
-    parts[#parts + 1] = string.sub(kv[i + 1], from, j - 1)
-    from = j + 1
-  end
-  if parts[at] and parts[at] ~= '' then
-    parts[at] = ''
-    redis.call('HSET', KEYS[1], kv[i], table.concat(parts, sep))
-    n = n + 1
-  end
-end
-return n
-`)
+	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/sessionid"
+)
 
 // ClearSealedRefreshSecrets removes from every stored session the sealed
 // refresh secret that builds before the grace window's key of its own
@@ -48,7 +29,7 @@ return n
 func (r *Redis) ClearSealedRefreshSecrets(ctx context.Context) (int, error) {
 	var mu sync.Mutex
 	var total int
-	clear := func(ctx context.Context, c *redis.Client) error {
+	each := func(ctx context.Context, c *redis.Client) error {
 		n, err := r.clearSealedOn(ctx, c)
 		mu.Lock()
 		total += n
@@ -58,29 +39,36 @@ func (r *Redis) ClearSealedRefreshSecrets(ctx context.Context) (int, error) {
 	var err error
 	switch c := r.c.(type) {
 	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, clear)
+		err = c.ForEachMaster(ctx, each)
 	case *redis.Client:
-		err = clear(ctx, c)
+		err = each(ctx, c)
 	default:
 		return 0, fmt.Errorf("%w: clearing sealed refresh secrets walks every master, which only a Client or a ClusterClient names", ErrUnsupported)
 	}
-	if err != nil {
-		return total, unavailable("clear sealed refresh secrets", err)
+	if err != nil && !errors.Is(err, sessionkit.ErrUnavailable) {
+		err = unavailable("clear sealed refresh secrets", err) // the scan's
 	}
-	return total, nil
+	return total, err
 }
 
-// clearSealedOn clears the sealed refresh secrets of the sessions c holds.
+// clearSealedOn clears the sealed refresh secrets of the sessions c holds,
+// one user's slot at a time.
 func (r *Redis) clearSealedOn(ctx context.Context, c *redis.Client) (int, error) {
-	at := strconv.Itoa(pRefreshSealed + 1)
+	prefix := r.keys.Prefix()
+	call := backend.Call{Now: time.Now(), Policy: &backend.Policy{}}
 	total := 0
-	iter := c.ScanType(ctx, 0, globEscape(r.keys.Prefix())+"{*}:act", 256, "hash").Iterator()
+	iter := c.ScanType(ctx, 0, globEscape(prefix)+"{*}:act", 256, "hash").Iterator()
 	for iter.Next(ctx) {
-		n, err := clearSealed.Run(ctx, c, []string{iter.Val()}, at, sep).Int()
-		if err != nil {
+		hx := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix+"{"), "}:act")
+		tag, ok := sessionid.ParseTag(hx)
+		if !ok {
+			continue // not a key of this layout
+		}
+		var out clearSealedReply
+		if err := r.exec(ctx, scriptClear, r.keys.ForTag(tag), call, clearSealedArgs{}, &out); err != nil {
 			return total, err
 		}
-		total += n
+		total += int(out.Cleared)
 	}
 	return total, iter.Err()
 }
