@@ -398,19 +398,24 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, o
 		if !s.Bearer || claims.userID != s.UserID {
 			return UpdateSessionActivityResult{}, ErrNotFound
 		}
+		// A token minted before RenewSession or Reauthenticate names the
+		// family they replaced.
+		if !pk.Refresh.TagMatches(claims.family) {
+			if *s, pk, err = m.peekFresh(ctx, id, pk); err != nil {
+				return UpdateSessionActivityResult{}, err
+			}
+			if !s.Bearer || claims.userID != s.UserID || !pk.Refresh.TagMatches(claims.family) {
+				return UpdateSessionActivityResult{}, ErrNotFound
+			}
+		}
 		claims.apply(s)
 	} else if !pk.TokenMatches((*[32]byte)(&hash)) || s.Bearer {
-		// Answered from memory (a store.Cache), the secret may have just
-		// been rotated on another instance whose announcement has not
-		// arrived: the stored session decides, not the cached one.
-		fp, ok := m.bare.(freshPeeker)
-		if pk.Entry == nil || s.Bearer || !ok {
-			// A bearer session has a session token of its own, which no one
-			// ever holds: it is refused like any wrong secret.
+		// A bearer session has a session token of its own, which no one
+		// ever holds: it is refused like any wrong secret.
+		if s.Bearer {
 			return UpdateSessionActivityResult{}, ErrNotFound
 		}
-		// A store read like Peek's: traced and counted as one.
-		if *s, pk, err = m.tel.peekFresh(ctx, fp, id); err != nil {
+		if *s, pk, err = m.peekFresh(ctx, id, pk); err != nil {
 			return UpdateSessionActivityResult{}, err
 		}
 		if !pk.TokenMatches((*[32]byte)(&hash)) || s.Bearer {
@@ -446,6 +451,21 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, o
 		res.seal(m)
 	}
 	return res, err
+}
+
+// peekFresh reads session id again from Redis when pk, what its session's
+// credentials were checked against, came from memory (a store.Cache): the
+// credentials may have just been replaced on another instance whose
+// announcement has not arrived, so the stored session decides, not the
+// cached one. Answered by Redis already, or by a store that cannot read
+// afresh, the answer stands: ErrNotFound. The read is traced and counted
+// as Peek's.
+func (m *Manager) peekFresh(ctx context.Context, id uuid.UUID, pk backend.Peeked) (Session, backend.Peeked, error) {
+	fp, ok := m.bare.(freshPeeker)
+	if pk.Entry == nil || !ok {
+		return Session{}, backend.Peeked{}, ErrNotFound
+	}
+	return m.tel.peekFresh(ctx, fp, id)
 }
 
 // maxIPDecisions bounds how many times one request decides its address
@@ -686,11 +706,10 @@ const ReasonRenewed = "renewed"
 // device list and the audit trail stay continuous; the old token is
 // refused from then on, on every instance. The result carries the new
 // session token, or for a bearer session new Tokens (the refresh token it
-// held is forgotten without a grace window). A bearer session's access
-// tokens minted before it stay valid until they expire
-// (AccessTokenOptions.TTL, 5 minutes by default), as SECURITY.md says: to
-// end every credential at once, revoke the session. A session that is no
-// longer active is refused (a *RevokedError, ErrExpired, ErrIdle,
+// held is forgotten without a grace window), and the access tokens
+// minted before it are refused: each names the session's refresh token
+// family, which the renewal replaces (one minted by a build that did not
+// name it is served until it expires). A session that is no longer active is refused (a *RevokedError, ErrExpired, ErrIdle,
 // ErrNotFound).
 // ipAddress and userAgent are not used: the session keeps its device.
 func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, userAgent string) (_ CreateSessionResult, err error) {

@@ -48,6 +48,16 @@ func withoutFamily(t *testing.T, f *sessiontest.Fixture, rt string) string {
 	return r.String()
 }
 
+// bearerLogin signs user in as a bearer client.
+func bearerLogin(t *testing.T, f *sessiontest.Fixture, user uuid.UUID) sessionkit.CreateSessionResult {
+	t.Helper()
+	login, err := f.M.CreateSession(t.Context(), sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return login
+}
+
 func refresh(ctx context.Context, t *testing.T, f *sessiontest.Fixture, rt string) (sessionkit.RefreshSessionResult, error) {
 	t.Helper()
 	return f.M.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: rt})
@@ -70,10 +80,7 @@ func TestRefreshTokensFromBeforeFamilies(t *testing.T) {
 		ctx := t.Context()
 		f := bearerFixture(t, b)
 		user := uuid.New()
-		login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		login := bearerLogin(t, f, user)
 		r0 := withoutFamily(t, f, login.Tokens.RefreshToken)
 		if _, err := refresh(ctx, t, f, login.Tokens.RefreshToken); !errors.Is(err, sessionkit.ErrNotFound) {
 			t.Errorf("a token with a family, of a session without one: got %v, want ErrNotFound", err)
@@ -268,10 +275,7 @@ func TestRefreshWithoutGraceSealsNothing(t *testing.T) {
 	f := sessiontest.New(t, sessiontest.Options{Client: b.Client},
 		sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{RefreshGrace: -1}))
 	user := uuid.New()
-	login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: sessiontest.LoginIP, Bearer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	login := bearerLogin(t, f, user)
 	f.Clock.Advance(time.Minute)
 	q1, err := refresh(ctx, t, f, login.Tokens.RefreshToken)
 	if err != nil || !q1.Rotated {
@@ -327,5 +331,87 @@ func TestSupportSessionAccessToken(t *testing.T) {
 	got, err := f.M.Authenticate(t.Context(), res.Tokens.AccessToken, netip.Addr{})
 	if err != nil || !got.Session.AuthenticatedAt.Equal(res.Session.AuthenticatedAt) || got.Session.ImpersonatedBy != "support (carol)" {
 		t.Errorf("Authenticate: %+v %v, want the session as stored", got.Session, err)
+	}
+}
+
+// TestAccessTokensEndAtRenewal: RenewSession and Reauthenticate end the
+// access tokens minted before them, as they end the old cookie and refresh
+// token, on the next request rather than at their expiry. A refresh keeps
+// the session's credentials, so the access tokens minted before it still
+// work, as the one it mints does.
+func TestAccessTokensEndAtRenewal(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := bearerFixture(t, b)
+		user := uuid.New()
+		login := bearerLogin(t, f, user)
+		works := func(what, at string, want bool) {
+			t.Helper()
+			_, err := f.M.Authenticate(ctx, at, netip.Addr{})
+			switch {
+			case want && err != nil:
+				t.Errorf("%s: %v, want it to work", what, err)
+			case !want && !errors.Is(err, sessionkit.ErrNotFound):
+				t.Errorf("%s: %v, want ErrNotFound", what, err)
+			}
+		}
+		f.Clock.Advance(time.Minute)
+		q, err := refresh(ctx, t, f, login.Tokens.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		works("the login's access token, after a refresh", login.Tokens.AccessToken, true)
+		works("the refresh's access token", q.Tokens.AccessToken, true)
+
+		renewed, err := f.M.RenewSession(ctx, q.Session, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		works("the login's access token, after RenewSession", login.Tokens.AccessToken, false)
+		works("the refresh's access token, after RenewSession", q.Tokens.AccessToken, false)
+		works("RenewSession's access token", renewed.Tokens.AccessToken, true)
+
+		re, err := f.M.Reauthenticate(ctx, sessionkit.Reauthenticate{SessionID: login.Session.ID, UserID: user, AAL: sessionkit.AAL2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		works("RenewSession's access token, after Reauthenticate", renewed.Tokens.AccessToken, false)
+		works("Reauthenticate's access token", re.Tokens.AccessToken, true)
+	})
+}
+
+// TestAccessTokenWithoutFamily: an access token that names no family (a
+// session from before families, or a token an earlier build minted) is
+// served after a re-authentication, as it was, but with the authentication
+// of its own minting: it gains nothing from the re-authentication.
+func TestAccessTokenWithoutFamily(t *testing.T) {
+	ctx := t.Context()
+	f := bearerFixture(t, backends[0])
+	user := uuid.New()
+	login := bearerLogin(t, f, user)
+	r0 := withoutFamily(t, f, login.Tokens.RefreshToken)
+	f.Clock.Advance(time.Minute)
+	q, err := refresh(ctx, t, f, r0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fam, ok := claimsOf(t, q.Tokens.AccessToken)["sk_fam"]; ok {
+		t.Fatalf("the access token of a session without a family names one: %v", fam)
+	}
+	f.Clock.Advance(time.Minute)
+	re, err := f.M.Reauthenticate(ctx, sessionkit.Reauthenticate{SessionID: login.Session.ID, UserID: user, AAL: sessionkit.AAL2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.M.Authenticate(ctx, q.Tokens.AccessToken, netip.Addr{})
+	if err != nil {
+		t.Fatalf("the access token without a family, after a re-authentication: %v", err)
+	}
+	if !got.Session.AuthenticatedAt.Equal(login.Session.AuthenticatedAt.Truncate(time.Second)) || got.Session.AAL != sessionkit.AAL1 { // auth_time is whole seconds
+		t.Errorf("it authenticates as of %v at %s, want its own minting's %v at %s (not the re-authentication's %v)",
+			got.Session.AuthenticatedAt, got.Session.AAL, login.Session.AuthenticatedAt, sessionkit.AAL1, re.Session.AuthenticatedAt)
+	}
+	if _, ok := claimsOf(t, re.Tokens.AccessToken)["sk_fam"].(string); !ok {
+		t.Error("the re-authentication's access token names no family: the renewal gives the session one")
 	}
 }

@@ -152,6 +152,13 @@ func (m *Manager) issue(s Session, rt token.Refresh, now time.Time) (Tokens, err
 		Issuer: t.issuer, Audience: []string{t.audience}, Subject: s.UserID.String(), SessionID: s.ID, IssuedAt: now, ExpiresAt: exp,
 		AuthTime: s.AuthenticatedAt, ACR: s.AAL,
 	}
+	if rt.HasFamily() {
+		// Authenticate refuses the token once the session's credentials,
+		// and with them its family, are replaced (RenewSession,
+		// Reauthenticate). A session from before families has none.
+		fh := [32]byte(rt.Family.Hash())
+		c.Family = backend.FamilyTag(&fh)
+	}
 	if s.ImpersonatedBy != "" {
 		// A support session: the operator acts as the user (RFC 8693
 		// act), whose credentials were never checked for it, so the
@@ -173,6 +180,7 @@ type accessClaims struct {
 	sessionID, userID uuid.UUID
 	authTime          time.Time // zero: not in the token
 	acr               string
+	family            string // backend.FamilyTag of the family it was minted under; empty: none
 }
 
 // apply makes s carry the access token's authentication, not the
@@ -212,7 +220,7 @@ func (m *Manager) verifyAccessToken(tok string) (accessClaims, error) {
 	if err != nil {
 		return accessClaims{}, ErrNotFound
 	}
-	return accessClaims{sessionID: c.SessionID, userID: uid, authTime: c.AuthTime, acr: c.ACR}, nil
+	return accessClaims{sessionID: c.SessionID, userID: uid, authTime: c.AuthTime, acr: c.ACR, family: c.Family}, nil
 }
 
 // JWKS returns the public keys that verify access tokens, as a JSON Web Key

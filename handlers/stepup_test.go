@@ -88,7 +88,7 @@ func TestReauthenticateBearerSession(t *testing.T) {
 
 // reauthenticateBearerSession is TestReauthenticateBearerSession, over the
 // verified-session cache when cached: the cache's entry then holds the
-// session's new authentication, which the old access token must not gain.
+// session's new authentication, which the old access token must not get.
 func reauthenticateBearerSession(t *testing.T, cached bool) {
 	s := setup{
 		mopts: []sessionkit.Option{sessionkit.WithAccessTokens(sessionkit.AccessTokenOptions{
@@ -120,12 +120,14 @@ func reauthenticateBearerSession(t *testing.T, cached bool) {
 	if r := f.do(t, nil, "GET", "/sensitive", nil, bearer(q.AccessToken)); r.status != http.StatusNoContent {
 		t.Errorf("the new access token: got %d", r.status)
 	}
-	// The access token minted before the re-authentication still works,
-	// but gains nothing from it.
-	if r := f.do(t, nil, "GET", "/sessions/current", nil, bearer(p.AccessToken)); r.status != http.StatusOK {
-		t.Errorf("the old access token on an ordinary route: got %d", r.status)
+	// The access token minted before the re-authentication is refused
+	// everywhere, as the old refresh token is.
+	for _, path := range []string{"/sessions/current", "/sensitive"} {
+		r := f.do(t, nil, "GET", path, nil, bearer(p.AccessToken))
+		r.wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
+		if ch := strings.Join(r.header.Values("Www-Authenticate"), ", "); !strings.Contains(ch, `error="invalid_token"`) {
+			t.Errorf("%s with the old access token: WWW-Authenticate %q, want invalid_token", path, ch)
+		}
 	}
-	f.do(t, nil, "GET", "/sensitive", nil, bearer(p.AccessToken)).
-		wantProblem(t, http.StatusUnauthorized, middleware.ReasonReauthenticationRequired)
 	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken)
 }

@@ -7,6 +7,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -397,5 +398,58 @@ func TestNewTokenRightAfterRotation(t *testing.T) {
 	}
 	if refused > 0 {
 		t.Errorf("B refused the freshly rotated token %d times of %d", refused, rounds)
+	}
+}
+
+// TestAccessTokensAcrossInstancesAtRenewal: after a renewal on A, B
+// (holding the session cached) serves the access token A minted with it at
+// once, and refuses the one minted before it once A's announcement has
+// arrived. The old token costs B one read of Redis a request, as a wrong
+// cookie secret does: the read that tells a renewal not yet announced.
+func TestAccessTokensAcrossInstancesAtRenewal(t *testing.T) {
+	ctx := context.Background()
+	tokens := sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{}) // one key, both instances
+	a, b, _ := instancePair(t, store.CacheOptions{}, tokens)
+	user := uuid.New()
+	const rounds = 20
+	refused := 0
+	for range rounds {
+		login, err := a.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		until(t, "B holds the session", func() error { // an announcement of the last round may keep it out once
+			if _, n, err := b.auth(login.Tokens.AccessToken, loginIP); err != nil || n != 0 {
+				return fmt.Errorf("%d round trips, %v", n, err)
+			}
+			return nil
+		})
+		announced := b.Cache.Stats().Invalidations
+		renewed, err := a.M.RenewSession(ctx, login.Session, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.auth(renewed.Tokens.AccessToken, loginIP); err != nil {
+			refused++
+		}
+		until(t, "B hears of the renewal", func() error {
+			if b.Cache.Stats().Invalidations == announced {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		if _, _, err := b.auth(login.Tokens.AccessToken, loginIP); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Fatalf("the access token minted before the renewal, on B: %v, want ErrNotFound", err)
+		}
+		b.mustAuth(t, renewed.Tokens.AccessToken, 0)
+		if _, n, err := b.auth(login.Tokens.AccessToken, loginIP); !errors.Is(err, sessionkit.ErrNotFound) || n != 1 {
+			t.Fatalf("the old access token on B once the entry is fresh: %v after %d round trips, want ErrNotFound after 1", err, n)
+		}
+		if _, err := a.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: login.Session.ID, UserID: user, Reason: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused > 0 {
+		t.Errorf("B refused the access token minted at the renewal %d times of %d", refused, rounds)
 	}
 }

@@ -40,6 +40,10 @@ type Claims struct {
 	// Actor ("act", RFC 8693 §4.1: {"sub": Actor}) names who acts as the
 	// subject: the operator of a support session. Optional.
 	Actor string
+	// Family ("sk_fam") names the credentials the token was minted under,
+	// opaque to other services: the app that minted it refuses it once the
+	// session's credentials are replaced. Optional.
+	Family string
 }
 
 // wireClaims is the JSON payload of a token.
@@ -56,6 +60,7 @@ type wireClaims struct {
 	AuthTime  *jwt.NumericDate `json:"auth_time,omitempty"`
 	ACR       string           `json:"acr,omitempty"`
 	Actor     *actor           `json:"act,omitempty"`
+	Family    string           `json:"sk_fam,omitempty"`
 }
 
 // actor is the "act" claim (RFC 8693 §4.1).
@@ -100,6 +105,7 @@ func fromWire(w *wireClaims) (verified, error) {
 		IssuedAt:  w.IssuedAt.Time(),
 		ExpiresAt: w.Expiry.Time(),
 		ACR:       w.ACR,
+		Family:    w.Family,
 	}}
 	if w.Actor != nil {
 		v.claims.Actor = w.Actor.Subject

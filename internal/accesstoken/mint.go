@@ -56,6 +56,7 @@ func (k *KeySet) Mint(c Claims) (string, error) {
 		IssuedAt:  jwt.NewNumericDate(c.IssuedAt),
 		Expiry:    jwt.NewNumericDate(c.ExpiresAt),
 		ACR:       c.ACR,
+		Family:    c.Family,
 	}
 	if !c.AuthTime.IsZero() {
 		w.AuthTime = jwt.NewNumericDate(c.AuthTime)

@@ -45,13 +45,14 @@ func TestMintRoundTrip(t *testing.T) {
 	in := testClaims()
 	in.Audience = []string{"https://api.example"}
 	in.ClientID = "ios-app"
+	in.Family = "3q2-7wABAgMEBQYH"
 	in.ExpiresAt = in.ExpiresAt.Add(900 * time.Millisecond) // truncated to the second
 	tok := mint(t, ks, in)
 
 	p := decodeJSON(t, parts(t, tok)[1])
 	for claim, want := range map[string]any{
 		"iss": in.Issuer, "sub": in.Subject, "sid": in.SessionID.String(), "client_id": "ios-app",
-		"aud": "https://api.example", "iat": float64(testNow.Unix()), "exp": float64(testNow.Add(5 * time.Minute).Unix()),
+		"sk_fam": in.Family, "aud": "https://api.example", "iat": float64(testNow.Unix()), "exp": float64(testNow.Add(5 * time.Minute).Unix()),
 	} {
 		if p[claim] != want {
 			t.Errorf("claim %s: got %v, want %v", claim, p[claim], want)
@@ -70,7 +71,7 @@ func TestMintRoundTrip(t *testing.T) {
 	want.ID = jti
 	want.ExpiresAt = testNow.Add(5 * time.Minute)
 	if got.Issuer != want.Issuer || got.Subject != want.Subject || got.SessionID != want.SessionID ||
-		got.ClientID != want.ClientID || got.ID != want.ID || !slices.Equal(got.Audience, want.Audience) ||
+		got.ClientID != want.ClientID || got.ID != want.ID || got.Family != want.Family || !slices.Equal(got.Audience, want.Audience) ||
 		!got.IssuedAt.Equal(want.IssuedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) {
 		t.Errorf("got claims %+v, want %+v", got, want)
 	}

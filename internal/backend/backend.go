@@ -8,6 +8,7 @@ package backend
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -113,6 +114,34 @@ func (r *RefreshState) FamilyMatches(h *[32]byte) bool {
 		return r.Family == ([32]byte{}) && h == nil
 	}
 	return prefixMatches(&r.Family, h)
+}
+
+// familyTagBytes is how much of a family's hash an access token carries.
+const familyTagBytes = 12
+
+// FamilyTag is what an access token minted under the token family h (its
+// hash, whole or as stored) carries of it: the hash's first 96 bits,
+// base64url. The store keeps more of the same hash; neither tells the
+// family's secret.
+func FamilyTag(h *[32]byte) string {
+	return base64.RawURLEncoding.EncodeToString(h[:familyTagBytes])
+}
+
+// TagMatches reports whether tag, an access token's FamilyTag, is of the
+// stored family, so that the token was minted under the session's current
+// credentials. An empty tag, of a token minted before tags, matches.
+func (r *RefreshState) TagMatches(tag string) bool {
+	if tag == "" {
+		return true
+	}
+	var b [familyTagBytes]byte
+	if r.Family == ([32]byte{}) || len(tag) != base64.RawURLEncoding.EncodedLen(familyTagBytes) {
+		return false
+	}
+	if n, err := base64.RawURLEncoding.Decode(b[:], []byte(tag)); err != nil || n != familyTagBytes {
+		return false
+	}
+	return subtle.ConstantTimeCompare(b[:], r.Family[:familyTagBytes]) == 1
 }
 
 // Created is what a store's Create did besides storing the session.
