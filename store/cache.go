@@ -39,7 +39,8 @@ const (
 	// throttle (or the TTL, if shorter). A refresh token's rotation is
 	// announced too. What the TTL bounds is a change that were ever not
 	// announced: a revocation or rotation whose announcement was lost while
-	// the connection stayed healthy. Redis's own client-side caching (CLIENT TRACKING)
+	// the connection stayed healthy and, on a Cluster, every heartbeat came
+	// back (see HealthCheck). Redis's own client-side caching (CLIENT TRACKING)
 	// keeps entries with no time bound at all, until invalidated; rueidis,
 	// built on it, takes a client-side TTL per call as such a safety net.
 	//
@@ -84,8 +85,12 @@ type CacheOptions struct {
 	MaxEntries int
 	// HealthCheck is how often the Pub/Sub connection is pinged. A
 	// connection silent for twice this is taken as dropped: the cache
-	// empties and stays off until a new subscription is confirmed.
-	// Default: DefaultCacheHealthCheck (1 s).
+	// empties and stays off until a new subscription is confirmed. On a
+	// Cluster each check also publishes a heartbeat on every master, which
+	// the cluster bus carries to the subscription as it carries
+	// announcements; one not back from every master within twice this is
+	// taken as a gap in the same way. Default: DefaultCacheHealthCheck
+	// (1 s).
 	HealthCheck time.Duration
 	// Clock measures entry age and the distance to a session's idle
 	// deadline; it must agree with the Manager's clock. Default: time.Now.
@@ -870,8 +875,9 @@ func (c *Cache) Limit(ctx context.Context, userID uuid.UUID) (int, bool, error) 
 // turn the cache on again.
 type subscription struct {
 	ps        *redis.PubSub
-	dead      bool // guarded by Cache.stateMu
-	confirmed bool // guarded by Cache.stateMu
+	beat      *heartbeat // on a Cluster only
+	dead      bool       // guarded by Cache.stateMu
+	confirmed bool       // guarded by Cache.stateMu
 	lastRecv  atomic.Int64
 }
 
@@ -914,8 +920,19 @@ func (c *Cache) subscribe(ctx context.Context, sweep <-chan time.Time) (bool, er
 	// cancelled ctx does not interrupt, only a deadline does: bound it as a
 	// silent connection is bounded, so that Close never waits on it for the
 	// client's read timeout (or forever, without one).
+	beat, err := newHeartbeat(c.r.Client(), c.r.Channel())
+	if err != nil {
+		return false, err
+	}
+	channels := []string{c.r.Channel()}
+	if beat != nil {
+		// The heartbeat's channel first: Redis confirms in order, so it
+		// is subscribed by the time the announcements' confirmation turns
+		// the cache on.
+		channels = []string{beat.channel, c.r.Channel()}
+	}
 	sctx, scancel := context.WithTimeout(ctx, pingTimeoutMult*c.health)
-	sub := &subscription{ps: c.r.Client().Subscribe(sctx, c.r.Channel())}
+	sub := &subscription{ps: c.r.Client().Subscribe(sctx, channels...), beat: beat}
 	scancel()
 	sub.lastRecv.Store(c.mono())
 	failed := make(chan error, 1)
@@ -927,7 +944,6 @@ func (c *Cache) subscribe(ctx context.Context, sweep <-chan time.Time) (bool, er
 
 	ping := time.NewTicker(c.health)
 	defer ping.Stop()
-	var err error
 loop:
 	for {
 		select {
@@ -945,6 +961,9 @@ loop:
 			}
 			pctx, cancel := context.WithTimeout(ctx, c.health)
 			err = sub.ps.Ping(pctx)
+			if err == nil && sub.beat != nil && c.confirmed(sub) {
+				err = sub.beat.beat(pctx, c.mono(), pingTimeoutMult*c.health)
+			}
 			cancel()
 			if err != nil {
 				break loop
@@ -975,6 +994,10 @@ func (c *Cache) receive(ctx context.Context, sub *subscription, failed chan<- er
 		sub.lastRecv.Store(c.mono())
 		switch msg := msg.(type) {
 		case *redis.Message:
+			if sub.beat != nil && msg.Channel == sub.beat.channel {
+				sub.beat.back(msg.Payload)
+				continue
+			}
 			c.announced(msg.Payload)
 		case *redis.Subscription:
 			if msg.Kind != "subscribe" || msg.Channel != c.r.Channel() {
@@ -1019,6 +1042,13 @@ func (c *Cache) turnOn(sub *subscription) bool {
 	c.subscribed.Add(1)
 	c.log.Load().LogAttrs(context.Background(), slog.LevelInfo, "sessionkit: session cache on", slog.String("channel", c.r.Channel()))
 	return true
+}
+
+// confirmed reports whether sub has turned the cache on.
+func (c *Cache) confirmed(sub *subscription) bool {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return sub.confirmed && !sub.dead
 }
 
 // turnOff stops serving from memory and empties the cache, for good as far

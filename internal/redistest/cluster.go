@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -57,6 +58,11 @@ type ClusterOptions struct {
 	// Args are extra redis-server arguments for every node, as "--key",
 	// "value" pairs.
 	Args []string
+	// BusProxies routes what the other nodes send each node over the
+	// cluster bus through a Proxy of its own (Cluster.BusProxy): a test can
+	// then delay it, as a slow or congested network between nodes would,
+	// while clients still reach the node directly. StartClusterT only.
+	BusProxies bool
 }
 
 // Cluster is a Redis Cluster of local redis-server processes, created with
@@ -64,6 +70,7 @@ type ClusterOptions struct {
 type Cluster struct {
 	opts  ClusterOptions
 	nodes []*Server
+	bus   []*Proxy // with BusProxies, node i's at i
 }
 
 // StartCluster starts Masters*(1+ReplicasPerMaster) cluster-enabled nodes,
@@ -71,6 +78,16 @@ type Cluster struct {
 // cluster_state:ok, all agree on the slot map and every replica is in sync.
 // The caller must call Stop; in a test, use StartClusterT instead.
 func StartCluster(opts ClusterOptions) (*Cluster, error) {
+	if opts.BusProxies {
+		return nil, errors.New("redistest: BusProxies needs a test: use StartClusterT")
+	}
+	return startCluster(opts, nil)
+}
+
+// startCluster is StartCluster, with bus proxies when bus is not nil: one
+// per node, listening, to be pointed at the node's bus port once it has
+// one.
+func startCluster(opts ClusterOptions, bus func(n int) []*Proxy) (*Cluster, error) {
 	if opts.Masters == 0 {
 		opts.Masters = 3
 	}
@@ -82,6 +99,9 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		return nil, errors.New("redis-cli not found: run `make test`, which installs it")
 	}
 	c := &Cluster{opts: opts, nodes: make([]*Server, opts.Masters*(1+opts.ReplicasPerMaster))}
+	if bus != nil {
+		c.bus = bus(len(c.nodes))
+	}
 	if err := c.startNodes(); err != nil {
 		return nil, err
 	}
@@ -120,7 +140,17 @@ func (c *Cluster) logTails(n int) string {
 func StartClusterT(tb testing.TB, opts ClusterOptions) *Cluster {
 	tb.Helper()
 	requireBinaries(tb, "redis-server", "redis-cli")
-	c, err := StartCluster(opts)
+	var bus func(int) []*Proxy
+	if opts.BusProxies {
+		bus = func(n int) []*Proxy {
+			proxies := make([]*Proxy, n)
+			for i := range proxies {
+				proxies[i] = NewProxy(tb, "") // its target once the node has a port
+			}
+			return proxies
+		}
+	}
+	c, err := startCluster(opts, bus)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -140,7 +170,16 @@ func (c *Cluster) startNodes() error {
 	var wg sync.WaitGroup
 	for i := range c.nodes {
 		wg.Go(func() {
-			c.nodes[i], errs[i] = startServer(Options{Args: c.opts.Args}, clusterArgs)
+			args := clusterArgs
+			if c.bus != nil {
+				// The other nodes connect to the bus port a node announces.
+				_, port, _ := net.SplitHostPort(c.bus[i].Addr())
+				args = append(slices.Clone(clusterArgs), "--cluster-announce-bus-port", port)
+			}
+			c.nodes[i], errs[i] = startServer(Options{Args: c.opts.Args}, args)
+			if errs[i] == nil && c.bus != nil {
+				c.bus[i].setTarget(net.JoinHostPort("127.0.0.1", strconv.Itoa(c.nodes[i].port+busOffset)))
+			}
 		})
 	}
 	wg.Wait()
@@ -179,6 +218,17 @@ func (c *Cluster) Addrs() []string {
 		addrs[i] = n.Addr()
 	}
 	return addrs
+}
+
+// BusProxy returns the proxy that carries what the other nodes send node
+// over the cluster bus (ClusterOptions.BusProxies), nil without one.
+func (c *Cluster) BusProxy(node *Server) *Proxy {
+	for i, n := range c.nodes {
+		if n == node && c.bus != nil {
+			return c.bus[i]
+		}
+	}
+	return nil
 }
 
 // Nodes returns all nodes, in creation order. Roles change with failover

@@ -255,3 +255,64 @@ func TestClusterFailover(t *testing.T) {
 		t.Errorf("old master's role after restart = %q, %v; want slave", role, err)
 	}
 }
+
+// TestClusterBusProxies: with BusProxies the cluster forms through the
+// proxies, and delaying a node's proxy delays a message published on
+// another master to a subscriber of that node, as a slow link between
+// nodes would, while the node itself answers at once.
+func TestClusterBusProxies(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartClusterT(t, redistest.ClusterOptions{BusProxies: true})
+	ctx := ctxT(t, 50*time.Second)
+	masters, err := c.Masters(ctx)
+	if err != nil || len(masters) != 3 {
+		t.Fatalf("Masters() = %d masters, %v; want 3", len(masters), err)
+	}
+	to, from := masters[0], masters[1]
+	for _, n := range masters {
+		nodes, err := n.Client(t).ClusterNodes(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(nodes), "\n") {
+			addr := strings.Fields(line)[1] // ip:port@cport
+			_, cport, _ := strings.Cut(addr, "@")
+			cport, _, _ = strings.Cut(cport, ",")
+			if !slices.ContainsFunc(masters, func(m *redistest.Server) bool {
+				return strings.HasSuffix(c.BusProxy(m).Addr(), ":"+cport)
+			}) {
+				t.Errorf("%s knows a node at %s, not behind a bus proxy", n.Addr(), addr)
+			}
+		}
+	}
+	channel := redistest.Prefix(t)
+	sub := to.Client(t).Subscribe(ctx, channel)
+	defer sub.Close()
+	if _, err := sub.ReceiveTimeout(ctx, 5*time.Second); err != nil {
+		t.Fatalf("subscribe on %s: %v", to.Addr(), err)
+	}
+	arrival := func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		if err := from.Client(t).Publish(ctx, channel, "x").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sub.ReceiveMessage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	if d := arrival(); d > time.Second {
+		t.Errorf("a message from %s reached a subscriber of %s after %v undelayed", from.Addr(), to.Addr(), d)
+	}
+	const delay = 200 * time.Millisecond
+	c.BusProxy(to).SetDelay(delay)
+	if d := arrival(); d < delay {
+		t.Errorf("with %s's bus delayed by %v, a message from %s reached its subscriber after %v", to.Addr(), delay, from.Addr(), d)
+	}
+	start := time.Now()
+	if err := to.Client(t).Ping(ctx).Err(); err != nil || time.Since(start) >= delay {
+		t.Errorf("the node whose bus is delayed answered PING after %v: %v", time.Since(start), err)
+	}
+	c.BusProxy(to).SetDelay(0)
+}

@@ -15,7 +15,7 @@ import (
 // postpones data without limiting throughput. It can also lose a reply
 // (DropNextReply).
 type Proxy struct {
-	target  string
+	target  atomic.Pointer[string]
 	ln      net.Listener
 	delay   atomic.Int64 // time.Duration
 	marker  atomic.Pointer[[]byte]
@@ -35,12 +35,18 @@ func NewProxy(tb testing.TB, target string) *Proxy {
 	if err != nil {
 		tb.Fatalf("redistest: proxy listen: %v", err)
 	}
-	p := &Proxy{target: target, ln: ln, closed: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, closed: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	p.target.Store(&target)
 	p.wg.Add(1)
 	go p.accept()
 	tb.Cleanup(func() { p.Close() })
 	return p
 }
+
+// setTarget makes the proxy forward the connections it accepts from now on
+// to target: a cluster node's bus proxy listens before the node has a
+// port.
+func (p *Proxy) setTarget(target string) { p.target.Store(&target) }
 
 // Addr returns the address clients connect to instead of the target.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
@@ -90,7 +96,7 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return // closed
 		}
-		server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		server, err := net.DialTimeout("tcp", *p.target.Load(), 5*time.Second)
 		if err != nil {
 			client.Close()
 			continue
