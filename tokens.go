@@ -20,11 +20,14 @@ import (
 )
 
 // API and mobile clients hold an access token and a refresh token instead
-// of a cookie. An access token is a short-lived JWT (RFC 9068: iss, sub =
-// user id, sid = session id, iat, exp, jti; header kid, typ at+jwt), signed
-// by the Manager's keys and verified locally; Authenticate then checks the
-// session's standing as for a cookie, so a revoked session's access tokens
-// are refused at once, not at exp. A refresh token rotates on every use
+// of a cookie. An access token is a short-lived JWT (RFC 9068: iss, aud,
+// sub = user id, sid = session id, iat, exp, jti, auth_time, acr, and
+// sk_fam, the refresh token family it was minted under; header kid, typ
+// at+jwt), signed by the Manager's keys and verified locally; Authenticate
+// then checks the session's standing as for a cookie, so a revoked
+// session's access tokens are refused at once, not at exp, and so are
+// those minted before a RenewSession or Reauthenticate, which replace the
+// family. A refresh token rotates on every use
 // (RefreshSession) and keeps the session's id; every refresh token of a
 // session carries its family secret, so a superseded one presented again,
 // however old (the one just superseded: after the grace window), revokes

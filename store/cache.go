@@ -875,9 +875,11 @@ func (c *Cache) Limit(ctx context.Context, userID uuid.UUID) (int, bool, error) 
 // turn the cache on again.
 type subscription struct {
 	ps        *redis.PubSub
-	beat      *heartbeat // on a Cluster only
-	dead      bool       // guarded by Cache.stateMu
-	confirmed bool       // guarded by Cache.stateMu
+	beat      *heartbeat    // on a Cluster only
+	heard     atomic.Bool   // the announcements' channel is confirmed
+	listening chan struct{} // with a beat: told once, when heard is set
+	dead      bool          // guarded by Cache.stateMu
+	confirmed bool          // guarded by Cache.stateMu: the cache turned on
 	lastRecv  atomic.Int64
 }
 
@@ -892,15 +894,25 @@ func (c *Cache) run(ctx context.Context) {
 	sweep := time.NewTicker(c.ttl)
 	defer sweep.Stop()
 	wait := resubscribeMin
+	var failing string      // the error the last attempts that never turned on ended with
+	var warned *slog.Logger // the logger that heard it
 	for {
 		confirmed, err := c.subscribe(ctx, sweep.C)
 		if ctx.Err() != nil {
 			return
 		}
-		if confirmed {
-			wait = resubscribeMin
+		level, log := slog.LevelDebug, c.log.Load()
+		switch {
+		case confirmed:
+			wait, failing = resubscribeMin, "" // turnOff said why it went off
+		case err.Error() != failing || log != warned:
+			// A subscription that cannot turn the cache on (refused by an
+			// ACL, a heartbeat that never comes back) is said once at
+			// Warn, again when the reason changes, and to the Manager's
+			// logger once it has one.
+			level, failing, warned = slog.LevelWarn, err.Error(), log
 		}
-		c.log.Load().LogAttrs(ctx, slog.LevelDebug, "sessionkit: cache subscription ended",
+		log.LogAttrs(ctx, level, "sessionkit: cache subscription ended",
 			slog.String("channel", c.r.Channel()), slog.String("error", err.Error()), slog.Duration("retry_in", wait))
 		t := time.NewTimer(wait)
 		select {
@@ -927,12 +939,12 @@ func (c *Cache) subscribe(ctx context.Context, sweep <-chan time.Time) (bool, er
 	channels := []string{c.r.Channel()}
 	if beat != nil {
 		// The heartbeat's channel first: Redis confirms in order, so it
-		// is subscribed by the time the announcements' confirmation turns
-		// the cache on.
+		// is subscribed by the time the announcements' confirmation sends
+		// the first beat.
 		channels = []string{beat.channel, c.r.Channel()}
 	}
 	sctx, scancel := context.WithTimeout(ctx, pingTimeoutMult*c.health)
-	sub := &subscription{ps: c.r.Client().Subscribe(sctx, channels...), beat: beat}
+	sub := &subscription{ps: c.r.Client().Subscribe(sctx, channels...), beat: beat, listening: make(chan struct{}, 1)}
 	scancel()
 	sub.lastRecv.Store(c.mono())
 	failed := make(chan error, 1)
@@ -954,6 +966,12 @@ loop:
 			break loop
 		case <-sweep:
 			c.sweep()
+		case <-sub.listening:
+			// On a Cluster the cache turns on only once a beat sent from
+			// now on is back from every master (see heartbeat).
+			if err = c.beat(ctx, sub); err != nil {
+				break loop
+			}
 		case <-ping.C:
 			if time.Duration(c.mono()-sub.lastRecv.Load()) > pingTimeoutMult*c.health {
 				err = errSilent
@@ -961,10 +979,10 @@ loop:
 			}
 			pctx, cancel := context.WithTimeout(ctx, c.health)
 			err = sub.ps.Ping(pctx)
-			if err == nil && sub.beat != nil && c.confirmed(sub) {
-				err = sub.beat.beat(pctx, c.mono(), pingTimeoutMult*c.health)
-			}
 			cancel()
+			if err == nil && sub.heard.Load() {
+				err = c.beat(ctx, sub)
+			}
 			if err != nil {
 				break loop
 			}
@@ -995,7 +1013,9 @@ func (c *Cache) receive(ctx context.Context, sub *subscription, failed chan<- er
 		switch msg := msg.(type) {
 		case *redis.Message:
 			if sub.beat != nil && msg.Channel == sub.beat.channel {
-				sub.beat.back(msg.Payload)
+				if sub.beat.back(msg.Payload) {
+					c.turnOn(sub) // false once on: nothing to do
+				}
 				continue
 			}
 			c.announced(msg.Payload)
@@ -1003,11 +1023,16 @@ func (c *Cache) receive(ctx context.Context, sub *subscription, failed chan<- er
 			if msg.Kind != "subscribe" || msg.Channel != c.r.Channel() {
 				continue
 			}
-			if !c.turnOn(sub) {
+			if sub.heard.Swap(true) {
 				// go-redis reconnected underneath: announcements may have
 				// been missed in between, so start over from off.
 				failed <- errResubscribed
 				return
+			}
+			if sub.beat != nil {
+				sub.listening <- struct{}{} // the first beat, at once
+			} else {
+				c.turnOn(sub)
 			}
 		}
 	}
@@ -1044,11 +1069,20 @@ func (c *Cache) turnOn(sub *subscription) bool {
 	return true
 }
 
-// confirmed reports whether sub has turned the cache on.
-func (c *Cache) confirmed(sub *subscription) bool {
-	c.stateMu.Lock()
-	defer c.stateMu.Unlock()
-	return sub.confirmed && !sub.dead
+// beat checks sub's heartbeat and sends the next one (see heartbeat),
+// within one health interval of its own; a beat already back from every
+// master turns the cache on.
+func (c *Cache) beat(ctx context.Context, sub *subscription) error {
+	if sub.beat == nil {
+		return nil
+	}
+	bctx, cancel := context.WithTimeout(ctx, c.health)
+	defer cancel()
+	back, err := sub.beat.beat(bctx, c.mono(), pingTimeoutMult*c.health)
+	if back {
+		c.turnOn(sub)
+	}
+	return err
 }
 
 // turnOff stops serving from memory and empties the cache, for good as far

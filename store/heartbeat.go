@@ -27,6 +27,9 @@ var errBeatLost = errors.New("a heartbeat published on every master did not come
 // numbered beat on every master, on a channel only this subscription
 // listens to, and a beat that is not back from every one of them within
 // the silence a dead connection is allowed counts as a gap in the channel.
+// The cache turns on only once the first beat, sent when the subscription
+// is confirmed, is back from every master: a bus that is slow when the
+// subscription starts keeps it off, rather than on until the first check.
 type heartbeat struct {
 	cc      *redis.ClusterClient
 	channel string
@@ -58,11 +61,12 @@ func newHeartbeat(c redis.UniversalClient, channel string) (*heartbeat, error) {
 	return &heartbeat{cc: cc, channel: channel + ":beat:" + hex.EncodeToString(nonce[:]), out: map[uint64]*beat{}}, nil
 }
 
-// back counts a copy of a beat that came back.
-func (h *heartbeat) back(payload string) {
+// back counts a copy of a beat that came back, and reports whether that
+// beat is now back from every master.
+func (h *heartbeat) back(payload string) bool {
 	seq, err := strconv.ParseUint(payload, 10, 64)
 	if err != nil {
-		return
+		return false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -70,20 +74,23 @@ func (h *heartbeat) back(payload string) {
 		b.got++
 		if b.want >= 0 && b.got >= b.want {
 			delete(h.out, seq)
+			return true
 		}
 	}
+	return false
 }
 
 // beat fails with errBeatLost when a beat sent more than window before now
 // has not come back from every master, and otherwise publishes the next
-// one on every master, within ctx.
-func (h *heartbeat) beat(ctx context.Context, now int64, window time.Duration) error {
+// one on every master, within ctx. It reports whether the beat it sent was
+// back from every master by the time it was published.
+func (h *heartbeat) beat(ctx context.Context, now int64, window time.Duration) (bool, error) {
 	h.mu.Lock()
 	for _, b := range h.out {
 		if time.Duration(now-b.sent) > window {
 			want, got := b.want, b.got
 			h.mu.Unlock()
-			return fmt.Errorf("%w: %d of %d copies back after %v", errBeatLost, got, want, window)
+			return false, fmt.Errorf("%w: %d of %d copies back after %v", errBeatLost, got, want, window)
 		}
 	}
 	h.seq++
@@ -104,13 +111,14 @@ func (h *heartbeat) beat(ctx context.Context, now int64, window time.Duration) e
 	if err != nil {
 		// A master this instance cannot publish on may still run other
 		// instances' scripts: their announcements are unaccounted for.
-		return fmt.Errorf("heartbeat: %w", err)
+		return false, fmt.Errorf("heartbeat: %w", err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b.want = int(published.Load())
 	if b.got >= b.want {
 		delete(h.out, seq)
+		return true, nil
 	}
-	return nil
+	return false, nil
 }

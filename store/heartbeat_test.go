@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/logtest"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -88,8 +90,78 @@ func TestCacheHearsFromEveryMaster(t *testing.T) {
 		t.Errorf("B right after A's revocation, its announcement held up on the bus: %v, want ErrRevoked", err)
 	}
 
+	// While the bus stays slow, B's cache stays off: a new subscription
+	// turns it on only once a beat is back from every master. A session B
+	// reads meanwhile and A then revokes is refused at once.
+	w := a.Login(t, v.Session.UserID)
+	for range 20 {
+		if _, _, err := b.auth(w.Token, loginIP); err != nil {
+			t.Fatalf("B with a new session: %v", err)
+		}
+		if b.Cache.Stats().On {
+			t.Fatal("B's cache turned on again while the bus is still slow")
+		}
+		time.Sleep(copts.HealthCheck)
+	}
+	if _, err := a.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: w.Session.ID, UserID: w.Session.UserID, Reason: "stolen"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.auth(w.Token, loginIP); !errors.Is(err, sessionkit.ErrRevoked) {
+		t.Errorf("B right after A's revocation of a session it read while the bus was slow: %v, want ErrRevoked", err)
+	}
+
+	// Once the bus is back, so is the cache, and it stays on.
 	for _, n := range cl.Nodes() {
 		cl.BusProxy(n).SetDelay(0)
 	}
 	until(t, "B's cache turns on again", func() error { return on(b, true) })
+	dropped := b.Cache.Stats().Dropped
+	time.Sleep(20 * copts.HealthCheck)
+	if s := b.Cache.Stats(); !s.On || s.Dropped != dropped {
+		t.Errorf("B's cache after the bus is back: on %v, dropped %d more times", s.On, s.Dropped-dropped)
+	}
+}
+
+// TestCacheSubscriptionRefusedIsWarnedOnce: a subscription that can never
+// turn the cache on (here an ACL that does not grant the channel) leaves it
+// off and says why at Warn, once, not at every retry, nor only at Debug.
+func TestCacheSubscriptionRefusedIsWarnedOnce(t *testing.T) {
+	ctx := context.Background()
+	admin := backends[0].Client
+	user := "sk-no-channel-" + uuid.NewString()[:8]
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "+@all", "resetchannels", "&elsewhere").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", user) })
+	opts := *admin.(*redis.Client).Options()
+	opts.Username, opts.Password = user, "pw"
+	client := redis.NewClient(&opts)
+	t.Cleanup(func() { client.Close() })
+	r, err := store.NewRedis(client, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := store.NewCache(r, store.CacheOptions{HealthCheck: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cache.Close() })
+	var logs logtest.Buffer
+	m, err := sessionkit.New(cache, sessionkit.WithLogger(logs.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	until(t, "a few attempts", func() error {
+		if n := logs.Count("cache subscription ended"); n < 4 {
+			return fmt.Errorf("%d attempts", n)
+		}
+		return nil
+	})
+	if s := cache.Stats(); s.On || s.Subscribed != 0 {
+		t.Errorf("cache stats %+v: want it never on", s)
+	}
+	if n := logs.Count("level=WARN msg=\"sessionkit: cache subscription ended\""); n != 1 || logs.Count("NOPERM") == 0 {
+		t.Errorf("%d warnings of %d attempts, want 1 naming NOPERM:\n%s", n, logs.Count("cache subscription ended"), logs.String())
+	}
 }
