@@ -894,8 +894,12 @@ func (c *Cache) run(ctx context.Context) {
 	sweep := time.NewTicker(c.ttl)
 	defer sweep.Stop()
 	wait := resubscribeMin
-	var failing string      // the error the last attempts that never turned on ended with
-	var warned *slog.Logger // the logger that heard it
+	// Attempts that never turn the cache on (an ACL that refuses its
+	// channel, a bus or a master that stays down) are said at Warn once,
+	// then once a minute while they go on, and to the Manager's logger
+	// once it has one; the others at Debug.
+	var warnedAt time.Time
+	var warned *slog.Logger
 	for {
 		confirmed, err := c.subscribe(ctx, sweep.C)
 		if ctx.Err() != nil {
@@ -904,13 +908,9 @@ func (c *Cache) run(ctx context.Context) {
 		level, log := slog.LevelDebug, c.log.Load()
 		switch {
 		case confirmed:
-			wait, failing = resubscribeMin, "" // turnOff said why it went off
-		case err.Error() != failing || log != warned:
-			// A subscription that cannot turn the cache on (refused by an
-			// ACL, a heartbeat that never comes back) is said once at
-			// Warn, again when the reason changes, and to the Manager's
-			// logger once it has one.
-			level, failing, warned = slog.LevelWarn, err.Error(), log
+			wait, warnedAt = resubscribeMin, time.Time{} // turnOff said why it went off
+		case warnedAt.IsZero() || time.Since(warnedAt) >= time.Minute || log != warned:
+			level, warnedAt, warned = slog.LevelWarn, time.Now(), log
 		}
 		log.LogAttrs(ctx, level, "sessionkit: cache subscription ended",
 			slog.String("channel", c.r.Channel()), slog.String("error", err.Error()), slog.Duration("retry_in", wait))

@@ -43,30 +43,7 @@ func TestCacheHearsFromEveryMaster(t *testing.T) {
 
 	// A user whose sessions live on a master no subscription is on: its
 	// announcements cross the bus to reach either instance.
-	subscribed := map[string]bool{}
-	for _, n := range cl.Nodes() {
-		list, err := n.Client(t).Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
-		if err != nil {
-			t.Fatal(err)
-		}
-		subscribed[n.Addr()] = strings.TrimSpace(list) != ""
-	}
-	var v sessionkit.CreateSessionResult
-	for range 100 {
-		v = a.Login(t, uuid.New())
-		key, _ := a.KeyNames(t).Active(v.Session.ID)
-		m, err := cl.MasterForSlot(ctx, redistest.KeySlot(key))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !subscribed[m.Addr()] {
-			break
-		}
-		v = sessionkit.CreateSessionResult{}
-	}
-	if v.Token == "" {
-		t.Fatalf("every master has a subscription: %v", subscribed)
-	}
+	v, _ := loginAwayFromSubscriptions(t, cl, a)
 	until(t, "B holds the session", func() error {
 		if _, n, err := b.auth(v.Token, loginIP); err != nil || n != 0 {
 			return fmt.Errorf("%d round trips, %v", n, err)
@@ -164,4 +141,83 @@ func TestCacheSubscriptionRefusedIsWarnedOnce(t *testing.T) {
 	if n := logs.Count("level=WARN msg=\"sessionkit: cache subscription ended\""); n != 1 || logs.Count("NOPERM") == 0 {
 		t.Errorf("%d warnings of %d attempts, want 1 naming NOPERM:\n%s", n, logs.Count("cache subscription ended"), logs.String())
 	}
+}
+
+// TestCacheOffWhileAMasterFailsOver: a master that goes down takes its
+// heartbeats with it, though the subscriptions are on other nodes: the
+// caches turn off until its replica has taken over and every master's
+// beat is back, and a revocation the new master announces reaches them.
+func TestCacheOffWhileAMasterFailsOver(t *testing.T) {
+	ctx := context.Background()
+	cl := redistest.StartClusterT(t, redistest.ClusterOptions{ReplicasPerMaster: 1})
+	clock := redistest.NewClock()
+	copts := store.CacheOptions{TTL: store.MaxCacheTTL, HealthCheck: 100 * time.Millisecond, Clock: clock.Now}
+	prefix := redistest.Prefix(t)
+	a := newCacheEnv(t, cl.Client(t), prefix, clock, copts)
+	b := newCacheEnv(t, cl.Client(t), prefix, clock, copts)
+	until(t, "the caches turn on", func() error {
+		if !a.Cache.Stats().On || !b.Cache.Stats().On {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	v, key := loginAwayFromSubscriptions(t, cl, a)
+	until(t, "B holds the session", func() error {
+		if _, n, err := b.auth(v.Token, loginIP); err != nil || n != 0 {
+			return fmt.Errorf("%d round trips, %v", n, err)
+		}
+		return nil
+	})
+	dropped := b.Cache.Stats().Dropped
+	if _, err := cl.KillMasterOf(key); err != nil { // returns once the replica has taken over
+		t.Fatal(err)
+	}
+	failedOver := time.Now()
+	if err := redistest.WaitFor(30*time.Second, func() error {
+		if s := b.Cache.Stats(); !s.On || s.Dropped == dropped {
+			return fmt.Errorf("on %v, dropped %d more times", s.On, s.Dropped-dropped)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("B's cache after the failover: %v", err)
+	}
+	t.Logf("B's cache on again %v after the failover", time.Since(failedOver))
+	until(t, "A revokes the session on the new master", func() error {
+		_, err := a.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: v.Session.ID, UserID: v.Session.UserID, Reason: "stolen"})
+		return err
+	})
+	until(t, "B refuses it", func() error {
+		if _, _, err := b.auth(v.Token, loginIP); !errors.Is(err, sessionkit.ErrRevoked) {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+}
+
+// loginAwayFromSubscriptions signs a user in on e whose sessions live on a
+// master no Pub/Sub connection is on, and returns the session and its key.
+func loginAwayFromSubscriptions(t *testing.T, cl *redistest.Cluster, e *cacheEnv) (sessionkit.CreateSessionResult, string) {
+	t.Helper()
+	ctx := context.Background()
+	subscribed := map[string]bool{}
+	for _, n := range cl.Nodes() {
+		list, err := n.Client(t).Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		subscribed[n.Addr()] = strings.TrimSpace(list) != ""
+	}
+	for range 100 {
+		v := e.Login(t, uuid.New())
+		key, _ := e.KeyNames(t).Active(v.Session.ID)
+		m, err := cl.MasterForSlot(ctx, redistest.KeySlot(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !subscribed[m.Addr()] {
+			return v, key
+		}
+	}
+	t.Fatalf("every master has a subscription: %v", subscribed)
+	return sessionkit.CreateSessionResult{}, ""
 }
