@@ -1006,6 +1006,10 @@ func (c *Cache) receive(ctx context.Context, sub *subscription, failed chan<- er
 		msg, err := sub.ps.Receive(rctx)
 		cancel()
 		if err != nil {
+			// Off at once: the subscribe loop may be busy a while (a
+			// health check, a beat), and the cache must not serve, nor a
+			// beat turn it on, past a gap it has seen.
+			c.turnOff(sub, err)
 			failed <- err
 			return
 		}
@@ -1026,6 +1030,7 @@ func (c *Cache) receive(ctx context.Context, sub *subscription, failed chan<- er
 			if sub.heard.Swap(true) {
 				// go-redis reconnected underneath: announcements may have
 				// been missed in between, so start over from off.
+				c.turnOff(sub, errResubscribed)
 				failed <- errResubscribed
 				return
 			}

@@ -16,7 +16,10 @@ import (
 
 // errBeatLost is a heartbeat that did not come back from every master in
 // time: announcements may be lost or late on the way.
-var errBeatLost = errors.New("a heartbeat published on every master did not come back in time")
+var (
+	errBeatLost = errors.New("a heartbeat published on every master did not come back in time")
+	errNoMaster = errors.New("heartbeat: the cluster's slot map names no master to publish on")
+)
 
 // heartbeat checks the path an announcement takes on a Cluster. A script
 // publishes on the master of its user's slot, and the cluster bus carries
@@ -27,9 +30,10 @@ var errBeatLost = errors.New("a heartbeat published on every master did not come
 // numbered beat on every master, on a channel only this subscription
 // listens to, and a beat that is not back from every one of them within
 // the silence a dead connection is allowed counts as a gap in the channel.
-// The cache turns on only once the first beat, sent when the subscription
-// is confirmed, is back from every master: a bus that is slow when the
-// subscription starts keeps it off, rather than on until the first check.
+// The cache turns on only once a beat, the first sent when the subscription
+// is confirmed, is back from every master, and so is every beat before it:
+// a bus that is slow when the subscription starts keeps it off, rather
+// than on until the first check.
 type heartbeat struct {
 	cc      *redis.ClusterClient
 	channel string
@@ -62,7 +66,7 @@ func newHeartbeat(c redis.UniversalClient, channel string) (*heartbeat, error) {
 }
 
 // back counts a copy of a beat that came back, and reports whether that
-// beat is now back from every master.
+// beat is now back from every master, and with it every beat sent before.
 func (h *heartbeat) back(payload string) bool {
 	seq, err := strconv.ParseUint(payload, 10, 64)
 	if err != nil {
@@ -74,7 +78,7 @@ func (h *heartbeat) back(payload string) bool {
 		b.got++
 		if b.want >= 0 && b.got >= b.want {
 			delete(h.out, seq)
-			return true
+			return len(h.out) == 0
 		}
 	}
 	return false
@@ -82,8 +86,9 @@ func (h *heartbeat) back(payload string) bool {
 
 // beat fails with errBeatLost when a beat sent more than window before now
 // has not come back from every master, and otherwise publishes the next
-// one on every master, within ctx. It reports whether the beat it sent was
-// back from every master by the time it was published.
+// one on every master, within ctx. It reports whether the beat it sent,
+// and every one before it, was back from every master by the time it was
+// published.
 func (h *heartbeat) beat(ctx context.Context, now int64, window time.Duration) (bool, error) {
 	h.mu.Lock()
 	for _, b := range h.out {
@@ -113,12 +118,17 @@ func (h *heartbeat) beat(ctx context.Context, now int64, window time.Duration) (
 		// instances' scripts: their announcements are unaccounted for.
 		return false, fmt.Errorf("heartbeat: %w", err)
 	}
+	if published.Load() == 0 {
+		// A slot map with no master (a node that answers CLUSTER SLOTS
+		// with none) checks nothing.
+		return false, errNoMaster
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	b.want = int(published.Load())
 	if b.got >= b.want {
 		delete(h.out, seq)
-		return true, nil
+		return len(h.out) == 0, nil
 	}
 	return false, nil
 }
