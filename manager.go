@@ -709,8 +709,8 @@ const ReasonRenewed = "renewed"
 // held is forgotten without a grace window), and the access tokens
 // minted before it are refused: each names the session's refresh token
 // family, which the renewal replaces (one minted by a build that did not
-// name it is served until it expires). A session that is no longer active is refused (a *RevokedError, ErrExpired, ErrIdle,
-// ErrNotFound).
+// name it is served until it expires). A session that is no longer active
+// is refused (a *RevokedError, ErrExpired, ErrIdle, ErrNotFound).
 // ipAddress and userAgent are not used: the session keeps its device.
 func (m *Manager) RenewSession(ctx context.Context, old Session, ipAddress, userAgent string) (_ CreateSessionResult, err error) {
 	ctx, span := m.tel.start(ctx, "sessionkit.RenewSession")

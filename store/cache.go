@@ -928,10 +928,6 @@ func (c *Cache) run(ctx context.Context) {
 // subscribe runs one subscription until it fails. The cache is off again
 // when it returns; confirmed tells whether it had turned on.
 func (c *Cache) subscribe(ctx context.Context, sweep <-chan time.Time) (bool, error) {
-	// The connection's set-up (dial, HELLO, SUBSCRIBE) is I/O that a
-	// cancelled ctx does not interrupt, only a deadline does: bound it as a
-	// silent connection is bounded, so that Close never waits on it for the
-	// client's read timeout (or forever, without one).
 	beat, err := newHeartbeat(c.r.Client(), c.r.Channel())
 	if err != nil {
 		return false, err
@@ -943,6 +939,10 @@ func (c *Cache) subscribe(ctx context.Context, sweep <-chan time.Time) (bool, er
 		// the first beat.
 		channels = []string{beat.channel, c.r.Channel()}
 	}
+	// The connection's set-up (dial, HELLO, SUBSCRIBE) is I/O that a
+	// cancelled ctx does not interrupt, only a deadline does: bound it as a
+	// silent connection is bounded, so that Close never waits on it for the
+	// client's read timeout (or forever, without one).
 	sctx, scancel := context.WithTimeout(ctx, pingTimeoutMult*c.health)
 	sub := &subscription{ps: c.r.Client().Subscribe(sctx, channels...), beat: beat, listening: make(chan struct{}, 1)}
 	scancel()

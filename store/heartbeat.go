@@ -15,7 +15,8 @@ import (
 )
 
 // errBeatLost is a heartbeat that did not come back from every master in
-// time: announcements may be lost or late on the way.
+// time: announcements may be lost or late on the way. errNoMaster is a
+// beat that had no master to go to, and so checked nothing.
 var (
 	errBeatLost = errors.New("a heartbeat published on every master did not come back in time")
 	errNoMaster = errors.New("heartbeat: the cluster's slot map names no master to publish on")
