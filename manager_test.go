@@ -882,6 +882,59 @@ func TestRevokedStayListableUntilRetentionEnds(t *testing.T) {
 	})
 }
 
+// A session signed out everywhere or evicted by the limit is forgotten the
+// audit retention after its revocation, as one revoked alone is: not the
+// retention after the deadline it had, up to its whole lifetime later.
+func TestRevokedByAllOrLimitForgottenAtRetention(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client},
+			sessionkit.WithAuditRetention(time.Hour), sessionkit.WithLifetime(30*24*time.Hour),
+			sessionkit.WithLimit(sessionkit.FixedLimit(2)))
+		user := uuid.New()
+		evicted := f.Login(t, user)
+		f.Clock.Advance(time.Minute)
+		signedOut := f.Login(t, user)
+		f.Clock.Advance(time.Minute)
+		kept := f.Login(t, user) // evicts the oldest: the user was at the limit
+		if s := f.Session(t, evicted.Session.ID); s.RevokedReason != sessionkit.ReasonLimitExceeded {
+			t.Fatalf("evicted session: %+v", s)
+		}
+		res, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: "revoked_by_user", ExceptSessionID: kept.Session.ID})
+		if err != nil || res.Revoked != 1 || res.SessionIDs[0] != signedOut.Session.ID {
+			t.Fatalf("revoke all: %+v, %v", res, err)
+		}
+		listed := func() map[uuid.UUID]bool {
+			l, err := f.M.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[uuid.UUID]bool{}
+			for _, s := range l {
+				out[s.ID] = true
+			}
+			return out
+		}
+		if got := listed(); len(got) != 3 {
+			t.Fatalf("within retention: got %v, want all three", got)
+		}
+		f.Clock.Advance(time.Hour)
+		if got := listed(); len(got) != 1 || !got[kept.Session.ID] {
+			t.Fatalf("an hour after the revocations: got %v, want only %v", got, kept.Session.ID)
+		}
+		// The next write forgets them in Redis too.
+		f.Login(t, user)
+		k := f.KeyNames(t).ForSession(evicted.Session.ID)
+		for _, id := range []uuid.UUID{evicted.Session.ID, signedOut.Session.ID} {
+			for _, key := range []string{k.Retained, k.Revoked} {
+				if _, err := f.Client.HGet(ctx, key, memberOf(id)).Result(); !errors.Is(err, redis.Nil) {
+					t.Errorf("%s of %v after retention: got %v, want redis.Nil", key, id, err)
+				}
+			}
+		}
+	})
+}
+
 func tagOf(id uuid.UUID) string    { return strings.ReplaceAll(id.String(), "-", "")[:16] }
 func memberOf(id uuid.UUID) string { return strings.ReplaceAll(id.String(), "-", "")[16:] }
 

@@ -62,6 +62,9 @@ func TestReload(t *testing.T) {
 	t.Run("new database replaces the old", func(t *testing.T) {
 		writeFileAtomic(t, path, buildDB(t, dbSpec{dbType: "GeoIP2-City", places: placesB}))
 		eventually(t, "database B", func() bool { return lookupLabel(g) == labelB })
+		// The watcher logs the reload just after it swaps the database in.
+		eventually(t, "the reload log", func() bool { return logs.Count("geoip database reloaded") > 0 })
+		waitChecks(t, g, 5)
 		if n := logs.Count("geoip database reloaded"); n != 1 {
 			t.Errorf("got %d reload log lines, want 1; logs:\n%s", n, logs)
 		}

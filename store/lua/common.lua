@@ -64,8 +64,8 @@ local function deadline(ea, la, it)
 end
 
 -- reindex moves member's score in the index to the deadline its fields f
--- give. Its purge is set when it is retired: RETENTION after the deadline
--- the index holds then (see retire), so only retained sessions are in ALL.
+-- give. Its purge is set when it is retired (see retire), so only retained
+-- sessions are in ALL.
 local function reindex(member, f)
   redis.call('ZADD', IDX, int(deadline(f[F_EXPIRES], f[F_LAST_ACTIVITY], f[F_IDLE])), member)
 end
@@ -129,8 +129,9 @@ end
 local retained_moved = false
 
 -- retire moves active members to the retained sessions and out of the
--- index, to be purged at purge (ms), or without it RETENTION after the
--- deadline the index holds for each.
+-- index, to be purged at purge (ms): for a revocation, revoked_purge();
+-- without it, for an expiry, RETENTION after the deadline the index holds
+-- for each.
 local function retire(members, purge)
   retained_moved = true
   for i = 1, #members, 500 do -- unpack has a stack limit
@@ -160,6 +161,13 @@ local function retire(members, purge)
     redis.call('ZREM', IDX, unpack(members, i, last))
     redis.call('HDEL', DATA, unpack(members, i, last)) -- a session's data goes with it
   end
+end
+
+-- revoked_purge is when a session revoked now is purged: RETENTION after
+-- its revocation, whatever deadline it had (with no retention, at once).
+local function revoked_purge()
+  if RETENTION <= 0 then return NOW + 1 end
+  return NOW + RETENTION
 end
 
 -- prune retires expired sessions and forgets sessions past retention
@@ -376,9 +384,7 @@ local function same(a, b) return redis.sha1hex(a) == redis.sha1hex(b) end
 local revocation
 local function revoke_now(member, uid, reason, head, actor, call)
   redis.call('HSET', REV, member, revocation(reason)) -- deny-oom
-  local purge = NOW + RETENTION
-  if RETENTION <= 0 then purge = NOW + 1 end
-  retire({member}, purge)
+  retire({member}, revoked_purge())
   prune(NOW)
   local retained = expire_user()
   local id = event(EV_REVOKED, uid, member, E_REASON, reason, E_ACTOR, actor or '', E_CALL, call or '')

@@ -126,7 +126,7 @@ if limit >= 1 and indexed > 0 then
     redis.call('HSET', REV, m, revocation(REASON_LIMIT_EXCEEDED))
     evicted[#evicted + 1] = m
   end
-  if #evicted > 0 then retire(evicted) end
+  if #evicted > 0 then retire(evicted, revoked_purge()) end
 end
 redis.call('ZADD', IDX, int(dl), MEMBER)
 if IMPERSONATED_BY ~= '' then

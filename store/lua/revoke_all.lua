@@ -29,7 +29,7 @@ for i = 1, #victims, 500 do
   end
   redis.call('HSET', REV, unpack(pairs_)) -- the first is the first write: deny-oom
 end
-retire(victims)
+retire(victims, revoked_purge())
 prune(now)
 local retained = expire_user()
 local ids = {}
