@@ -1,6 +1,7 @@
 package sessionkit_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -20,6 +21,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/backend"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -301,4 +304,80 @@ func count(spans []sdktrace.ReadOnlySpan, name string) int {
 		}
 	}
 	return n
+}
+
+// takenOnce is a store whose first Create finds the new session's id
+// taken, as 62 random bits colliding with a live session would: another
+// sign-in, with a secret of its own, stores the id first, so the Manager's
+// own Create meets Redis's real refusal.
+type takenOnce struct {
+	sessionkit.Store
+	taken bool
+}
+
+func (s *takenOnce) Create(ctx context.Context, c backend.Call, ss sessionkit.Session, cred backend.Credentials, limit backend.Limit) (backend.Created, []sessionkit.Event, error) {
+	if !s.taken {
+		s.taken = true
+		other := cred
+		other.TokenHash[0] ^= 1
+		if out, events, err := s.Store.Create(ctx, c, ss, other, limit); err != nil {
+			return out, events, err
+		}
+	}
+	return s.Store.Create(ctx, c, ss, cred, limit)
+}
+
+// A session id that collides is drawn again (CreateSession): the store did
+// not fail, so neither the store's error count nor a span says it did.
+func TestSessionIDCollisionIsNoStoreFailure(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	st, err := store.NewRedis(backends[0].Client, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := &takenOnce{Store: st}
+	m, err := sessionkit.New(taken, sessionkit.WithMeterProvider(mp), sessionkit.WithTracerProvider(tp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac})
+	if err != nil || !taken.taken {
+		t.Fatalf("CreateSession after a collision: %v (collided: %v)", err, taken.taken)
+	}
+	if _, err := m.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
+		t.Fatalf("the session created after the collision: %v", err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	if n, found := point(rm, "sessionkit.store.errors", attribute.NewSet(attribute.String("sessionkit.operation", "create"))); found {
+		t.Errorf("sessionkit.store.errors{create}: got %d, want no data point", n)
+	}
+	if n, _ := point(rm, "sessionkit.logins", attribute.NewSet(attribute.String("sessionkit.outcome", "ok"))); n != 1 {
+		t.Errorf("sessionkit.logins{ok}: got %d, want 1", n)
+	}
+	creates, events := 0, 0
+	for _, s := range spans.Ended() {
+		if s.Name() != "sessionkit.store.Create" {
+			continue
+		}
+		creates++
+		if s.Status().Code == codes.Error {
+			t.Errorf("a sessionkit.store.Create span has error status %q", s.Status().Description)
+		}
+		for _, e := range s.Events() {
+			if e.Name == "sessionkit.session_id_taken" {
+				events++
+			}
+		}
+	}
+	if creates != 2 || events != 1 {
+		t.Errorf("sessionkit.store.Create spans: got %d, %d with the event sessionkit.session_id_taken; want 2 (the collision, then the new id), 1", creates, events)
+	}
 }

@@ -2,6 +2,7 @@ package sessionkit
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +51,15 @@ func (s *tracedStore) start(ctx context.Context, name string) (context.Context, 
 }
 
 func (s *tracedStore) end(ctx context.Context, span trace.Span, op string, err error) {
+	if errors.Is(err, backend.ErrDuplicateID) {
+		// Random ids collided, and CreateSession draws another: the store
+		// answered as it should.
+		if span != nil {
+			span.AddEvent("sessionkit.session_id_taken")
+			span.End()
+		}
+		return
+	}
 	s.tel.storeFailed(ctx, op, err)
 	if span != nil {
 		end(span, err)
