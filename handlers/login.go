@@ -124,6 +124,11 @@ func (h *Handler) checkLogin(w http.ResponseWriter, r *http.Request) (*http.Requ
 		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidCredentials, "The username or password is wrong.")
 		return r, uuid.Nil, netip.Addr{}, false
 	case err != nil:
+		// The app's failure, not a refusal of a session, whatever it
+		// wraps: 503 when its own store could not answer, else 500.
+		if !errors.Is(err, sessionkit.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			err = internal(err)
+		}
 		h.fail(w, r, err)
 		return r, uuid.Nil, netip.Addr{}, false
 	case user == uuid.Nil:

@@ -116,6 +116,12 @@ func TestLoginRefusals(t *testing.T) {
 		{"wrapped bad credentials", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("locked: %w", handlers.ErrBadCredentials), 401, middleware.ReasonInvalidCredentials, 1},
 		{"credential store down", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("users db: %w", context.DeadlineExceeded), 503, middleware.ReasonStoreUnavailable, 1},
 		{"credential check failed", jsonType, `{"username":"alice","password":"password"}`, errors.New("users db: corrupt row"), 500, middleware.ReasonInternal, 1},
+		// The app's own errors are the server's, whatever sentinel of
+		// sessionkit they wrap: not a session's refusal.
+		{"app error wrapping ErrNotFound", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("users db: %w", sessionkit.ErrNotFound), 500, middleware.ReasonInternal, 1},
+		{"app error wrapping ErrInvalid", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("users db: %w", sessionkit.ErrInvalid), 500, middleware.ReasonInternal, 1},
+		{"app error wrapping a revocation", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("users db: %w", &sessionkit.RevokedError{Reason: "x"}), 500, middleware.ReasonInternal, 1},
+		{"credential store unavailable", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("users db: %w", sessionkit.ErrUnavailable), 503, middleware.ReasonStoreUnavailable, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,5 +253,39 @@ func TestLoginClientIP(t *testing.T) {
 func TestCredentialsOutsideLogin(t *testing.T) {
 	if _, _, err := handlers.Credentials(httptest.NewRequest("GET", "/", nil)); !errors.Is(err, handlers.ErrNoCredentials) {
 		t.Errorf("got %v, want ErrNoCredentials", err)
+	}
+}
+
+// Every refusal of a sign-in is logged at debug (operations.md), with its
+// reason, whichever part of the handler refuses it; never the password.
+func TestLoginRefusalsAreLogged(t *testing.T) {
+	f := newFixture(t, setup{})
+	cases := []struct {
+		name, body, contentType string
+		header                  http.Header
+		status                  int
+		reason                  string
+	}{
+		{"wrong password", `{"username":"alice","password":"hunter2"}`, "application/json", nil, http.StatusUnauthorized, middleware.ReasonInvalidCredentials},
+		{"not JSON", `{"username":`, "application/json", nil, http.StatusBadRequest, middleware.ReasonInvalidRequest},
+		{"another media type", `<login/>`, "application/xml", nil, http.StatusUnsupportedMediaType, middleware.ReasonUnsupportedMedia},
+		{"too large", `{"username":"` + strings.Repeat("a", 70<<10) + `"}`, "application/json", nil, http.StatusRequestEntityTooLarge, middleware.ReasonRequestTooLarge},
+		{"from another site", `{"username":"alice","password":"password"}`, "application/json", http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden, middleware.ReasonCrossOrigin},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{"Content-Type": {tc.contentType}}
+			for k, v := range tc.header {
+				h[k] = v
+			}
+			before := f.logs.Count("reason=" + tc.reason)
+			f.do(t, nil, "POST", "/sessions", strings.NewReader(tc.body), h).wantProblem(t, tc.status, tc.reason)
+			if n := f.logs.Count("reason=" + tc.reason); n != before+1 {
+				t.Errorf("debug lines with reason=%s: got %d more, want 1\n%s", tc.reason, n-before, f.logs.String())
+			}
+		})
+	}
+	if strings.Contains(f.logs.String(), "hunter2") {
+		t.Error("the log holds the password")
 	}
 }

@@ -96,6 +96,15 @@ func TestLogsReachTheManagerLogger(t *testing.T) {
 				t.Errorf("provider group: got %d, served %v; want 200, served", got, served)
 			}
 		}, "provider access not recorded"},
+		{"RecordProvider: refusal at debug", func(t *testing.T) {
+			r := request(devCookie, "x")
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			rec := httptest.NewRecorder()
+			a.Middleware(middleware.RecordProvider("schwab", middleware.ProviderOptions{})(ok)).ServeHTTP(rec, r)
+			if rec.Code != http.StatusForbidden {
+				t.Errorf("cross-site provider request: got %d, want 403", rec.Code)
+			}
+		}, "reason=" + middleware.ReasonCrossOrigin},
 		{"ProviderTransport", func(t *testing.T) {
 			client := &http.Client{Transport: middleware.ProviderTransport{Provider: "schwab"}}
 			call := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -56,11 +56,17 @@ func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(
 	if write == nil {
 		write = WriteProblem
 	}
+	// refuse writes the refusal p, logged at debug as the Authenticator
+	// logs its own.
+	refuse := func(w http.ResponseWriter, r *http.Request, p Problem) {
+		logRefused(logger(r.Context()), r, p)
+		w.Header().Set("Cache-Control", "no-store")
+		write(w, r, p)
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if crossSite(r) {
-				w.Header().Set("Cache-Control", "no-store")
-				write(w, r, NewProblem(http.StatusForbidden, ReasonCrossOrigin, "Provider access is recorded only for requests from this site."))
+				refuse(w, r, NewProblem(http.StatusForbidden, ReasonCrossOrigin, "Provider access is recorded only for requests from this site."))
 				return
 			}
 			provider := name(r)
@@ -85,9 +91,11 @@ func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(
 			}
 			if p.Status == http.StatusServiceUnavailable {
 				log.Error("sessionkit: provider access not recorded", "provider", provider, "err", err)
+				w.Header().Set("Cache-Control", "no-store")
+				write(w, r, p)
+				return
 			}
-			w.Header().Set("Cache-Control", "no-store")
-			write(w, r, p)
+			refuse(w, r, p)
 		})
 	}
 }

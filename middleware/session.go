@@ -29,7 +29,8 @@ const DevCookieName = "session"
 // the __Host-session cookie, sessions required, RemoteAddr as the client
 // address, address changes flagged, problem JSON errors. The middleware logs
 // to the Manager's logger (sessionkit.WithLogger): refusals (debug), address
-// changes (info) and store failures (error); tokens and cookies never.
+// changes (info; warn when IPRevoke revokes) and store failures (error);
+// tokens and cookies never.
 type Options struct {
 	// CookieName is the session cookie. It must start with "__Host-" unless
 	// InsecureDevCookies is set. Default: DefaultCookieName, or DevCookieName
@@ -382,22 +383,32 @@ func (a *Authenticator) ClientIP(r *http.Request) (netip.Addr, bool) {
 func (a *Authenticator) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := ProblemFor(err)
 	p.Err = err
-	switch {
-	case p.Status >= 500:
+	if p.Status >= 500 {
 		a.log.Error("sessionkit: request failed", "reason", p.Reason, "method", r.Method, "path", r.URL.Path, "err", err)
-	case a.log.Enabled(context.Background(), slog.LevelDebug):
-		// Checked first: the arguments would cost allocations even when
-		// debug is off, on the path a flood of bad requests takes.
-		a.log.Debug("sessionkit: request refused", "reason", p.Reason, "method", r.Method, "path", r.URL.Path)
+	} else {
+		logRefused(a.log, r, p)
 	}
 	a.writeProblem(w, r, p, !errors.Is(err, ErrNoToken))
 }
 
 // WriteProblem writes p through the error writer, with the headers every
 // session response carries: Vary, Cache-Control: no-store, and on a 401 the
-// WWW-Authenticate challenges.
+// WWW-Authenticate challenges. A refusal (4xx) is logged at debug, as Fail
+// logs one.
 func (a *Authenticator) WriteProblem(w http.ResponseWriter, r *http.Request, p Problem) {
+	if p.Status < 500 {
+		logRefused(a.log, r, p)
+	}
 	a.writeProblem(w, r, p, false)
+}
+
+// logRefused logs the refusal p of r to log at debug.
+func logRefused(log *slog.Logger, r *http.Request, p Problem) {
+	// Checked first: the arguments would cost allocations even when debug
+	// is off, on the path a flood of bad requests takes.
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("sessionkit: request refused", "reason", p.Reason, "method", r.Method, "path", r.URL.Path)
+	}
 }
 
 func (a *Authenticator) writeProblem(w http.ResponseWriter, r *http.Request, p Problem, refused bool) {
