@@ -118,7 +118,10 @@ func NewAdmin(auth *middleware.Authenticator, opts AdminOptions) (*Admin, error)
 	return a, nil
 }
 
-// Mount registers a on mux for /admin/ and everything under it.
+// Mount registers a on mux for /admin/ and everything under it. /admin
+// itself is left to the app, which may serve a page there (the example's
+// support desk does); unless it does, ServeMux redirects it to /admin/,
+// a 404 in problem JSON.
 func (a *Admin) Mount(mux *http.ServeMux) { mux.Handle("/admin/", a) }
 
 // ServeHTTP serves one of the routes; another path under /admin is 404

@@ -1,14 +1,15 @@
 // Package store is sessionkit's Redis store.
 //
 // It works unchanged on one node, Sentinel or Cluster through
-// redis.UniversalClient. Every change is one Lua script (embedded, run with
-// redis.Script, so a flushed script cache or a restarted server recovers by
-// itself) that touches only the keys of one user, which share a hash tag and
-// so one Cluster slot. A session is one string value, a field of the user's
-// hash of active sessions while it is active, so the hot path (Peek, for
-// Manager.Authenticate) is one read-only HGET; other reads of a session are
-// one round trip too. Nothing but an upgrade step
-// (ClearSealedRefreshSecrets) uses KEYS or SCAN.
+// redis.UniversalClient. Every change to sessions is one Lua script
+// (embedded, run with redis.Script, so a flushed script cache or a
+// restarted server recovers by itself) that touches only the keys of one
+// user, which share a hash tag and so one Cluster slot; a per-user limit
+// override is a plain SET or DEL of its own key. A session is one string
+// value, a field of the user's hash of active sessions while it is active,
+// so the hot path (Peek, for Manager.Authenticate) is one read-only HGET;
+// other reads of a session are one round trip too. Nothing but an upgrade
+// step (ClearSealedRefreshSecrets) uses KEYS or SCAN.
 //
 // NewCache wraps a Redis store with an opt-in, Pub/Sub-invalidated cache of
 // verified sessions, for apps that want most requests to cost no round trip.
@@ -38,7 +39,7 @@ import (
 // Options configures a Redis store.
 type Options struct {
 	// Prefix starts every key and channel name; printable ASCII without
-	// braces, at most 64 bytes. Default: "sk:".
+	// spaces or braces, at most 64 bytes. Default: "sk:".
 	Prefix string
 
 	// NoAutoPipeline sends every hot-path read on its own pooled connection.

@@ -64,7 +64,8 @@ var ErrBadPrefix = errors.New("rediskey: invalid prefix")
 type Keys struct{ prefix string }
 
 // New returns the key namer for prefix. The prefix must be printable ASCII
-// without braces (a brace would change the hash tag) and at most MaxPrefixLen bytes.
+// without spaces or braces (a brace would change the hash tag) and at most
+// MaxPrefixLen bytes.
 func New(prefix string) (Keys, error) {
 	if len(prefix) > MaxPrefixLen {
 		return Keys{}, fmt.Errorf("%w: longer than %d bytes", ErrBadPrefix, MaxPrefixLen)
