@@ -264,7 +264,9 @@ func (a *Admin) clearLimit(w http.ResponseWriter, r *http.Request, actor string,
 }
 
 // impersonate opens a support session as the user: short-lived, marked,
-// outside the user's limit. The answer sets it as the caller's cookie.
+// outside the user's limit. The answer sets it as the caller's cookie, so
+// the operator's own cookie session ends with it, as a login's does (a
+// bearer client's session, which no cookie holds, goes on).
 func (a *Admin) impersonate(w http.ResponseWriter, r *http.Request, actor string, user uuid.UUID) {
 	ip, ok := a.h.auth.ClientIP(r)
 	if !ok {
@@ -281,6 +283,14 @@ func (a *Admin) impersonate(w http.ResponseWriter, r *http.Request, actor string
 	}
 	a.h.log.Warn("sessionkit: support session opened", "actor", actor, "user_id", user.String(), "session_id", res.Session.ID.String(),
 		"expires_in", strconv.Itoa(int(a.ttl.Seconds()))+"s")
+	if own, ok := sessionkit.FromContext(r.Context()); ok && !own.Bearer {
+		// As createSession does for another user's session: the support
+		// session exists, and this response replaces the cookie either way.
+		if err := a.h.revokeReplaced(r, own); err != nil {
+			a.h.log.Error("sessionkit: the session replaced by a support session was not revoked",
+				"session_id", own.ID.String(), "user_id", own.UserID.String(), "err", err)
+		}
+	}
 	a.h.setCookie(w, res.Token, res.Session.ExpiresAt)
 	writeJSON(w, http.StatusCreated, NewSessionJSON(res.Session, true))
 }

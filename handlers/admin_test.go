@@ -221,10 +221,17 @@ func TestAdminImpersonation(t *testing.T) {
 	bobDevice := f.client(t)
 	f.login(t, bobDevice, "bob") // bob's tier allows one session
 	op := f.client(t)
-	f.login(t, op, "carol")
+	carol, carolToken := f.login(t, op, "carol")
 	s := f.impersonate(t, op, f.bob)
 	if s.ImpersonatedBy == nil || *s.ImpersonatedBy != "support (carol)" || s.UserID != f.bob {
 		t.Fatalf("support session: %+v", s)
+	}
+	// The support session's cookie replaced the operator's, whose session
+	// ends with it, as a login's does: no live session is left that no
+	// browser holds.
+	f.do(t, nil, "GET", "/sessions/current", nil, withToken(carolToken)).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
+	if old, err := f.m.Session(t.Context(), carol.ID); err != nil || old.RevokedReason != sessionkit.ReasonLogin {
+		t.Errorf("the operator's own session: %+v, %v; want revoked, reason %s", old, err, sessionkit.ReasonLogin)
 	}
 	if d := s.ExpiresAt.Sub(s.CreatedAt); d != 30*time.Minute {
 		t.Errorf("support session lifetime: got %v, want 30m", d)

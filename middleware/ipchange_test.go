@@ -239,3 +239,37 @@ func TestIPRevokeRefusesConcurrentRequests(t *testing.T) {
 		})
 	}
 }
+
+// A trusted proxy that names no client (no X-Forwarded-For, or none the
+// middleware can use) leaves the proxy's own address standing for every
+// client behind it, so address changes and locations mean nothing: that
+// is a misconfiguration, warned once, and the request is served.
+func TestTrustedProxyWithoutClientIsWarned(t *testing.T) {
+	var logs logtest.Buffer
+	f := newFixture(t, sessionkit.WithLogger(logs.Logger()))
+	a := f.auth(t, middleware.Options{TrustedProxies: []string{"10.0.0.0/8"}})
+	const line = "a trusted proxy named no client"
+	for _, xff := range [][]string{nil, {"unknown"}, {" , "}, {"10.1.1.1"}} {
+		r := request("", "10.0.0.2:443")
+		r.Header["X-Forwarded-For"] = xff
+		ip, ok := a.ClientIP(r)
+		if !ok || !ip.IsPrivate() {
+			t.Errorf("XFF %q via a trusted proxy: got %v, %v; want the proxy's address", xff, ip, ok)
+		}
+	}
+	if n := logs.Count(line); n != 1 {
+		t.Errorf("warnings: got %d, want 1\n%s", n, logs.String())
+	}
+	// An untrusted peer, or a client named, is no misconfiguration.
+	for _, tc := range []struct {
+		remote string
+		xff    []string
+	}{{"198.51.100.9:5000", nil}, {"10.0.0.2:443", []string{"203.0.113.7"}}} {
+		r := request("", tc.remote)
+		r.Header["X-Forwarded-For"] = tc.xff
+		a.ClientIP(r)
+	}
+	if n := logs.Count(line); n != 1 {
+		t.Errorf("warnings after well-formed requests: got %d, want still 1\n%s", n, logs.String())
+	}
+}

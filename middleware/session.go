@@ -87,6 +87,7 @@ type Authenticator struct {
 	challenges []string // for a request that presented no token
 	badToken   []string // for a request whose token was refused
 	badPeer    sync.Once
+	noClient   sync.Once // a trusted proxy named no client
 }
 
 // New returns the session middleware: it authenticates each request and
@@ -362,9 +363,17 @@ func (a *Authenticator) logIPChange(s sessionkit.Session, c IPChange, policy IPP
 // with TrustedProxies the rightmost X-Forwarded-For entry that is not a
 // trusted proxy. ok is false when RemoteAddr is not an address (a Unix
 // socket listener, a misconfigured proxy); that is logged once, and the
-// middleware then authenticates without tracking the address.
+// middleware then authenticates without tracking the address. A trusted
+// proxy that names no client (no X-Forwarded-For, or none usable) leaves
+// a proxy's address as the client's; that is logged once too.
 func (a *Authenticator) ClientIP(r *http.Request) (netip.Addr, bool) {
 	ip, ok := a.ips.ClientIP(r)
+	if ok && a.ips.Trusted(ip) {
+		a.noClient.Do(func() {
+			a.log.Warn("sessionkit: a trusted proxy named no client (no usable X-Forwarded-For); its address stands for the client's, so address changes and locations are the proxy's",
+				"proxy", ip.String())
+		})
+	}
 	if !ok {
 		a.badPeer.Do(func() {
 			remote := r.RemoteAddr

@@ -31,8 +31,10 @@ var ErrUnsupported = errors.New("sessionkit: unsupported redis server")
 // Redis), which leaves both unchecked; and a client without
 // ContextTimeoutEnabled, which ignores request deadlines, so a slow Redis
 // holds requests for the client's own timeouts instead of failing them;
-// and a server whose clock is more than MaxClockSkew from this process's
-// (see clockSkew).
+// a client whose ReadTimeout or WriteTimeout is -1 or -2 (no timeout),
+// which leaves a request without a deadline of its own waiting on a hung
+// server; and a server whose clock is more than MaxClockSkew from this
+// process's (see clockSkew).
 func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
 	var mu sync.Mutex
 	check := func(ctx context.Context, c *redis.Client) error {
@@ -81,19 +83,24 @@ func (r *Redis) Check(ctx context.Context) (warnings []string, err error) {
 		}
 		return nil
 	}
-	noDeadlines := func(addr string) {
-		warnings = append(warnings, addr+": the client's ContextTimeoutEnabled is false: request deadlines are ignored; set it to true")
+	deadlines := func(addr string, contextTimeout bool, read, write time.Duration) {
+		if !contextTimeout {
+			warnings = append(warnings, addr+": the client's ContextTimeoutEnabled is false: request deadlines are ignored; set it to true")
+		}
+		// As go-redis holds them once the client is made: -1 given is 0
+		// here, -2 given is -1; both mean no timeout.
+		if read <= 0 || write <= 0 {
+			warnings = append(warnings, addr+": the client's ReadTimeout or WriteTimeout is -1 or -2, no timeout: a request without a deadline of its own waits on a hung Redis for ever instead of failing; leave them at go-redis's default or set a positive bound")
+		}
 	}
 	switch c := r.c.(type) {
 	case *redis.ClusterClient:
-		if !c.Options().ContextTimeoutEnabled {
-			noDeadlines("cluster")
-		}
+		o := c.Options()
+		deadlines("cluster", o.ContextTimeoutEnabled, o.ReadTimeout, o.WriteTimeout)
 		err = c.ForEachMaster(ctx, check)
 	case *redis.Client:
-		if !c.Options().ContextTimeoutEnabled {
-			noDeadlines(c.Options().Addr)
-		}
+		o := c.Options()
+		deadlines(o.Addr, o.ContextTimeoutEnabled, o.ReadTimeout, o.WriteTimeout)
 		err = check(ctx, c)
 	default: // Ring and other UniversalClient implementations: check what answers
 		if perr := r.c.Ping(ctx).Err(); perr != nil {

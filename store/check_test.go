@@ -94,6 +94,25 @@ func TestCheck(t *testing.T) {
 		}
 	})
 
+	t.Run("client without timeouts", func(t *testing.T) {
+		srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+		for _, o := range []redis.Options{
+			{ReadTimeout: -1, ContextTimeoutEnabled: true},
+			{WriteTimeout: -1, ContextTimeoutEnabled: true},
+			{ReadTimeout: -2, WriteTimeout: -2, ContextTimeoutEnabled: true},
+		} {
+			o.Addr = srv.Addr()
+			c := redis.NewClient(&o)
+			st, _ := store.NewRedis(c, store.Options{})
+			warnings, err := st.Check(ctx)
+			c.Close()
+			if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "timeout") || !strings.Contains(warnings[0], srv.Addr()) {
+				t.Errorf("ReadTimeout %v, WriteTimeout %v: got warnings %v, err %v; want one about the timeouts, naming the server",
+					o.ReadTimeout, o.WriteTimeout, warnings, err)
+			}
+		}
+	})
+
 	t.Run("unreachable", func(t *testing.T) {
 		srv := redistest.Start(t, redistest.Options{})
 		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
