@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/handlers"
 	"github.com/sessionkit/sessionkit/internal/redistest"
@@ -185,5 +187,45 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 	}
 	if r := f.do(t, c, "HEAD", "/sessions/current", nil, nil); r.status != http.StatusOK {
 		t.Errorf("HEAD /sessions/current: got %d, want 200", r.status)
+	}
+}
+
+// TestEveryStateChangingRouteRefusesCrossSite sends every route the tables
+// mark CrossOrigin, user and admin, from another site, as the operator
+// (who may call every one of them): each is 403 cross_origin, and no
+// session of anyone changes. A route that lost its guard fails here.
+func TestEveryStateChangingRouteRefusesCrossSite(t *testing.T) {
+	f := operatorFixture(t, nil)
+	op := f.client(t)
+	carol, _ := f.login(t, op, "carol")
+	victim, _ := f.login(t, f.client(t), "alice")
+	crossSite := http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}, "Content-Type": {"application/json"}}
+	path := func(p string) string {
+		p = strings.ReplaceAll(p, "{user_id}", f.alice.String())
+		return strings.ReplaceAll(p, "{id}", victim.ID.String())
+	}
+	guarded := 0
+	for _, rt := range append(handlers.Routes(), handlers.AdminRoutes()...) {
+		if !rt.CrossOrigin {
+			if rt.Method != http.MethodGet {
+				t.Errorf("%s changes state but is not marked CrossOrigin", rt.Pattern())
+			}
+			continue
+		}
+		guarded++
+		t.Run(rt.Pattern(), func(t *testing.T) {
+			f.do(t, op, rt.Method, path(rt.Path), strings.NewReader(`{}`), crossSite).wantProblem(t, http.StatusForbidden, middleware.ReasonCrossOrigin)
+		})
+	}
+	if guarded == 0 {
+		t.Error("no route is marked CrossOrigin")
+	}
+	for _, id := range []uuid.UUID{carol.ID, victim.ID} {
+		if s, err := f.m.Session(t.Context(), id); err != nil || !s.RevokedAt.IsZero() {
+			t.Errorf("session %v after the refused requests: %+v, %v; want it active", id, s, err)
+		}
+	}
+	if r := f.do(t, op, "GET", "/sessions/current", nil, nil); r.status != http.StatusOK {
+		t.Errorf("the operator's session after the refused requests: got %d, want 200", r.status)
 	}
 }

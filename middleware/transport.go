@@ -19,7 +19,10 @@ import (
 //	resp, err := schwab.Do(req) // recorded for the session of r
 //
 // A request whose context has no session (a background job) is sent
-// unrecorded. A request whose session can no longer be trusted is not sent:
+// unrecorded. The call is recorded whatever site the inbound request came
+// from, since it is made: a route another site must not be able to make
+// call a provider belongs behind RecordProvider, which refuses cross-site
+// requests. A request whose session can no longer be trusted is not sent:
 // when the store is unavailable, the session was revoked, expired or went
 // idle, or the provider name is invalid, RoundTrip returns an error that
 // wraps the sessionkit error (errors.Is works through *url.Error). Other
