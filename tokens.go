@@ -310,6 +310,10 @@ func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSes
 	}
 	m.emit(ctx, events)
 	if out.Reused {
+		// Logged here, where the revocation is known to be this call's: a
+		// session already revoked for reuse refuses its tokens with the
+		// same reason, and those refusals revoke nothing.
+		m.log.Warn("sessionkit: a replaced refresh token was used again; session revoked", "session_id", id.String())
 		return RefreshSessionResult{}, true, &RevokedError{Reason: ReasonRefreshReused, At: c.Now}
 	}
 	current := token.Refresh{ID: id, Generation: out.Generation, Family: rt.Family, Secret: next}

@@ -79,10 +79,27 @@ var secretShape = regexp.MustCompile(`[A-Za-z0-9_-]{43,}`)
 
 // noteToken records the secret of a token a test was given.
 func noteToken(tok string) {
-	_, secret, ok := strings.Cut(tok, ".")
-	if !ok {
-		return
+	if _, secret, ok := strings.Cut(tok, "."); ok {
+		noteSecret(secret)
 	}
+}
+
+// noteTokens records the secrets of a bearer token pair a test was given:
+// the refresh token's family and secret, and the first 43 characters of
+// the access token's signature (a line holding the signature holds them).
+func noteTokens(access, refresh string) {
+	if parts := strings.Split(refresh, "."); len(parts) >= 3 {
+		for _, p := range parts[2:] {
+			noteSecret(p)
+		}
+	}
+	if parts := strings.Split(access, "."); len(parts) == 3 && len(parts[2]) >= 43 {
+		noteSecret(parts[2][:43])
+	}
+}
+
+// noteSecret records one secret, of 43 characters, for the log check.
+func noteSecret(secret string) {
 	secrets.mu.Lock()
 	defer secrets.mu.Unlock()
 	if secrets.issued == nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -226,6 +227,226 @@ func TestSecurityTokenNeverExposed(t *testing.T) {
 		t.Errorf("no log line names the session id %s: the log check saw nothing (%d lines logged)", phoneID, appTotal)
 	}
 	t.Logf("checked %d tokens against %d exchanges, %d app log lines, %d go-redis log lines", len(tokens), len(exchanges), len(appLines), len(redisLines))
+}
+
+// Promise: a bearer client's tokens are secrets as the cookie is. Every
+// refresh token and access token is in the JSON body of the response that
+// hands it out (token sign-in, refresh, the grace window's answer,
+// re-authentication) and nowhere else: not in another response, a header
+// or a URL, not in a log line at any level, and not in what goes to or
+// comes from Redis, which gets only the hashes of the refresh tokens.
+func TestSecurityBearerTokensNeverExposed(t *testing.T) {
+	rdb := sharedServer(t).Client(t)
+	sent := &commandLog{}
+	rdb.AddHook(sent)
+	// A grace window far longer than the test, so that the superseded
+	// token's second use is within it on any machine.
+	f := newFixture(t, rdb, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{RefreshGrace: 5 * time.Minute}))
+	a := newApp(t, f, appOptions{bearer: true})
+	const creds = `{"username":"alice","password":"password"}`
+
+	// Every token route, and the refusals that get logged.
+	var phone, phone2, grace, reauth, laptop, laptop2, laptop3 tokenPair
+	steps := []struct {
+		name, method, path string
+		access             *string // sent as "Authorization: Bearer"
+		refresh            *string // sent as {"refresh_token": ...}
+		body               string  // sent when refresh is nil
+		want               int
+		reason             string     // of a refusal
+		issues             *tokenPair // the pair the response hands out
+	}{
+		{"token sign-in", http.MethodPost, "/sessions/token", nil, nil, creds, 201, "", &phone},
+		{"access token", http.MethodGet, "/app/data", &phone.AccessToken, nil, "", 200, "", nil},
+		{"refresh", http.MethodPost, "/sessions/refresh", nil, &phone.RefreshToken, "", 200, "", &phone2},
+		{"superseded token within the grace window", http.MethodPost, "/sessions/refresh", nil, &phone.RefreshToken, "", 200, "", &grace},
+		{"re-authentication", http.MethodPost, "/sessions/current/reauthenticate", &grace.AccessToken, nil, creds, 200, "", &reauth},
+		{"access token of the replaced family", http.MethodGet, "/app/data", &phone2.AccessToken, nil, "", 401, middleware.ReasonNoSession, nil},
+		{"refresh token of the replaced family", http.MethodPost, "/sessions/refresh", nil, &phone2.RefreshToken, "", 401, middleware.ReasonInvalidRefreshToken, nil},
+		{"access token after re-authentication", http.MethodGet, "/sessions/current", &reauth.AccessToken, nil, "", 200, "", nil},
+		{"sign-out", http.MethodDelete, "/sessions/current", &reauth.AccessToken, nil, "", 204, "", nil},
+		{"access token after sign-out", http.MethodGet, "/app/data", &reauth.AccessToken, nil, "", 401, middleware.ReasonSessionRevoked, nil},
+		{"refresh token after sign-out", http.MethodPost, "/sessions/refresh", nil, &reauth.RefreshToken, "", 401, middleware.ReasonSessionRevoked, nil},
+		{"token sign-in, another device", http.MethodPost, "/sessions/token", nil, nil, creds, 201, "", &laptop},
+		{"refresh, another device", http.MethodPost, "/sessions/refresh", nil, &laptop.RefreshToken, "", 200, "", &laptop2},
+		{"refresh again, another device", http.MethodPost, "/sessions/refresh", nil, &laptop2.RefreshToken, "", 200, "", &laptop3},
+		{"reuse of an older refresh token", http.MethodPost, "/sessions/refresh", nil, &laptop.RefreshToken, "", 401, middleware.ReasonRefreshReused, nil},
+		{"access token after reuse", http.MethodGet, "/app/data", &laptop3.AccessToken, nil, "", 401, middleware.ReasonRefreshReused, nil},
+		{"refresh token after reuse", http.MethodPost, "/sessions/refresh", nil, &laptop3.RefreshToken, "", 401, middleware.ReasonRefreshReused, nil},
+		{"token sign-in, bad password", http.MethodPost, "/sessions/token", nil, nil, `{"username":"alice","password":"wrong"}`, 401, middleware.ReasonInvalidCredentials, nil},
+	}
+	handedOut := map[string]map[string]bool{} // a token or a secret part of one -> the bodies that hand it out
+	for _, s := range steps {
+		var header http.Header
+		if s.access != nil {
+			header = http.Header{"Authorization": {"Bearer " + *s.access}}
+		}
+		body := s.body
+		if s.refresh != nil {
+			b, _ := json.Marshal(map[string]string{"refresh_token": *s.refresh})
+			body = string(b)
+		}
+		r := a.mustDo(t, s.method, s.path, "", body, header)
+		if r.status != s.want || r.reason() != s.reason {
+			t.Fatalf("%s: got %d %q, want %d %q (%s)", s.name, r.status, r.reason(), s.want, s.reason, r.body)
+		}
+		if s.issues == nil {
+			continue
+		}
+		if err := json.Unmarshal([]byte(r.body), s.issues); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		for _, secret := range s.issues.secrets(t) {
+			if handedOut[secret] == nil {
+				handedOut[secret] = map[string]bool{}
+			}
+			handedOut[secret][r.body] = true
+		}
+	}
+	// The grace window's answer hands the current refresh token out again,
+	// with a new access token: that one token may be in both bodies.
+	if grace.RefreshToken != phone2.RefreshToken {
+		t.Errorf("within the grace window: got another refresh token, want the current one again")
+	}
+
+	a.mu.Lock()
+	exchanges := append([]exchange(nil), a.exchanges...)
+	a.mu.Unlock()
+	if len(exchanges) != len(steps) {
+		t.Fatalf("exchanges: got %d, want one a step (%d)", len(exchanges), len(steps))
+	}
+	appLines, appTotal := appLog.snapshot()
+	redisLines, _ := redisLog.snapshot()
+	commands := sent.text()
+	for secret, bodies := range handedOut {
+		for _, e := range exchanges {
+			if strings.Contains(e.url, secret) {
+				t.Errorf("%s %s: a bearer token's secret is in the URL", e.method, e.url)
+			}
+			if strings.Contains(e.body, secret) && !bodies[e.body] {
+				t.Errorf("%s %s (%d): a bearer token's secret is in the body of a response that does not hand it out", e.method, e.url, e.status)
+			}
+			for name, vs := range e.header {
+				for _, v := range vs {
+					if strings.Contains(v, secret) {
+						t.Errorf("%s %s: a bearer token's secret is in the %s header", e.method, e.url, name)
+					}
+				}
+			}
+		}
+		for _, l := range append(appLines, redisLines...) {
+			if strings.Contains(l, secret) {
+				for s := range handedOut {
+					l = redact(l, s)
+				}
+				t.Errorf("a log line holds a bearer token's secret: %s", l)
+			}
+		}
+		for what, needle := range clearForms(secret) {
+			if strings.Contains(commands, needle) {
+				t.Errorf("a Redis command or reply holds %s of a bearer token's secret", what)
+			}
+		}
+	}
+	// Redis got the refresh tokens' hashes (as it stores them: the first 22
+	// characters of their text), so the command check saw their writes.
+	hashes := 0
+	for _, p := range []tokenPair{phone, phone2, reauth, laptop, laptop2, laptop3} {
+		parts := strings.Split(p.RefreshToken, ".")
+		for _, part := range parts[2:] {
+			raw, err := base64.RawURLEncoding.DecodeString(part)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(raw)
+			if strings.Contains(commands, base64.RawURLEncoding.EncodeToString(sum[:])[:22]) {
+				hashes++
+			}
+		}
+	}
+	if hashes != 12 {
+		t.Errorf("hashes of refresh tokens' families and secrets sent to Redis: found %d of 12; the command check would prove nothing", hashes)
+	}
+	// The log check saw this test's lines, at info and warn.
+	phoneID, _, _ := strings.Cut(phone.RefreshToken, ".")
+	laptopID, _, _ := strings.Cut(laptop.RefreshToken, ".")
+	for what, needle := range map[string]string{
+		"the sign-in": "session_id=" + phoneID, "the other sign-in": "session_id=" + laptopID,
+		"the reuse (warn)": "refresh token was used again",
+	} {
+		if !slices.ContainsFunc(appLines, func(l string) bool { return strings.Contains(l, needle) }) {
+			t.Errorf("no log line for %s (%q): the log check saw nothing (%d lines logged)", what, needle, appTotal)
+		}
+	}
+	if leaks := leakedSecrets(); len(leaks) > 0 {
+		t.Errorf("%d token secrets issued in this run appear in log lines", len(leaks))
+	}
+	t.Logf("checked %d secrets against %d exchanges, %d app log lines, %d go-redis log lines, %d bytes of Redis commands",
+		len(handedOut), len(exchanges), len(appLines), len(redisLines), len(commands))
+}
+
+// secrets returns what of p must never be shown but in the response that
+// hands it out: both tokens, the refresh token's family and secret, and
+// the access token's signature.
+func (p tokenPair) secrets(tb testing.TB) []string {
+	tb.Helper()
+	rt, at := strings.Split(p.RefreshToken, "."), strings.Split(p.AccessToken, ".")
+	if len(rt) != 4 || len(at) != 3 {
+		tb.Fatalf("token pair of %d and %d parts, want a refresh token of 4 and a JWT of 3", len(rt), len(at))
+	}
+	return []string{p.AccessToken, at[2], p.RefreshToken, rt[2], rt[3]}
+}
+
+// clearForms returns secret as it could be sent in clear: itself and,
+// when it is base64url, its bytes raw, in hex and in standard base64.
+func clearForms(secret string) map[string]string {
+	forms := map[string]string{"the text": secret}
+	if raw, err := base64.RawURLEncoding.DecodeString(secret); err == nil {
+		forms["the raw bytes"] = string(raw)
+		forms["the hex"] = fmt.Sprintf("%x", raw)
+		forms["the standard base64"] = base64.StdEncoding.EncodeToString(raw)[:40]
+	}
+	return forms
+}
+
+// commandLog is a go-redis hook that keeps every command a client sent,
+// with its arguments and reply, as text.
+type commandLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		l.keep(cmd)
+		return err
+	}
+}
+
+func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		l.keep(cmds...)
+		return err
+	}
+}
+
+func (l *commandLog) keep(cmds ...redis.Cmder) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range cmds {
+		l.lines = append(l.lines, c.String())
+	}
+}
+
+// text returns every command kept, a line each.
+func (l *commandLog) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
 
 // Promise: Redis stores only SHA-256 of the secret; a dump of every key

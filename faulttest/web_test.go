@@ -50,6 +50,9 @@ type appOptions struct {
 	// deadline, when set, bounds each request's context, as an app's
 	// request timeout would (SECURITY-NOTES 20).
 	deadline time.Duration
+	// bearer accepts access tokens as "Authorization: Bearer"
+	// (middleware.Options.AllowBearer); the Manager needs WithAccessTokens.
+	bearer bool
 }
 
 func newApp(tb testing.TB, f *fixture, o appOptions) *app {
@@ -69,7 +72,7 @@ func newApp(tb testing.TB, f *fixture, o appOptions) *app {
 // requests (serveRaw).
 func buildApp(f *fixture, o appOptions) (*app, error) {
 	a := &app{f: f, users: map[string]uuid.UUID{"alice": uuid.New(), "bob": uuid.New(), "mallory": uuid.New()}}
-	auth, err := middleware.NewAuthenticator(f.M, middleware.Options{})
+	auth, err := middleware.NewAuthenticator(f.M, middleware.Options{AllowBearer: o.bearer})
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +114,14 @@ func (a *app) login(r *http.Request) (uuid.UUID, error) {
 		return uuid.Nil, handlers.ErrBadCredentials
 	}
 	return id, nil
+}
+
+// tokenPair is what the token routes hand a bearer client (POST
+// /sessions/token, POST /sessions/refresh, and re-authentication of a
+// bearer session).
+type tokenPair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
 }
 
 // response is what a request got back.
@@ -188,11 +199,18 @@ func (a *app) serveRaw(req *http.Request) response {
 }
 
 // keep records an exchange when the app records them, and notes the token
-// of any session cookie it set for the log check.
+// of any session cookie it set, and any token pair its body hands out,
+// for the log check.
 func (a *app) keep(e exchange) {
 	for _, v := range e.header.Values("Set-Cookie") {
 		if c, err := http.ParseSetCookie(v); err == nil && c.Name == cookieName && c.Value != "" {
 			noteToken(c.Value)
+		}
+	}
+	if strings.Contains(e.body, `"refresh_token"`) {
+		var p tokenPair
+		if json.Unmarshal([]byte(e.body), &p) == nil {
+			noteTokens(p.AccessToken, p.RefreshToken)
 		}
 	}
 	a.mu.Lock()

@@ -92,9 +92,6 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken, "The refresh token is not valid.")
 		return
 	case err != nil:
-		if rev, ok := errors.AsType[*sessionkit.RevokedError](err); ok && rev.Reason == sessionkit.ReasonRefreshReused {
-			h.log.Warn("sessionkit: a replaced refresh token was used again; session revoked")
-		}
 		h.fail(w, r, err)
 		return
 	}

@@ -210,6 +210,12 @@ func TestRefreshGraceThenReuseRevokes(t *testing.T) {
 	f.do(t, nil, "GET", "/sessions/current", nil, bearer(q.AccessToken)).
 		wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
 	f.refresh(t, q.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
+	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonRefreshReused)
+	// One reuse, one revocation, one warning: the refusals after it revoke
+	// nothing, and say so at debug only.
+	if n := f.logs.Count("level=WARN msg=\"sessionkit: a replaced refresh token was used again"); n != 1 {
+		t.Errorf("reuse warnings: got %d, want 1\n%s", n, f.logs.String())
+	}
 
 	s, err := f.m.Session(t.Context(), p.Session.ID)
 	if err != nil || s.RevokedReason != sessionkit.ReasonRefreshReused {

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/rediskey"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
@@ -29,11 +30,11 @@ var readModes = []struct {
 	{"direct", store.Options{NoAutoPipeline: true}},
 }
 
-// managerWith returns a Manager on the real time over a store on c with
-// opts, on a prefix of the caller's own.
-func managerWith(tb testing.TB, c redis.UniversalClient, opts store.Options) *sessiontest.Fixture {
+// managerWith returns a Manager on the real time, with the options mopts,
+// over a store on c with opts, on a prefix of the caller's own.
+func managerWith(tb testing.TB, c redis.UniversalClient, opts store.Options, mopts ...sessionkit.Option) *sessiontest.Fixture {
 	tb.Helper()
-	return sessiontest.New(tb, sessiontest.Options{Client: c, Store: opts, RealTime: true})
+	return sessiontest.New(tb, sessiontest.Options{Client: c, Store: opts, RealTime: true}, mopts...)
 }
 
 // readCounter is a go-redis hook counting the hot-path reads (HGETs of a
@@ -266,15 +267,7 @@ func TestAnotherSessionsReplyIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		keyA, memberA := keys.Active(two[0].Session.ID)
-		keyB, memberB := keys.Active(two[1].Session.ID)
-		valueB, err := b.Client.HGet(ctx, keyB, memberB).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Client.HSet(ctx, keyA, memberA, valueB).Err(); err != nil {
-			t.Fatal(err)
-		}
+		storeRecordOf(t, b.Client, keys, two[0].Session.ID, two[1].Session.ID)
 		if got, err := m.Authenticate(ctx, two[0].Token, loginIP); err == nil {
 			t.Fatalf("A's token with B's record: served session %s, want a refusal", got.Session.ID)
 		} else if errors.Is(err, sessionkit.ErrUnavailable) || errors.Is(err, sessionkit.ErrInvalid) {
@@ -282,6 +275,74 @@ func TestAnotherSessionsReplyIsRefused(t *testing.T) {
 		}
 		if err := checkAuth(ctx, m, issued{token: two[1].Token, id: two[1].Session.ID, user: user}); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// storeRecordOf makes session a's stored record session b's, as a reply
+// delivered to the wrong caller would.
+func storeRecordOf(t *testing.T, c redis.UniversalClient, keys rediskey.Keys, a, b uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	keyA, memberA := keys.Active(a)
+	keyB, memberB := keys.Active(b)
+	valueB, err := c.HGet(ctx, keyB, memberB).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HSet(ctx, keyA, memberA, valueB).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAnotherBearerSessionsReplyIsRefused is TestAnotherSessionsReplyIsRefused
+// for bearer sessions, whose access token carries no secret that the
+// record holds the hash of: session A's field holds session B's value.
+// A's access token must be refused, never served with B's record, and B is
+// still served. Between two sessions of one user only the refresh family
+// the token was minted under (its sk_fam claim) tells the records apart;
+// between two users' sessions the user check does too.
+func TestAnotherBearerSessionsReplyIsRefused(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		cases := []struct {
+			name     string
+			sameUser bool
+		}{
+			{"one user", true},
+			{"two users", false},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				f := managerWith(t, b.Client, store.Options{}, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{}))
+				m := f.M
+				keys := f.KeyNames(t)
+				ctx := context.Background()
+				users := [2]uuid.UUID{uuid.New(), uuid.New()}
+				if tc.sameUser {
+					users[1] = users[0]
+				}
+				var two [2]sessionkit.CreateSessionResult
+				for i := range two {
+					var err error
+					two[i], err = m.CreateSession(ctx, sessionkit.CreateSession{UserID: users[i], IPAddress: loginIP.String(), UserAgent: sessiontest.ChromeMac, Bearer: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					// Each token is good before the swap: a refusal below is the swap's.
+					if err := checkAuth(ctx, m, issued{token: two[i].Tokens.AccessToken, id: two[i].Session.ID, user: users[i]}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				storeRecordOf(t, b.Client, keys, two[0].Session.ID, two[1].Session.ID)
+				if got, err := m.Authenticate(ctx, two[0].Tokens.AccessToken, loginIP); err == nil {
+					t.Fatalf("A's access token with B's record: served session %s of %s, want a refusal", got.Session.ID, got.Session.UserID)
+				} else if errors.Is(err, sessionkit.ErrUnavailable) || errors.Is(err, sessionkit.ErrInvalid) {
+					t.Fatalf("A's access token with B's record: got %v, want a refusal of the session", err)
+				}
+				if err := checkAuth(ctx, m, issued{token: two[1].Tokens.AccessToken, id: two[1].Session.ID, user: users[1]}); err != nil {
+					t.Fatal(err)
+				}
+			})
 		}
 	})
 }
