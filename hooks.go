@@ -18,6 +18,7 @@ type dispatcher struct {
 	queues  []chan hookCall
 	log     *slog.Logger
 	dropped atomic.Int64
+	total   *atomic.Int64 // the drops of every Manager on its MeterProvider (see tally); set before the first emit
 	wg      sync.WaitGroup
 	once    sync.Once
 	mu      sync.RWMutex // guards closed against sends on a closed queue
@@ -62,6 +63,9 @@ func (d *dispatcher) emit(ctx context.Context, events []Event) {
 		select {
 		case q <- hookCall{ctx, e}:
 		default:
+			if d.total != nil {
+				d.total.Add(1)
+			}
 			if n := d.dropped.Add(1); n&(n-1) == 0 { // log at 1, 2, 4, 8, ...
 				d.log.Warn("sessionkit: hook queue full, events dropped", "dropped", n)
 			}

@@ -110,7 +110,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	if eerr := m.events.close(ctx); err == nil {
 		err = eerr
 	}
-	if uerr := m.tel.callbacks.Unregister(); err == nil && uerr != nil {
+	if uerr := m.tel.close(); err == nil && uerr != nil {
 		err = fmt.Errorf("sessionkit: close: %w", uerr)
 	}
 	return err

@@ -3,6 +3,8 @@ package sessionkit
 import (
 	"context"
 	"errors"
+	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -168,9 +170,12 @@ var (
 // telemetry is a Manager's instruments and tracer.
 type telemetry struct {
 	tracer trace.Tracer
-	// auths counts authentications by result in memory, for an observable
-	// counter: the hot path pays an atomic add, not a synchronous instrument.
-	auths       [numResults]atomic.Int64
+	// tally counts authentications by result in memory, for an observable
+	// counter: the hot path pays an atomic add, not a synchronous
+	// instrument. Every Manager on one MeterProvider shares it.
+	tally       *tally
+	mp          metric.MeterProvider // the tally's
+	release     sync.Once
 	authTime    metric.Float64Histogram // nil without WithAuthenticationLatency
 	logins      metric.Int64Counter
 	loginTime   metric.Float64Histogram
@@ -178,7 +183,75 @@ type telemetry struct {
 	revocations metric.Int64Counter
 	ipChanges   metric.Int64Counter
 	storeErrors metric.Int64Counter
-	callbacks   metric.Registration // the observable instruments'
+}
+
+// tally is what the observable instruments report for every Manager on
+// one MeterProvider: the OTel SDK adds up the observations of one
+// instrument made by several callbacks, so with a callback per Manager,
+// closing one would make the sums fall, which Prometheus reads as a
+// counter reset. The counts of a closed Manager stay in, and the callback
+// goes once no Manager uses the provider (a Manager made after that
+// counts from zero, as after a restart).
+type tally struct {
+	auths    [numResults]atomic.Int64
+	dropped  atomic.Int64 // events not handed to the hooks
+	managers int          // guarded by tallies.mu
+	reg      metric.Registration
+}
+
+// tallies are the tallies in use, by MeterProvider. A provider of a type
+// that cannot be a map key (a struct holding a slice, say) gets a tally
+// per Manager.
+var tallies struct {
+	mu sync.Mutex
+	m  map[metric.MeterProvider]*tally
+}
+
+// acquireTally returns mp's tally, made and its callback registered for the
+// first Manager on mp.
+func acquireTally(mp metric.MeterProvider, meter metric.Meter, auths, dropped metric.Int64ObservableCounter) (*tally, error) {
+	shared := reflect.TypeOf(mp).Comparable()
+	tallies.mu.Lock()
+	defer tallies.mu.Unlock()
+	if t := tallies.m[mp]; shared && t != nil {
+		t.managers++
+		return t, nil
+	}
+	t := &tally{managers: 1}
+	var err error
+	t.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for r := range t.auths {
+			if n := t.auths[r].Load(); n > 0 {
+				o.ObserveInt64(auths, n, resultObserve[r]...)
+			}
+		}
+		o.ObserveInt64(dropped, t.dropped.Load())
+		return nil
+	}, auths, dropped)
+	if err != nil {
+		return nil, err
+	}
+	if shared {
+		if tallies.m == nil {
+			tallies.m = make(map[metric.MeterProvider]*tally)
+		}
+		tallies.m[mp] = t
+	}
+	return t, nil
+}
+
+// releaseTally is a closing Manager's release of its tally on mp: the last
+// unregisters the callback.
+func releaseTally(mp metric.MeterProvider, t *tally) error {
+	tallies.mu.Lock()
+	defer tallies.mu.Unlock()
+	if t.managers--; t.managers > 0 {
+		return nil
+	}
+	if tallies.m[mp] == t {
+		delete(tallies.m, mp)
+	}
+	return t.reg.Unregister()
 }
 
 func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, authLatency bool, d *dispatcher) (*telemetry, error) {
@@ -220,19 +293,18 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, authLatency 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	t.callbacks, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for r := range t.auths {
-			if n := t.auths[r].Load(); n > 0 {
-				o.ObserveInt64(auths, n, resultObserve[r]...)
-			}
-		}
-		o.ObserveInt64(dropped, d.dropped.Load())
-		return nil
-	}, auths, dropped)
-	if err != nil {
+	t.mp = mp
+	if t.tally, err = acquireTally(mp, meter, auths, dropped); err != nil {
 		return nil, err
 	}
+	d.total = &t.tally.dropped
 	return t, nil
+}
+
+// close releases the Manager's share of its tally, once.
+func (t *telemetry) close() (err error) {
+	t.release.Do(func() { err = releaseTally(t.mp, t.tally) })
+	return err
 }
 
 // monoBase is where authStart's monotonic readings count from.
@@ -252,7 +324,7 @@ func (t *telemetry) authStart(ctx context.Context) time.Duration {
 // authStart).
 func (t *telemetry) authenticated(ctx context.Context, start time.Duration, err error, span trace.Span) {
 	r := classify(err)
-	t.auths[r].Add(1)
+	t.tally.auths[r].Add(1)
 	if start != 0 {
 		t.authTime.Record(ctx, (time.Since(monoBase) - start).Seconds(), resultOpts[r].rec...)
 	}

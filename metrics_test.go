@@ -381,3 +381,46 @@ func TestSessionIDCollisionIsNoStoreFailure(t *testing.T) {
 		t.Errorf("sessionkit.store.Create spans: got %d, %d with the event sessionkit.session_id_taken; want 2 (the collision, then the new id), 1", creates, events)
 	}
 }
+
+// Two Managers on one MeterProvider add up in sessionkit.authentications,
+// and closing one takes nothing away: a counter that fell would read as a
+// reset (Prometheus's rate() counts the whole new value again).
+func TestTwoManagersOnOneMeterProvider(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	a := sessiontest.New(t, sessiontest.Options{Addr: redisAddr}, sessionkit.WithMeterProvider(mp))
+	b := sessiontest.New(t, sessiontest.Options{Addr: redisAddr}, sessionkit.WithMeterProvider(mp))
+	authenticate := func(f *sessiontest.Fixture, n int) {
+		res := f.Login(t, uuid.New())
+		for range n {
+			if _, err := f.M.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ok := attribute.NewSet(attribute.String("sessionkit.outcome", "ok"))
+	authentications := func() int64 {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(ctx, &rm); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := point(rm, "sessionkit.authentications", ok)
+		return n
+	}
+	authenticate(a, 3)
+	authenticate(b, 5)
+	if n := authentications(); n != 8 {
+		t.Fatalf("both Managers: got %d, want 8", n)
+	}
+	if err := b.M.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := authentications(); n != 8 {
+		t.Errorf("after one Manager closed: got %d, want still 8", n)
+	}
+	authenticate(a, 1)
+	if n := authentications(); n != 9 {
+		t.Errorf("the other Manager after: got %d, want 9", n)
+	}
+}
