@@ -424,3 +424,40 @@ func TestTwoManagersOnOneMeterProvider(t *testing.T) {
 		t.Errorf("the other Manager after: got %d, want 9", n)
 	}
 }
+
+// Two caches on one MeterProvider, under two Managers, add up in the
+// cache's counters, and closing one (its Manager, then it) takes nothing
+// away from them; the gauge stays 1 while the caches left are on.
+func TestTwoCachesOnOneMeterProvider(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	a := sessiontest.New(t, sessiontest.Options{Addr: redisAddr, Cache: &store.CacheOptions{}}, sessionkit.WithMeterProvider(mp))
+	b := sessiontest.New(t, sessiontest.Options{Addr: redisAddr, Cache: &store.CacheOptions{}}, sessionkit.WithMeterProvider(mp))
+	for _, f := range []*sessiontest.Fixture{a, b} {
+		res := f.Login(t, uuid.New())
+		for range 3 {
+			if _, err := f.M.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	read := func() (requests, on int64) {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(ctx, &rm); err != nil {
+			t.Fatal(err)
+		}
+		hits, _ := point(rm, "sessionkit.cache.hits", attribute.NewSet())
+		misses, _ := point(rm, "sessionkit.cache.misses", attribute.NewSet())
+		on, _ = point(rm, "sessionkit.cache.on", attribute.NewSet())
+		return hits + misses, on
+	}
+	before, on := read()
+	if before < 6 || on != 1 {
+		t.Fatalf("both caches: %d hits and misses, on %d; want at least 6, and 1", before, on)
+	}
+	b.Close()
+	if after, on := read(); after != before || on != 1 {
+		t.Errorf("after one cache closed: %d hits and misses, on %d; want still %d, and 1", after, on, before)
+	}
+}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/announce"
@@ -181,9 +180,6 @@ type Cache struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
-
-	metricsMu sync.Mutex
-	metrics   metric.Registration // the observable instruments, once attached
 }
 
 type cacheShard struct {
