@@ -213,9 +213,11 @@ func acquireTally(mp metric.MeterProvider, meter metric.Meter, auths, dropped me
 	shared := reflect.TypeOf(mp).Comparable()
 	tallies.mu.Lock()
 	defer tallies.mu.Unlock()
-	if t := tallies.m[mp]; shared && t != nil {
-		t.managers++
-		return t, nil
+	if shared {
+		if t := tallies.m[mp]; t != nil {
+			t.managers++
+			return t, nil
+		}
 	}
 	t := &tally{managers: 1}
 	var err error
@@ -248,7 +250,7 @@ func releaseTally(mp metric.MeterProvider, t *tally) error {
 	if t.managers--; t.managers > 0 {
 		return nil
 	}
-	if tallies.m[mp] == t {
+	if reflect.TypeOf(mp).Comparable() && tallies.m[mp] == t {
 		delete(tallies.m, mp)
 	}
 	return t.reg.Unregister()

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -460,4 +461,34 @@ func TestTwoCachesOnOneMeterProvider(t *testing.T) {
 	if after, on := read(); after != before || on != 1 {
 		t.Errorf("after one cache closed: %d hits and misses, on %d; want still %d, and 1", after, on, before)
 	}
+}
+
+// unkeyedProvider is a MeterProvider of a type that cannot be a map key.
+type unkeyedProvider struct {
+	metric.MeterProvider
+	tags []string
+}
+
+// A MeterProvider of a type that cannot be a map key still works: each
+// Manager and cache on it reports on its own, as before they shared.
+func TestMeterProviderThatIsNoMapKey(t *testing.T) {
+	ctx := t.Context()
+	reader := sdkmetric.NewManualReader()
+	mp := unkeyedProvider{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), tags: []string{"x"}}
+	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr, Cache: &store.CacheOptions{}}, sessionkit.WithMeterProvider(mp))
+	res := f.Login(t, uuid.New())
+	if _, err := f.M.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := point(rm, "sessionkit.authentications", attribute.NewSet(attribute.String("sessionkit.outcome", "ok"))); n != 1 {
+		t.Errorf("sessionkit.authentications{ok}: got %d, want 1", n)
+	}
+	if err := f.M.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	f.Close()
 }
