@@ -3,7 +3,6 @@ package sessionkit
 import (
 	"context"
 	"errors"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sessionkit/sessionkit/internal/backend"
 )
 
 // instrumentationName names sessionkit's meter and tracer (the
@@ -210,7 +211,7 @@ var tallies struct {
 // acquireTally returns mp's tally, made and its callback registered for the
 // first Manager on mp.
 func acquireTally(mp metric.MeterProvider, meter metric.Meter, auths, dropped metric.Int64ObservableCounter) (*tally, error) {
-	shared := reflect.TypeOf(mp).Comparable()
+	shared := backend.Keyable(mp)
 	tallies.mu.Lock()
 	defer tallies.mu.Unlock()
 	if shared {
@@ -250,7 +251,7 @@ func releaseTally(mp metric.MeterProvider, t *tally) error {
 	if t.managers--; t.managers > 0 {
 		return nil
 	}
-	if reflect.TypeOf(mp).Comparable() && tallies.m[mp] == t {
+	if backend.Keyable(mp) && tallies.m[mp] == t {
 		delete(tallies.m, mp)
 	}
 	return t.reg.Unregister()

@@ -463,32 +463,43 @@ func TestTwoCachesOnOneMeterProvider(t *testing.T) {
 	}
 }
 
-// unkeyedProvider is a MeterProvider of a type that cannot be a map key.
-type unkeyedProvider struct {
-	metric.MeterProvider
-	tags []string
-}
+// unkeyedProvider is a MeterProvider of a type that cannot be a map key;
+// hiddenUnkeyed is one whose type can, but not the value inside it.
+type (
+	unkeyedProvider struct {
+		metric.MeterProvider
+		tags []string
+	}
+	hiddenUnkeyed struct{ metric.MeterProvider }
+)
 
 // A MeterProvider of a type that cannot be a map key still works: each
 // Manager and cache on it reports on its own, as before they shared.
 func TestMeterProviderThatIsNoMapKey(t *testing.T) {
 	ctx := t.Context()
-	reader := sdkmetric.NewManualReader()
-	mp := unkeyedProvider{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), tags: []string{"x"}}
-	f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr, Cache: &store.CacheOptions{}}, sessionkit.WithMeterProvider(mp))
-	res := f.Login(t, uuid.New())
-	if _, err := f.M.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
-		t.Fatal(err)
+	for name, wrap := range map[string]func(metric.MeterProvider) metric.MeterProvider{
+		"its type":          func(mp metric.MeterProvider) metric.MeterProvider { return unkeyedProvider{mp, []string{"x"}} },
+		"a value inside it": func(mp metric.MeterProvider) metric.MeterProvider { return hiddenUnkeyed{unkeyedProvider{mp, nil}} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			reader := sdkmetric.NewManualReader()
+			mp := wrap(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+			f := sessiontest.New(t, sessiontest.Options{Addr: redisAddr, Cache: &store.CacheOptions{}}, sessionkit.WithMeterProvider(mp))
+			res := f.Login(t, uuid.New())
+			if _, err := f.M.Authenticate(ctx, res.Token, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(ctx, &rm); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := point(rm, "sessionkit.authentications", attribute.NewSet(attribute.String("sessionkit.outcome", "ok"))); n != 1 {
+				t.Errorf("sessionkit.authentications{ok}: got %d, want 1", n)
+			}
+			if err := f.M.Close(ctx); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			f.Close()
+		})
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := point(rm, "sessionkit.authentications", attribute.NewSet(attribute.String("sessionkit.outcome", "ok"))); n != 1 {
-		t.Errorf("sessionkit.authentications{ok}: got %d, want 1", n)
-	}
-	if err := f.M.Close(ctx); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	f.Close()
 }

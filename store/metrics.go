@@ -3,10 +3,11 @@ package store
 import (
 	"context"
 	"errors"
-	"reflect"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sessionkit/sessionkit/internal/backend"
 )
 
 // instrumentationName names the cache's meter.
@@ -38,7 +39,7 @@ var cacheGroups struct {
 // counters Stats reads, at collection time only: the Peek path records
 // nothing of its own.
 func (c *Cache) instrument(mp metric.MeterProvider) error {
-	shared := reflect.TypeOf(mp).Comparable()
+	shared := backend.Keyable(mp)
 	cacheGroups.mu.Lock()
 	defer cacheGroups.mu.Unlock()
 	g := cacheGroups.member[c]

@@ -225,3 +225,16 @@ type Env struct {
 	// store.Cache's hits and misses); never nil from a Manager.
 	MeterProvider metric.MeterProvider
 }
+
+// Keyable reports whether v can be a map key: not only its type but the
+// values inside it (an interface field holding a slice cannot). The
+// Manager and the cache key what they share per MeterProvider by it.
+func Keyable(v any) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_ = map[any]bool{v: true}
+	return true
+}

@@ -53,3 +53,25 @@ func TestTagMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyable(t *testing.T) {
+	type withSlice struct{ s []int }
+	type holding struct{ v any }
+	cases := []struct {
+		name string
+		v    any
+		want bool
+	}{
+		{"a pointer", &withSlice{}, true},
+		{"a string", "x", true},
+		{"a struct of comparable fields", holding{v: 1}, true},
+		{"a struct holding a slice", withSlice{}, false},
+		{"an interface field holding a slice", holding{v: []int{1}}, false},
+		{"a slice", []int{}, false},
+	}
+	for _, tc := range cases {
+		if got := Keyable(tc.v); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
