@@ -65,7 +65,7 @@ func TestKeyable(t *testing.T) {
 		{"a pointer", &withSlice{}, true},
 		{"a string", "x", true},
 		{"a struct of comparable fields", holding{v: 1}, true},
-		{"a struct holding a slice", withSlice{}, false},
+		{"a struct holding a slice", withSlice{s: []int{1}}, false},
 		{"an interface field holding a slice", holding{v: []int{1}}, false},
 		{"a slice", []int{}, false},
 	}
