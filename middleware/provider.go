@@ -56,10 +56,12 @@ func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(
 	if write == nil {
 		write = WriteProblem
 	}
-	// refuse writes the refusal p, logged at debug as the Authenticator
-	// logs its own.
+	// refuse writes p; a refusal (4xx) is logged at debug, as the
+	// Authenticator logs its own.
 	refuse := func(w http.ResponseWriter, r *http.Request, p Problem) {
-		logRefused(logger(r.Context()), r, p)
+		if p.Status < 500 {
+			logRefused(logger(r.Context()), r, p)
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		write(w, r, p)
 	}
@@ -91,9 +93,6 @@ func recordProvider(name func(*http.Request) string, opts ProviderOptions) func(
 			}
 			if p.Status == http.StatusServiceUnavailable {
 				log.Error("sessionkit: provider access not recorded", "provider", provider, "err", err)
-				w.Header().Set("Cache-Control", "no-store")
-				write(w, r, p)
-				return
 			}
 			refuse(w, r, p)
 		})
