@@ -73,6 +73,33 @@ end
 -- NOW_MS is NOW as written into records and events.
 local NOW_MS = int(NOW)
 
+-- mistyped returns an error reply when one of keys holds another type than
+-- the store writes there (set by hand, or by another app sharing the key
+-- prefix), nil otherwise. A script asks before its first write about each
+-- key it may reach after it: a command failing on such a key then would
+-- leave the change half-applied, as Redis has no rollback, and keys
+-- written without their expiry. ACT is read before any write, LIM where it
+-- is read, and EV and SEEN (of earlier layouts too) are replaced where
+-- they are written, so none of them is asked about.
+local function mistyped(...)
+  for i = 1, select('#', ...) do
+    local k = select(i, ...)
+    local t = redis.call('TYPE', k).ok
+    local want = (k == IDX or k == ALL) and 'zset' or 'hash'
+    if t ~= 'none' and t ~= want then
+      return redis.error_reply('sessionkit: ' .. k .. ' holds a ' .. t .. ', not a ' .. want ..
+        ' (set by hand, or another app uses the key prefix): nothing was written')
+    end
+  end
+  return nil
+end
+
+-- slot_mistyped is mistyped for the keys a script that retires, prunes or
+-- expires the user's sessions may write after its first write, and more.
+local function slot_mistyped(...)
+  return mistyped(IDX, RET, ALL, REV, OWN, DATA, ...)
+end
+
 -- touched records activity at NOW in the split fields f (F_CREATED among
 -- them). A record leaves its creation time empty while it is the last
 -- activity (codec.go's encodeSession), so it is written out first.

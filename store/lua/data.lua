@@ -4,6 +4,8 @@
 -- and reply: dataArgs and dataReply in store/scripts.go.
 local v, refused = lookup(MEMBER, '', NOW)
 if not v then return refused end
+local bad = mistyped(IDX, DATA)
+if bad then return bad end
 local raw = redis.call('HGET', DATA, MEMBER)
 local data = {}
 if raw then data = cjson.decode(raw) end
@@ -18,11 +20,11 @@ if size > MAX_BYTES then return {S_DATA_FULL, MAX_BYTES .. ' bytes'} end
 if n == 0 then
   redis.call('HDEL', DATA, MEMBER)
 else
-  redis.call('HSET', DATA, MEMBER, cjson.encode(data)) -- the only write: deny-oom
   local h = split(v, HOT)
   local dl = deadline(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE])
   local top = redis.call('ZRANGE', IDX, -1, -1, 'WITHSCORES')
   if top[2] and tonumber(top[2]) > dl then dl = tonumber(top[2]) end
+  redis.call('HSET', DATA, MEMBER, cjson.encode(data)) -- the only write: deny-oom
   redis.call('PEXPIREAT', DATA, int(dl))
 end
 return reply{KEYS_STORED = n}

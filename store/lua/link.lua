@@ -5,6 +5,8 @@ local v, refused = lookup(MEMBER, '', now)
 if not v then return refused end
 local f = split(v)
 
+local bad = slot_mistyped()
+if bad then return bad end
 f[F_REFRESH_TOKEN] = REFRESH_TOKEN_ID
 redis.call('HSET', ACT, MEMBER, join(f)) -- first write: deny-oom
 local id = event(EV_REFRESH_LINKED, f[F_USER_ID], MEMBER, E_REFRESH_TOKEN, REFRESH_TOKEN_ID)

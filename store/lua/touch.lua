@@ -76,6 +76,8 @@ if REVOKE then
   local actor = f[F_IMPERSONATED_BY] or ''
   local before, after = f[F_LOCATION_COUNTRY_CODE] or '', ''
   local ids = {}
+  local bad = slot_mistyped()
+  if bad then return bad end
   if changed then
     before, after = move(f)
     redis.call('HSET', ACT, MEMBER, join(f)) -- first write: deny-oom, and then nothing is written
@@ -102,6 +104,22 @@ else
   touched(h)
   nv = join(h, rest)
 end
+-- The common write (no address change, no event) reaches only ACT and, as
+-- the deadline moves, IDX, whose type ZSCORE checks. A session missing from
+-- the index (lost by hand, or evicted under maxmemory) takes the full path
+-- instead, which rebuilds it and sets every key's expiry: written by the
+-- common write, an index made anew would have none. Any other write may
+-- reach every key of the slot, each checked first.
+local common = not changed and not ACTIVITY_EVENTS
+if common and moves then
+  local score = redis.pcall('ZSCORE', IDX, MEMBER)
+  if type(score) == 'table' and score.err then return mistyped(IDX) or score end
+  common = score ~= false
+end
+if not common then
+  local bad = slot_mistyped()
+  if bad then return bad end
+end
 -- First write, deny-oom. If the server is out of memory the session is still
 -- valid: it is not refused, but nothing is recorded. An address change is
 -- still reported (WRITTEN false), so that a policy acting on it fails
@@ -112,7 +130,7 @@ if type(written) == 'table' and written.err then
   return reply{WRITTEN = false, IP_CHANGED = true, PREVIOUS_IP = current, PREVIOUS_COUNTRY = prev_cc,
     SESSION = v, EVENT_IDS = {}, HELD = false, REVOKED_EVENT = ''}
 end
-if not changed and not ACTIVITY_EVENTS then
+if common then
   -- The common write: no event, and only this session's deadline moves,
   -- never earlier (with an idle timeout; else it stays). Each key holding
   -- it expires at the later of its expiry and that deadline: the owner
