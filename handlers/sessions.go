@@ -119,25 +119,60 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, revokedResponse{Revoked: res.Revoked})
 }
 
-// logout is DELETE /sessions/current. It is idempotent: without a valid
-// session it still answers 204 and clears the cookie. A store failure is
-// 503 and leaves the cookie, so the client can retry rather than believe
-// a session is gone that is still valid.
+// logout is DELETE /sessions/current. It is idempotent: a request whose
+// session has ended, or that carries none, still answers 204 and clears
+// the cookie. A store failure is 503 and leaves the cookie, so the client
+// can retry rather than believe a session is gone that is still valid.
+//
+// An API client's access token may have expired before it signs out: its
+// session cannot be told from it, and a 204 would tell the client it
+// signed out while its session and refresh token stay valid. Such a
+// request is 401 no_session, and the client signs out with its refresh
+// token in the body ({"refresh_token"}, JSON or a form), alone or beside
+// the expired access token: its session is revoked. A refresh token that
+// is not its session's current one is 401 invalid_refresh_token; one of a
+// session that has ended is 204.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	h.auth.SessionHeaders(w.Header())
+	var rt string
+	if r.ContentLength != 0 && h.tokensOn() {
+		var status int
+		var detail string
+		if rt, status, detail = h.readRefreshToken(w, r); status != 0 {
+			h.badBody(w, r, status, detail)
+			return
+		}
+	}
 	ar, err := h.auth.Authenticate(r)
+	var s sessionkit.Session
 	switch {
 	case err == nil:
-		s := session(ar)
+		s = session(ar)
+	case !middleware.Anonymous(err) && !errors.Is(err, middleware.ErrAmbiguousToken):
+		h.fail(w, r, err)
+		return
+	case rt != "":
+		if s, err = h.m.SessionByRefreshToken(r.Context(), rt); errors.Is(err, sessionkit.ErrNotFound) {
+			h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken, "The refresh token is not valid.")
+			return
+		} else if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if s.StateAt(h.m.Now()) != sessionkit.StateActive {
+			s = sessionkit.Session{} // ended already
+		}
+	case errors.Is(err, middleware.ErrInvalidToken) && h.auth.Options().AllowBearer && len(r.Header["Authorization"]) > 0:
+		h.fail(w, r, err) // an access token no longer valid: the session is not known
+		return
+	}
+	if s.ID != uuid.Nil {
 		_, err = h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout, Actor: s.ImpersonatedBy})
 		if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
 			h.fail(w, r, err)
 			return
 		}
 		h.log.Info("sessionkit: signed out", "user_id", s.UserID.String(), "session_id", s.ID.String())
-	case !middleware.Anonymous(err) && !errors.Is(err, middleware.ErrAmbiguousToken):
-		h.fail(w, r, err)
-		return
 	}
 	h.clearCookie(w)
 	w.WriteHeader(http.StatusNoContent)

@@ -37,12 +37,18 @@ func seconds(d time.Duration) int64 { return int64(math.Max(0, math.Floor(d.Seco
 // tokensEnabled answers 404 bearer_tokens_disabled when the Manager has no
 // access tokens, and reports whether it has.
 func (h *Handler) tokensEnabled(w http.ResponseWriter, r *http.Request) bool {
-	if _, err := h.m.JWKS(); err != nil {
+	if !h.tokensOn() {
 		h.problem(w, r, http.StatusNotFound, middleware.ReasonTokensDisabled,
 			"This server does not issue bearer tokens (sessionkit.WithAccessTokens).")
 		return false
 	}
 	return true
+}
+
+// tokensOn reports whether the Manager issues bearer tokens.
+func (h *Handler) tokensOn() bool {
+	_, err := h.m.JWKS()
+	return err == nil
 }
 
 // createTokenSession is POST /sessions/token: the login of an API or

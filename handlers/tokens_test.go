@@ -8,11 +8,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/handlers"
@@ -582,4 +585,99 @@ func TestRefreshExpiredSession(t *testing.T) {
 	// Once a write has moved it out of the active sessions, the same.
 	f.tokenLogin(t, "alice")
 	f.refresh(t, p.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionIdle)
+}
+
+// TestBearerSignOut: an API client signs out with DELETE /sessions/current.
+// Its access token may have expired meanwhile (a phone in the background for
+// longer than the token's lifetime): a 204 for it would tell the client it
+// signed out while its session, and its refresh token, stay valid. So an
+// access token that is no longer valid is 401 no_session, nothing revoked,
+// and the client signs out with its refresh token in the body instead (with
+// or without the expired access token), which revokes the session; a
+// refresh token that is not its session's current one is 401
+// invalid_refresh_token, and one of a session already ended is 204.
+func TestBearerSignOut(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	signOut := func(access, refresh string) response {
+		t.Helper()
+		var h http.Header
+		if access != "" {
+			h = bearer(access)
+		}
+		var body io.Reader
+		if refresh != "" {
+			h = cloneOr(h)
+			h.Set("Content-Type", "application/json")
+			b, _ := json.Marshal(map[string]string{"refresh_token": refresh})
+			body = strings.NewReader(string(b))
+		}
+		return f.do(t, nil, "DELETE", "/sessions/current", body, h)
+	}
+	state := func(id uuid.UUID) sessionkit.State {
+		t.Helper()
+		s, err := f.m.Session(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.StateAt(f.m.Now())
+	}
+
+	// The access token expired: refused, and the session goes on.
+	phone, _ := f.tokenLogin(t, "alice")
+	f.clock.Advance(testTTL + time.Second)
+	signOut(phone.AccessToken, "").wantProblem(t, http.StatusUnauthorized, middleware.ReasonNoSession)
+	if got := state(phone.Session.ID); got != sessionkit.StateActive {
+		t.Fatalf("after a refused sign-out: %v, want active", got)
+	}
+	// With its refresh token, the same request signs out.
+	if r := signOut(phone.AccessToken, phone.RefreshToken); r.status != http.StatusNoContent {
+		t.Fatalf("sign out with the refresh token: got %d (%s)", r.status, r.body)
+	}
+	if got := state(phone.Session.ID); got != sessionkit.StateRevoked {
+		t.Errorf("after sign-out with the refresh token: %v, want revoked", got)
+	}
+	f.refresh(t, phone.RefreshToken).wantProblem(t, http.StatusUnauthorized, middleware.ReasonSessionRevoked)
+	// Again: the session has ended, as asked.
+	if r := signOut("", phone.RefreshToken); r.status != http.StatusNoContent {
+		t.Errorf("sign out again: got %d (%s)", r.status, r.body)
+	}
+
+	// The refresh token alone signs out too.
+	tablet, _ := f.tokenLogin(t, "alice")
+	if r := signOut("", tablet.RefreshToken); r.status != http.StatusNoContent {
+		t.Fatalf("sign out with the refresh token alone: got %d (%s)", r.status, r.body)
+	}
+	if got := state(tablet.Session.ID); got != sessionkit.StateRevoked {
+		t.Errorf("after sign-out with the refresh token alone: %v, want revoked", got)
+	}
+
+	// A refresh token that is not its session's current one revokes
+	// nothing and says so.
+	laptop, _ := f.tokenLogin(t, "alice")
+	f.clock.Advance(time.Second)
+	next := f.refresh(t, laptop.RefreshToken)
+	var rotated tokenPair
+	next.decode(t, &rotated)
+	forged := laptop.RefreshToken[:len(laptop.RefreshToken)-4] + "AAAA"
+	signOut("", forged).wantProblem(t, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken)
+	if got := state(laptop.Session.ID); got != sessionkit.StateActive {
+		t.Errorf("after a sign-out with a forged refresh token: %v, want active", got)
+	}
+	// A valid access token still signs out on its own.
+	if r := signOut(rotated.AccessToken, ""); r.status != http.StatusNoContent {
+		t.Fatalf("sign out with a valid access token: got %d (%s)", r.status, r.body)
+	}
+	if got := state(laptop.Session.ID); got != sessionkit.StateRevoked {
+		t.Errorf("after sign-out with the access token: %v, want revoked", got)
+	}
+	// A body that is not a refresh token is 400.
+	f.do(t, nil, "DELETE", "/sessions/current", strings.NewReader(`{"token":1}`), jsonType).
+		wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidRequest)
+}
+
+func cloneOr(h http.Header) http.Header {
+	if h == nil {
+		return http.Header{}
+	}
+	return h.Clone()
 }
