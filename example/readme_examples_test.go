@@ -64,7 +64,11 @@ func checkPassword(r *http.Request) (uuid.UUID, error) {
 
 // portfolio is one of your handlers: behind the middleware, the session is in the context.
 func portfolio(w http.ResponseWriter, r *http.Request) {
-	s, _ := sessionkit.FromContext(r.Context())
+	s, ok := sessionkit.FromContext(r.Context())
+	if !ok { // only behind an Optional middleware: Require where a session is a must
+		http.Error(w, "sign in first", http.StatusUnauthorized)
+		return
+	}
 	fmt.Fprintf(w, "portfolio of user %s, signed in on %s\n", s.UserID, s.Device.Label)
 }
 
@@ -108,8 +112,11 @@ func Example_quickStart() {
 		log.Fatal(err)
 	}
 	root := http.NewServeMux()
-	api.Mount(root)                        // POST /sessions (login), GET /sessions, DELETE /sessions/{id}, ...
-	root.Handle("/", auth.Middleware(app)) // everything else needs a valid session
+	api.Mount(root) // POST /sessions (login), GET /sessions, DELETE /sessions/{id}, ...
+	// Everything else needs a valid session, and your own POST, PUT and DELETE routes
+	// refuse cross-site browser requests, as the API's do: SameSite=Lax lets a sibling
+	// subdomain's form through.
+	root.Handle("/", http.NewCrossOriginProtection().Handler(auth.Middleware(app)))
 	// log.Fatal(http.ListenAndServeTLS(":443", "cert.pem", "key.pem", root))
 
 	// Try it like a browser would: the __Host- cookie needs HTTPS.

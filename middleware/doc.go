@@ -7,6 +7,13 @@
 //	if err != nil { ... }
 //	http.ListenAndServe(addr, mw(mux))
 //
+// Every request through it needs a valid session, so the sign-in routes
+// (package handlers, or the app's own login) are mounted beside it, not
+// behind it: handlers.Handler.Mount on the root mux, and mw around the
+// app's routes only (or Options.Optional). The app's own state-changing
+// routes refuse cross-site browser requests when wrapped in
+// http.CrossOriginProtection, as the handlers' are.
+//
 // Behind it, handlers call sessionkit.FromContext(r.Context()) for the
 // session and sessionkit.RecordProvider(r.Context(), "schwab") to record a
 // provider access. Each request costs one read-only Redis command
