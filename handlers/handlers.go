@@ -25,9 +25,11 @@ type Options struct {
 	// The body is already read and bounded: call Credentials for the
 	// username and password (or r.PostFormValue, or decode r.Body, which is
 	// replayable, for other fields). Return an error wrapping
-	// ErrBadCredentials to refuse the login (401 invalid_credentials); any
-	// other error is 503 when it wraps sessionkit.ErrUnavailable or a
-	// context error, 500 otherwise. Required.
+	// ErrBadCredentials to refuse the login (401 invalid_credentials), or a
+	// Refusal (Refuse) to refuse it with a 4xx problem of the app's own
+	// (429 too many attempts, say); any other error is 503 when it wraps
+	// sessionkit.ErrUnavailable or a context error, 500 otherwise.
+	// Required.
 	Login func(r *http.Request) (uuid.UUID, error)
 	// TrustedOrigins are origins ("https://app.example.com") whose
 	// cross-origin POST and DELETE requests are allowed. Default: none.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -22,6 +23,25 @@ import (
 // ErrBadCredentials is what Options.Login returns (or wraps) to refuse a
 // login: 401 invalid_credentials, no session, no cookie.
 var ErrBadCredentials = errors.New("sessionkit: bad credentials")
+
+// Refusal is an error Options.Login returns (or wraps) to refuse a login
+// with a problem of the app's own, a 4xx: too many attempts (429), an
+// account locked (403), a second factor to enter first. The Problem is
+// written as it is (by the ErrorWriter, with Problem.Err the error Login
+// returned), no session is changed and no cookie set, and the refusal is
+// logged at debug as any other. A Refusal of another status is the app's
+// failure: 500. Refuse makes one.
+type Refusal struct{ Problem middleware.Problem }
+
+func (e *Refusal) Error() string {
+	return fmt.Sprintf("sessionkit: login refused: %d %s", e.Problem.Status, e.Problem.Reason)
+}
+
+// Refuse returns a *Refusal of p, built with middleware.NewProblem:
+//
+//	return uuid.Nil, handlers.Refuse(middleware.NewProblem(http.StatusTooManyRequests,
+//		"too_many_attempts", "Too many sign-in attempts: try again in a minute."))
+func Refuse(p middleware.Problem) error { return &Refusal{Problem: p} }
 
 // ErrNoCredentials is returned by Credentials for a request that is not a
 // login request of this package.
@@ -119,7 +139,13 @@ func (h *Handler) checkLogin(w http.ResponseWriter, r *http.Request) (*http.Requ
 	}
 	r = r.WithContext(context.WithValue(r.Context(), credentialsKey{}, c))
 	user, err := h.login(r)
+	refusal, refused := errors.AsType[*Refusal](err)
 	switch {
+	case refused && refusal.Problem.Status >= 400 && refusal.Problem.Status < 500:
+		p := refusal.Problem
+		p.Err = err
+		h.auth.WriteProblem(w, r, p)
+		return r, uuid.Nil, netip.Addr{}, false
 	case errors.Is(err, ErrBadCredentials):
 		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidCredentials, "The username or password is wrong.")
 		return r, uuid.Nil, netip.Addr{}, false

@@ -122,6 +122,15 @@ func TestLoginRefusals(t *testing.T) {
 		{"app error wrapping ErrInvalid", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("users db: %w", sessionkit.ErrInvalid), 500, middleware.ReasonInternal, 1},
 		{"app error wrapping a revocation", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("users db: %w", &sessionkit.RevokedError{Reason: "x"}), 500, middleware.ReasonInternal, 1},
 		{"credential store unavailable", jsonType, `{"username":"alice","password":"password"}`, fmt.Errorf("users db: %w", sessionkit.ErrUnavailable), 503, middleware.ReasonStoreUnavailable, 1},
+		// The app's own refusals, with a problem of their own.
+		{"too many attempts", jsonType, `{"username":"alice","password":"password"}`,
+			handlers.Refuse(middleware.NewProblem(http.StatusTooManyRequests, "too_many_attempts", "Try again in a minute.")), 429, "too_many_attempts", 1},
+		{"wrapped refusal", jsonType, `{"username":"alice","password":"password"}`,
+			fmt.Errorf("lockout: %w", handlers.Refuse(middleware.NewProblem(http.StatusForbidden, "account_locked", ""))), 403, "account_locked", 1},
+		{"refusal with a 5xx", jsonType, `{"username":"alice","password":"password"}`,
+			handlers.Refuse(middleware.NewProblem(http.StatusBadGateway, "upstream", "")), 500, middleware.ReasonInternal, 1},
+		{"refusal with a 2xx", jsonType, `{"username":"alice","password":"password"}`,
+			handlers.Refuse(middleware.NewProblem(http.StatusOK, "fine", "")), 500, middleware.ReasonInternal, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
