@@ -143,7 +143,7 @@ func (c *config) validate() error {
 	case c.lifetime < time.Second:
 		return invalid("Lifetime", "must be at least one second")
 	case c.maxLifetime < c.lifetime:
-		return invalid("MaxLifetime", "must be at least the lifetime")
+		return invalid("Lifetime", fmt.Sprintf("%v is longer than MaxLifetime, %v (WithMaxLifetime raises it; default 400 days)", c.lifetime, c.maxLifetime))
 	case c.idleTimeout < 0:
 		return invalid("IdleTimeout", "must not be negative")
 	case c.idleTimeout > 0 && c.idleTimeout < time.Second:
@@ -151,7 +151,7 @@ func (c *config) validate() error {
 	case c.throttle < 0:
 		return invalid("ActivityThrottle", "must not be negative")
 	case c.idleTimeout > 0 && c.throttle >= c.idleTimeout:
-		return invalid("ActivityThrottle", "must be shorter than the idle timeout")
+		return invalid("IdleTimeout", fmt.Sprintf("%v must be longer than the activity throttle, %v (WithActivityThrottle lowers it; default one minute)", c.idleTimeout, c.throttle))
 	case c.writeDelay < 0 || c.writeDelay > time.Second:
 		return invalid("ActivityWriteDelay", "must be within 0..1s")
 	case c.retention < 0:

@@ -65,6 +65,22 @@ func TestOptionValidation(t *testing.T) {
 	if _, err := New(nopStore{}, WithIdleTimeout(time.Minute), WithActivityThrottle(time.Minute)); !errors.Is(err, ErrInvalid) {
 		t.Errorf("throttle >= idle: got %v", err)
 	}
+	// An option that conflicts with another's default names the option
+	// set and the other one's option, which the app may never have set.
+	for _, tc := range []struct {
+		opt  Option
+		want []string
+	}{
+		{WithIdleTimeout(30 * time.Second), []string{"IdleTimeout", "30s", "1m0s", "WithActivityThrottle"}},
+		{WithLifetime(500 * 24 * time.Hour), []string{"Lifetime", "12000h0m0s", "WithMaxLifetime"}},
+	} {
+		_, err := New(nopStore{}, tc.opt)
+		for _, w := range tc.want {
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), w) {
+				t.Errorf("got %v, want ErrInvalid saying %q", err, w)
+			}
+		}
+	}
 	if _, err := New(nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("nil store: got %v", err)
 	}

@@ -3,7 +3,6 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,12 +22,15 @@ const ReasonForbidden = "forbidden"
 // the operator gives none.
 const ReasonRevokedByAdmin = "revoked_by_admin"
 
+var errEmptyLabel = errors.New("sessionkit: Authorize returned an empty label without an error: return the operator's label, or an error to refuse")
+
 // AdminOptions configures the operator routes.
 type AdminOptions struct {
 	// Authorize decides whether the request's session (an operator's) may
 	// act on other users' sessions, and returns the operator's public
 	// label ("support (carol)"), which every event they cause carries and
-	// the user sees. An error refuses with 403 forbidden. It is not asked
+	// the user sees. An error refuses with 403 forbidden; an empty label
+	// without an error is the app's mistake: 500, logged at error. It is not asked
 	// about a support session (Session.ImpersonatedBy), which is always
 	// refused: an agent acting as an operator never gets their rights.
 	// Required.
@@ -90,11 +92,9 @@ func NewAdmin(auth *middleware.Authenticator, opts AdminOptions) (*Admin, error)
 	if a.ttl == 0 {
 		a.ttl = time.Hour
 	}
-	cop := http.NewCrossOriginProtection()
-	for _, o := range opts.TrustedOrigins {
-		if err := cop.AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("%w: handlers: TrustedOrigins: %w", sessionkit.ErrInvalid, err)
-		}
+	cop, err := crossOrigin(opts.TrustedOrigins)
+	if err != nil {
+		return nil, err
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.h.problem(w, r, http.StatusForbidden, middleware.ReasonCrossOrigin, "Cross-origin requests may not change sessions.")
@@ -142,13 +142,21 @@ func (a *Admin) operator(next func(http.ResponseWriter, *http.Request, string, u
 			return
 		}
 		actor, err := a.authorize(r)
-		if err != nil || actor == "" {
+		switch {
+		case err != nil:
 			a.h.problem(w, r, http.StatusForbidden, ReasonForbidden, "You may not manage other users' sessions.")
+			return
+		case actor == "":
+			// Let through without the label its events must carry: the
+			// app's mistake, refused, and logged at error (fail).
+			a.h.fail(w, r, errEmptyLabel)
 			return
 		}
 		user, ok := canonicalID(r.PathValue("user_id"))
 		if !ok || user == uuid.Nil {
-			a.h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidID, "The user id is not a UUID.")
+			p := middleware.NewProblem(http.StatusBadRequest, middleware.ReasonInvalidID, "The user id is not a UUID.")
+			p.Title = "Invalid user id"
+			a.h.auth.WriteProblem(w, r, p)
 			return
 		}
 		next(w, r, actor, user)

@@ -383,3 +383,41 @@ func TestAdminBodyTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminAuthorizeWithoutALabel: Authorize that lets an operator through
+// (no error) without the label every event they cause must carry is the
+// app's mistake, not a refusal of the operator: 500, logged at error
+// naming Authorize, nothing done; before, it was a 403 logged at debug
+// only, as if the operator were refused. A user id that is not a UUID is
+// titled as a user id, not a session id.
+func TestAdminAuthorizeWithoutALabel(t *testing.T) {
+	f := newFixture(t, setup{})
+	admin, err := handlers.NewAdmin(f.auth, handlers.AdminOptions{
+		Authorize: func(*http.Request) (string, error) { return "", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.Mount(f.mux)
+	op := f.client(t)
+	f.login(t, op, "bob")
+	alice, _ := f.login(t, f.client(t), "alice")
+	path := "/admin/users/" + f.alice.String() + "/sessions"
+	f.do(t, op, "GET", path, nil, nil).wantProblem(t, http.StatusInternalServerError, middleware.ReasonInternal)
+	f.do(t, op, "DELETE", path+"/"+alice.ID.String(), nil, nil).wantProblem(t, http.StatusInternalServerError, middleware.ReasonInternal)
+	if n := f.logs.Count("Authorize returned an empty label"); n != 2 {
+		t.Errorf("error logs naming Authorize: got %d, want 2\n%s", n, f.logs.String())
+	}
+	if s, err := f.m.Session(t.Context(), alice.ID); err != nil || !s.RevokedAt.IsZero() {
+		t.Fatalf("alice's session: revoked at %v, %v; want untouched", s.RevokedAt, err)
+	}
+
+	g := operatorFixture(t, nil)
+	carol := g.client(t)
+	g.login(t, carol, "carol")
+	r := g.do(t, carol, "GET", "/admin/users/not-a-uuid/sessions", nil, nil)
+	r.wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidID)
+	if p := r.problem(t); p.Title != "Invalid user id" {
+		t.Errorf("title: got %q, want %q", p.Title, "Invalid user id")
+	}
+}

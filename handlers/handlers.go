@@ -97,6 +97,10 @@ func New(auth *middleware.Authenticator, opts Options) (*Handler, error) {
 		return nil, invalid("MaxBodyBytes", "must not be negative")
 	}
 	m := auth.Manager()
+	if _, err := m.JWKS(); err == nil && !auth.Options().AllowBearer {
+		return nil, invalid("Authenticator", "the Manager issues access tokens (sessionkit.WithAccessTokens), which it does not accept: "+
+			"set middleware.Options.AllowBearer, or API clients sign in for tokens every route refuses")
+	}
 	h := &Handler{
 		m: m, auth: auth, login: opts.Login,
 		maxBody: opts.MaxBodyBytes, log: m.Logger(),
@@ -105,11 +109,9 @@ func New(auth *middleware.Authenticator, opts Options) (*Handler, error) {
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
-	cop := http.NewCrossOriginProtection()
-	for _, o := range opts.TrustedOrigins {
-		if err := cop.AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("%w: handlers: TrustedOrigins: %w", sessionkit.ErrInvalid, err)
-		}
+	cop, err := crossOrigin(opts.TrustedOrigins)
+	if err != nil {
+		return nil, err
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusForbidden, middleware.ReasonCrossOrigin, "Cross-origin requests may not change sessions.")
@@ -288,4 +290,20 @@ func escapedIndex(ep string, k int) (int, bool) {
 func located(r *http.Request, path string) string {
 	prefix, _ := r.Context().Value(prefixKey{}).(string)
 	return prefix + path
+}
+
+// crossOrigin returns the protection of the state-changing routes, with
+// origins trusted. An origin with a wildcard is refused: the protection
+// compares origins exactly, so it would match none.
+func crossOrigin(origins []string) (*http.CrossOriginProtection, error) {
+	cop := http.NewCrossOriginProtection()
+	for _, o := range origins {
+		if strings.Contains(o, "*") {
+			return nil, fmt.Errorf("%w: handlers: TrustedOrigins: %q: wildcards match nothing: list each origin", sessionkit.ErrInvalid, o)
+		}
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("%w: handlers: TrustedOrigins: %w", sessionkit.ErrInvalid, err)
+		}
+	}
+	return cop, nil
 }

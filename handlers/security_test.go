@@ -138,6 +138,8 @@ func TestInsecureDevCookiesNeedTheFlag(t *testing.T) {
 		"no Login":              {middleware.Options{}, handlers.Options{}},
 		"negative body limit":   {middleware.Options{}, handlers.Options{Login: f.users.login, MaxBodyBytes: -1}},
 		"bad trusted origin":    {middleware.Options{}, handlers.Options{Login: f.users.login, TrustedOrigins: []string{"not an origin"}}},
+		// CrossOriginProtection takes the * literally: it would never match.
+		"wildcard trusted origin": {middleware.Options{}, handlers.Options{Login: f.users.login, TrustedOrigins: []string{"https://*.example.com"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			auth, err := middleware.NewAuthenticator(f.m, tc.session)

@@ -681,3 +681,24 @@ func cloneOr(h http.Header) http.Header {
 	}
 	return h.Clone()
 }
+
+// TestTokensTheAuthenticatorRefusesAreRefused: a Manager that issues access
+// tokens behind an Authenticator that does not accept them would sign API
+// clients in (a session that counts toward the user's limit, and may evict
+// one) for tokens every route then refuses, 401 no_session, with nothing
+// said. handlers.New refuses the pair, naming AllowBearer; NewAdmin, which
+// issues no tokens, takes it.
+func TestTokensTheAuthenticatorRefusesAreRefused(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	auth, err := middleware.NewAuthenticator(f.m, middleware.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = handlers.New(auth, handlers.Options{Login: f.users.login})
+	if !errors.Is(err, sessionkit.ErrInvalid) || !strings.Contains(err.Error(), "AllowBearer") {
+		t.Errorf("got %v, want an error wrapping ErrInvalid naming AllowBearer", err)
+	}
+	if _, err := handlers.NewAdmin(auth, handlers.AdminOptions{Authorize: func(*http.Request) (string, error) { return "ops", nil }}); err != nil {
+		t.Errorf("NewAdmin: %v", err)
+	}
+}

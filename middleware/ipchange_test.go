@@ -273,3 +273,28 @@ func TestTrustedProxyWithoutClientIsWarned(t *testing.T) {
 		t.Errorf("warnings after well-formed requests: got %d, want still 1\n%s", n, logs.String())
 	}
 }
+
+// TestTrustEveryAddressIsWarned: a trusted proxy range that covers every
+// address (0.0.0.0/0, ::/0) believes X-Forwarded-For from any peer, so any
+// client chooses the address its session records and its IP policy sees.
+// It is legal behind a load balancer that is the only way in, and warned
+// once at start; a narrower list is not.
+func TestTrustEveryAddressIsWarned(t *testing.T) {
+	const line = "TrustedProxies trusts every address"
+	for _, tc := range []struct {
+		proxies []string
+		warned  int
+	}{
+		{[]string{"0.0.0.0/0"}, 1},
+		{[]string{"10.0.0.0/8", "::/0"}, 1},
+		{[]string{"10.0.0.0/8", "192.168.0.0/16", "fd00::/8"}, 0},
+		{nil, 0},
+	} {
+		var logs logtest.Buffer
+		f := newFixture(t, sessionkit.WithLogger(logs.Logger()))
+		f.auth(t, middleware.Options{TrustedProxies: tc.proxies})
+		if n := logs.Count(line); n != tc.warned {
+			t.Errorf("TrustedProxies %q: %d warnings, want %d\n%s", tc.proxies, n, tc.warned, logs.String())
+		}
+	}
+}

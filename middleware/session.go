@@ -138,6 +138,10 @@ func NewAuthenticator(m *sessionkit.Manager, opts Options) (*Authenticator, erro
 		a.challenges = append(a.challenges, `Bearer realm="sessionkit"`)
 		a.badToken = append(a.badToken, `Bearer realm="sessionkit", error="invalid_token"`)
 	}
+	if ips.TrustsEveryAddress() {
+		a.log.Warn("sessionkit: TrustedProxies trusts every address: any client that reaches the server directly chooses its own address with X-Forwarded-For; list the proxies' ranges unless a proxy is the only way in",
+			"trusted_proxies", opts.TrustedProxies)
+	}
 	if opts.InsecureDevCookies {
 		a.log.Warn("sessionkit: InsecureDevCookies is on: session cookies work without Secure; never use it in production",
 			"cookie", opts.CookieName)

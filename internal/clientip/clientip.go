@@ -56,6 +56,18 @@ func New(trustedProxies []string) (*Resolver, error) {
 	return r, nil
 }
 
+// TrustsEveryAddress reports whether a trusted range covers every address
+// of a family (0.0.0.0/0 or ::/0): X-Forwarded-For is then believed from
+// any peer.
+func (r *Resolver) TrustsEveryAddress() bool {
+	for _, p := range r.trusted {
+		if p.Bits() == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func parseProxy(s string) (netip.Prefix, error) {
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
