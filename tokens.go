@@ -210,18 +210,21 @@ func looksLikeJWT(tok string) bool {
 }
 
 // verifyAccessToken checks an access token's signature, type, issuer and
-// expiry, with no store call. Any failure is ErrNotFound, as for a session
-// token that is not valid: the 401 does not say which check failed.
+// expiry, with no store call. Any failure wraps ErrNotFound, as for a
+// session token that is not valid: the 401 does not say which check failed,
+// the error (and the refusal's debug line) does.
 func (m *Manager) verifyAccessToken(tok string) (accessClaims, error) {
 	c, err := m.tokens.keys.Verify(tok, accesstoken.VerifyOptions{
 		Issuer: m.tokens.issuer, Audience: m.tokens.audience, AllowNoAudience: true, Now: m.now(), Skew: accessTokenSkew,
 	})
 	if err != nil {
-		return accessClaims{}, ErrNotFound
+		// Which check failed is for the log (the refusal's debug line),
+		// never the answer; the error names no part of the token.
+		return accessClaims{}, fmt.Errorf("%w: access token: %w", ErrNotFound, err)
 	}
 	uid, err := uuid.Parse(c.Subject)
 	if err != nil {
-		return accessClaims{}, ErrNotFound
+		return accessClaims{}, fmt.Errorf("%w: access token: the subject is not a user id", ErrNotFound)
 	}
 	return accessClaims{sessionID: c.SessionID, userID: uid, authTime: c.AuthTime, acr: c.ACR, family: c.Family}, nil
 }

@@ -312,8 +312,11 @@ func (a *Authenticator) Authenticate(r *http.Request) (*http.Request, error) {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, sessionkit.ErrNotFound) {
+		if err == sessionkit.ErrNotFound {
 			return nil, ErrInvalidToken
+		}
+		if errors.Is(err, sessionkit.ErrNotFound) { // with the cause, for the refusal's log line
+			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 		}
 		return nil, err
 	}
@@ -420,6 +423,10 @@ func logRefused(log *slog.Logger, r *http.Request, p Problem) {
 	// Checked first: the arguments would cost allocations even when debug
 	// is off, on the path a flood of bad requests takes.
 	if log.Enabled(context.Background(), slog.LevelDebug) {
+		if p.Err != nil && p.Err != ErrInvalidToken && p.Err != ErrNoToken {
+			log.Debug("sessionkit: request refused", "reason", p.Reason, "method", r.Method, "path", r.URL.Path, "err", p.Err)
+			return
+		}
 		log.Debug("sessionkit: request refused", "reason", p.Reason, "method", r.Method, "path", r.URL.Path)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/sessionkit/sessionkit"
 	"github.com/sessionkit/sessionkit/internal/logtest"
 	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/middleware"
 )
 
@@ -593,5 +594,50 @@ func TestSetCookieAttributes(t *testing.T) {
 				t.Errorf("cleared cookie: got %+v, want Max-Age=0", c)
 			}
 		})
+	}
+}
+
+// TestRefusedAccessTokenLogsWhy: an access token refused is 401 no_session
+// whatever failed, so that the answer says nothing of which check it was;
+// the debug line of the refusal says it, so that an operator can tell an
+// expired token from one signed by a key another instance does not have
+// (instances with mismatched keys look like random 401s). Neither the
+// token nor any part of it reaches the log.
+func TestRefusedAccessTokenLogsWhy(t *testing.T) {
+	var logs logtest.Buffer
+	f := newFixture(t, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{}), sessionkit.WithLogger(logs.Logger()))
+	other := newFixtureWith(t, sessiontest.Options{Addr: shared.Addr(), Prefix: f.Prefix}, sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{}))
+	a := f.auth(t, middleware.Options{AllowBearer: true})
+	signIn := func(fx *fixture) string {
+		t.Helper()
+		res, err := fx.M.CreateSession(t.Context(), sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Tokens.AccessToken
+	}
+	foreign := signIn(other) // signed by a key this Manager does not have
+	expired := signIn(f)
+	f.Clock.Advance(time.Hour)
+	for _, tc := range []struct{ name, token, why string }{
+		{"expired", expired, "expired"},
+		{"another key", foreign, "accesstoken"},
+	} {
+		rec := serveHeader(a, http.Header{"Authorization": {"Bearer " + tc.token}})
+		if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), middleware.ReasonNoSession) {
+			t.Fatalf("%s: got %d %s, want 401 no_session", tc.name, rec.Code, rec.Body)
+		}
+		if strings.Contains(rec.Body.String(), tc.why) {
+			t.Errorf("%s: the answer says why: %s", tc.name, rec.Body)
+		}
+		line := logs.Last("request refused")
+		if !strings.Contains(line, tc.why) {
+			t.Errorf("%s: the refusal's log line %q does not say why (%q)", tc.name, line, tc.why)
+		}
+		for _, part := range strings.Split(tc.token, ".") {
+			if logs.Count(part) != 0 {
+				t.Errorf("%s: a part of the token reached the log", tc.name)
+			}
+		}
 	}
 }

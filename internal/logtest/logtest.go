@@ -39,6 +39,17 @@ func (b *Buffer) Count(sub string) int {
 	return n
 }
 
+// Last returns the last line written so far that contains sub, or "".
+func (b *Buffer) Last(sub string) string {
+	last := ""
+	for line := range strings.Lines(b.String()) {
+		if strings.Contains(line, sub) {
+			last = line
+		}
+	}
+	return last
+}
+
 // Logger returns a text logger writing to b at debug level.
 func (b *Buffer) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
