@@ -66,6 +66,7 @@ type activityWriter struct {
 	next    []uuid.UUID            // waiting for the next round
 	running bool                   // a goroutine is sending rounds
 	closed  bool
+	drained chan struct{} // closed once the sender has returned; made by the first close
 	stop    chan struct{} // closed by close: rounds go without waiting
 	wg      sync.WaitGroup
 
@@ -176,15 +177,18 @@ func (w *activityWriter) close(ctx context.Context) error {
 	if !w.closed {
 		w.closed = true
 		close(w.stop)
+		// One waiter for every Close: a Close whose deadline passes
+		// leaves no goroutine of its own behind.
+		w.drained = make(chan struct{})
+		go func() {
+			w.wg.Wait()
+			close(w.drained)
+		}()
 	}
+	drained := w.drained
 	w.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		w.wg.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-drained:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("sessionkit: close: activity writes still being sent: %w", ctx.Err())

@@ -2,6 +2,7 @@ package sessionkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -98,6 +99,8 @@ func (uaOnly) Locates() bool                               { return false }
 // one comes near it.
 const maxEnrichInFlight = 256
 
+var errEnrichTimeout = errors.New("sessionkit: enrichment timed out")
+
 // logEnrichOnce logs each kind of enrichment failure once per Manager.
 func (m *Manager) logEnrichOnce(reason string, args ...any) {
 	if _, seen := m.enrichFailures.LoadOrStore(reason, struct{}{}); !seen {
@@ -152,7 +155,7 @@ func bounded[T any](m *Manager, ctx context.Context, f func(context.Context) T) 
 		var zero T
 		return zero
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.enrichTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, m.cfg.enrichTimeout, errEnrichTimeout)
 	defer cancel()
 	ch := make(chan T, 1)
 	go func() {
@@ -170,7 +173,9 @@ func bounded[T any](m *Manager, ctx context.Context, f func(context.Context) T) 
 	case v := <-ch:
 		return v
 	case <-ctx.Done():
-		m.logEnrichOnce("timeout", "timeout", m.cfg.enrichTimeout.String())
+		if context.Cause(ctx) == errEnrichTimeout { // not the caller's own cancellation
+			m.logEnrichOnce("timeout", "timeout", m.cfg.enrichTimeout.String())
+		}
 		var zero T
 		return zero
 	}

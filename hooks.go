@@ -23,6 +23,7 @@ type dispatcher struct {
 	once    sync.Once
 	mu      sync.RWMutex // guards closed against sends on a closed queue
 	closed  bool
+	drained chan struct{} // closed once the workers have returned; made by close
 }
 
 type hookCall struct {
@@ -102,11 +103,11 @@ func (d *dispatcher) close(ctx context.Context) error {
 			close(q)
 		}
 		d.mu.Unlock()
+		d.drained = make(chan struct{})
+		go func() { d.wg.Wait(); close(d.drained) }()
 	})
-	done := make(chan struct{})
-	go func() { d.wg.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-d.drained:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("sessionkit: close: hooks still running: %w", ctx.Err())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/sessionkit/sessionkit"
+	"github.com/sessionkit/sessionkit/internal/logtest"
+	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/internal/sessiontest"
 	"github.com/sessionkit/sessionkit/store"
 )
@@ -110,5 +113,118 @@ func TestCancelledCallIsNoStoreFailure(t *testing.T) {
 	}
 	if _, err := f.M.Authenticate(t.Context(), login.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
 		t.Errorf("after a cancelled revocation: %v, want the session active", err)
+	}
+}
+
+// TestCancelledSignInIsNoEnricherTimeout: an Enricher's timeout is logged
+// once per Manager. A sign-in whose caller hung up ended the enrichment
+// too, and was logged as that timeout, so that an Enricher stuck for real
+// afterwards was never logged.
+func TestCancelledSignInIsNoEnricherTimeout(t *testing.T) {
+	var logs logtest.Buffer
+	release := make(chan struct{})
+	defer close(release)
+	var stuck atomic.Bool
+	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client}, sessionkit.WithLogger(logs.Logger()),
+		sessionkit.WithEnricher(maybeStuckDevice{stuck: &stuck, release: release}), sessionkit.WithEnrichTimeout(50*time.Millisecond))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("CreateSession with a cancelled context: %v", err)
+	}
+	if n := logs.Count("reason=timeout"); n != 0 {
+		t.Errorf("a cancelled sign-in was logged as the Enricher's timeout:\n%s", logs.String())
+	}
+	stuck.Store(true)
+	if res := f.Login(t, uuid.New()); res.Session.Device.Label != "Unknown device" {
+		t.Fatalf("device %+v, want Unknown device after the timeout", res.Session.Device)
+	}
+	if n := logs.Count("reason=timeout"); n != 1 {
+		t.Errorf("the Enricher's real timeout: %d log lines, want 1:\n%s", n, logs.String())
+	}
+}
+
+// maybeStuckDevice is an Enricher whose Device blocks until release once
+// stuck is set.
+type maybeStuckDevice struct {
+	stuck   *atomic.Bool
+	release chan struct{}
+}
+
+func (s maybeStuckDevice) Device(string) sessionkit.Device {
+	if s.stuck.Load() {
+		<-s.release
+	}
+	return sessionkit.Device{Label: "ok"}
+}
+func (maybeStuckDevice) Locate(context.Context, netip.Addr) sessionkit.Location {
+	return sessionkit.Location{}
+}
+func (maybeStuckDevice) Locates() bool { return false }
+
+// TestRepeatedCloseLeavesNoWaiters: a Close whose deadline passes while a
+// hook is stuck returns an error, and the app may call it again. Each call
+// started a goroutine waiting for the hooks, left behind while the hook
+// stayed stuck; now every call waits on one.
+func TestRepeatedCloseLeavesNoWaiters(t *testing.T) {
+	release := make(chan struct{})
+	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client},
+		sessionkit.WithHook(func(context.Context, sessionkit.Event) { <-release }))
+	f.Login(t, uuid.New())
+	before := runtime.NumGoroutine()
+	for range 50 {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+		if err := f.M.Close(ctx); err == nil {
+			t.Fatal("Close with a stuck hook: nil error")
+		}
+		cancel()
+	}
+	if grown := runtime.NumGoroutine() - before; grown > 2 {
+		t.Errorf("50 timed-out Close calls left %d more goroutines, want at most the one waiter", grown)
+	}
+	close(release)
+	if err := f.M.Close(t.Context()); err != nil {
+		t.Errorf("Close once the hook returned: %v", err)
+	}
+}
+
+// TestNewOverAClosedCache: a closed Cache goes on as a Store, straight to
+// Redis, so a Manager may be made over it; that registered it with the
+// MeterProvider again, for good: held for ever, and, being off, it held
+// sessionkit.cache.on at 0 for the provider's live caches.
+func TestNewOverAClosedCache(t *testing.T) {
+	st, err := store.NewRedis(backends[0].Client, store.Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	live, err := store.NewCache(st, store.CacheOptions{HealthCheck: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	sessiontest.WaitCache(t, live, "on", func(s store.CacheStats) bool { return s.On })
+	a, err := sessionkit.New(live, sessionkit.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	closed, err := store.NewCache(st, store.CacheOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	b, err := sessionkit.New(closed, sessionkit.WithMeterProvider(mp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close(context.Background())
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(t.Context(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := point(rm, "sessionkit.cache.on", *attribute.EmptySet()); on != 1 {
+		t.Errorf("sessionkit.cache.on = %d with the provider's one open cache on, want 1: the closed cache is reported", on)
 	}
 }

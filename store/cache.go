@@ -180,6 +180,9 @@ type Cache struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
+	// uninstrumented is set by Close, under cacheGroups.mu: a later
+	// Attach must not register the cache again.
+	uninstrumented bool
 }
 
 type cacheShard struct {

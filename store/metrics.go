@@ -42,6 +42,9 @@ func (c *Cache) instrument(mp metric.MeterProvider) error {
 	shared := backend.Keyable(mp)
 	cacheGroups.mu.Lock()
 	defer cacheGroups.mu.Unlock()
+	if c.uninstrumented {
+		return nil // closed: nothing to report, and nothing would release it
+	}
 	g := cacheGroups.member[c]
 	if g != nil && shared && cacheGroups.byMP[mp] == g {
 		return nil // attached to mp already
@@ -147,5 +150,6 @@ func leaveGroup(c *Cache) {
 func (c *Cache) uninstrument() {
 	cacheGroups.mu.Lock()
 	defer cacheGroups.mu.Unlock()
+	c.uninstrumented = true
 	leaveGroup(c)
 }
