@@ -55,9 +55,18 @@ func TestNewFailureLeaksNoGoroutine(t *testing.T) {
 
 // stuckDevice is an Enricher whose Device returns only when release is
 // closed: a parser stuck on some input, or one waiting on a remote service.
-type stuckDevice struct{ release chan struct{} }
+// With when set, it is stuck only while when holds.
+type stuckDevice struct {
+	release chan struct{}
+	when    *atomic.Bool
+}
 
-func (s stuckDevice) Device(string) sessionkit.Device { <-s.release; return sessionkit.Device{} }
+func (s stuckDevice) Device(string) sessionkit.Device {
+	if s.when == nil || s.when.Load() {
+		<-s.release
+	}
+	return sessionkit.Device{Label: "ok"}
+}
 func (stuckDevice) Locate(context.Context, netip.Addr) sessionkit.Location {
 	return sessionkit.Location{}
 }
@@ -70,7 +79,7 @@ func (stuckDevice) Locates() bool { return false }
 func TestStuckEnricherGoroutinesBounded(t *testing.T) {
 	release := make(chan struct{})
 	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client},
-		sessionkit.WithEnricher(stuckDevice{release}), sessionkit.WithEnrichTimeout(time.Millisecond))
+		sessionkit.WithEnricher(stuckDevice{release: release}), sessionkit.WithEnrichTimeout(time.Millisecond))
 	before := goroutinesDown(0, 0)
 	const logins = 400
 	for range logins {
@@ -126,7 +135,7 @@ func TestCancelledSignInIsNoEnricherTimeout(t *testing.T) {
 	defer close(release)
 	var stuck atomic.Bool
 	f := sessiontest.New(t, sessiontest.Options{Client: backends[0].Client}, sessionkit.WithLogger(logs.Logger()),
-		sessionkit.WithEnricher(maybeStuckDevice{stuck: &stuck, release: release}), sessionkit.WithEnrichTimeout(50*time.Millisecond))
+		sessionkit.WithEnricher(stuckDevice{release: release, when: &stuck}), sessionkit.WithEnrichTimeout(50*time.Millisecond))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, UserAgent: sessiontest.ChromeMac}); !errors.Is(err, context.Canceled) {
@@ -144,23 +153,6 @@ func TestCancelledSignInIsNoEnricherTimeout(t *testing.T) {
 	}
 }
 
-// maybeStuckDevice is an Enricher whose Device blocks until release once
-// stuck is set.
-type maybeStuckDevice struct {
-	stuck   *atomic.Bool
-	release chan struct{}
-}
-
-func (s maybeStuckDevice) Device(string) sessionkit.Device {
-	if s.stuck.Load() {
-		<-s.release
-	}
-	return sessionkit.Device{Label: "ok"}
-}
-func (maybeStuckDevice) Locate(context.Context, netip.Addr) sessionkit.Location {
-	return sessionkit.Location{}
-}
-func (maybeStuckDevice) Locates() bool { return false }
 
 // TestRepeatedCloseLeavesNoWaiters: a Close whose deadline passes while a
 // hook is stuck returns an error, and the app may call it again. Each call
