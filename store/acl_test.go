@@ -67,7 +67,7 @@ func readACLRules(t *testing.T) aclRules {
 
 // expandACL fills in a rule's placeholders.
 func expandACL(args []string, user, password, prefix string) []any {
-	esc := globEscapeACL(prefix)
+	esc := store.GlobEscape(prefix)
 	out := make([]any, len(args))
 	for i, a := range args {
 		a = strings.ReplaceAll(a, "<user>", user)
@@ -77,17 +77,6 @@ func expandACL(args []string, user, password, prefix string) []any {
 	return out
 }
 
-// globEscapeACL escapes what an ACL key or channel pattern gives a meaning.
-func globEscapeACL(s string) string {
-	var b strings.Builder
-	for _, c := range []byte(s) {
-		if strings.IndexByte(`*?[]\`, c) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
 
 // TestACL: the app's ACL user of docs/operations.md, created on every node
 // from the document's own lines, is enough for everything sessionkit does

@@ -9,3 +9,7 @@ const FieldRefreshSealed = pRefreshSealed
 
 // SetCheckClock sets the clock Check compares the servers' with.
 func SetCheckClock(r *Redis, now func() time.Time) { r.now = now }
+
+// GlobEscape escapes what a SCAN MATCH or an ACL key or channel pattern
+// gives a meaning.
+var GlobEscape = globEscape
