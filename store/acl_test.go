@@ -77,7 +77,6 @@ func expandACL(args []string, user, password, prefix string) []any {
 	return out
 }
 
-
 // TestACL: the app's ACL user of docs/operations.md, created on every node
 // from the document's own lines, is enough for everything sessionkit does
 // (sign-ins first, later and at the limit, authentication and its activity
