@@ -340,3 +340,69 @@ func atLeast72(t *testing.T, info string) bool {
 	t.Fatal("INFO server names no redis_version")
 	return false
 }
+
+// TestPublishRefusedWritesNothing: the scripts announce revocations,
+// evictions, rotations and address changes on the store's channel, as their
+// last step. A user that may not PUBLISH there (an ACL without +publish, or
+// without the channel) had a revocation written and then refused at the
+// announcement: the app got an error for a revocation Redis had made, and no
+// cache elsewhere heard of it. Every script that may announce now asks
+// first, and refuses with an error naming PUBLISH, writing nothing.
+func TestPublishRefusedWritesNothing(t *testing.T) {
+	rules := readACLRules(t)
+	for _, drop := range []string{"+publish", "&<prefix>revoked"} {
+		t.Run(drop, func(t *testing.T) {
+			b := backends[0]
+			ctx := t.Context()
+			prefix := redistest.Prefix(t)
+			user, password := "sk-nopub-"+uuid.NewString()[:8], uuid.NewString()
+			admin := redis.NewClient(&redis.Options{Addr: b.Addrs[0], ContextTimeoutEnabled: true, DisableIdentity: true})
+			t.Cleanup(func() { admin.Close() })
+			var rule []string
+			for _, a := range rules.base {
+				if a != drop {
+					rule = append(rule, a)
+				}
+			}
+			if err := admin.Do(ctx, expandACL(rule, user, password, prefix)...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { admin.Do(t.Context(), "ACL", "DELUSER", user) })
+			client := redis.NewClient(&redis.Options{Addr: b.Addrs[0], Username: user, Password: password, ContextTimeoutEnabled: true})
+			t.Cleanup(func() { client.Close() })
+			f := sessiontest.New(t, sessiontest.Options{Client: client, Prefix: prefix}, sessionkit.WithLimit(sessionkit.FixedLimit(1)))
+			user1 := uuid.New()
+			s := f.Login(t, user1) // a first sign-in announces nothing
+			before := sessiontest.Dump(t, admin, prefix)
+			for name, op := range map[string]func() error{
+				"revoke": func() error {
+					_, err := f.M.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: s.Session.ID, UserID: user1, Reason: sessionkit.ReasonUserRevoked})
+					return err
+				},
+				"revoke all": func() error {
+					_, err := f.M.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user1, Reason: sessionkit.ReasonUserRevoked})
+					return err
+				},
+				"evicting sign-in": func() error {
+					_, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user1, IPAddress: sessiontest.LoginIP})
+					return err
+				},
+				"address change": func() error {
+					_, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: s.Session.ID, IPAddress: "192.0.2.99"})
+					return err
+				},
+			} {
+				err := op()
+				if !errors.Is(err, sessionkit.ErrUnavailable) || !strings.Contains(err.Error(), "PUBLISH") {
+					t.Errorf("%s: got %v, want ErrUnavailable naming PUBLISH", name, err)
+				}
+				if d := sessiontest.Diff(before, sessiontest.Dump(t, admin, prefix)); len(d) != 0 {
+					t.Errorf("%s: a refused write changed: %v", name, d)
+				}
+			}
+			if _, err := f.M.Authenticate(ctx, s.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
+				t.Errorf("the session after the refused writes: %v, want active", err)
+			}
+		})
+	}
+}

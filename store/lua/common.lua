@@ -94,9 +94,16 @@ local function mistyped(...)
   return nil
 end
 
--- slot_mistyped is mistyped for the keys a script that retires, prunes or
--- expires the user's sessions may write after its first write, and more.
-local function slot_mistyped(...)
+-- unwritable returns an error reply when a write could fail after its first
+-- write, nil otherwise: a key it may reach holding another type (mistyped:
+-- the keys of a script that retires, prunes or expires the user's sessions,
+-- and more), or an announcement this Redis user may not publish on CHANNEL
+-- (an ACL without PUBLISH, or without the channel), which scripts make last.
+local function unwritable(...)
+  if not redis.acl_check_cmd('PUBLISH', CHANNEL, '') then
+    return redis.error_reply('sessionkit: this Redis user may not PUBLISH on ' .. CHANNEL ..
+      ', where the store announces revocations (see operations.md, The ACL user): nothing was written')
+  end
   return mistyped(IDX, RET, ALL, REV, OWN, DATA, ...)
 end
 
