@@ -99,8 +99,10 @@ end
 -- the keys of a script that retires, prunes or expires the user's sessions,
 -- and more), or an announcement this Redis user may not publish on CHANNEL
 -- (an ACL without PUBLISH, or without the channel), which scripts make last.
+-- (An in-memory server for development may have no ACLs, and no
+-- redis.acl_check_cmd.)
 local function unwritable(...)
-  if not redis.acl_check_cmd('PUBLISH', CHANNEL, '') then
+  if redis.acl_check_cmd and not redis.acl_check_cmd('PUBLISH', CHANNEL, '') then
     return redis.error_reply('sessionkit: this Redis user may not PUBLISH on ' .. CHANNEL ..
       ', where the store announces revocations (see operations.md, The ACL user): nothing was written')
   end
