@@ -193,7 +193,9 @@ func (a *Admin) list(w http.ResponseWriter, r *http.Request, _ string, user uuid
 		a.h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidRequest, "include_revoked must be true or false.")
 		return
 	}
-	list, err := a.h.m.ListUserSessions(r.Context(), user, sessionkit.ListOptions{IncludeRevoked: includeRevoked})
+	ctx, cancel := a.h.storeCtx(r)
+	defer cancel()
+	list, err := a.h.m.ListUserSessions(ctx, user, sessionkit.ListOptions{IncludeRevoked: includeRevoked})
 	if err != nil {
 		a.h.fail(w, r, err)
 		return
@@ -214,7 +216,9 @@ func (a *Admin) revoke(w http.ResponseWriter, r *http.Request, actor string, use
 	if !ok {
 		return
 	}
-	_, err := a.h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: reason, Actor: actor})
+	ctx, cancel := a.h.storeCtx(r)
+	defer cancel()
+	_, err := a.h.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: user, Reason: reason, Actor: actor})
 	if err != nil {
 		a.failInput(w, r, err)
 		return
@@ -228,7 +232,9 @@ func (a *Admin) revokeAll(w http.ResponseWriter, r *http.Request, actor string, 
 	if !ok {
 		return
 	}
-	res, err := a.h.m.RevokeAllUserSessions(r.Context(), sessionkit.RevokeAllUserSessions{UserID: user, Reason: reason, Actor: actor})
+	ctx, cancel := a.h.storeCtx(r)
+	defer cancel()
+	res, err := a.h.m.RevokeAllUserSessions(ctx, sessionkit.RevokeAllUserSessions{UserID: user, Reason: reason, Actor: actor})
 	if err != nil {
 		a.failInput(w, r, err)
 		return
@@ -254,7 +260,9 @@ func (a *Admin) setLimit(w http.ResponseWriter, r *http.Request, actor string, u
 		a.h.problem(w, r, http.StatusBadRequest, middleware.ReasonInvalidRequest, `The body must be {"limit": n}: a positive number, or -1 for no limit.`)
 		return
 	}
-	if err := a.h.m.SetUserLimit(r.Context(), user, *in.Limit); err != nil {
+	ctx, cancel := a.h.storeCtx(r)
+	defer cancel()
+	if err := a.h.m.SetUserLimit(ctx, user, *in.Limit); err != nil {
 		a.failInput(w, r, err)
 		return
 	}
@@ -263,7 +271,9 @@ func (a *Admin) setLimit(w http.ResponseWriter, r *http.Request, actor string, u
 }
 
 func (a *Admin) clearLimit(w http.ResponseWriter, r *http.Request, actor string, user uuid.UUID) {
-	if err := a.h.m.ClearUserLimit(r.Context(), user); err != nil {
+	ctx, cancel := a.h.storeCtx(r)
+	defer cancel()
+	if err := a.h.m.ClearUserLimit(ctx, user); err != nil {
 		a.h.fail(w, r, err)
 		return
 	}
@@ -281,7 +291,9 @@ func (a *Admin) impersonate(w http.ResponseWriter, r *http.Request, actor string
 		a.h.fail(w, r, errors.New("sessionkit: impersonate: RemoteAddr is not an IP address"))
 		return
 	}
-	res, err := a.h.m.CreateSession(sessionkit.WithRequest(r.Context(), r), sessionkit.CreateSession{
+	ctx, cancel := a.h.storeCtx(r)
+	defer cancel()
+	res, err := a.h.m.CreateSession(sessionkit.WithRequest(ctx, r), sessionkit.CreateSession{
 		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(),
 		ExpiresAt: a.h.m.Now().Add(a.ttl), ImpersonatedBy: actor,
 	})

@@ -47,7 +47,9 @@ func (h *Handler) writeEvents(w http.ResponseWriter, r *http.Request, user uuid.
 	}
 	// One more than asked tells whether there is a next page.
 	fetch := min(limit+1, maxEventLimit)
-	evs, err := h.m.Events(r.Context(), user, sessionkit.EventQuery{Before: before, Limit: fetch})
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	evs, err := h.m.Events(ctx, user, sessionkit.EventQuery{Before: before, Limit: fetch})
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -307,3 +307,12 @@ func crossOrigin(origins []string) (*http.CrossOriginProtection, error) {
 	}
 	return cop, nil
 }
+
+// storeCtx bounds a store call of r by the Authenticator's StoreTimeout,
+// as its authentication is; without one, r's context.
+func (h *Handler) storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	if d := h.auth.Options().StoreTimeout; d > 0 {
+		return context.WithTimeout(r.Context(), d)
+	}
+	return r.Context(), func() {}
+}

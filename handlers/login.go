@@ -96,7 +96,9 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 		}
 		carried = false
 	}
-	res, err := h.m.CreateSession(sessionkit.WithRequest(r.Context(), r), sessionkit.CreateSession{
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	res, err := h.m.CreateSession(sessionkit.WithRequest(ctx, r), sessionkit.CreateSession{
 		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(),
 	})
 	if err != nil {
@@ -197,7 +199,9 @@ func (h *Handler) carried(r *http.Request) (sessionkit.Session, bool, error) {
 // revokeReplaced revokes old, the session a sign-in replaces; one revoked
 // meanwhile is no failure. In a support session, the operator is named.
 func (h *Handler) revokeReplaced(r *http.Request, old sessionkit.Session) error {
-	_, err := h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	_, err := h.m.RevokeSession(ctx, sessionkit.RevokeSession{
 		SessionID: old.ID, UserID: old.UserID, Reason: sessionkit.ReasonLogin, Actor: old.ImpersonatedBy,
 	})
 	if errors.Is(err, sessionkit.ErrNotFound) {

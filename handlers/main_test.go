@@ -67,6 +67,7 @@ func (u *users) login(r *http.Request) (uuid.UUID, error) {
 // setup varies a fixture.
 type setup struct {
 	server  *redistest.Server // default: shared
+	addr    string            // Redis's address when not server's (a proxy's)
 	mopts   []sessionkit.Option
 	session func(*middleware.Options) // the app's Authenticator
 	options func(*handlers.Options)
@@ -103,6 +104,9 @@ func newFixture(t *testing.T, s setup) *fixture {
 	})
 	mopts := append([]sessionkit.Option{sessionkit.WithLimit(tiers), sessionkit.WithLogger(f.logs.Logger())}, s.mopts...)
 	o := sessiontest.Options{Addr: s.server.Addr()}
+	if s.addr != "" {
+		o.Addr = s.addr
+	}
 	if s.cached {
 		o.Clock = redistest.NewClock()
 		o.Cache = &store.CacheOptions{Clock: o.Clock.Now}

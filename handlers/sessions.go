@@ -30,7 +30,9 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cur := session(r)
-	list, err := h.m.ListUserSessions(r.Context(), cur.UserID, sessionkit.ListOptions{IncludeRevoked: includeRevoked})
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	list, err := h.m.ListUserSessions(ctx, cur.UserID, sessionkit.ListOptions{IncludeRevoked: includeRevoked})
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -55,7 +57,9 @@ func (h *Handler) getSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cur := session(r)
-	s, err := h.m.UserSession(r.Context(), cur.UserID, id)
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	s, err := h.m.UserSession(ctx, cur.UserID, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -77,7 +81,9 @@ func (h *Handler) revokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// In a support session, the operator did it: the event names them.
-	_, err := h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: id, UserID: cur.UserID, Reason: sessionkit.ReasonUserRevoked, Actor: cur.ImpersonatedBy})
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	_, err := h.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: id, UserID: cur.UserID, Reason: sessionkit.ReasonUserRevoked, Actor: cur.ImpersonatedBy})
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -107,7 +113,9 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 	if includeCurrent {
 		cmd.ExceptSessionID = uuid.Nil
 	}
-	res, err := h.m.RevokeAllUserSessions(r.Context(), cmd)
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	res, err := h.m.RevokeAllUserSessions(ctx, cmd)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -143,6 +151,8 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
 	ar, err := h.auth.Authenticate(r)
 	var s sessionkit.Session
 	switch {
@@ -152,7 +162,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	case rt != "":
-		if s, err = h.m.SessionByRefreshToken(r.Context(), rt); errors.Is(err, sessionkit.ErrNotFound) {
+		if s, err = h.m.SessionByRefreshToken(ctx, rt); errors.Is(err, sessionkit.ErrNotFound) {
 			h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken, "The refresh token is not valid.")
 			return
 		} else if err != nil {
@@ -167,7 +177,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.ID != uuid.Nil {
-		_, err = h.m.RevokeSession(r.Context(), sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout, Actor: s.ImpersonatedBy})
+		_, err = h.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout, Actor: s.ImpersonatedBy})
 		if err != nil && !errors.Is(err, sessionkit.ErrNotFound) {
 			h.fail(w, r, err)
 			return

@@ -65,7 +65,9 @@ func (h *Handler) createTokenSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := h.m.CreateSession(sessionkit.WithRequest(r.Context(), r), sessionkit.CreateSession{
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	res, err := h.m.CreateSession(sessionkit.WithRequest(ctx, r), sessionkit.CreateSession{
 		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(), Bearer: true,
 	})
 	if err != nil {
@@ -92,7 +94,9 @@ func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
 		h.badBody(w, r, status, detail)
 		return
 	}
-	res, err := h.m.RefreshSession(r.Context(), sessionkit.RefreshSession{RefreshToken: rt})
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	res, err := h.m.RefreshSession(ctx, sessionkit.RefreshSession{RefreshToken: rt})
 	switch {
 	case errors.Is(err, sessionkit.ErrNotFound):
 		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken, "The refresh token is not valid.")
@@ -161,7 +165,9 @@ func (h *Handler) reauthenticate(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidCredentials, "The username or password is wrong.")
 		return
 	}
-	res, err := h.m.Reauthenticate(r.Context(), sessionkit.Reauthenticate{SessionID: cur.ID, UserID: cur.UserID})
+	ctx, cancel := h.storeCtx(r)
+	defer cancel()
+	res, err := h.m.Reauthenticate(ctx, sessionkit.Reauthenticate{SessionID: cur.ID, UserID: cur.UserID})
 	if err != nil {
 		h.fail(w, r, err)
 		return

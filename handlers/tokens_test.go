@@ -702,3 +702,33 @@ func TestTokensTheAuthenticatorRefusesAreRefused(t *testing.T) {
 		t.Errorf("NewAdmin: %v", err)
 	}
 }
+
+// TestStoreTimeoutBoundsEveryStoreCall: middleware.Options.StoreTimeout
+// bounds a request's store calls, past it 503: the authentication's, and
+// the handlers' own (a sign-in, a refresh), which went on until the Redis
+// client's own timeouts and retries gave up, several seconds later.
+func TestStoreTimeoutBoundsEveryStoreCall(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := redistest.NewProxy(t, srv.Addr())
+	s := tokenSetup(t)
+	s.server, s.addr = srv, proxy.Addr()
+	s.session = func(o *middleware.Options) { o.AllowBearer, o.StoreTimeout = true, 300*time.Millisecond }
+	f := newFixture(t, s)
+	p, _ := f.tokenLogin(t, "alice")
+	proxy.SetDelay(20 * time.Second)
+	body := `{"username":"alice","password":"password"}`
+	for name, call := range map[string]func() response{
+		"sign-in":        func() response { return f.do(t, f.client(t), "POST", "/sessions", strings.NewReader(body), jsonType) },
+		"token sign-in":  func() response { return f.do(t, nil, "POST", "/sessions/token", strings.NewReader(body), jsonType) },
+		"refresh":        func() response { return f.refresh(t, p.RefreshToken) },
+		"authentication": func() response { return f.do(t, nil, "GET", "/sessions/current", nil, bearer(p.AccessToken)) },
+	} {
+		start := time.Now()
+		r := call()
+		took := time.Since(start)
+		r.wantProblem(t, http.StatusServiceUnavailable, middleware.ReasonStoreUnavailable)
+		if took > 2*time.Second {
+			t.Errorf("%s: answered after %v with a 300ms StoreTimeout", name, took.Round(time.Millisecond))
+		}
+	}
+}

@@ -56,9 +56,11 @@ type Options struct {
 	// IPDecision, when set, decides each address change instead of
 	// IPPolicy (which must then be IPFlag, the default). Default: none.
 	IPDecision IPDecision
-	// StoreTimeout bounds the store call of each request (the Redis client
-	// needs ContextTimeoutEnabled for a deadline to cut network I/O short);
-	// past it the request is 503. Default: none beyond the request's own
+	// StoreTimeout bounds each store call of a request: the authentication's,
+	// and those of the handlers package's routes (a sign-in's, a refresh's,
+	// a revocation's...), not the app's Login (the Redis client needs
+	// ContextTimeoutEnabled for a deadline to cut network I/O short); past
+	// it the request is 503. Default: none beyond the request's own
 	// context and the Redis client's read and write timeouts.
 	StoreTimeout time.Duration
 	// ErrorWriter writes every failure of the middleware and the handlers.
