@@ -298,3 +298,40 @@ func TestTrustEveryAddressIsWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestUntrustedForwardedForIsHinted: behind a load balancer with no
+// TrustedProxies, every session records the balancer's address and nothing
+// said why. A request that carries X-Forwarded-For while no proxy is
+// trusted is logged once at info (the header is ignored, rightly: any
+// client can send it), so the operator learns of the setting.
+func TestUntrustedForwardedForIsHinted(t *testing.T) {
+	var logs logtest.Buffer
+	f := newFixture(t, sessionkit.WithLogger(logs.Logger()))
+	a := f.auth(t, middleware.Options{})
+	const line = "X-Forwarded-For, which is ignored"
+	r := request("", "10.0.0.2:443")
+	a.ClientIP(r)
+	if n := logs.Count(line); n != 0 {
+		t.Fatalf("no header: %d hints, want 0", n)
+	}
+	for range 3 {
+		r := request("", "10.0.0.2:443")
+		r.Header.Set("X-Forwarded-For", "203.0.113.7")
+		if ip, ok := a.ClientIP(r); !ok || ip.String() != "10.0.0.2" {
+			t.Errorf("got %v, %v; want the peer, 10.0.0.2", ip, ok)
+		}
+	}
+	if n := logs.Count(line); n != 1 {
+		t.Errorf("hints: got %d, want 1\n%s", n, logs.String())
+	}
+	// With a trusted proxy the header is read, and nothing is hinted.
+	var logs2 logtest.Buffer
+	g := newFixture(t, sessionkit.WithLogger(logs2.Logger()))
+	b := g.auth(t, middleware.Options{TrustedProxies: []string{"10.0.0.0/8"}})
+	r = request("", "10.0.0.2:443")
+	r.Header.Set("X-Forwarded-For", "203.0.113.7")
+	b.ClientIP(r)
+	if n := logs2.Count(line); n != 0 {
+		t.Errorf("with a trusted proxy: %d hints, want 0", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessionkit/sessionkit"
@@ -89,7 +90,8 @@ type Authenticator struct {
 	challenges []string // for a request that presented no token
 	badToken   []string // for a request whose token was refused
 	badPeer    sync.Once
-	noClient   sync.Once // a trusted proxy named no client
+	noClient   sync.Once   // a trusted proxy named no client
+	hinted     atomic.Bool // X-Forwarded-For came with no proxy trusted, and was logged
 }
 
 // New returns the session middleware: it authenticates each request and
@@ -374,9 +376,14 @@ func (a *Authenticator) logIPChange(s sessionkit.Session, c IPChange, policy IPP
 // socket listener, a misconfigured proxy); that is logged once, and the
 // middleware then authenticates without tracking the address. A trusted
 // proxy that names no client (no X-Forwarded-For, or none usable) leaves
-// a proxy's address as the client's; that is logged once too.
+// a proxy's address as the client's; that is logged once too, and so is,
+// at info, a request with X-Forwarded-For while no proxy is trusted.
 func (a *Authenticator) ClientIP(r *http.Request) (netip.Addr, bool) {
 	ip, ok := a.ips.ClientIP(r)
+	if len(a.opts.TrustedProxies) == 0 && !a.hinted.Load() && len(r.Header["X-Forwarded-For"]) > 0 && a.hinted.CompareAndSwap(false, true) {
+		a.log.Info("sessionkit: requests carry X-Forwarded-For, which is ignored: no proxy is trusted, so each client's address is its peer's; behind a proxy or load balancer, set TrustedProxies to its addresses",
+			"peer", ip.String())
+	}
 	if ok && a.ips.Trusted(ip) {
 		a.noClient.Do(func() {
 			a.log.Warn("sessionkit: a trusted proxy named no client (no usable X-Forwarded-For); its address stands for the client's, so address changes and locations are the proxy's",
