@@ -153,7 +153,6 @@ func TestCancelledSignInIsNoEnricherTimeout(t *testing.T) {
 	}
 }
 
-
 // TestRepeatedCloseLeavesNoWaiters: a Close whose deadline passes while a
 // hook is stuck returns an error, and the app may call it again. Each call
 // started a goroutine waiting for the hooks, left behind while the hook

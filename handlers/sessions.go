@@ -1,9 +1,12 @@
 package handlers
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -142,39 +145,36 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 // session that has ended is 204.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	h.auth.SessionHeaders(w.Header())
-	var rt string
-	if r.ContentLength != 0 && h.tokensOn() {
-		var status int
-		var detail string
-		if rt, status, detail = h.readRefreshToken(w, r); status != 0 {
-			h.badBody(w, r, status, detail)
-			return
-		}
-	}
 	ctx, cancel := h.storeCtx(r)
 	defer cancel()
 	ar, err := h.auth.Authenticate(r)
 	var s sessionkit.Session
 	switch {
 	case err == nil:
-		s = session(ar)
+		s = session(ar) // the body, if any, is not read
 	case !middleware.Anonymous(err) && !errors.Is(err, middleware.ErrAmbiguousToken):
 		h.fail(w, r, err)
 		return
-	case rt != "":
-		if s, err = h.m.SessionByRefreshToken(ctx, rt); errors.Is(err, sessionkit.ErrNotFound) {
-			h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken, "The refresh token is not valid.")
+	default:
+		rt, ok := h.signOutRefreshToken(w, r)
+		switch {
+		case !ok:
 			return
-		} else if err != nil {
-			h.fail(w, r, err)
+		case rt != "":
+			if s, err = h.m.SessionByRefreshToken(ctx, rt); errors.Is(err, sessionkit.ErrNotFound) {
+				h.problem(w, r, http.StatusUnauthorized, middleware.ReasonInvalidRefreshToken, "The refresh token is not valid.")
+				return
+			} else if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			if s.StateAt(h.m.Now()) != sessionkit.StateActive {
+				s = sessionkit.Session{} // ended already
+			}
+		case errors.Is(err, middleware.ErrInvalidToken) && h.bearerPresented(r):
+			h.fail(w, r, err) // an access token no longer valid: the session is not known
 			return
 		}
-		if s.StateAt(h.m.Now()) != sessionkit.StateActive {
-			s = sessionkit.Session{} // ended already
-		}
-	case errors.Is(err, middleware.ErrInvalidToken) && h.auth.Options().AllowBearer && len(r.Header["Authorization"]) > 0:
-		h.fail(w, r, err) // an access token no longer valid: the session is not known
-		return
 	}
 	if s.ID != uuid.Nil {
 		_, err = h.m.RevokeSession(ctx, sessionkit.RevokeSession{SessionID: s.ID, UserID: s.UserID, Reason: sessionkit.ReasonLogout, Actor: s.ImpersonatedBy})
@@ -186,6 +186,45 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	h.clearCookie(w)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// signOutRefreshToken reads the refresh token a sign-out without a valid
+// session may carry: "" when the server issues no tokens or the body is
+// empty, as a browser's is. A body that is not a refresh token is refused
+// (ok false, the problem written).
+func (h *Handler) signOutRefreshToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if r.ContentLength == 0 || !h.tokensOn() {
+		return "", true
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	switch {
+	case err != nil:
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			h.badBody(w, r, http.StatusRequestEntityTooLarge, "The body is too large.")
+		} else {
+			h.badBody(w, r, http.StatusBadRequest, "The body could not be read.")
+		}
+		return "", false
+	case len(bytes.TrimSpace(body)) == 0:
+		return "", true
+	}
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	rt, status, detail := h.readRefreshToken(w, r)
+	if status != 0 {
+		h.badBody(w, r, status, detail)
+		return "", false
+	}
+	return rt, true
+}
+
+// bearerPresented reports whether r carries a bearer token the
+// Authenticator reads: its credential, when refused, was an access token.
+func (h *Handler) bearerPresented(r *http.Request) bool {
+	if !h.auth.Options().AllowBearer {
+		return false
+	}
+	scheme, _, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	return strings.EqualFold(scheme, "Bearer")
 }
 
 // pathID parses the {id} wildcard as a session id, or answers 400 invalid_id.

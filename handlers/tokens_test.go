@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -729,6 +730,56 @@ func TestStoreTimeoutBoundsEveryStoreCall(t *testing.T) {
 		r.wantProblem(t, http.StatusServiceUnavailable, middleware.ReasonStoreUnavailable)
 		if took > 2*time.Second {
 			t.Errorf("%s: answered after %v with a 300ms StoreTimeout", name, took.Round(time.Millisecond))
+		}
+	}
+}
+
+// TestCookieSignOutIgnoresWhatBearerSignOutReads: the refresh-token body
+// and the 401 for an access token no longer valid are a bearer client's.
+// A browser signing out with a valid cookie is signed out whatever body its
+// DELETE carries (an empty JSON object, an empty chunked body with no
+// type), and with a stale cookie it gets 204 and the cookie cleared even
+// beside an Authorization header of another scheme (Basic in front of a
+// staging site).
+func TestCookieSignOutIgnoresWhatBearerSignOutReads(t *testing.T) {
+	f := newFixture(t, tokenSetup(t))
+	for _, tc := range []struct {
+		name, ct, body string
+		length         int64
+	}{
+		{"empty JSON object", "application/json", `{}`, 2},
+		{"empty chunked body, no type", "", ``, -1},
+	} {
+		s, tok := f.login(t, f.client(t), "alice")
+		r := httptest.NewRequest("DELETE", "https://example.com/sessions/current", strings.NewReader(tc.body))
+		r.ContentLength = tc.length
+		r.Header.Set("Cookie", cookieName+"="+tok)
+		if tc.ct != "" {
+			r.Header.Set("Content-Type", tc.ct)
+		}
+		w := httptest.NewRecorder()
+		f.mux.ServeHTTP(w, r)
+		got, err := f.m.Session(t.Context(), s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != http.StatusNoContent || got.StateAt(f.m.Now()) != sessionkit.StateRevoked {
+			t.Errorf("%s: got %d %s, session %v; want 204 and the session revoked", tc.name, w.Code, w.Body, got.StateAt(f.m.Now()))
+		}
+	}
+	_, tok := f.login(t, f.client(t), "alice")
+	last := "A"
+	if tok[len(tok)-1] == 'A' {
+		last = "B"
+	}
+	stale := tok[:len(tok)-1] + last
+	for _, h := range []http.Header{
+		{"Cookie": {cookieName + "=" + stale}},
+		{"Cookie": {cookieName + "=" + stale}, "Authorization": {"Basic dXNlcjpwYXNz"}},
+	} {
+		r := f.do(t, nil, "DELETE", "/sessions/current", nil, h)
+		if ck := r.sessionCookie(); r.status != http.StatusNoContent || ck == nil || ck.MaxAge >= 0 {
+			t.Errorf("stale cookie, Authorization %q: got %d, cookie %v; want 204 and the cookie cleared", h.Get("Authorization"), r.status, ck)
 		}
 	}
 }

@@ -621,9 +621,13 @@ func TestRefusedAccessTokenLogsWhy(t *testing.T) {
 	f.Clock.Advance(time.Hour)
 	for _, tc := range []struct{ name, token, why string }{
 		{"expired", expired, "expired"},
-		{"another key", foreign, "accesstoken"},
+		{"another key", foreign, "kid"},
 	} {
+		refused := logs.Count("request refused")
 		rec := serveHeader(a, http.Header{"Authorization": {"Bearer " + tc.token}})
+		if n := logs.Count("request refused") - refused; n != 1 {
+			t.Fatalf("%s: %d refusal lines, want 1", tc.name, n)
+		}
 		if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), middleware.ReasonNoSession) {
 			t.Fatalf("%s: got %d %s, want 401 no_session", tc.name, rec.Code, rec.Body)
 		}

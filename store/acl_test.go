@@ -298,11 +298,12 @@ func TestACL(t *testing.T) {
 		_, err = a.Store.ClearSealedRefreshSecrets(ctx)
 		must("ClearSealedRefreshSecrets", err)
 
-		// The cache's background work (PING, heartbeats) for a while.
+		// The cache's background work (PING, heartbeats) for a while. A
+		// command of it refused shows in ACL LOG (checked below); a drop
+		// on a loaded machine (a heartbeat past its deadline) is no
+		// refusal, and the cache must come back on.
 		time.Sleep(5 * copts.HealthCheck)
-		if st := a.Cache.Stats(); !st.On || st.Dropped != 0 {
-			t.Errorf("cache %+v: want it on, never dropped", st)
-		}
+		sessiontest.WaitCache(t, a.Cache, "on again", func(s store.CacheStats) bool { return s.On })
 		a.Close()
 		bm.Close()
 		cm.Close()

@@ -185,23 +185,30 @@ func TestKeyOfAnotherTypeWritesNothing(t *testing.T) {
 // is gone (deleted by hand, or evicted under maxmemory), the write
 // rebuilds it, with every active session and an expiry: the common write,
 // which only moves one score, made it anew with none, and PEXPIREAT GT
-// never sets one on a key without.
+// never sets one on a key without. The audit trail's expiry moves with the
+// deadline as on the common write: the audit retention past it.
 func TestLostIndexRebuiltByActivityWrite(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
-		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithIdleTimeout(time.Hour))
+		const retention = 24 * time.Hour
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithIdleTimeout(time.Hour), sessionkit.WithAuditRetention(retention))
 		user := uuid.New()
 		first, second := f.Login(t, user), f.Login(t, user)
-		idx := f.KeyNames(t).ForUser(user).Index
+		keys := f.KeyNames(t).ForUser(user)
+		idx := keys.Index
 		if err := b.Client.Del(ctx, idx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		f.Clock.Advance(2 * time.Minute) // past the throttle
+		f.Clock.Advance(50 * time.Minute) // past the throttle; the deadlines move by as much
 		r, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: first.Session.ID, IPAddress: sessiontest.LoginIP})
 		if err != nil || !r.Written {
 			t.Fatalf("activity write: %+v, %v", r, err)
 		}
 		f.CheckTTLs(t)
+		act, ev := b.Client.PExpireTime(ctx, keys.Active).Val(), b.Client.PExpireTime(ctx, keys.Events).Val()
+		if got := ev - act; got < retention-time.Second || got > retention+time.Second {
+			t.Errorf("the trail expires %v after the sessions' key, want the retention, %v", got, retention)
+		}
 		for _, s := range []sessionkit.CreateSessionResult{first, second} {
 			_, member := f.KeyNames(t).Active(s.Session.ID)
 			if err := b.Client.ZScore(ctx, idx, member).Err(); err != nil {

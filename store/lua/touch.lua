@@ -161,7 +161,9 @@ if changed then ids[#ids + 1] = moved_event(h, prev_cc, cc, actor) end
 if ACTIVITY_EVENTS then
   ids[#ids + 1] = event(EV_ACTIVITY, h[F_USER_ID], MEMBER, E_IP, changed and IP or current, E_ACTOR, actor)
 end
-if #ids > 0 then expire_events(retained, now, RETENTION) end
+-- The trail's expiry follows the deadlines, events or none (the common
+-- write's PEXPIREAT GT, on a session missing from the index).
+expire_events(retained, now, RETENTION)
 -- Caches elsewhere hold the previous address: a request from it there
 -- must be seen as the change it now is, not served undecided.
 if changed then announce(ANNOUNCE, {MEMBER}) end
