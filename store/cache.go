@@ -561,7 +561,7 @@ func (c *Cache) read(ctx context.Context, sh *cacheShard, id uuid.UUID) (session
 		return s, pk, err
 	}
 	if pk.Indexed && s.RevokedAt.IsZero() {
-		c.store(sh, id, s, pk, epoch, gen, c.now()+int64(c.ttl))
+		c.store(sh, id, s, pk, epoch, gen, c.now()+int64(c.ttl), false)
 	}
 	return s, pk, nil
 }
@@ -582,8 +582,10 @@ func (c *Cache) serves(e *cacheEntry) bool {
 
 // store keeps a session Redis just returned until deadline, unless the
 // shard saw an invalidation or the cache changed state since epoch and gen
-// were read. It reports whether it did.
-func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64, deadline int64) bool {
+// were read. It reports whether it did. With newer, s is newer than what a
+// read still in flight may answer (a write's result): gen moves on, so that
+// such a read does not store its older session over s.
+func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64, deadline int64, newer bool) bool {
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
 		return false
 	}
@@ -602,20 +604,28 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk bac
 		return false
 	}
 	sh.m[id] = e
+	if newer {
+		sh.gen.Add(1)
+	}
 	return true
 }
 
 // replace stores s, what Redis holds of a session after a write or a
 // fresh read, in place of old, the entry read before it, keeping old's
-// deadline. When store keeps s out, old goes too if it is still there: it
-// is older than Redis's copy, and the invalidation that kept s out (gen
-// counts the shard's, not the session's) may have been another session's.
+// deadline; a read that was in flight meanwhile stores nothing after it.
+// When store keeps s out, the session's entry goes too: it is older than
+// Redis's copy, and the invalidation that kept s out (gen counts the
+// shard's, not the session's) may have been another session's.
 func (c *Cache) replace(sh *cacheShard, id uuid.UUID, old *cacheEntry, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64) {
-	if c.store(sh, id, s, pk, epoch, gen, old.deadline) {
+	if c.store(sh, id, s, pk, epoch, gen, old.deadline, true) {
 		return
 	}
+	// Whatever the shard holds of the session now goes too, and gen moves
+	// on: it, and what reads still in flight answer, may be older than s
+	// (another replace, of an older read, may have stored since).
 	sh.mu.Lock()
-	if sh.m[id] == old && c.remove(sh, id) {
+	sh.gen.Add(1)
+	if c.remove(sh, id) {
 		c.invalidations.Add(1)
 	}
 	sh.mu.Unlock()
