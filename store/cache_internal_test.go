@@ -127,7 +127,7 @@ func (r *Redis) sessionNow(t *testing.T, id uuid.UUID) sessionkit.Session {
 // came back, this instance then saw the old address as the session's, and
 // a request from it was served undecided, never passed to AuthenticateWith's
 // onIPChange. Only a load with other requests for the same session showed
-// it (a concurrency audit: 10 to 32 of 2,000 requests, under -race). Here
+// it (10 to 32 of 2,000 such requests, under -race). Here
 // the interleaving is made by hand: the read's answer is stored after the
 // write's. The write is an activity write, which is not announced (an
 // address change's announcement would drop the entry at a moment of its
