@@ -348,7 +348,8 @@ func atLeast72(t *testing.T, info string) bool {
 // without the channel) had a revocation written and then refused at the
 // announcement: the app got an error for a revocation Redis had made, and no
 // cache elsewhere heard of it. Every script that may announce now asks
-// first, and refuses with an error naming PUBLISH, writing nothing.
+// first, and refuses with an error naming PUBLISH, writing nothing; one
+// that announces nothing does not ask.
 func TestPublishRefusedWritesNothing(t *testing.T) {
 	rules := readACLRules(t)
 	for _, drop := range []string{"+publish", "&<prefix>revoked"} {
@@ -403,6 +404,10 @@ func TestPublishRefusedWritesNothing(t *testing.T) {
 			}
 			if _, err := f.M.Authenticate(ctx, s.Token, netip.MustParseAddr(sessiontest.LoginIP)); err != nil {
 				t.Errorf("the session after the refused writes: %v, want active", err)
+			}
+			// A write that announces nothing needs no PUBLISH.
+			if _, err := f.M.RecordProviderAccess(ctx, sessionkit.RecordProviderAccess{SessionID: s.Session.ID, ProviderName: "schwab"}); err != nil {
+				t.Errorf("provider access, which announces nothing: %v", err)
 			}
 		})
 	}

@@ -97,12 +97,12 @@ end
 -- unwritable returns an error reply when a write could fail after its first
 -- write, nil otherwise: a key it may reach holding another type (mistyped:
 -- the keys of a script that retires, prunes or expires the user's sessions,
--- and more), or an announcement this Redis user may not publish on CHANNEL
--- (an ACL without PUBLISH, or without the channel), which scripts make last.
--- (An in-memory server for development may have no ACLs, and no
--- redis.acl_check_cmd.)
-local function unwritable(...)
-  if redis.acl_check_cmd and not redis.acl_check_cmd('PUBLISH', CHANNEL, '') then
+-- and more), or, when the write announces, an announcement this Redis user
+-- may not publish on CHANNEL (an ACL without PUBLISH, or without the
+-- channel), which scripts make last. (An in-memory server for development
+-- may have no ACLs, and no redis.acl_check_cmd.)
+local function unwritable(announces, ...)
+  if announces and redis.acl_check_cmd and not redis.acl_check_cmd('PUBLISH', CHANNEL, '') then
     return redis.error_reply('sessionkit: this Redis user may not PUBLISH on ' .. CHANNEL ..
       ', where the store announces revocations (see operations.md, The ACL user): nothing was written')
   end

@@ -62,7 +62,7 @@ if redis.call('HGET', ACT, MEMBER) == VALUE then
   return reply{NEW_DEVICE = nd, NEW_COUNTRY = nc, EVICTED = evicted, EVENT_IDS = ids}
 end
 -- Every key the rest may reach holds what the store writes there.
-local bad = unwritable()
+local bad = unwritable(true) -- an eviction is announced
 if bad then return bad end
 if redis.call('HEXISTS', RET, MEMBER) == 1 then return {S_DUPLICATE} end
 local limit = LIMIT

@@ -5,7 +5,7 @@ local v, refused = lookup(MEMBER, '', now)
 if not v then return refused end
 local f = split(v)
 
-local bad = unwritable()
+local bad = unwritable(false)
 if bad then return bad end
 f[F_REFRESH_TOKEN] = REFRESH_TOKEN_ID
 redis.call('HSET', ACT, MEMBER, join(f)) -- first write: deny-oom

@@ -18,7 +18,7 @@ list[#list + 1] = PROVIDER
 while #list > MAX_PROVIDERS do table.remove(list, 1) end
 
 f[F_LAST_PROVIDER], f[F_LAST_PROVIDER_AT], f[F_PROVIDERS] = PROVIDER, NOW_MS, table.concat(list, ',')
-local bad = unwritable()
+local bad = unwritable(false)
 if bad then return bad end
 redis.call('HSET', ACT, MEMBER, join(f)) -- first write: deny-oom
 -- In a support session, the operator reached the provider: the event names them.

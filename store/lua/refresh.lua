@@ -85,7 +85,7 @@ if previous and REFRESH_GRACE > 0 and NOW - num(f[F_REFRESH_AT]) <= REFRESH_GRAC
   if sealed == '' then return {S_NOT_FOUND} end
   return reply{ROTATED = false, GENERATION = gen, SEALED = sealed, SESSION = v}
 end
-local bad = unwritable(SEAL)
+local bad = unwritable(true, SEAL)
 if bad then return bad end
 if not current then -- superseded, whether just or long ago, or made up from one
   return {S_REUSED, revoke_now(MEMBER, f[F_USER_ID], REASON_REFRESH_REUSED, ANNOUNCE, '', CALL), f[F_USER_ID]}

@@ -16,6 +16,6 @@ local h = split(v, HOT)
 if h[F_USER_ID] ~= USER_ID or refusal(h[F_EXPIRES], h[F_LAST_ACTIVITY], h[F_IDLE], NOW) then
   return {S_NOT_FOUND}
 end
-local bad = unwritable()
+local bad = unwritable(true)
 if bad then return bad end
 return reply{EVENT_ID = revoke_now(MEMBER, USER_ID, REASON, ANNOUNCE, ACTOR, CALL)}

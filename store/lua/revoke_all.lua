@@ -9,7 +9,7 @@ do
   local members, ids = revoked_by(CALL)
   if #members > 0 then return reply{REVOKED = members, EVENT_IDS = ids} end
 end
-local bad = unwritable()
+local bad = unwritable(true)
 if bad then return bad end
 local rebuilt = reconcile(nil, true) -- read-only unless the index is damaged: then its writes are deny-oom ZADDs
 local active = owned(USER_ID, redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW_MS, '+inf'), true)

@@ -23,7 +23,7 @@ if REAUTHENTICATED then
   f[F_AUTH_AT] = NOW_MS
   if AAL ~= '' then f[F_AAL] = AAL end
 end
-local bad = unwritable(SEAL)
+local bad = unwritable(true, SEAL)
 if bad then return bad end
 local nv = join(f)
 redis.call('HSET', ACT, MEMBER, nv) -- first write: deny-oom

@@ -76,7 +76,7 @@ if REVOKE then
   local actor = f[F_IMPERSONATED_BY] or ''
   local before, after = f[F_LOCATION_COUNTRY_CODE] or '', ''
   local ids = {}
-  local bad = unwritable()
+  local bad = unwritable(true)
   if bad then return bad end
   if changed then
     before, after = move(f)
@@ -117,7 +117,7 @@ if common and moves then
   common = score ~= false
 end
 if not common then
-  local bad = unwritable()
+  local bad = unwritable(changed) -- an address change is announced
   if bad then return bad end
 end
 -- First write, deny-oom. If the server is out of memory the session is still
