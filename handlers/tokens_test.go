@@ -671,9 +671,26 @@ func TestBearerSignOut(t *testing.T) {
 	if got := state(laptop.Session.ID); got != sessionkit.StateRevoked {
 		t.Errorf("after sign-out with the access token: %v, want revoked", got)
 	}
-	// A body that is not a refresh token is 400.
-	f.do(t, nil, "DELETE", "/sessions/current", strings.NewReader(`{"token":1}`), jsonType).
-		wantProblem(t, http.StatusBadRequest, middleware.ReasonInvalidRequest)
+	// A body that is not a refresh token is refused, with nothing revoked.
+	other, _ := f.tokenLogin(t, "alice")
+	for _, tc := range []struct {
+		name, body string
+		header     http.Header
+		status     int
+		reason     string
+	}{
+		{"another field", `{"token":1}`, jsonType, 400, middleware.ReasonInvalidRequest},
+		{"text/plain", other.RefreshToken, http.Header{"Content-Type": {"text/plain"}}, 415, middleware.ReasonUnsupportedMedia},
+		{"1 MB", `{"refresh_token":"` + strings.Repeat("r", 1<<20) + `"}`, jsonType, 413, middleware.ReasonRequestTooLarge},
+	} {
+		r := f.do(t, nil, "DELETE", "/sessions/current", strings.NewReader(tc.body), tc.header)
+		if r.status != tc.status || r.problem(t).Reason != tc.reason {
+			t.Errorf("%s: got %d %s, want %d %s", tc.name, r.status, r.body, tc.status, tc.reason)
+		}
+	}
+	if got := state(other.Session.ID); got != sessionkit.StateActive {
+		t.Errorf("after refused sign-outs: %v, want active", got)
+	}
 }
 
 func cloneOr(h http.Header) http.Header {
@@ -699,8 +716,13 @@ func TestTokensTheAuthenticatorRefusesAreRefused(t *testing.T) {
 	if !errors.Is(err, sessionkit.ErrInvalid) || !strings.Contains(err.Error(), "AllowBearer") {
 		t.Errorf("got %v, want an error wrapping ErrInvalid naming AllowBearer", err)
 	}
-	if _, err := handlers.NewAdmin(auth, handlers.AdminOptions{Authorize: func(*http.Request) (string, error) { return "ops", nil }}); err != nil {
+	authorize := func(*http.Request) (string, error) { return "ops", nil }
+	if _, err := handlers.NewAdmin(auth, handlers.AdminOptions{Authorize: authorize}); err != nil {
 		t.Errorf("NewAdmin: %v", err)
+	}
+	// The operator routes refuse a wildcard origin as the user routes do.
+	if _, err := handlers.NewAdmin(auth, handlers.AdminOptions{Authorize: authorize, TrustedOrigins: []string{"https://*.example.com"}}); !errors.Is(err, sessionkit.ErrInvalid) {
+		t.Errorf("NewAdmin with a wildcard origin: got %v, want ErrInvalid", err)
 	}
 }
 
