@@ -30,12 +30,18 @@ import (
 
 var loginAddr = netip.MustParseAddr(sessiontest.LoginIP)
 
-// landed waits until the stored last activity of id is want.
+// landed waits until the stored last activity of id is want and the
+// writer's round is over. Redis holds the write before the round ends (a
+// cache replaces its entry once the script has answered), so the stored
+// activity alone does not tell that the entry is replaced.
 func landed(t *testing.T, f *sessiontest.Fixture, id uuid.UUID, want time.Time) {
 	t.Helper()
 	err := redistest.WaitFor(5*time.Second, func() error {
 		if got := f.Session(t, id).LastActivityAt; !got.Equal(want) {
 			return fmt.Errorf("stored last activity %v, want %v", got, want)
+		}
+		if n := sessionkit.ActivityQueued(f.M); n != 0 {
+			return fmt.Errorf("the write landed; %d sessions still in the writer's round", n)
 		}
 		return nil
 	})

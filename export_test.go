@@ -4,3 +4,12 @@ package sessionkit
 // (maxActivityQueued), so that a test can fill the queue. Call it before
 // m authenticates.
 func SetActivityQueueLimit(m *Manager, n int) { m.writer.limit = n }
+
+// ActivityQueued reports how many sessions m's activity writer holds,
+// waiting or being sent. A session leaves it once its round is over: the
+// write sent and, over a cache, the entry replaced.
+func ActivityQueued(m *Manager) int {
+	m.writer.mu.Lock()
+	defer m.writer.mu.Unlock()
+	return len(m.writer.queued)
+}
