@@ -43,10 +43,11 @@ func BenchmarkMiddlewareCached(b *testing.B) {
 }
 
 // TestCachedHitAllocations: a request the cache answers costs the request
-// copy net/http's WithContext makes, a small context and the response
-// headers' values, not a copy of the session: the context holds the cache's
-// immutable entry instead. Measured from runtime.MemStats, the least of
-// three runs, so that an allocation by another goroutine does not count.
+// copy net/http's WithContext makes, a small context, the response
+// headers' values and the request's copy of the cache's compact entry (160
+// bytes), not a copy of the session: the context holds the entry's copy.
+// Measured from runtime.MemStats, the least of three runs, so that an
+// allocation by another goroutine does not count.
 func TestCachedHitAllocations(t *testing.T) {
 	f, a := cachedAuthenticator(t)
 	res := f.Login(t, uuid.New())
@@ -77,8 +78,8 @@ func TestCachedHitAllocations(t *testing.T) {
 	if trips := f.Calls.RoundTrips(); trips != 0 {
 		t.Fatalf("%d round trips: the requests were not cache hits", trips)
 	}
-	// The session alone is 552 bytes on amd64.
-	if least > 512 {
-		t.Errorf("a cache hit allocates %d bytes, want at most 512", least)
+	// 576 bytes; a copy of the session would be 576 more.
+	if least > 640 {
+		t.Errorf("a cache hit allocates %d bytes, want at most 640", least)
 	}
 }

@@ -185,88 +185,198 @@ type Cache struct {
 	uninstrumented bool
 }
 
+// cacheShard holds the entries of the sessions whose id ends in its
+// number. Its map holds each entry by value, with no pointer in it (see
+// cacheEntry): the garbage collector neither scans the map nor marks an
+// object per session, which with 100,000 sessions cost some 40 ms of CPU
+// per collection (BenchmarkCacheEntries). What an entry refers to, its
+// client and its rarely set fields, is held beside the map.
 type cacheShard struct {
 	mu           sync.RWMutex
-	m            map[uuid.UUID]*cacheEntry
-	gen          atomic.Uint64 // bumped whenever an entry of this shard is invalidated
+	m            map[uuid.UUID]cacheEntry
+	clients      clientTable
+	rare         map[uuid.UUID]*cacheRare // the entries with flagRare
+	gen          atomic.Uint64            // bumped whenever an entry of this shard is invalidated
 	hits, misses atomic.Uint64
 	_            [64]byte // keep hot shards on separate cache lines
 }
 
-// cacheEntry is a session and the store's answer about it (backend.Peeked)
-// in compact form, immutable once stored: times as Unix nanoseconds
-// (noTime for the zero time), addresses as their 16 bytes, the strings
-// many sessions share behind one handle, and the fields most cookie
-// sessions leave empty in a cacheRare they then do without. The cache
-// holds up to MaxEntries of these and the garbage collector reads every
-// pointer word of each on every cycle, so an entry has three: client, aal
-// (a constant for the usual values) and rare (TestCacheEntrySize).
-type cacheEntry struct {
-	deadline int64 // on the cache clock, in ns since Cache.base
+func (sh *cacheShard) init() {
+	sh.m = make(map[uuid.UUID]cacheEntry)
+	sh.rare = make(map[uuid.UUID]*cacheRare)
+	sh.clients.index = make(map[unique.Handle[cacheClient]]uint32)
+}
 
-	tokenHash     [32]byte // backend.Peeked's
-	id, userID    uuid.UUID
-	client        unique.Handle[cacheClient]
-	aal           string
-	rare          *cacheRare // nil when none of its fields is set
+// view is the entry of id with what it refers to; sh is locked.
+func (sh *cacheShard) view(id uuid.UUID) (cachedSession, bool) {
+	e, ok := sh.m[id]
+	if !ok {
+		return cachedSession{}, false
+	}
+	v := cachedSession{id: id, e: e, client: sh.clients.slots[e.client].h}
+	if e.flags&flagRare != 0 {
+		v.rare = sh.rare[id]
+	}
+	return v, true
+}
+
+// put holds v in place of any entry of its session; sh is locked and has
+// room for it.
+func (sh *cacheShard) put(v *cachedSession) {
+	if old, ok := sh.m[v.id]; ok {
+		sh.drop(v.id, old)
+	}
+	e := v.e
+	e.client = sh.clients.acquire(v.client)
+	if v.rare != nil {
+		sh.rare[v.id] = v.rare
+	}
+	sh.m[v.id] = e
+}
+
+// drop deletes the entry e of id and lets go of what it refers to; sh is
+// locked.
+func (sh *cacheShard) drop(id uuid.UUID, e cacheEntry) {
+	sh.clients.release(e.client)
+	if e.flags&flagRare != 0 {
+		delete(sh.rare, id)
+	}
+	delete(sh.m, id)
+}
+
+// empty drops every entry; sh is locked.
+func (sh *cacheShard) empty() {
+	clear(sh.m)
+	clear(sh.rare)
+	clear(sh.clients.index)
+	sh.clients.slots, sh.clients.free = nil, nil
+}
+
+// clientTable numbers the clients of a shard's entries, so that an entry
+// holds a number rather than a pointer; each is counted by the entries
+// that hold it and let go with the last.
+type clientTable struct {
+	slots []clientSlot
+	index map[unique.Handle[cacheClient]]uint32
+	free  []uint32 // slots no entry holds
+}
+
+type clientSlot struct {
+	h    unique.Handle[cacheClient]
+	refs int32
+}
+
+func (t *clientTable) acquire(h unique.Handle[cacheClient]) uint32 {
+	if i, ok := t.index[h]; ok {
+		t.slots[i].refs++
+		return i
+	}
+	var i uint32
+	if n := len(t.free); n > 0 {
+		i, t.free = t.free[n-1], t.free[:n-1]
+		t.slots[i] = clientSlot{h: h, refs: 1}
+	} else {
+		i = uint32(len(t.slots))
+		t.slots = append(t.slots, clientSlot{h: h, refs: 1})
+	}
+	t.index[h] = i
+	return i
+}
+
+func (t *clientTable) release(i uint32) {
+	s := &t.slots[i]
+	if s.refs--; s.refs == 0 {
+		delete(t.index, s.h)
+		*s = clientSlot{}
+		t.free = append(t.free, i)
+	}
+}
+
+// cacheEntry is a session and the store's answer about it (backend.Peeked)
+// in compact form: times as Unix nanoseconds (noTime for the zero time),
+// addresses as their 16 bytes, the stored token hash's 132 bits, the
+// client (the strings many sessions share) as its number in the shard's
+// clientTable, and the fields most cookie sessions leave empty in a
+// cacheRare beside it. It holds no pointer and is at most 128 bytes, so a
+// map holds it in place (TestCacheEntrySize).
+type cacheEntry struct {
+	deadline      int64 // on the cache clock, in ns since Cache.base
 	created       int64
 	lastActivity  int64
 	expires       int64
 	authenticated int64
 	idle          time.Duration
-	ipChanges     int
-	ip, lastIP    packedAddr
+	userID        uuid.UUID
+	ip, lastIP    [16]byte
+	tokenHash     [storedHashBytes]byte // backend.Peeked's, with TokenHashPrefix; a whole hash is in rare
+	ipChanges     int32
+	client        uint32
+	aal           uint8 // aalCodes' index, or aalOther
+	kinds         uint8 // the addresses' kinds: ip's in the low half, lastIP's in the high (addrKind)
 	flags         entryFlags
 }
+
+// storedHashBytes holds the 132 bits of a stored token hash.
+const storedHashBytes = 17
 
 // entryFlags are an entry's booleans.
 type entryFlags uint8
 
 const (
-	flagTokenHashPrefix entryFlags = 1 << iota // backend.Peeked's
-	flagIndexed                                // backend.Peeked's
-	flagBearer
-	flagZoned // an address has a zone: both are in rare
+	flagIndexed   entryFlags = 1 << iota // backend.Peeked's
+	flagBearer                           // the session's
+	flagRare                             // the shard's rare map holds the entry's cacheRare
+	flagZoned                            // an address has a zone: both are in rare
+	flagWholeHash                        // the stored hash is whole (a record older than the prefix): it is in rare
 )
 
+// The AAL values an entry holds as a number; another is in rare.
+var aalCodes = [...]string{"", sessionkit.AAL1, sessionkit.AAL2, sessionkit.AAL3}
+
+const aalOther = 0xff
+
 // cacheRare is what a cookie session seldom has: a bearer session's
-// refresh state, provider access, impersonation, an address with a zone.
+// refresh state, provider access, impersonation, an address with a zone,
+// an AAL of its own, a token hash stored whole.
 type cacheRare struct {
 	refresh      backend.RefreshState
 	refreshID    string
 	lastProvider string
 	lastProvAt   int64
 	impersonator string
+	aal          string
 	providers    []string
 	ip, lastIP   netip.Addr // with flagZoned only
+	wholeHash    [32]byte   // with flagWholeHash only
 }
 
-// packedAddr is an address without a zone in 17 bytes and no pointer: its
-// 16 bytes and its kind (0: the zero Addr, 4 or 6).
-type packedAddr struct {
-	a    [16]byte
-	kind uint8
-}
+// Address kinds, as an entry holds them.
+const (
+	kindNone = 0 // the zero Addr
+	kind4    = 4
+	kind6    = 6
+)
 
-// packAddr is a, and false when a has a zone, which packedAddr cannot hold.
-func packAddr(a netip.Addr) (packedAddr, bool) {
+// packAddr is a's 16 bytes and kind, and false when a has a zone, which
+// they cannot hold.
+func packAddr(a netip.Addr) ([16]byte, uint8, bool) {
 	switch {
 	case !a.IsValid():
-		return packedAddr{}, true
+		return [16]byte{}, kindNone, true
 	case a.Zone() != "":
-		return packedAddr{}, false
+		return [16]byte{}, kindNone, false
 	case a.Is4():
-		return packedAddr{a: a.As16(), kind: 4}, true
+		return a.As16(), kind4, true
 	}
-	return packedAddr{a: a.As16(), kind: 6}, true
+	return a.As16(), kind6, true
 }
 
-func (p packedAddr) addr() netip.Addr {
-	switch p.kind {
-	case 4:
-		return netip.AddrFrom16(p.a).Unmap()
-	case 6:
-		return netip.AddrFrom16(p.a)
+func unpackAddr(b [16]byte, kind uint8) netip.Addr {
+	switch kind {
+	case kind4:
+		return netip.AddrFrom16(b).Unmap()
+	case kind6:
+		return netip.AddrFrom16(b)
 	}
 	return netip.Addr{}
 }
@@ -314,22 +424,32 @@ func intern(s string) string {
 	return strings.Clone(s)
 }
 
-// newCacheEntry packs s and pk; false when s cannot be given back exactly
-// (it is then not cached).
-func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*cacheEntry, bool) {
-	if !s.RevokedAt.IsZero() || s.RevokedReason != "" {
-		return nil, false
+// cachedSession is an entry with what it refers to: what a shard takes
+// (cacheShard.put) and gives back (cacheShard.view). A Peek the cache
+// answers returns a copy of it as backend.Peeked.Entry, which a request's
+// context holds rather than a copy of the session; nothing changes it
+// once made.
+type cachedSession struct {
+	id     uuid.UUID
+	e      cacheEntry
+	client unique.Handle[cacheClient]
+	rare   *cacheRare
+}
+
+// newCachedSession packs s and pk; false when s cannot be given back
+// exactly (it is then not cached).
+func newCachedSession(s *sessionkit.Session, pk backend.Peeked, deadline int64) (cachedSession, bool) {
+	if !s.RevokedAt.IsZero() || s.RevokedReason != "" || s.IPChangeCount < 0 || s.IPChangeCount > math.MaxInt32 {
+		return cachedSession{}, false
 	}
-	e := &cacheEntry{
-		deadline: deadline, tokenHash: pk.TokenHash, id: s.ID, userID: s.UserID,
-		client:    unique.Make(cacheClient{userAgent: s.UserAgent, device: s.Device, location: s.Location}),
-		aal:       intern(s.AAL),
-		idle:      s.IdleTimeout,
-		ipChanges: s.IPChangeCount,
+	v := cachedSession{
+		id:     s.ID,
+		client: unique.Make(cacheClient{userAgent: s.UserAgent, device: s.Device, location: s.Location}),
+		e: cacheEntry{
+			deadline: deadline, userID: s.UserID, idle: s.IdleTimeout, ipChanges: int32(s.IPChangeCount),
+		},
 	}
-	if pk.TokenHashPrefix {
-		e.flags |= flagTokenHashPrefix
-	}
+	e := &v.e
 	if pk.Indexed {
 		e.flags |= flagIndexed
 	}
@@ -350,23 +470,40 @@ func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*c
 	}
 	lastProvAt, exact := packTime(s.LastProviderAccessAt)
 	ok = ok && exact
-	ip, packed := packAddr(s.IPAddress)
-	lastIP, packedLast := packAddr(s.LastIPAddress)
+	ip, ipKind, packed := packAddr(s.IPAddress)
+	lastIP, lastKind, packedLast := packAddr(s.LastIPAddress)
 	zoned := !packed || !packedLast
 	if !zoned {
-		e.ip, e.lastIP = ip, lastIP
+		e.ip, e.lastIP, e.kinds = ip, lastIP, ipKind|lastKind<<4
 	}
-	if !zoned && pk.Refresh == (backend.RefreshState{}) && s.RefreshTokenID == "" && s.LastProviderAccessed == "" &&
-		lastProvAt == noTime && s.ImpersonatedBy == "" && len(s.ProvidersAccessed) == 0 {
-		return e, ok // a plain cookie session: one allocation
+	e.aal = aalOther
+	for i, a := range aalCodes {
+		if s.AAL == a {
+			e.aal = uint8(i)
+		}
+	}
+	if pk.TokenHashPrefix {
+		copy(e.tokenHash[:], pk.TokenHash[:storedHashBytes])
+	}
+	if !zoned && pk.TokenHashPrefix && e.aal != aalOther && pk.Refresh == (backend.RefreshState{}) &&
+		s.RefreshTokenID == "" && s.LastProviderAccessed == "" && lastProvAt == noTime && s.ImpersonatedBy == "" &&
+		len(s.ProvidersAccessed) == 0 {
+		return v, ok // a plain cookie session: nothing beside the entry
 	}
 	r := &cacheRare{
 		refresh: pk.Refresh, refreshID: intern(s.RefreshTokenID), lastProvider: intern(s.LastProviderAccessed),
 		lastProvAt: lastProvAt, impersonator: intern(s.ImpersonatedBy),
 	}
+	if e.aal == aalOther {
+		r.aal = intern(s.AAL)
+	}
 	if zoned {
 		e.flags |= flagZoned
 		r.ip, r.lastIP = s.IPAddress, s.LastIPAddress
+	}
+	if !pk.TokenHashPrefix {
+		e.flags |= flagWholeHash
+		r.wholeHash = pk.TokenHash
 	}
 	if len(s.ProvidersAccessed) > 0 {
 		r.providers = make([]string, len(s.ProvidersAccessed))
@@ -374,38 +511,46 @@ func newCacheEntry(s *sessionkit.Session, pk backend.Peeked, deadline int64) (*c
 			r.providers[i] = intern(p)
 		}
 	}
-	e.rare = r
-	return e, ok
+	e.flags |= flagRare
+	v.rare = r
+	return v, ok
 }
 
-// peek gives back the store's answer the entry was made from, with the
-// entry itself as its Entry.
-func (e *cacheEntry) peek() backend.Peeked {
-	pk := backend.Peeked{
-		TokenHash: e.tokenHash, Entry: e,
-		TokenHashPrefix: e.flags&flagTokenHashPrefix != 0, Indexed: e.flags&flagIndexed != 0,
+// peek gives back the store's answer the entry was made from, with v
+// itself as its Entry.
+func (v *cachedSession) peek() backend.Peeked {
+	pk := backend.Peeked{Entry: v, Indexed: v.e.flags&flagIndexed != 0}
+	if v.e.flags&flagWholeHash != 0 {
+		pk.TokenHash = v.rare.wholeHash
+	} else {
+		pk.TokenHashPrefix = true
+		copy(pk.TokenHash[:], v.e.tokenHash[:])
 	}
-	if e.rare != nil {
-		pk.Refresh = e.rare.refresh
+	if v.rare != nil {
+		pk.Refresh = v.rare.refresh
 	}
 	return pk
 }
 
-// Session unpacks the entry into a session whose slice is its own. A Peek
-// the entry answers returns it too (backend.Peeked.Entry), so that a
-// request's context can hold the entry rather than a copy of the session.
-func (e *cacheEntry) Session() sessionkit.Session {
-	c := e.client.Value()
+// Session unpacks v into a session whose slice is its own.
+func (v *cachedSession) Session() sessionkit.Session {
+	e, c := &v.e, v.client.Value()
 	s := sessionkit.Session{
-		ID: e.id, UserID: e.userID, Device: c.device, UserAgent: c.userAgent,
-		IPAddress: e.ip.addr(), LastIPAddress: e.lastIP.addr(), Location: c.location,
+		ID: v.id, UserID: e.userID, Device: c.device, UserAgent: c.userAgent,
+		IPAddress: unpackAddr(e.ip, e.kinds&0xf), LastIPAddress: unpackAddr(e.lastIP, e.kinds>>4), Location: c.location,
 		CreatedAt: unpackTime(e.created), LastActivityAt: unpackTime(e.lastActivity),
-		ExpiresAt: unpackTime(e.expires), IdleTimeout: e.idle, IPChangeCount: e.ipChanges,
-		Bearer: e.flags&flagBearer != 0, AuthenticatedAt: unpackTime(e.authenticated), AAL: e.aal,
+		ExpiresAt: unpackTime(e.expires), IdleTimeout: e.idle, IPChangeCount: int(e.ipChanges),
+		Bearer: e.flags&flagBearer != 0, AuthenticatedAt: unpackTime(e.authenticated),
 	}
-	if r := e.rare; r != nil {
+	if e.aal != aalOther {
+		s.AAL = aalCodes[e.aal]
+	}
+	if r := v.rare; r != nil {
 		if e.flags&flagZoned != 0 {
 			s.IPAddress, s.LastIPAddress = r.ip, r.lastIP
+		}
+		if e.aal == aalOther {
+			s.AAL = r.aal
 		}
 		s.RefreshTokenID, s.ImpersonatedBy = r.refreshID, r.impersonator
 		s.LastProviderAccessed, s.LastProviderAccessAt = r.lastProvider, unpackTime(r.lastProvAt)
@@ -459,7 +604,7 @@ func NewCache(r *Redis, opts CacheOptions) (*Cache, error) {
 	}
 	c.mask = uint8(n - 1)
 	for i := range n {
-		c.shards[i].m = make(map[uuid.UUID]*cacheEntry)
+		c.shards[i].init()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -524,12 +669,13 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 	sh := c.shard(id)
 	if c.on.Load() {
 		sh.mu.RLock()
-		e := sh.m[id]
+		v, ok := sh.view(id)
 		sh.mu.RUnlock()
-		if e != nil && c.serves(e) {
+		if ok && c.serves(&v.e) {
 			sh.hits.Add(1)
-			pk := e.peek()
-			return e.Session(), pk, nil
+			e := new(cachedSession) // the request's own copy, which its context may hold
+			*e = v
+			return e.Session(), e.peek(), nil
 		}
 	}
 	return c.read(ctx, sh, id)
@@ -589,8 +735,8 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk bac
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
 		return false
 	}
-	e, ok := newCacheEntry(&s, pk, deadline)
-	if !ok {
+	v, ok := newCachedSession(&s, pk, deadline)
+	if !ok || v.id != id {
 		return false
 	}
 	sh.mu.Lock()
@@ -603,7 +749,7 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk bac
 	if _, ok := sh.m[id]; !ok && !c.reserve(sh) {
 		return false
 	}
-	sh.m[id] = e
+	sh.put(&v)
 	if newer {
 		sh.gen.Add(1)
 	}
@@ -616,8 +762,8 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk bac
 // When store keeps s out, the session's entry goes too: it is older than
 // Redis's copy, and the invalidation that kept s out (gen counts the
 // shard's, not the session's) may have been another session's.
-func (c *Cache) replace(sh *cacheShard, id uuid.UUID, old *cacheEntry, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64) {
-	if c.store(sh, id, s, pk, epoch, gen, old.deadline, true) {
+func (c *Cache) replace(sh *cacheShard, id uuid.UUID, old *cachedSession, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64) {
+	if c.store(sh, id, s, pk, epoch, gen, old.e.deadline, true) {
 		return
 	}
 	// Whatever the shard holds of the session now goes too, and gen moves
@@ -642,8 +788,8 @@ func (c *Cache) reserve(sh *cacheShard) bool {
 			}
 			continue
 		}
-		for k := range sh.m { // map order is random: an arbitrary entry goes
-			delete(sh.m, k) // and its place is taken
+		for k, e := range sh.m { // map order is random: an arbitrary entry goes
+			sh.drop(k, e) // and its place is taken
 			return true
 		}
 		return false
@@ -652,10 +798,11 @@ func (c *Cache) reserve(sh *cacheShard) bool {
 
 // remove drops id from sh, which is locked, and reports whether it was held.
 func (c *Cache) remove(sh *cacheShard, id uuid.UUID) bool {
-	if _, ok := sh.m[id]; !ok {
+	e, ok := sh.m[id]
+	if !ok {
 		return false
 	}
-	delete(sh.m, id)
+	sh.drop(id, e)
 	c.entries.Add(-1)
 	return true
 }
@@ -678,15 +825,16 @@ func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, l
 	// whether anything dropped it since.
 	epoch := c.epoch.Load()
 	sh.mu.RLock()
-	e, gen := sh.m[id], sh.gen.Load()
+	e, held := sh.view(id)
+	gen := sh.gen.Load()
 	sh.mu.RUnlock()
 	s, out, events, err := c.r.Touch(ctx, call, use, loc)
 	switch {
 	case err != nil, out.Revoked:
 		c.forget(id)
 	case out.Held: // nothing written yet; the Manager calls again
-	case e != nil && s.ID == id:
-		c.replace(sh, id, e, s, e.peek(), epoch, gen)
+	case held && s.ID == id:
+		c.replace(sh, id, &e, s, e.peek(), epoch, gen)
 	default:
 		c.forget(id)
 	}
@@ -705,16 +853,20 @@ func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, l
 // it so once per throttle period.
 func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID) []error {
 	type before struct {
-		sh  *cacheShard
-		e   *cacheEntry
-		gen uint64
+		sh   *cacheShard
+		e    cachedSession
+		held bool
+		gen  uint64
 	}
 	epoch := c.epoch.Load()
 	read := make([]before, len(ids))
 	for i, id := range ids {
 		sh := c.shard(id)
+		b := &read[i]
+		b.sh = sh
 		sh.mu.RLock()
-		read[i] = before{sh, sh.m[id], sh.gen.Load()}
+		b.e, b.held = sh.view(id)
+		b.gen = sh.gen.Load()
 		sh.mu.RUnlock()
 	}
 	errs := make([]error, len(ids))
@@ -724,8 +876,8 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 		var s sessionkit.Session
 		pk := backend.Peeked{Indexed: true}
 		if v != "" && decodePeek(ids[i], v, &s, &pk) && call.Now.Sub(s.LastActivityAt) < call.Policy.Throttle {
-			if b := read[i]; b.e != nil {
-				c.replace(b.sh, ids[i], b.e, s, pk, epoch, b.gen)
+			if b := &read[i]; b.held {
+				c.replace(b.sh, ids[i], &b.e, s, pk, epoch, b.gen)
 			}
 			continue
 		}
@@ -739,8 +891,8 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 	for j, id := range due {
 		i := dueAt[j]
 		errs[i] = dueErrs[j]
-		if b := read[i]; errs[i] == nil && b.e != nil {
-			c.replace(b.sh, id, b.e, ss[j], b.e.peek(), epoch, b.gen)
+		if b := &read[i]; errs[i] == nil && b.held {
+			c.replace(b.sh, id, &b.e, ss[j], b.e.peek(), epoch, b.gen)
 		} else {
 			c.forget(id)
 		}
@@ -768,7 +920,7 @@ func (c *Cache) clearAll() {
 		sh.mu.Lock()
 		sh.gen.Add(1)
 		c.entries.Add(-int64(len(sh.m)))
-		clear(sh.m)
+		sh.empty()
 		sh.mu.Unlock()
 	}
 }

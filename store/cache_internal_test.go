@@ -77,9 +77,9 @@ func TestWriteReplacesOrDropsTheEntry(t *testing.T) {
 		}
 		sh := c.shard(id)
 		sh.mu.RLock()
-		before := sh.m[id]
+		_, cached := sh.view(id)
 		sh.mu.RUnlock()
-		if before == nil {
+		if !cached {
 			t.Fatalf("queued=%v: the session read is not cached", queued)
 		}
 		other := uuid.New()
@@ -100,9 +100,9 @@ func TestWriteReplacesOrDropsTheEntry(t *testing.T) {
 			t.Fatalf("queued=%v: Redis holds last activity %v, want %v (the write)", queued, got, clock.Now())
 		}
 		sh.mu.RLock()
-		e := sh.m[id]
+		e, cached := sh.view(id)
 		sh.mu.RUnlock()
-		if e != nil {
+		if cached {
 			if got := e.Session().LastActivityAt; !got.Equal(clock.Now()) {
 				t.Errorf("queued=%v: the cache holds last activity %v, Redis %v: the entry read before the write outlived it", queued, got, clock.Now())
 			}
@@ -225,7 +225,7 @@ func TestOlderReplaceDoesNotOutliveAWrite(t *testing.T) {
 	}
 	sh := c.shard(id)
 	sh.mu.RLock()
-	read := sh.m[id]
+	read, _ := sh.view(id)
 	sh.mu.RUnlock()
 	epoch, gen := c.epoch.Load(), sh.gen.Load() // what the write's replace and the older read both start from
 	old, pk, err := r.Peek(ctx, id)
@@ -237,8 +237,8 @@ func TestOlderReplaceDoesNotOutliveAWrite(t *testing.T) {
 	if err != nil || !w.Written {
 		t.Fatalf("activity write: %+v, %v", w, err)
 	}
-	c.replace(sh, id, read, old, pk, epoch, gen)                // the older read's replace lands first
-	c.replace(sh, id, read, w.Session, read.peek(), epoch, gen) // then the write's
+	c.replace(sh, id, &read, old, pk, epoch, gen)                // the older read's replace lands first
+	c.replace(sh, id, &read, w.Session, read.peek(), epoch, gen) // then the write's
 	s, _, err := c.Peek(ctx, id)
 	if err != nil {
 		t.Fatal(err)
