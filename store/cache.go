@@ -196,7 +196,8 @@ type cacheShard struct {
 	m            map[uuid.UUID]cacheEntry
 	clients      clientTable
 	rare         map[uuid.UUID]*cacheRare // the entries with flagRare
-	gen          atomic.Uint64            // bumped whenever an entry of this shard is invalidated
+	stamps       uint32                   // puts so far: each entry's stamp
+	gen          atomic.Uint64            // bumped whenever an entry of this shard is invalidated or written
 	hits, misses atomic.Uint64
 	_            [64]byte // keep hot shards on separate cache lines
 }
@@ -227,6 +228,8 @@ func (sh *cacheShard) put(v *cachedSession) {
 		sh.drop(v.id, old)
 	}
 	e := v.e
+	sh.stamps++
+	e.stamp = sh.stamps
 	e.client = sh.clients.acquire(v.client)
 	if v.rare != nil {
 		sh.rare[v.id] = v.rare
@@ -305,14 +308,15 @@ type cacheEntry struct {
 	lastActivity  int64
 	expires       int64
 	authenticated int64
-	idle          time.Duration
 	userID        uuid.UUID
 	ip, lastIP    [16]byte
 	tokenHash     [storedHashBytes]byte // backend.Peeked's, with TokenHashPrefix; a whole hash is in rare
 	ipChanges     int32
 	client        uint32
-	aal           uint8 // aalCodes' index, or aalOther
-	kinds         uint8 // the addresses' kinds: ip's in the low half, lastIP's in the high (addrKind)
+	stamp         uint32 // which put made the entry (cacheShard.stamps): a write's result replaces only the entry read before it
+	idleMs        uint32 // the idle timeout in milliseconds; one that does not fit is in rare
+	aal           uint8  // aalCodes' index, or aalOther
+	kinds         uint8  // the addresses' kinds: ip's in the low half, lastIP's in the high
 	flags         entryFlags
 }
 
@@ -328,6 +332,7 @@ const (
 	flagRare                             // the shard's rare map holds the entry's cacheRare
 	flagZoned                            // an address has a zone: both are in rare
 	flagWholeHash                        // the stored hash is whole (a record older than the prefix): it is in rare
+	flagIdleRare                         // the idle timeout is in rare
 )
 
 // The AAL values an entry holds as a number; another is in rare.
@@ -346,8 +351,9 @@ type cacheRare struct {
 	impersonator string
 	aal          string
 	providers    []string
-	ip, lastIP   netip.Addr // with flagZoned only
-	wholeHash    [32]byte   // with flagWholeHash only
+	ip, lastIP   netip.Addr    // with flagZoned only
+	wholeHash    [32]byte      // with flagWholeHash only
+	idle         time.Duration // with flagIdleRare only
 }
 
 // Address kinds, as an entry holds them.
@@ -446,10 +452,15 @@ func newCachedSession(s *sessionkit.Session, pk backend.Peeked, deadline int64) 
 		id:     s.ID,
 		client: unique.Make(cacheClient{userAgent: s.UserAgent, device: s.Device, location: s.Location}),
 		e: cacheEntry{
-			deadline: deadline, userID: s.UserID, idle: s.IdleTimeout, ipChanges: int32(s.IPChangeCount),
+			deadline: deadline, userID: s.UserID, ipChanges: int32(s.IPChangeCount),
 		},
 	}
 	e := &v.e
+	idleMs := s.IdleTimeout / time.Millisecond
+	idleFits := s.IdleTimeout%time.Millisecond == 0 && idleMs >= 0 && idleMs <= math.MaxUint32
+	if idleFits {
+		e.idleMs = uint32(idleMs)
+	}
 	if pk.Indexed {
 		e.flags |= flagIndexed
 	}
@@ -485,7 +496,7 @@ func newCachedSession(s *sessionkit.Session, pk backend.Peeked, deadline int64) 
 	if pk.TokenHashPrefix {
 		copy(e.tokenHash[:], pk.TokenHash[:storedHashBytes])
 	}
-	if !zoned && pk.TokenHashPrefix && e.aal != aalOther && pk.Refresh == (backend.RefreshState{}) &&
+	if !zoned && idleFits && pk.TokenHashPrefix && e.aal != aalOther && pk.Refresh == (backend.RefreshState{}) &&
 		s.RefreshTokenID == "" && s.LastProviderAccessed == "" && lastProvAt == noTime && s.ImpersonatedBy == "" &&
 		len(s.ProvidersAccessed) == 0 {
 		return v, ok // a plain cookie session: nothing beside the entry
@@ -504,6 +515,10 @@ func newCachedSession(s *sessionkit.Session, pk backend.Peeked, deadline int64) 
 	if !pk.TokenHashPrefix {
 		e.flags |= flagWholeHash
 		r.wholeHash = pk.TokenHash
+	}
+	if !idleFits {
+		e.flags |= flagIdleRare
+		r.idle = s.IdleTimeout
 	}
 	if len(s.ProvidersAccessed) > 0 {
 		r.providers = make([]string, len(s.ProvidersAccessed))
@@ -532,6 +547,14 @@ func (v *cachedSession) peek() backend.Peeked {
 	return pk
 }
 
+// idle is the session's idle timeout.
+func (v *cachedSession) idle() time.Duration {
+	if v.e.flags&flagIdleRare != 0 {
+		return v.rare.idle
+	}
+	return time.Duration(v.e.idleMs) * time.Millisecond
+}
+
 // Session unpacks v into a session whose slice is its own.
 func (v *cachedSession) Session() sessionkit.Session {
 	e, c := &v.e, v.client.Value()
@@ -539,7 +562,7 @@ func (v *cachedSession) Session() sessionkit.Session {
 		ID: v.id, UserID: e.userID, Device: c.device, UserAgent: c.userAgent,
 		IPAddress: unpackAddr(e.ip, e.kinds&0xf), LastIPAddress: unpackAddr(e.lastIP, e.kinds>>4), Location: c.location,
 		CreatedAt: unpackTime(e.created), LastActivityAt: unpackTime(e.lastActivity),
-		ExpiresAt: unpackTime(e.expires), IdleTimeout: e.idle, IPChangeCount: int(e.ipChanges),
+		ExpiresAt: unpackTime(e.expires), IdleTimeout: v.idle(), IPChangeCount: int(e.ipChanges),
 		Bearer: e.flags&flagBearer != 0, AuthenticatedAt: unpackTime(e.authenticated),
 	}
 	if e.aal != aalOther {
@@ -671,7 +694,7 @@ func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, bac
 		sh.mu.RLock()
 		v, ok := sh.view(id)
 		sh.mu.RUnlock()
-		if ok && c.serves(&v.e) {
+		if ok && c.serves(&v) {
 			sh.hits.Add(1)
 			e := new(cachedSession) // the request's own copy, which its context may hold
 			*e = v
@@ -707,15 +730,15 @@ func (c *Cache) read(ctx context.Context, sh *cacheShard, id uuid.UUID) (session
 		return s, pk, err
 	}
 	if pk.Indexed && s.RevokedAt.IsZero() {
-		c.store(sh, id, s, pk, epoch, gen, c.now()+int64(c.ttl), false)
+		c.store(sh, id, s, pk, epoch, gen, c.now()+int64(c.ttl))
 	}
 	return s, pk, nil
 }
 
 // serves reports whether e may answer a Peek now.
-func (c *Cache) serves(e *cacheEntry) bool {
+func (c *Cache) serves(v *cachedSession) bool {
 	now := c.clock()
-	if int64(now.Sub(c.base)) >= e.deadline {
+	if int64(now.Sub(c.base)) >= v.e.deadline {
 		return false
 	}
 	// Another instance may have recorded activity since the read: near the
@@ -723,15 +746,14 @@ func (c *Cache) serves(e *cacheEntry) bool {
 	// session is idle (Redis's deadline can only be later). The margin
 	// keeps the Manager, reading its clock a moment later, from finding
 	// the entry's session idle.
-	return e.idle <= 0 || now.Add(idleMargin).Before(unpackTime(e.lastActivity).Add(e.idle))
+	idle := v.idle()
+	return idle <= 0 || now.Add(idleMargin).Before(unpackTime(v.e.lastActivity).Add(idle))
 }
 
-// store keeps a session Redis just returned until deadline, unless the
-// shard saw an invalidation or the cache changed state since epoch and gen
-// were read. It reports whether it did. With newer, s is newer than what a
-// read still in flight may answer (a write's result): gen moves on, so that
-// such a read does not store its older session over s.
-func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64, deadline int64, newer bool) bool {
+// store keeps a session Redis just read until deadline, unless the shard
+// saw an invalidation or a write, or the cache changed state, since epoch
+// and gen were read. It reports whether it did.
+func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64, deadline int64) bool {
 	if !c.on.Load() || c.epoch.Load() != epoch || sh.gen.Load() != gen {
 		return false
 	}
@@ -750,31 +772,31 @@ func (c *Cache) store(sh *cacheShard, id uuid.UUID, s sessionkit.Session, pk bac
 		return false
 	}
 	sh.put(&v)
-	if newer {
-		sh.gen.Add(1)
-	}
 	return true
 }
 
-// replace stores s, what Redis holds of a session after a write or a
-// fresh read, in place of old, the entry read before it, keeping old's
-// deadline; a read that was in flight meanwhile stores nothing after it.
-// When store keeps s out, the session's entry goes too: it is older than
-// Redis's copy, and the invalidation that kept s out (gen counts the
-// shard's, not the session's) may have been another session's.
-func (c *Cache) replace(sh *cacheShard, id uuid.UUID, old *cachedSession, s sessionkit.Session, pk backend.Peeked, epoch, gen uint64) {
-	if c.store(sh, id, s, pk, epoch, gen, old.e.deadline, true) {
+// replace stores s, what Redis holds of a session after a write (or a
+// read made to spare one, in TouchAll), in place of old, the entry read
+// before it, keeping old's deadline, if the shard still holds that very
+// entry and the cache has not changed state since epoch was read. Else
+// whatever the shard holds of the session goes: an invalidation dropped
+// old, or another replace or read stored an entry that may be older than
+// s. Another session's invalidation or write is no reason to drop it.
+// Either way the shard's generation moves on: a read in flight meanwhile
+// may answer a session older than s, and must not store it after.
+func (c *Cache) replace(sh *cacheShard, id uuid.UUID, old *cachedSession, s sessionkit.Session, pk backend.Peeked, epoch uint64) {
+	v, ok := newCachedSession(&s, pk, old.e.deadline)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.gen.Add(1)
+	cur, held := sh.m[id]
+	if ok && v.id == id && held && cur.stamp == old.e.stamp && c.on.Load() && c.epoch.Load() == epoch {
+		sh.put(&v)
 		return
 	}
-	// Whatever the shard holds of the session now goes too, and gen moves
-	// on: it, and what reads still in flight answer, may be older than s
-	// (another replace, of an older read, may have stored since).
-	sh.mu.Lock()
-	sh.gen.Add(1)
 	if c.remove(sh, id) {
 		c.invalidations.Add(1)
 	}
-	sh.mu.Unlock()
 }
 
 // reserve counts one more entry, making room in sh when the cache is full;
@@ -821,12 +843,11 @@ func (c *Cache) remove(sh *cacheShard, id uuid.UUID) bool {
 func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, loc *sessionkit.Location) (sessionkit.Session, backend.Used, []sessionkit.Event, error) {
 	id := use.SessionID
 	sh := c.shard(id)
-	// Read with the entry, under the lock invalidations take: gen tells
-	// whether anything dropped it since.
+	// The entry as read before the write: the write's answer replaces it
+	// only if nothing dropped or replaced it since (its stamp).
 	epoch := c.epoch.Load()
 	sh.mu.RLock()
 	e, held := sh.view(id)
-	gen := sh.gen.Load()
 	sh.mu.RUnlock()
 	s, out, events, err := c.r.Touch(ctx, call, use, loc)
 	switch {
@@ -834,7 +855,7 @@ func (c *Cache) Touch(ctx context.Context, call backend.Call, use backend.Use, l
 		c.forget(id)
 	case out.Held: // nothing written yet; the Manager calls again
 	case held && s.ID == id:
-		c.replace(sh, id, &e, s, e.peek(), epoch, gen)
+		c.replace(sh, id, &e, s, e.peek(), epoch)
 	default:
 		c.forget(id)
 	}
@@ -856,7 +877,6 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 		sh   *cacheShard
 		e    cachedSession
 		held bool
-		gen  uint64
 	}
 	epoch := c.epoch.Load()
 	read := make([]before, len(ids))
@@ -866,7 +886,6 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 		b.sh = sh
 		sh.mu.RLock()
 		b.e, b.held = sh.view(id)
-		b.gen = sh.gen.Load()
 		sh.mu.RUnlock()
 	}
 	errs := make([]error, len(ids))
@@ -877,7 +896,7 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 		pk := backend.Peeked{Indexed: true}
 		if v != "" && decodePeek(ids[i], v, &s, &pk) && call.Now.Sub(s.LastActivityAt) < call.Policy.Throttle {
 			if b := &read[i]; b.held {
-				c.replace(b.sh, ids[i], &b.e, s, pk, epoch, b.gen)
+				c.replace(b.sh, ids[i], &b.e, s, pk, epoch)
 			}
 			continue
 		}
@@ -892,7 +911,7 @@ func (c *Cache) TouchAll(ctx context.Context, call backend.Call, ids []uuid.UUID
 		i := dueAt[j]
 		errs[i] = dueErrs[j]
 		if b := &read[i]; errs[i] == nil && b.held {
-			c.replace(b.sh, id, &b.e, ss[j], b.e.peek(), epoch, b.gen)
+			c.replace(b.sh, id, &b.e, ss[j], b.e.peek(), epoch)
 		} else {
 			c.forget(id)
 		}
