@@ -456,10 +456,10 @@ func newCachedSession(s *sessionkit.Session, pk backend.Peeked, deadline int64) 
 		},
 	}
 	e := &v.e
-	idleMs := s.IdleTimeout / time.Millisecond
-	idleFits := s.IdleTimeout%time.Millisecond == 0 && idleMs >= 0 && idleMs <= math.MaxUint32
+	ms := int64(s.IdleTimeout / time.Millisecond)
+	idleFits := s.IdleTimeout%time.Millisecond == 0 && ms >= 0 && ms <= math.MaxUint32
 	if idleFits {
-		e.idleMs = uint32(idleMs)
+		e.idleMs = uint32(ms)
 	}
 	if pk.Indexed {
 		e.flags |= flagIndexed
