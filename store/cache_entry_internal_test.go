@@ -46,8 +46,12 @@ func entrySessions() map[string]sessionkit.Session {
 	mapped.LastIPAddress = netip.MustParseAddr("::ffff:203.0.113.8") // not the same as 203.0.113.8
 	custom := plain
 	custom.AAL = "aal-custom"
+	longIdle := plain
+	longIdle.IdleTimeout = 90 * 24 * time.Hour // more milliseconds than an entry holds
+	oddIdle := plain
+	oddIdle.IdleTimeout = 1500 * time.Microsecond
 	return map[string]sessionkit.Session{"plain": plain, "every field": full, "zoned address": zoned,
-		"IPv4-mapped address": mapped, "other AAL": custom}
+		"IPv4-mapped address": mapped, "other AAL": custom, "long idle timeout": longIdle, "idle timeout in µs": oddIdle}
 }
 
 // TestCacheEntryRoundTrip: an entry gives back the session and the
