@@ -691,18 +691,28 @@ func (c *Cache) Attach(env backend.Env) {
 // Peek implements sessionkit.Store, from memory when it can.
 func (c *Cache) Peek(ctx context.Context, id uuid.UUID) (sessionkit.Session, backend.Peeked, error) {
 	sh := c.shard(id)
-	if c.on.Load() {
-		sh.mu.RLock()
-		v, ok := sh.view(id)
-		sh.mu.RUnlock()
-		if ok && c.serves(&v) {
-			sh.hits.Add(1)
-			e := new(cachedSession) // the request's own copy, which its context may hold
-			*e = v
-			return e.Session(), e.peek(), nil
-		}
+	if e, ok := c.hit(sh, id); ok {
+		sh.hits.Add(1)
+		return e.Session(), e.peek(), nil
 	}
 	return c.read(ctx, sh, id)
+}
+
+// hit is the request's own copy of id's entry, which its context may hold,
+// if the cache is on and the entry may answer now.
+func (c *Cache) hit(sh *cacheShard, id uuid.UUID) (*cachedSession, bool) {
+	if !c.on.Load() {
+		return nil, false
+	}
+	sh.mu.RLock()
+	v, ok := sh.view(id)
+	sh.mu.RUnlock()
+	if !ok || !c.serves(&v) {
+		return nil, false
+	}
+	e := new(cachedSession)
+	*e = v
+	return e, true
 }
 
 // PeekFresh is Peek read from Redis whatever the cache holds; the session
@@ -736,7 +746,7 @@ func (c *Cache) read(ctx context.Context, sh *cacheShard, id uuid.UUID) (session
 	return s, pk, nil
 }
 
-// serves reports whether e may answer a Peek now.
+// serves reports whether v may answer a Peek now.
 func (c *Cache) serves(v *cachedSession) bool {
 	now := c.clock()
 	if int64(now.Sub(c.base)) >= v.e.deadline {
@@ -836,8 +846,10 @@ func (c *Cache) remove(sh *cacheShard, id uuid.UUID) bool {
 // sessionkit.WithActivityWriteDelay(0), and UpdateSessionActivity); the activity
 // writes it queues go through TouchAll. The session the script answers, as
 // it is in Redis after the write,
-// replaces the entry, unless an invalidation arrived meanwhile, and then
-// the entry goes (see replace); it keeps
+// replaces the entry read before the write, unless that entry went or was
+// replaced meanwhile (an invalidation of the session, another write's
+// answer, a read), and then whatever the cache holds of it goes (see
+// replace); it keeps
 // the entry's token and refresh state (a write of activity or address
 // changes neither) and so the entry's deadline: no field is answered from
 // a read older than the TTL. On an error the entry goes.
