@@ -742,7 +742,19 @@ func (c *Cache) read(ctx context.Context, sh *cacheShard, id uuid.UUID) (session
 	}
 	if pk.Indexed && s.RevokedAt.IsZero() {
 		c.store(sh, id, s, pk, epoch, gen, c.now()+int64(c.ttl))
+		return s, pk, nil
 	}
+	// No longer active (revoked, its announcement still on the way, or
+	// gone from the index): what the cache holds of it goes now, and reads
+	// in flight, which may have found it active, keep out. Only when it
+	// held something: requests for a revoked session, which anyone who
+	// knows its id can send, must not keep the shard's other reads out.
+	sh.mu.Lock()
+	if c.remove(sh, id) {
+		sh.gen.Add(1)
+		c.invalidations.Add(1)
+	}
+	sh.mu.Unlock()
 	return s, pk, nil
 }
 

@@ -312,3 +312,48 @@ func TestBatchedWritesKeepTheirEntries(t *testing.T) {
 		t.Errorf("%d of %d entries dropped by the batch (%d invalidations); want every entry replaced", dropped, len(ids), after.Invalidations-before.Invalidations)
 	}
 }
+
+// TestReadOfAnInactiveSessionDropsTheEntry: a read from Redis (a fresh
+// read after a secret the entry did not know, or a miss) that finds the
+// session no longer among the active ones drops what the cache holds of
+// it, rather than keeping it until an announcement or its TTL. Here the
+// session is moved out of the active hash by hand, as a revocation whose
+// announcement has not arrived leaves it.
+func TestReadOfAnInactiveSessionDropsTheEntry(t *testing.T) {
+	ctx := t.Context()
+	r, c, clock := onCache(t)
+	m, err := sessionkit.New(c, sessionkit.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "203.0.113.7", UserAgent: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Session.ID
+	if _, _, err := c.Peek(ctx, id); err != nil { // cached
+		t.Fatal(err)
+	}
+	act, member := r.keys.Active(id)
+	v, err := r.c.HGet(ctx, act, member).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.HSet(ctx, r.keys.ForSession(id).Retained, member, v).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.HDel(ctx, act, member).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, pk, err := c.PeekFresh(ctx, id); err != nil || pk.Indexed {
+		t.Fatalf("fresh read: indexed %v, %v; want the session read, not indexed", pk.Indexed, err)
+	}
+	before := c.Stats()
+	if _, pk, err := c.Peek(ctx, id); err != nil || pk.Indexed {
+		t.Errorf("next read: indexed %v, %v; want the session as Redis holds it, not indexed", pk.Indexed, err)
+	}
+	if after := c.Stats(); after.Hits != before.Hits {
+		t.Errorf("the next read was answered from memory (%d hits more): the entry outlived a read that found the session inactive", after.Hits-before.Hits)
+	}
+}
