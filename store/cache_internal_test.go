@@ -169,7 +169,10 @@ func onCacheWith(t *testing.T, opts CacheOptions) (*Redis, *Cache) {
 	return r, c
 }
 
-func TestReadInFlightDoesNotOverwriteAWrite(t *testing.T) {
+// onCacheSignedIn is onCache with a Manager over the cache, on its clock,
+// and a session it signed in, which the cache holds.
+func onCacheSignedIn(t *testing.T) (*Redis, *Cache, *redistest.Clock, *sessionkit.Manager, uuid.UUID) {
+	t.Helper()
 	ctx := t.Context()
 	r, c, clock := onCache(t)
 	m, err := sessionkit.New(c, sessionkit.WithClock(clock.Now))
@@ -185,6 +188,12 @@ func TestReadInFlightDoesNotOverwriteAWrite(t *testing.T) {
 	if _, _, err := c.Peek(ctx, id); err != nil { // cached
 		t.Fatal(err)
 	}
+	return r, c, clock, m, id
+}
+
+func TestReadInFlightDoesNotOverwriteAWrite(t *testing.T) {
+	ctx := t.Context()
+	r, c, clock, m, id := onCacheSignedIn(t)
 	// A miss's read begins: its generation, then its answer, the old address.
 	sh := c.shard(id)
 	epoch, gen := c.epoch.Load(), sh.gen.Load()
@@ -321,20 +330,7 @@ func TestBatchedWritesKeepTheirEntries(t *testing.T) {
 // announcement has not arrived leaves it.
 func TestReadOfAnInactiveSessionDropsTheEntry(t *testing.T) {
 	ctx := t.Context()
-	r, c, clock := onCache(t)
-	m, err := sessionkit.New(c, sessionkit.WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(context.Background()) })
-	res, err := m.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: "203.0.113.7", UserAgent: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := res.Session.ID
-	if _, _, err := c.Peek(ctx, id); err != nil { // cached
-		t.Fatal(err)
-	}
+	r, c, _, _, id := onCacheSignedIn(t)
 	act, member := r.keys.Active(id)
 	v, err := r.c.HGet(ctx, act, member).Result()
 	if err != nil {
