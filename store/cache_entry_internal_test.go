@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"reflect"
 	"runtime"
@@ -106,6 +107,15 @@ func TestCacheEntryRoundTrip(t *testing.T) {
 			})
 		}
 	}
+	t.Run("address changes an entry cannot hold", func(t *testing.T) {
+		for _, n := range []int{-1, math.MaxInt32 + 1} {
+			s := entrySessions()["plain"]
+			s.IPChangeCount = n
+			if _, ok := newCachedSession(&s, backend.Peeked{TokenHashPrefix: true}, 0); ok {
+				t.Errorf("cached a session with %d address changes, which an entry cannot give back", n)
+			}
+		}
+	})
 	t.Run("inexact time", func(t *testing.T) {
 		s := entrySessions()["plain"]
 		s.CreatedAt = time.Now() // a monotonic reading cannot be given back
