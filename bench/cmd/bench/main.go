@@ -238,11 +238,11 @@ func mainRows(ctx context.Context, e *env, admin *redis.Client, c config, report
 	if c.revocations > 0 {
 		fmt.Printf("timing %d revocations seen by a second instance\n", c.revocations)
 		var err error
-		if prop, err = propagation(ctx, e, c.revocations, false); err != nil {
+		if prop, err = propagation(ctx, e, c.revocations, false, nil); err != nil {
 			return err
 		}
 		fmt.Printf("timing %d revocations of bearer sessions seen by a second instance\n", c.revocations)
-		if propBearer, err = propagation(ctx, e, c.revocations, true); err != nil {
+		if propBearer, err = propagation(ctx, e, c.revocations, true, nil); err != nil {
 			return err
 		}
 	}

@@ -407,6 +407,9 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 		// stats is each cache row's hits and misses summed over its rounds,
 		// and its entries at the end of the last.
 		stats []store.CacheStats
+		// prop is the revocations timed while the warm cache row served
+		// the mix (propagationUnderLoad).
+		prop *loadedPropagation
 	}
 	// run is one run of r, after a collection.
 	run := func(r *row, d time.Duration, mix, seed string) (loadResult, error) {
@@ -459,7 +462,15 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 				results[i] = append(results[i], res)
 			}
 		}
-		out = append(out, mixResult{mix: mix, results: results, stats: stats})
+		mr := mixResult{mix: mix, results: results, stats: stats}
+		if c.revocations > 0 {
+			if mr.prop, err = propagationUnderLoad(ctx, e, sr.rows, c, func(r *row) (loadResult, error) {
+				return run(r, c.duration, mix, seed(98, 0))
+			}); err != nil {
+				return fmt.Errorf("%s mix: %w", mix, err)
+			}
+		}
+		out = append(out, mr)
 	}
 
 	fmt.Fprintf(w, "\nrealistic mode: %d sessions, one per user, each request's session picked at random; %d rounds of %v per row and mix after %v of warm-up%s\n",
@@ -489,6 +500,10 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 			fmt.Fprintf(w, "%s, %s: × none %s (by CPU per request, none's ÷ this row's: %s; the server's and Redis's alone, without wrk's: %s), × one GET %s, p99 × one GET's p99 %s; cache hit ratio %.3f (%d hits, %d misses, %d entries at the end of the last round; %d invalidations, the subscription lost %d times)\n",
 				mr.mix, r.name, spread(vsNone), spread(cpuVsNone), spread(serverVsNone), spread(vsGet), spread(p99),
 				float64(st.Hits)/float64(max(1, st.Hits+st.Misses)), st.Hits, st.Misses, st.Entries, st.Invalidations, st.Dropped)
+		}
+		if p := mr.prop; p != nil {
+			fmt.Fprintf(w, "%s, revocation reaching a second instance while %s serves the mix (%.0f req/s; cache on, %d revocations, from the start of RevokeSession to the first refusal): p50 %v, p99 %v, max %v\n",
+				mr.mix, p.row, p.load.rps(), len(p.times), pct(p.times, 50).Round(time.Microsecond), pct(p.times, 99).Round(time.Microsecond), p.times[len(p.times)-1].Round(time.Microsecond))
 		}
 	}
 	return nil
