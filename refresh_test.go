@@ -157,10 +157,7 @@ func TestSessionByRefreshTokenChecksTheFamily(t *testing.T) {
 	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
 		ctx := t.Context()
 		f := bearerFixture(t, b)
-		login, err := f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: uuid.New(), IPAddress: sessiontest.LoginIP, Bearer: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		login := bearerLogin(t, f, uuid.New())
 		rt, err := token.ParseRefresh(login.Tokens.RefreshToken)
 		if err != nil {
 			t.Fatal(err)
@@ -176,6 +173,64 @@ func TestSessionByRefreshTokenChecksTheFamily(t *testing.T) {
 		}
 		if s, err := f.M.SessionByRefreshToken(ctx, login.Tokens.RefreshToken); err != nil || s.ID != login.Session.ID {
 			t.Errorf("the genuine token: got %v %v", s.ID, err)
+		}
+	})
+}
+
+// TestSessionByRefreshTokenAcceptsWhatRefreshAccepts: the token just
+// superseded is, within the grace window, a token RefreshSession still
+// accepts (it hands the current one back), so SessionByRefreshToken, by
+// which a client whose refresh's reply was lost signs out, names its
+// session too; after the window, or two rotations old, it does not; nor
+// without a window (RefreshGrace negative).
+func TestSessionByRefreshTokenAcceptsWhatRefreshAccepts(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := bearerFixture(t, b)
+		login := bearerLogin(t, f, uuid.New())
+		r0 := login.Tokens.RefreshToken
+		f.Clock.Advance(time.Minute)
+		q1, err := refresh(ctx, t, f, r0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Clock.Advance(refreshGrace - time.Second)
+		if s, err := f.M.SessionByRefreshToken(ctx, r0); err != nil || s.ID != login.Session.ID {
+			t.Errorf("the token just superseded, within the grace window: got %v %v, want session %v", s.ID, err, login.Session.ID)
+		}
+		f.Clock.Advance(2 * time.Second)
+		if _, err := f.M.SessionByRefreshToken(ctx, r0); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("the token just superseded, after the grace window: got %v, want ErrNotFound", err)
+		}
+		q2, err := refresh(ctx, t, f, q1.Tokens.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.M.SessionByRefreshToken(ctx, r0); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("a token two rotations old: got %v, want ErrNotFound", err)
+		}
+		if s, err := f.M.SessionByRefreshToken(ctx, q2.Tokens.RefreshToken); err != nil || s.ID != login.Session.ID {
+			t.Errorf("the current token: got %v %v", s.ID, err)
+		}
+		// Another family's token of the generation just superseded: unknown.
+		rt, err := token.ParseRefresh(q1.Tokens.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt.Family[0] ^= 1
+		if _, err := f.M.SessionByRefreshToken(ctx, rt.String()); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("the token just superseded, of another family: got %v, want ErrNotFound", err)
+		}
+
+		// Without a grace window, the token just superseded is done at once.
+		nf := sessiontest.New(t, sessiontest.Options{Client: b.Client},
+			sessiontest.AccessTokens(t, sessionkit.AccessTokenOptions{RefreshGrace: -1}))
+		login = bearerLogin(t, nf, uuid.New())
+		if _, err := refresh(ctx, t, nf, login.Tokens.RefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nf.M.SessionByRefreshToken(ctx, login.Tokens.RefreshToken); !errors.Is(err, sessionkit.ErrNotFound) {
+			t.Errorf("the token just superseded, without a grace window: got %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -333,8 +333,11 @@ func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSes
 }
 
 // SessionByRefreshToken returns the session a refresh token belongs to, in
-// any state while retained, if the token is its current one (of its
-// family); any other token is ErrNotFound. It changes nothing.
+// any state while retained, if RefreshSession would accept the token: its
+// session's current one (of its family), or the one that superseded,
+// within the grace window (RefreshSession hands the current one back for
+// it, so a client whose refresh's reply was lost still holds a working
+// token). Any other token is ErrNotFound. It changes nothing.
 func (m *Manager) SessionByRefreshToken(ctx context.Context, refreshToken string) (_ Session, err error) {
 	ctx, span := m.tel.start(ctx, "sessionkit.SessionByRefreshToken")
 	defer func() { end(span, err) }()
@@ -342,25 +345,49 @@ func (m *Manager) SessionByRefreshToken(ctx context.Context, refreshToken string
 	if err != nil || !sessionid.Valid(rt.ID) {
 		return Session{}, ErrNotFound
 	}
-	s, pk, err := m.store.Peek(ctx, rt.ID)
+	var family *[32]byte
+	if rt.HasFamily() {
+		fh := [32]byte(rt.Family.Hash())
+		family = &fh
+	}
+	var s Session
+	var pk backend.Peeked
+	if fp, ok := m.bare.(freshPeeker); ok {
+		// A store.Cache's entry may not know a rotation made on another
+		// instance yet, and this is no request's hot path: Redis decides.
+		s, pk, err = m.tel.peekFresh(ctx, fp, rt.ID)
+	} else {
+		s, pk, err = m.store.Peek(ctx, rt.ID)
+	}
+	now := m.now()
+	h := [32]byte(rt.Secret.Hash())
+	if err == nil && !m.refreshAccepted(&s, &pk.Refresh, rt.Generation, &h, family, now) {
+		err = ErrNotFound
+	}
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, ErrNotFound
 	}
 	if err != nil {
 		return Session{}, err
 	}
-	var family *[32]byte
-	if rt.HasFamily() {
-		fh := [32]byte(rt.Family.Hash())
-		family = &fh
-	}
-	h := rt.Secret.Hash()
-	if !s.Bearer || pk.Refresh.Generation != rt.Generation || subtle.ConstantTimeCompare(pk.Refresh.Hash[:], h[:]) != 1 ||
-		!pk.Refresh.FamilyMatches(family) {
-		return Session{}, ErrNotFound
-	}
-	if now := m.now(); !pk.Indexed && s.RevokedAt.IsZero() && s.StateAt(now) == StateActive {
+	if !pk.Indexed && s.RevokedAt.IsZero() && s.StateAt(now) == StateActive {
 		s.RevokedAt, s.RevokedReason = now, "unknown" // the index was lost: never active
 	}
 	return s, nil
+}
+
+// refreshAccepted reports whether a refresh token of generation gen, whose
+// secret and family hash to h and family (nil: a token without one), is
+// one that RefreshSession would accept at now for s, whose refresh state
+// is r: the current token, or the one it superseded, within the grace
+// window. The hashes are compared in time independent of their contents.
+func (m *Manager) refreshAccepted(s *Session, r *backend.RefreshState, gen uint32, h, family *[32]byte, now time.Time) bool {
+	if !s.Bearer || !r.FamilyMatches(family) {
+		return false
+	}
+	current := subtle.ConstantTimeCompare(r.Hash[:], h[:]) == 1 && r.Generation == gen
+	previous := subtle.ConstantTimeCompare(r.Previous[:], h[:]) == 1 && r.Previous != ([32]byte{}) &&
+		gen != token.MaxGeneration && gen+1 == r.Generation &&
+		m.policy.RefreshGrace > 0 && !now.After(r.RotatedAt.Add(m.policy.RefreshGrace))
+	return current || previous
 }

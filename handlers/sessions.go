@@ -140,9 +140,11 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 // signed out while its session and refresh token stay valid. Such a
 // request is 401 no_session, and the client signs out with its refresh
 // token in the body ({"refresh_token"}, JSON or a form), alone or beside
-// the expired access token: its session is revoked. A refresh token that
-// is not its session's current one is 401 invalid_refresh_token; one of a
-// session that has ended is 204.
+// the expired access token: its session is revoked. That is its session's
+// current refresh token, or the one it just superseded, within the grace
+// window (a client whose refresh's reply was lost holds that one, and
+// RefreshSession still accepts it); any other is 401
+// invalid_refresh_token; one of a session that has ended is 204.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	h.auth.SessionHeaders(w.Header())
 	ctx, cancel := h.storeCtx(r)

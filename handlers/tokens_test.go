@@ -595,7 +595,8 @@ func TestRefreshExpiredSession(t *testing.T) {
 // access token that is no longer valid is 401 no_session, nothing revoked,
 // and the client signs out with its refresh token in the body instead (with
 // or without the expired access token), which revokes the session; a
-// refresh token that is not its session's current one is 401
+// refresh token that is not its session's current one (nor the one just
+// superseded, within the grace window, which signs out too) is 401
 // invalid_refresh_token, and one of a session already ended is 204.
 func TestBearerSignOut(t *testing.T) {
 	f := newFixture(t, tokenSetup(t))
@@ -650,6 +651,21 @@ func TestBearerSignOut(t *testing.T) {
 	}
 	if got := state(tablet.Session.ID); got != sessionkit.StateRevoked {
 		t.Errorf("after sign-out with the refresh token alone: %v, want revoked", got)
+	}
+
+	// A refresh whose reply was lost: the client still holds the token it
+	// superseded, which RefreshSession accepts within the grace window,
+	// and signs out with it.
+	watch, _ := f.tokenLogin(t, "alice")
+	f.clock.Advance(time.Second)
+	if r := f.refresh(t, watch.RefreshToken); r.status != http.StatusOK {
+		t.Fatalf("refresh: got %d (%s)", r.status, r.body)
+	}
+	if r := signOut("", watch.RefreshToken); r.status != http.StatusNoContent {
+		t.Fatalf("sign out with the token just superseded: got %d (%s)", r.status, r.body)
+	}
+	if got := state(watch.Session.ID); got != sessionkit.StateRevoked {
+		t.Errorf("after sign-out with the token just superseded: %v, want revoked", got)
 	}
 
 	// A refresh token that is not its session's current one revokes

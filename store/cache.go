@@ -147,9 +147,10 @@ type CacheStats struct {
 // (the one in Redis can only be later), so activity recorded by another
 // instance can never make this one refuse a session as idle. Within the TTL
 // an instance may serve a session whose other fields another instance has
-// just changed without an announcement: last activity, providers, and a
-// bearer session's refresh token state, which Manager.SessionByRefreshToken
-// reads through Peek. A secret an entry does not know is checked against
+// just changed without an announcement: last activity and providers (a
+// bearer session's refresh token state, whose rotation is announced, is
+// read from Redis by Manager.SessionByRefreshToken whatever the cache
+// holds, through PeekFresh). A secret an entry does not know is checked against
 // Redis before it is refused (Manager.Authenticate): it may have just been
 // rotated on another instance, its announcement still on the way. Sessions deleted from
 // Redis by hand, without a revocation, are served until their entry ages

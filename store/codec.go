@@ -313,7 +313,7 @@ func decodePeek(id uuid.UUID, v string, s *sessionkit.Session, pk *backend.Peeke
 		if !ok {
 			return false
 		}
-		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen, Family: st.family}
+		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen, Family: st.family, Previous: st.prev, RotatedAt: st.issuedAt}
 	}
 	return true
 }

@@ -169,7 +169,7 @@ func refPeek(id uuid.UUID, v string) (sessionkit.Session, backend.Peeked, bool) 
 		if !ok {
 			return sessionkit.Session{}, backend.Peeked{}, false
 		}
-		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen, Family: st.family}
+		pk.Refresh = backend.RefreshState{Hash: st.hash, Generation: st.gen, Family: st.family, Previous: st.prev, RotatedAt: st.issuedAt}
 	}
 	return s, pk, true
 }

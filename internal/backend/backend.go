@@ -100,6 +100,12 @@ type Refreshed struct {
 type RefreshState struct {
 	Hash       [32]byte // SHA-256 of the current secret
 	Generation uint32
+	// Previous is SHA-256 of the secret the current one superseded (zero
+	// when none has been), and RotatedAt when the current one was issued:
+	// the superseded token is still accepted within the grace window
+	// after RotatedAt.
+	Previous  [32]byte
+	RotatedAt time.Time
 	// Family is SHA-256 of the family's secret as stored: its first 132
 	// bits (as Peeked.TokenHash with TokenHashPrefix), the rest zero;
 	// zero for a session from before families.
