@@ -30,7 +30,18 @@ type CreateSession struct {
 	// (an access token and a refresh token) instead of a session token.
 	// It needs WithAccessTokens.
 	Bearer bool
+	// IdleTimeout ends this session once it has seen no activity for that
+	// long, in place of the Manager's (WithIdleTimeout): say, a browser's
+	// session after 15 minutes and a mobile app's never. It must be at
+	// least one second and longer than the activity throttle. Zero means
+	// the Manager's; NoIdleTimeout gives this session none. It stays with
+	// the session through RenewSession and Reauthenticate.
+	IdleTimeout time.Duration
 }
+
+// NoIdleTimeout, as CreateSession.IdleTimeout, gives a session no idle
+// timeout whatever the Manager's (WithIdleTimeout).
+const NoIdleTimeout time.Duration = -1
 
 // CreateSessionResult is the outcome of CreateSession.
 type CreateSessionResult struct {

@@ -158,6 +158,10 @@ func (m *Manager) createSession(ctx context.Context, cmd CreateSession) (CreateS
 	if cmd.Bearer && m.tokens == nil {
 		return CreateSessionResult{}, invalid("Bearer", "needs access tokens: WithAccessTokens")
 	}
+	idle, err := m.idleTimeout(cmd.IdleTimeout)
+	if err != nil {
+		return CreateSessionResult{}, err
+	}
 	if cmd.ImpersonatedBy != "" {
 		if err := checkText("ImpersonatedBy", cmd.ImpersonatedBy, maxActorLen); err != nil {
 			return CreateSessionResult{}, err
@@ -195,7 +199,7 @@ func (m *Manager) createSession(ctx context.Context, cmd CreateSession) (CreateS
 			ID: id, UserID: cmd.UserID, Device: device, UserAgent: ua,
 			IPAddress: ip, LastIPAddress: ip, Location: loc,
 			CreatedAt: now, LastActivityAt: now, ExpiresAt: expires,
-			IdleTimeout: m.cfg.idleTimeout, RefreshTokenID: cmd.RefreshTokenID, Bearer: cmd.Bearer,
+			IdleTimeout: idle, RefreshTokenID: cmd.RefreshTokenID, Bearer: cmd.Bearer,
 			AuthenticatedAt: now, AAL: AAL1, ImpersonatedBy: cmd.ImpersonatedBy,
 		}
 		cred := backend.Credentials{TokenHash: hash}
@@ -451,6 +455,22 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, o
 		res.seal(m)
 	}
 	return res, err
+}
+
+// idleTimeout is the idle timeout of a session created with
+// CreateSession.IdleTimeout d.
+func (m *Manager) idleTimeout(d time.Duration) (time.Duration, error) {
+	switch {
+	case d == 0:
+		return m.cfg.idleTimeout, nil
+	case d == NoIdleTimeout:
+		return 0, nil
+	case d < time.Second:
+		return 0, invalid("IdleTimeout", "must be at least one second (zero: the Manager's; NoIdleTimeout: none)")
+	case d <= m.cfg.throttle:
+		return 0, invalid("IdleTimeout", fmt.Sprintf("%v must be longer than the activity throttle, %v", d, m.cfg.throttle))
+	}
+	return d, nil
 }
 
 // peekFresh reads session id again from Redis when pk, what its session's

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -1283,4 +1284,80 @@ func TestAuthenticateWithDecidesTheChangeRecorded(t *testing.T) {
 	if !errors.As(err, &revoked) || revoked.Reason != sessionkit.ReasonIPChanged {
 		t.Errorf("the request from %v after the move to %v: got %v, want revoked for ip_changed", x, z, err)
 	}
+}
+
+// TestCreateSessionIdleTimeout: a session's own idle timeout takes the
+// Manager's place: a shorter one ends it sooner, NoIdleTimeout never, on
+// the Manager's clock and in Redis alike (the scripts read the session's
+// own), and both stay through renewal. A value the Manager could not use
+// is refused, naming the field, with nothing written.
+func TestCreateSessionIdleTimeout(t *testing.T) {
+	sessiontest.ForEachBackend(t, backends, func(t *testing.T, b sessiontest.Backend) {
+		ctx := t.Context()
+		f := sessiontest.New(t, sessiontest.Options{Client: b.Client}, sessionkit.WithIdleTimeout(time.Hour), sessionkit.WithActivityThrottle(time.Minute))
+		user := uuid.New()
+		create := func(idle time.Duration) (sessionkit.CreateSessionResult, error) {
+			return f.M.CreateSession(ctx, sessionkit.CreateSession{UserID: user, IPAddress: "203.0.113.7", IdleTimeout: idle})
+		}
+		short, err := create(15 * time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		never, err := create(sessionkit.NoIdleTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		usual, err := create(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			res  sessionkit.CreateSessionResult
+			want time.Duration
+		}{{"15 minutes", short, 15 * time.Minute}, {"none", never, 0}, {"the Manager's", usual, time.Hour}} {
+			s, err := f.M.Session(ctx, tc.res.Session.ID)
+			if err != nil || s.IdleTimeout != tc.want || tc.res.Session.IdleTimeout != tc.want {
+				t.Errorf("%s: stored %v (%v), returned %v; want %v", tc.name, s.IdleTimeout, err, tc.res.Session.IdleTimeout, tc.want)
+			}
+		}
+		// Renewal keeps the session's own.
+		renewed, err := f.M.RenewSession(ctx, short.Session, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if renewed.Session.IdleTimeout != 15*time.Minute {
+			t.Errorf("after renewal: %v, want 15m", renewed.Session.IdleTimeout)
+		}
+
+		f.Clock.Advance(15 * time.Minute)
+		if _, err := f.M.Authenticate(ctx, renewed.Token, netip.Addr{}); !errors.Is(err, sessionkit.ErrIdle) {
+			t.Errorf("15 minutes idle with its own 15: got %v, want ErrIdle", err)
+		}
+		// Redis refuses it too: an activity write's script reads the
+		// session's own timeout, not the Manager's.
+		if _, err := f.M.UpdateSessionActivity(ctx, sessionkit.UpdateSessionActivity{SessionID: short.Session.ID, IPAddress: "203.0.113.7"}); !errors.Is(err, sessionkit.ErrIdle) {
+			t.Errorf("activity write 15 minutes idle: got %v, want ErrIdle", err)
+		}
+		if _, err := f.M.Authenticate(ctx, usual.Token, netip.Addr{}); err != nil {
+			t.Errorf("15 minutes idle under the Manager's hour: %v", err)
+		}
+		f.Clock.Advance(2 * time.Hour)
+		if _, err := f.M.Authenticate(ctx, never.Token, netip.Addr{}); err != nil {
+			t.Errorf("2h15m idle with none: %v", err)
+		}
+		if _, err := f.M.Authenticate(ctx, usual.Token, netip.Addr{}); !errors.Is(err, sessionkit.ErrIdle) {
+			t.Errorf("2 hours idle under the Manager's hour: got %v, want ErrIdle", err)
+		}
+
+		before := f.Dump(t)
+		for _, d := range []time.Duration{-2, -time.Second, time.Millisecond, 999 * time.Millisecond, time.Minute} {
+			if _, err := create(d); !errors.Is(err, sessionkit.ErrInvalid) || !strings.Contains(err.Error(), "IdleTimeout") {
+				t.Errorf("IdleTimeout %v: got %v, want ErrInvalid naming IdleTimeout", d, err)
+			}
+		}
+		if after := f.Dump(t); !maps.Equal(before, after) {
+			t.Errorf("refused sign-ins wrote: %v, then %v", before, after)
+		}
+	})
 }

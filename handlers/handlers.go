@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -36,6 +37,23 @@ type Options struct {
 	TrustedOrigins []string
 	// MaxBodyBytes bounds the login body; larger is 413. Default: 64 KiB.
 	MaxBodyBytes int64
+	// IdleTimeout, when set, chooses the idle timeout of each session the
+	// routes sign in, once Login has accepted the request: bearer is true
+	// for POST /sessions/token (an API or mobile client), false for POST
+	// /sessions (a browser). It is sessionkit.CreateSession.IdleTimeout:
+	// zero is the Manager's (sessionkit.WithIdleTimeout),
+	// sessionkit.NoIdleTimeout none; a value the Manager refuses is a 500.
+	// Default: the Manager's for every session.
+	IdleTimeout func(r *http.Request, bearer bool) time.Duration
+}
+
+// idleTimeout is the idle timeout for a session signed in by r (see
+// Options.IdleTimeout).
+func (h *Handler) idleTimeout(r *http.Request, bearer bool) time.Duration {
+	if h.idle == nil {
+		return 0
+	}
+	return h.idle(r, bearer)
 }
 
 // Route is one route of the HTTP contract.
@@ -76,6 +94,7 @@ type Handler struct {
 	m       *sessionkit.Manager
 	auth    *middleware.Authenticator
 	login   func(*http.Request) (uuid.UUID, error)
+	idle    func(*http.Request, bool) time.Duration
 	maxBody int64
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -102,7 +121,7 @@ func New(auth *middleware.Authenticator, opts Options) (*Handler, error) {
 			"set middleware.Options.AllowBearer, or API clients sign in for tokens every route refuses")
 	}
 	h := &Handler{
-		m: m, auth: auth, login: opts.Login,
+		m: m, auth: auth, login: opts.Login, idle: opts.IdleTimeout,
 		maxBody: opts.MaxBodyBytes, log: m.Logger(),
 		mux: http.NewServeMux(),
 	}

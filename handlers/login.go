@@ -99,7 +99,7 @@ func (h *Handler) createSession(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := h.storeCtx(r)
 	defer cancel()
 	res, err := h.m.CreateSession(sessionkit.WithRequest(ctx, r), sessionkit.CreateSession{
-		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(),
+		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(), IdleTimeout: h.idleTimeout(r, false),
 	})
 	if err != nil {
 		h.failCreate(w, r, err)

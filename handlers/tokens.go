@@ -68,7 +68,7 @@ func (h *Handler) createTokenSession(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := h.storeCtx(r)
 	defer cancel()
 	res, err := h.m.CreateSession(sessionkit.WithRequest(ctx, r), sessionkit.CreateSession{
-		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(), Bearer: true,
+		UserID: user, IPAddress: ip.String(), UserAgent: r.UserAgent(), Bearer: true, IdleTimeout: h.idleTimeout(r, true),
 	})
 	if err != nil {
 		h.failCreate(w, r, err)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -819,5 +820,55 @@ func TestCookieSignOutIgnoresWhatBearerSignOutReads(t *testing.T) {
 		if ck := r.sessionCookie(); r.status != http.StatusNoContent || ck == nil || ck.MaxAge >= 0 {
 			t.Errorf("stale cookie, Authorization %q: got %d, cookie %v; want 204 and the cookie cleared", h.Get("Authorization"), r.status, ck)
 		}
+	}
+}
+
+// TestSessionIdleTimeoutByClient: Options.IdleTimeout sets each signed-in
+// session's own idle timeout from its request, browsers' and API clients'
+// apart, in place of the Manager's; a value the Manager refuses is the
+// app's fault, a 500, and signs no one in.
+func TestSessionIdleTimeoutByClient(t *testing.T) {
+	s := tokenSetup(t, sessionkit.WithIdleTimeout(time.Hour))
+	var asked []bool
+	s.options = func(o *handlers.Options) {
+		o.IdleTimeout = func(r *http.Request, bearer bool) time.Duration {
+			asked = append(asked, bearer)
+			if r.Header.Get("X-Broken") != "" {
+				return time.Millisecond
+			}
+			if bearer {
+				return sessionkit.NoIdleTimeout
+			}
+			return 15 * time.Minute
+		}
+	}
+	f := newFixture(t, s)
+	idle := func(id uuid.UUID) time.Duration {
+		t.Helper()
+		s, err := f.m.Session(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.IdleTimeout
+	}
+	browser, _ := f.login(t, nil, "alice")
+	if got := idle(browser.ID); got != 15*time.Minute {
+		t.Errorf("browser session: idle timeout %v, want 15m", got)
+	}
+	phone, _ := f.tokenLogin(t, "alice")
+	if got := idle(phone.Session.ID); got != 0 {
+		t.Errorf("API client session: idle timeout %v, want none", got)
+	}
+	if !slices.Equal(asked, []bool{false, true}) {
+		t.Errorf("IdleTimeout asked with bearer %v, want [false true]", asked)
+	}
+	before := f.countSessions(t, f.alice)
+	r := f.do(t, nil, "POST", "/sessions", strings.NewReader(`{"username":"alice","password":"password"}`),
+		http.Header{"Content-Type": {"application/json"}, "X-Broken": {"1"}})
+	if r.status != http.StatusInternalServerError {
+		t.Errorf("an idle timeout the Manager refuses: got %d (%s), want 500", r.status, r.body)
+	}
+	if got := f.countSessions(t, f.alice); got != before {
+		t.Errorf("sessions after the refused sign-in: %d, want %d", got, before)
 	}
 }
