@@ -29,8 +29,9 @@ import (
 // is the zero value written out ([32]byte{}, T{}): that tells only whether
 // a digest is set. Such digests are compared with subtle.ConstantTimeCompare
 // (internal/backend, tokens.go). Session ids (16 bytes) are not secret and
-// are not checked; nor are the Lua scripts, which compare digests of the
-// two digests (same() and lookup in store/lua/common.lua).
+// are not checked. The Lua scripts, which compare digests of the two
+// digests (same() and lookup in store/lua/common.lua), have a check of
+// their own: store's TestScriptsCompareDigestsThroughDigests.
 func TestDigestsComparedInConstantTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("type-checks the module")
