@@ -333,11 +333,15 @@ func (m *Manager) refresh(ctx context.Context, cmd RefreshSession) (_ RefreshSes
 }
 
 // SessionByRefreshToken returns the session a refresh token belongs to, in
-// any state while retained, if RefreshSession would accept the token: its
-// session's current one (of its family), or the one that superseded,
-// within the grace window (RefreshSession hands the current one back for
-// it, so a client whose refresh's reply was lost still holds a working
-// token). Any other token is ErrNotFound. It changes nothing.
+// any state while retained, if the token is its session's current one (of
+// its family), or the one the current one superseded, presented within
+// the grace window: RefreshSession hands the current token back for that
+// one, so a client whose refresh's reply was lost holds it. Any other token
+// is ErrNotFound. It changes nothing. With a store.Cache it reads the
+// session from Redis, whatever the cache holds. (RefreshSession may still
+// refuse such a token: one of the last generation, which it never
+// rotates, and a superseded one whose sealed successor Redis no longer
+// holds. Neither is reuse.)
 func (m *Manager) SessionByRefreshToken(ctx context.Context, refreshToken string) (_ Session, err error) {
 	ctx, span := m.tel.start(ctx, "sessionkit.SessionByRefreshToken")
 	defer func() { end(span, err) }()
