@@ -24,10 +24,13 @@ import (
 // that differs: Go's == on arrays and bytes.Equal may, and the time a
 // refusal takes would then tell how much of a guessed digest matched.
 // Every library package of the module (tests aside) is type-checked, and
-// each ==, != and bytes.Equal or bytes.Compare whose operands are, or
-// hold, a byte array of 17 bytes or more fails the test, unless one side
-// is the zero value written out ([32]byte{}, T{}): that tells only whether
-// a digest is set. Such digests are compared with subtle.ConstantTimeCompare
+// each ==, != (a string conversion of one too), switch on one, and
+// bytes.Equal, bytes.Compare, slices.Equal or slices.Compare of one, where
+// one is a value that is, or holds, a byte array of 17 bytes or more,
+// fails the test, unless the other side is the zero value written out
+// ([32]byte{}, T{}): that tells only whether a digest is set. A digest
+// held only in a []byte (a hash.Hash's Sum) is not known by its type and
+// not checked: the library keeps digests in arrays. Such digests are compared with subtle.ConstantTimeCompare
 // (internal/backend, tokens.go). Session ids (16 bytes) are not secret and
 // are not checked. The Lua scripts, which compare digests of the two
 // digests (same() and lookup in store/lua/common.lua), have a check of
@@ -77,6 +80,7 @@ func TestDigestsComparedInConstantTime(t *testing.T) {
 import (
 	"bytes"
 	"crypto/sha256"
+	"slices"
 )
 
 type state struct {
@@ -91,7 +95,21 @@ func f(a, b [32]byte, p [17]byte, s, z state, id, other [16]byte, pa *[32]byte) 
 		bytes.Equal(a[:], b[:]) || // flagged
 		s == z || // flagged
 		p == [17]byte{} || a != ([32]byte{}) || s == (state{}) || // the zero value: not flagged
-		id == other || pa == nil || s.Gen == z.Gen // not digests: not flagged
+		id == other || pa == nil || s.Gen == z.Gen || // not digests: not flagged
+		slices.Equal(a[:], b[:]) || // flagged
+		string(a[:]) == string(b[:]) // flagged
+}
+
+func g(a, b [32]byte) int {
+	switch a { // flagged
+	case b:
+		return 1
+	}
+	switch {
+	case a == ([32]byte{}): // the zero value: not flagged
+		return 2
+	}
+	return 0
 }
 `
 	f, err := parser.ParseFile(fset, "p.go", src, parser.ParseComments)
@@ -102,7 +120,7 @@ func f(a, b [32]byte, p [17]byte, s, z state, id, other [16]byte, pa *[32]byte) 
 	for _, found := range earlyExitDigestComparisons(t, fset, imp, "p", []*ast.File{f}) {
 		lines = append(lines, found.line)
 	}
-	if want := []int{15, 16, 17, 18}; !slices.Equal(lines, want) {
+	if want := []int{16, 17, 18, 19, 22, 23, 27}; !slices.Equal(lines, want) {
 		t.Errorf("the check flagged lines %v of its own example, want %v", lines, want)
 	}
 }
@@ -161,7 +179,8 @@ func digestComparisons(n ast.Node, info *types.Info) []string {
 			return nil
 		}
 		fn, ok := info.Uses[sel.Sel].(*types.Func)
-		if !ok || fn.Pkg() == nil || fn.Pkg().Path() != "bytes" || (fn.Name() != "Equal" && fn.Name() != "Compare") {
+		if !ok || fn.Pkg() == nil || (fn.Pkg().Path() != "bytes" && fn.Pkg().Path() != "slices") ||
+			(fn.Name() != "Equal" && fn.Name() != "Compare") {
 			return nil
 		}
 		for _, a := range n.Args {
@@ -171,11 +190,24 @@ func digestComparisons(n ast.Node, info *types.Info) []string {
 			}
 			operands = append(operands, a)
 		}
-		what = "bytes." + fn.Name()
+		what = fn.Pkg().Name() + "." + fn.Name()
+	case *ast.SwitchStmt:
+		// switch a { case b: }: each case is an ==.
+		if n.Tag == nil {
+			return nil
+		}
+		operands, what = []ast.Expr{n.Tag}, "switch"
 	default:
 		return nil
 	}
 	for _, o := range operands {
+		// string(a[:]): a digest converted, and compared as a string.
+		if c, ok := ast.Unparen(o).(*ast.CallExpr); ok && len(c.Args) == 1 && info.Types[c.Fun].IsType() {
+			o = c.Args[0]
+			if s, ok := ast.Unparen(o).(*ast.SliceExpr); ok {
+				o = s.X
+			}
+		}
 		if tv, ok := info.Types[o]; ok && holdsDigest(tv.Type, 0) {
 			return []string{fmt.Sprintf("%s of %s", what, types.ExprString(o))}
 		}
