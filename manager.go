@@ -460,14 +460,18 @@ func (m *Manager) authenticate(ctx context.Context, tok string, ip netip.Addr, o
 // idleTimeout is the idle timeout of a session created with
 // CreateSession.IdleTimeout d.
 func (m *Manager) idleTimeout(d time.Duration) (time.Duration, error) {
+	// In whole milliseconds, as the store keeps it: the session returned is
+	// the session stored.
 	switch {
 	case d == 0:
-		return m.cfg.idleTimeout, nil
+		return m.cfg.idleTimeout.Truncate(time.Millisecond), nil
 	case d == NoIdleTimeout:
 		return 0, nil
 	case d < time.Second:
 		return 0, invalid("IdleTimeout", "must be at least one second (zero: the Manager's; NoIdleTimeout: none)")
-	case d <= m.cfg.throttle:
+	}
+	d = d.Truncate(time.Millisecond)
+	if d <= m.cfg.throttle {
 		return 0, invalid("IdleTimeout", fmt.Sprintf("%v must be longer than the activity throttle, %v", d, m.cfg.throttle))
 	}
 	return d, nil

@@ -1321,13 +1321,30 @@ func TestCreateSessionIdleTimeout(t *testing.T) {
 				t.Errorf("%s: stored %v (%v), returned %v; want %v", tc.name, s.IdleTimeout, err, tc.res.Session.IdleTimeout, tc.want)
 			}
 		}
-		// Renewal keeps the session's own.
+		// Renewal and re-authentication keep the session's own.
 		renewed, err := f.M.RenewSession(ctx, short.Session, "", "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if renewed.Session.IdleTimeout != 15*time.Minute {
 			t.Errorf("after renewal: %v, want 15m", renewed.Session.IdleTimeout)
+		}
+		reauth, err := f.M.Reauthenticate(ctx, sessionkit.Reauthenticate{SessionID: never.Session.ID, UserID: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		never.Token = reauth.Token
+		if s, err := f.M.Session(ctx, never.Session.ID); err != nil || reauth.Session.IdleTimeout != 0 || s.IdleTimeout != 0 {
+			t.Errorf("after re-authentication: returned %v, stored %v (%v); want none", reauth.Session.IdleTimeout, s.IdleTimeout, err)
+		}
+		// Kept in whole milliseconds, as stored: the session returned is the
+		// session stored.
+		odd, err := create(2*time.Minute + 500*time.Microsecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := f.M.Session(ctx, odd.Session.ID); err != nil || s.IdleTimeout != 2*time.Minute || odd.Session.IdleTimeout != 2*time.Minute {
+			t.Errorf("2m0.0005s: returned %v, stored %v (%v); want 2m both", odd.Session.IdleTimeout, s.IdleTimeout, err)
 		}
 
 		f.Clock.Advance(15 * time.Minute)
@@ -1351,7 +1368,7 @@ func TestCreateSessionIdleTimeout(t *testing.T) {
 		}
 
 		before := f.Dump(t)
-		for _, d := range []time.Duration{-2, -time.Second, time.Millisecond, 999 * time.Millisecond, time.Minute} {
+		for _, d := range []time.Duration{-2, -time.Second, time.Millisecond, 999 * time.Millisecond, time.Minute, time.Minute + 999*time.Microsecond} {
 			if _, err := create(d); !errors.Is(err, sessionkit.ErrInvalid) || !strings.Contains(err.Error(), "IdleTimeout") {
 				t.Errorf("IdleTimeout %v: got %v, want ErrInvalid naming IdleTimeout", d, err)
 			}
