@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -465,7 +466,7 @@ func realistic(ctx context.Context, e *env, admin *redis.Client, c config, w io.
 		mr := mixResult{mix: mix, results: results, stats: stats}
 		if c.revocations > 0 {
 			if mr.prop, err = propagationUnderLoad(ctx, e, sr.rows, c, func(r *row) (loadResult, error) {
-				return run(r, c.duration, mix, seed(98, 0))
+				return run(r, c.duration, mix, seed(98, slices.Index(sr.rows, r)))
 			}); err != nil {
 				return fmt.Errorf("%s mix: %w", mix, err)
 			}
